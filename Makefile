@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+MANAGE := $(PY) manage.py
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+DEBIAN_PACKAGES := dataset-fashion-mnist
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install system-packages run test demo clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+# Debian packages the project needs (Fashion-MNIST's original files, ...).
+system-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+demo: install system-packages
+	$(MANAGE) migrate --no-input
+	$(MANAGE) loaddata stimuli
+	$(MANAGE) create_demo_study --base-url http://$(HOST):$(PORT)
+
+run: demo
+	$(MANAGE) runserver --noreload $(HOST):$(PORT)
+
+test: install system-packages
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) db.sqlite3 .pytest_cache

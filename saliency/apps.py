@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SaliencyConfig(AppConfig):
+    name = "saliency"
+    verbose_name = "Saliency stimuli"
