@@ -5,6 +5,8 @@ recorded seed, when they consent. Each answer hangs one-to-one on its trial, so 
 itself refuses a second answer to the same trial.
 """
 
+import secrets
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -18,6 +20,11 @@ JUSTIFICATION_MAX_LENGTH = 2000
 
 def default_likert_labels():
     return ["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]
+
+
+def new_trial_token():
+    """128 random bits: the trial's opaque name in its answer form and image URLs."""
+    return secrets.token_urlsafe(16)
 
 
 class Study(models.Model):
@@ -54,6 +61,7 @@ class Participant(models.Model):
     invite_token = models.CharField(max_length=64, unique=True)
     seed = models.BigIntegerField(help_text="Seed of this participant's trial order and side-by-side positions.")
     consented_at = models.DateTimeField(null=True, blank=True)
+    instructions_read_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     degree = models.CharField(max_length=32, blank=True)
     cv_experience_years = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -80,6 +88,8 @@ class Trial(models.Model):
     right = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     attention_target = models.PositiveSmallIntegerField(null=True, blank=True)
     shown_at = models.DateTimeField(null=True, blank=True, help_text="First time the page was served.")
+    token = models.CharField(max_length=32, unique=True, default=new_trial_token, editable=False,
+                             help_text="Opaque reference in answer forms and image URLs; never the stimulus id.")
 
     class Meta:
         ordering = ["participant", "position"]

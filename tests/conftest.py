@@ -1,0 +1,101 @@
+"""Shared fixtures: studies with real stimulus PNGs, and their participants.
+
+    def test_something(study_factory, participant_factory, client):
+        study = study_factory(images=2)                  # 2 source images x (N, A, M2) = 6 stimuli
+        participant = participant_factory(study)
+        client.get(f"/i/{participant.invite_token}/")    # logged in as that participant
+
+`stimuli_root` points settings.STIMULI_ROOT at a temporary folder; `study_factory` writes each
+image and heatmap there as a small, distinct PNG under an opaque file name, as the real fixture does.
+"""
+
+import itertools
+import secrets
+
+import pytest
+from django.contrib.auth import get_user_model
+from PIL import Image
+
+from saliency.models import SourceImage, Stimulus
+from studyapp.invites import mint_invite_token
+from studyapp.models import Participant, Study
+from studyapp.randomization import participant_seed
+
+pytest_plugins = ["tests.pg_cluster"]  # `pytest --postgres`: the database-facing tests on a throwaway PostgreSQL
+
+CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+
+@pytest.fixture
+def stimuli_root(tmp_path, settings):
+    root = tmp_path / "stimuli"
+    root.mkdir()
+    settings.STIMULI_ROOT = root
+    return root
+
+
+@pytest.fixture
+def write_png(stimuli_root):
+    """write_png(shade) -> path relative to STIMULI_ROOT of a new 8x8 PNG filled with that grey level."""
+
+    def write(shade):
+        name = f"{secrets.token_hex(8)}.png"
+        Image.new("L", (8, 8), color=shade % 256).save(stimuli_root / name)
+        return name
+
+    return write
+
+
+@pytest.fixture
+def study_factory(db, write_png):
+    """study_factory(images=2, variants=("N", "A", "M2"), dataset="fmnist", **study_fields) -> Study.
+
+    Creates `images` SourceImages (fresh test indexes, class names cycling through Fashion-MNIST's),
+    one Stimulus per variant for each, and a Study holding all of them. `study_fields` override the
+    Study's defaults (slug, title and seed are filled in when missing), e.g. comparison_count=1,
+    attention_checks=False, completion_redirect_url="https://example.org/done".
+    """
+    test_indexes = itertools.count()
+    studies = itertools.count(1)
+
+    def make(images=2, variants=("N", "A", "M2"), *, dataset="fmnist", **study_fields):
+        number = next(studies)
+        study_fields.setdefault("slug", f"study-{number}")
+        study_fields.setdefault("title", f"Study {number}")
+        study_fields.setdefault("seed", 1000 + number)
+        study_fields.setdefault("completion_code", f"DONE-{number}")
+        study = Study.objects.create(**study_fields)
+        for _ in range(images):
+            index = next(test_indexes)
+            source = SourceImage.objects.create(
+                dataset=dataset, test_index=index, class_name=CLASS_NAMES[index % len(CLASS_NAMES)],
+                image=write_png(index),
+            )
+            for offset, variant in enumerate(variants, start=1):
+                study.stimuli.add(Stimulus.objects.create(
+                    source_image=source, variant=variant, heatmap=write_png(index * 7 + offset * 31),
+                    predicted_class=source.class_name, confidence=0.9, preset="test", checkpoint="test.pt",
+                ))
+        return study
+
+    return make
+
+
+@pytest.fixture
+def participant_factory(db):
+    """participant_factory(study, username=None, password=None) -> Participant.
+
+    A participant with a login account (password login only when `password` is given), a random
+    pseudonym, an invite token from `mint_invite_token` and the seed `participant_seed` draws for the
+    study's next participant number.
+    """
+    def make(study, username=None, password=None):
+        number = study.participants.count()
+        pseudonym = f"P{secrets.token_hex(5).upper()}"
+        user = get_user_model().objects.create_user(username=username or pseudonym.lower(), password=password)
+        return Participant.objects.create(
+            study=study, user=user, pseudonym=pseudonym, invite_token=mint_invite_token(),
+            seed=participant_seed(study.seed, number),
+        )
+
+    return make
