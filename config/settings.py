@@ -5,6 +5,8 @@ SECRET_KEY     required when DEBUG is off
 DEBUG          "1"/"0" (default "1" for local work; production sets "0")
 ALLOWED_HOSTS  comma-separated (default: localhost names)
 STIMULI_ROOT   folder holding stimuli.json's PNGs (default: fixtures/)
+STATIC_ROOT    where `collectstatic` puts static files for production (default: var/static/)
+With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto (see README, Deployment).
 """
 
 import os
@@ -98,7 +100,26 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))  # filled by `collectstatic`
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Production serves hashed, compressed files from STATIC_ROOT with far-future cache headers.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
+
+if not DEBUG:
+    # Behind a TLS-terminating proxy (nginx, a load balancer) that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 # Where `manage.py loaddata stimuli` finds fixtures/stimuli.json, and where its PNGs live.
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]

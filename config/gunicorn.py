@@ -1,0 +1,24 @@
+"""gunicorn settings for production: `gunicorn -c config/gunicorn.py config.wsgi`.
+
+Environment: GUNICORN_BIND (default 127.0.0.1:8000, behind the TLS proxy), WEB_CONCURRENCY
+(worker processes, default 2 per core + 1), GUNICORN_THREADS (threads per worker, default 1).
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+threads = int(os.environ.get("GUNICORN_THREADS", 1))
+# Survey pages answer in milliseconds; a request that takes 30 s is stuck, not slow.
+timeout = 30
+graceful_timeout = 20
+# The proxy in front keeps client connections; gunicorn's side stays short.
+keepalive = 5
+# Recycle workers now and then so a slow leak never builds up during a long study.
+max_requests = 5000
+max_requests_jitter = 500
+# X-Forwarded-Proto is trusted only from the proxy on the same machine.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+errorlog = "-"
