@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 MANAGE := $(PY) manage.py
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
-DEBIAN_PACKAGES := dataset-fashion-mnist
+# Fashion-MNIST's files; Chromium for the browser tests; PostgreSQL 15 for the tests' second pass.
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -36,8 +37,10 @@ demo: install system-packages
 run: demo
 	$(MANAGE) runserver --noreload $(HOST):$(PORT)
 
+# Everything on SQLite, then the database-facing tests again on a throwaway PostgreSQL cluster.
 test: install system-packages
 	$(PY) -m pytest
+	$(PY) -m pytest --postgres
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache
