@@ -1,0 +1,185 @@
+"""A study's answers as pandas frames in the documented export schema.
+
+The analysis app reads exactly these columns, from the CSV files that `manage.py
+export_responses` writes or straight from these functions (`analyze --study S`); the frames
+hold exactly what the files hold, so both paths see the same values:
+
+ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at
+choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at
+participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total
+
+- `participant` is the pseudonym, never a username or e-mail.
+- `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`).
+- `model`, `left`, `middle`, `right`, `chosen_model` are variant codes (N, A, M1, M2, G).
+- `trial` is the 1-based position of the pair among that participant's rating trials
+  (attention checks and side-by-side pages are not counted).
+- Times are ISO 8601 UTC with milliseconds (`2026-11-22T15:34:16.123Z`); an empty cell is "not yet".
+- `attention_total` counts the attention checks the participant answered, `attention_passed`
+  those answered as instructed.
+
+Files are UTF-8 CSV with CRLF line ends (RFC 4180): with "\n" alone, Python's csv writer would
+leave a cell holding a bare carriage return unquoted, and a justification could break its row.
+
+Formula injection: a text cell (class_name, justification, degree) that starts with
+`=`, `+`, `-`, `@`, a tab, a carriage return, or `'` gets one leading `'`, so a spreadsheet
+shows it as text instead of running it. To recover the original text, drop one leading `'`
+from any text cell that starts with one (`value[1:] if value.startswith("'") else value`);
+the rule is lossless because a text that itself starts with `'` is prefixed too.
+"""
+
+import pandas as pd
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+
+from .models import AttentionCheck, ChoiceResponse, Participant, Trial
+
+RATINGS_COLUMNS = [
+    "participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust", "rt_ms",
+    "answered_at",
+]
+CHOICES_COLUMNS = [
+    "participant", "image", "dataset", "class_name", "left", "middle", "right", "chosen_model",
+    "justification", "rt_ms", "answered_at",
+]
+PARTICIPANTS_COLUMNS = [
+    "participant", "started_at", "completed_at", "degree", "cv_experience_years", "attention_passed",
+    "attention_total",
+]
+
+CSV_LINE_END = "\r\n"
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def neutralize_formula(text):
+    """Prefix `'` to a cell a spreadsheet would otherwise evaluate (see the module docstring)."""
+    if isinstance(text, str) and text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def iso_utc(series):
+    """Datetimes as ISO 8601 UTC strings with milliseconds; missing ones stay empty (NA)."""
+    times = pd.to_datetime(series, utc=True)
+    text = times.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    return text.where(times.notna(), pd.NA).astype("string")
+
+
+def image_ids(dataset, test_index):
+    return dataset.astype(str) + "-" + test_index.astype(str)
+
+
+def integers(series):
+    """Nullable integers, so that CSV cells read `3`, never `3.0`."""
+    return series.astype("Int64")
+
+
+def texts(series):
+    return series.map(neutralize_formula).astype("string")
+
+
+def ratings_frame(study):
+    """One row per rating answer of the study's participants, in participant then page order."""
+    rows = (
+        Trial.objects.filter(participant__study=study, kind=Trial.Kind.RATING)
+        .annotate(rating_number=Window(RowNumber(), partition_by=[F("participant_id")], order_by=F("position").asc()))
+        .values(
+            "rating_number", "position",
+            pseudonym=F("participant__pseudonym"),
+            dataset=F("stimulus__source_image__dataset"),
+            test_index=F("stimulus__source_image__test_index"),
+            class_name=F("stimulus__source_image__class_name"),
+            model=F("stimulus__variant"),
+            sufficiency=F("likert_response__sufficiency"),
+            trust=F("likert_response__trust"),
+            rt_ms=F("likert_response__rt_ms"),
+            answered_at=F("likert_response__answered_at"),
+        )
+    )
+    data = pd.DataFrame.from_records(list(rows), columns=[
+        "rating_number", "position", "pseudonym", "dataset", "test_index", "class_name", "model", "sufficiency",
+        "trust", "rt_ms", "answered_at",
+    ])
+    # The window numbers every rating trial of the plan; only answered ones become rows.
+    data = data[data["sufficiency"].notna()].sort_values(["pseudonym", "position"])
+    return pd.DataFrame({
+        "participant": data["pseudonym"].astype("string"),
+        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
+        "dataset": data["dataset"].astype("string"),
+        "class_name": texts(data["class_name"]),
+        "model": data["model"].astype("string"),
+        "trial": integers(data["rating_number"]),
+        "sufficiency": integers(data["sufficiency"]),
+        "trust": integers(data["trust"]),
+        "rt_ms": integers(data["rt_ms"]),
+        "answered_at": iso_utc(data["answered_at"]),
+    }, columns=RATINGS_COLUMNS).reset_index(drop=True)
+
+
+def choices_frame(study):
+    """One row per side-by-side choice, with the three variants in their displayed order."""
+    rows = (
+        ChoiceResponse.objects.filter(trial__participant__study=study)
+        .order_by("trial__participant__pseudonym", "trial__position")
+        .values(
+            pseudonym=F("trial__participant__pseudonym"),
+            dataset=F("trial__source_image__dataset"),
+            test_index=F("trial__source_image__test_index"),
+            class_name=F("trial__source_image__class_name"),
+            left=F("trial__left__variant"),
+            middle=F("trial__middle__variant"),
+            right=F("trial__right__variant"),
+            chosen_model=F("chosen__variant"),
+            text=F("justification"),
+            time=F("rt_ms"),
+            answered=F("answered_at"),
+        )
+    )
+    data = pd.DataFrame.from_records(list(rows), columns=[
+        "pseudonym", "dataset", "test_index", "class_name", "left", "middle", "right", "chosen_model", "text",
+        "time", "answered",
+    ])
+    return pd.DataFrame({
+        "participant": data["pseudonym"].astype("string"),
+        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
+        "dataset": data["dataset"].astype("string"),
+        "class_name": texts(data["class_name"]),
+        "left": data["left"].astype("string"),
+        "middle": data["middle"].astype("string"),
+        "right": data["right"].astype("string"),
+        "chosen_model": data["chosen_model"].astype("string"),
+        "justification": texts(data["text"]),
+        "rt_ms": integers(data["time"]),
+        "answered_at": iso_utc(data["answered"]),
+    }, columns=CHOICES_COLUMNS)
+
+
+def participants_frame(study):
+    """One row per participant of the study, started or not, with their attention-check tally."""
+    people = pd.DataFrame.from_records(
+        list(Participant.objects.filter(study=study).order_by("pseudonym").values(
+            "id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years")),
+        columns=["id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years"],
+    )
+    checks = pd.DataFrame.from_records(
+        list(AttentionCheck.objects.filter(trial__participant__study=study).values(
+            "answer", participant_id=F("trial__participant_id"), target=F("trial__attention_target"))),
+        columns=["answer", "participant_id", "target"],
+    )
+    checks["passed"] = (checks["answer"] == checks["target"]).astype(int)
+    tally = checks.groupby("participant_id")["passed"].agg(["sum", "count"])
+    tally = tally.reindex(people["id"], fill_value=0).set_axis(people.index)
+    return pd.DataFrame({
+        "participant": people["pseudonym"].astype("string"),
+        "started_at": iso_utc(people["consented_at"]),
+        "completed_at": iso_utc(people["completed_at"]),
+        "degree": texts(people["degree"]),
+        "cv_experience_years": integers(people["cv_experience_years"]),
+        "attention_passed": integers(tally["sum"]),
+        "attention_total": integers(tally["count"]),
+    }, columns=PARTICIPANTS_COLUMNS)
+
+
+def export_frames(study):
+    """The three export files of a study, by file name."""
+    return {"ratings.csv": ratings_frame(study), "choices.csv": choices_frame(study),
+            "participants.csv": participants_frame(study)}

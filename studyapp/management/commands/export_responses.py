@@ -1,0 +1,48 @@
+"""`manage.py export_responses --study S --out DIR` writes ratings.csv, choices.csv, participants.csv.
+
+Columns, value formats and the formula-injection prefix are documented in studyapp/export.py.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from studyapp.export import CSV_LINE_END, export_frames
+from studyapp.management.studies import study_by_slug
+
+
+class Command(BaseCommand):
+    help = ("Export a study's answers as ratings.csv, choices.csv and participants.csv into DIR "
+            "(all three files or none).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--study", required=True, help="The study's slug.")
+        parser.add_argument("--out", required=True, type=Path, help="Folder to write the three CSV files into.")
+        parser.add_argument("--overwrite", action="store_true", help="Replace export files already in DIR.")
+
+    def handle(self, *, study, out, overwrite, **options):
+        study = study_by_slug(study)
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} is a file; give a folder.")
+        if not out.parent.is_dir():
+            raise CommandError(f"Folder {out.parent} does not exist; create it or choose another --out.")
+        frames = export_frames(study)
+        clashes = [name for name in frames if (out / name).exists()]
+        if clashes and not overwrite:
+            raise CommandError(f"{out} already holds {', '.join(clashes)}; pass --overwrite or choose another --out.")
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            for name, frame in frames.items():
+                frame.to_csv(staging / name, index=False, lineterminator=CSV_LINE_END)
+            if out.exists():
+                for name in frames:
+                    os.replace(staging / name, out / name)
+            else:
+                os.replace(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        counts = ", ".join(f"{len(frame)} rows in {name}" for name, frame in frames.items())
+        self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}.")
