@@ -1,0 +1,160 @@
+"""The researcher's admin: studies and participants, and the answers read-only.
+
+Answers are evidence: the admin shows and filters them but neither adds nor edits them.
+Invite tokens log a participant in, so no list shows them; a participant's page does.
+Justifications are shown through Django's default escaping (nothing here is mark_safe).
+"""
+
+from django.contrib import admin
+from django.db import models
+from django.db.models import Count, Q
+
+from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "stimulus_count", "participant_count", "started_count", "completed_count",
+                    "created_at"]
+    search_fields = ["title", "slug"]
+    filter_horizontal = ["stimuli"]
+    prepopulated_fields = {"slug": ["title"]}
+    readonly_fields = ["created_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            stimulus_total=Count("stimuli", distinct=True),
+            participant_total=Count("participants", distinct=True),
+            started_total=Count("participants", filter=Q(participants__consented_at__isnull=False), distinct=True),
+            completed_total=Count("participants", filter=Q(participants__completed_at__isnull=False), distinct=True),
+        )
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "stimuli":
+            kwargs["queryset"] = db_field.remote_field.model.objects.select_related("source_image")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description="stimuli", ordering="stimulus_total")
+    def stimulus_count(self, study):
+        return study.stimulus_total
+
+    @admin.display(description="participants", ordering="participant_total")
+    def participant_count(self, study):
+        return study.participant_total
+
+    @admin.display(description="started", ordering="started_total")
+    def started_count(self, study):
+        return study.started_total
+
+    @admin.display(description="completed", ordering="completed_total")
+    def completed_count(self, study):
+        return study.completed_total
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    """Participants are enrolled by `manage.py create_participants`, which mints their token and seed."""
+
+    list_display = ["pseudonym", "study", "consented", "completed", "progress"]
+    list_filter = ["study", ("consented_at", admin.EmptyFieldListFilter),
+                   ("completed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["pseudonym"]
+    list_select_related = ["study"]
+    fields = ["pseudonym", "study", "user", "invite_token", "seed", "consented_at", "completed_at", "degree",
+              "cv_experience_years"]
+    readonly_fields = ["pseudonym", "study", "user", "invite_token", "seed", "consented_at", "completed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            trial_total=Count("trials", distinct=True),
+            answered_total=(Count("trials__likert_response", distinct=True)
+                            + Count("trials__attention_response", distinct=True)
+                            + Count("trials__choice_response", distinct=True)),
+        )
+
+    @admin.display(boolean=True, ordering="consented_at")
+    def consented(self, participant):
+        return participant.consented_at is not None
+
+    @admin.display(boolean=True, ordering="completed_at")
+    def completed(self, participant):
+        return participant.completed_at is not None
+
+    @admin.display(description="pages answered", ordering="answered_total")
+    def progress(self, participant):
+        return f"{participant.answered_total} / {participant.trial_total}" if participant.trial_total else "-"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Shown, searched and filtered; never added or edited through the admin."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Trial)
+class TrialAdmin(ReadOnlyAdmin):
+    list_display = ["participant", "position", "kind", "stimulus", "shown_at"]
+    list_filter = ["participant__study", "kind", "stimulus__variant"]
+    search_fields = ["participant__pseudonym"]
+    list_select_related = ["participant", "stimulus__source_image"]
+
+
+class AnswerAdmin(ReadOnlyAdmin):
+    """An answer, listed with the participant and page of its trial."""
+
+    search_fields = ["trial__participant__pseudonym"]
+
+    @admin.display(ordering="trial__participant__pseudonym")
+    def participant(self, answer):
+        return answer.trial.participant
+
+    @admin.display(description="page", ordering="trial__position")
+    def position(self, answer):
+        return answer.trial.position
+
+
+@admin.register(LikertResponse)
+class LikertResponseAdmin(AnswerAdmin):
+    list_display = ["participant", "position", "stimulus", "sufficiency", "trust", "rt_ms", "answered_at"]
+    list_filter = ["trial__participant__study", "trial__stimulus__variant", "sufficiency", "trust"]
+    search_fields = [*AnswerAdmin.search_fields, "trial__stimulus__source_image__class_name"]
+    list_select_related = ["trial__participant", "trial__stimulus__source_image"]
+
+    @admin.display(ordering="trial__stimulus")
+    def stimulus(self, response):
+        return response.trial.stimulus
+
+
+@admin.register(ChoiceResponse)
+class ChoiceResponseAdmin(AnswerAdmin):
+    list_display = ["participant", "position", "source_image", "chosen", "justification", "rt_ms", "answered_at"]
+    list_filter = ["trial__participant__study", "chosen__variant"]
+    search_fields = [*AnswerAdmin.search_fields, "justification"]
+    list_select_related = ["trial__participant", "trial__source_image", "chosen__source_image"]
+
+    @admin.display(description="image", ordering="trial__source_image")
+    def source_image(self, response):
+        return response.trial.source_image
+
+
+@admin.register(AttentionCheck)
+class AttentionCheckAdmin(AnswerAdmin):
+    list_display = ["participant", "position", "target", "answer", "passed", "answered_at"]
+    list_filter = ["trial__participant__study"]
+    list_select_related = ["trial__participant"]
+
+    @admin.display(description="asked for", ordering="trial__attention_target")
+    def target(self, check):
+        return check.trial.attention_target
+
+    @admin.display(boolean=True)
+    def passed(self, check):
+        return check.passed

@@ -1,0 +1,98 @@
+"""The admin serves researchers, hides invite tokens from lists, escapes answers, and refuses participants."""
+
+import pytest
+from django.urls import reverse
+
+from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
+
+MODELS = [Study, Participant, Trial, LikertResponse, ChoiceResponse, AttentionCheck]
+
+
+def admin_url(model, view="changelist", *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.fixture
+def answered(study_factory, participant_factory):
+    study = study_factory(images=1)
+    participant = participant_factory(study)
+    a, m2, n = study.stimuli.order_by("variant")
+    rating = Trial.objects.create(participant=participant, position=1, kind="rating", stimulus=m2)
+    LikertResponse.objects.create(trial=rating, sufficiency=4, trust=2, rt_ms=1500)
+    check = Trial.objects.create(participant=participant, position=2, kind="attention", attention_target=4)
+    AttentionCheck.objects.create(trial=check, answer=3, rt_ms=800)
+    choice = Trial.objects.create(participant=participant, position=3, kind="choice", source_image=a.source_image,
+                                  left=n, middle=a, right=m2)
+    ChoiceResponse.objects.create(trial=choice, chosen=a, justification="<script>alert('x')</script>", rt_ms=4000)
+    return study, participant
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_list_and_detail_page_loads_for_staff(model, answered, admin_client):
+    response = admin_client.get(admin_url(model))
+    assert response.status_code == 200
+    obj = model.objects.first()
+    assert admin_client.get(admin_url(model, "change", obj.pk)).status_code == 200
+
+
+def test_list_pages_filter_by_study_and_variant(answered, admin_client):
+    study, participant = answered
+    response = admin_client.get(admin_url(LikertResponse), {"trial__participant__study__id__exact": study.pk,
+                                                           "trial__stimulus__variant__exact": "M2"})
+    assert response.status_code == 200 and response.context["cl"].result_count == 1
+    response = admin_client.get(admin_url(LikertResponse), {"trial__stimulus__variant__exact": "N"})
+    assert response.context["cl"].result_count == 0
+    response = admin_client.get(admin_url(ChoiceResponse), {"q": participant.pseudonym})
+    assert response.context["cl"].result_count == 1
+
+
+def test_study_list_counts_participants_and_participant_list_shows_progress(answered, admin_client,
+                                                                            participant_factory):
+    study, participant = answered
+    participant_factory(study)
+    row = admin_client.get(admin_url(Study)).context["cl"].result_list[0]
+    assert (row.stimulus_total, row.participant_total) == (3, 2)
+    content = admin_client.get(admin_url(Participant)).content.decode()
+    assert participant.pseudonym in content and "3 / 3" in content
+
+
+def test_invite_tokens_never_appear_in_lists(answered, admin_client):
+    _, participant = answered
+    for model in MODELS:
+        assert participant.invite_token not in admin_client.get(admin_url(model)).content.decode()
+
+
+def test_participants_are_enrolled_by_command_and_seeds_are_read_only(answered, admin_client):
+    _, participant = answered
+    assert admin_client.get(admin_url(Participant, "add")).status_code == 403
+    admin_client.post(admin_url(Participant, "change", participant.pk),
+                      {"seed": "1", "degree": "phd", "cv_experience_years": "2"})
+    participant.refresh_from_db()
+    assert participant.seed != 1 and participant.degree == "phd"
+
+
+def test_answers_are_read_only(answered, admin_client):
+    response = LikertResponse.objects.get()
+    assert admin_client.get(admin_url(LikertResponse, "add")).status_code == 403
+    admin_client.post(admin_url(LikertResponse, "change", response.pk), {"sufficiency": "1", "trust": "1"})
+    response.refresh_from_db()
+    assert (response.sufficiency, response.trust) == (4, 2)
+
+
+def test_justifications_are_escaped(answered, admin_client):
+    choice = ChoiceResponse.objects.get()
+    for url in (admin_url(ChoiceResponse), admin_url(ChoiceResponse, "change", choice.pk)):
+        content = admin_client.get(url).content.decode()
+        assert "<script>alert" not in content
+        assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in content
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_participants_and_anonymous_users_are_refused(model, answered, client):
+    _, participant = answered
+    url = admin_url(model)
+    assert client.get(url).status_code == 302  # to the admin login
+    client.force_login(participant.user)
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith(reverse("admin:login"))
+    assert client.get(admin_url(model, "change", model.objects.first().pk)).status_code == 302
