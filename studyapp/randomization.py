@@ -71,6 +71,12 @@ def comparison_images(stimuli: Sequence[StimulusRef]) -> dict[int, tuple[int, in
     }
 
 
+def plan_length(stimuli: Sequence[StimulusRef], *, comparison_count: int | None, attention_checks: bool) -> int:
+    """How many trials `draw_plan` gives for these settings (for progress before the plan exists)."""
+    comparisons = len(comparison_images(stimuli)) if comparison_count is None else comparison_count
+    return len(stimuli) + (len(ATTENTION_TARGETS) if attention_checks else 0) + comparisons
+
+
 def draw_plan(
     stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None, attention_checks: bool
 ) -> list[PlannedTrial]:

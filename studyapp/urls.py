@@ -1,2 +1,20 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
 app_name = "studyapp"
-urlpatterns = []
+urlpatterns = [
+    path("", views.survey, name="survey"),
+    path("i/<slug:token>/", views.invite, name="invite"),
+    path("login/", auth_views.LoginView.as_view(template_name="studyapp/login.html", next_page="studyapp:survey"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="studyapp:login"), name="logout"),
+    path("consent/", views.consent, name="consent"),
+    path("instructions/", views.instructions, name="instructions"),
+    path("background/", views.background, name="background"),
+    path("trial/<int:position>/", views.trial, name="trial"),
+    path("complete/", views.complete, name="complete"),
+    path("img/<slug:token>/<slug:slot>/", views.image, name="image"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/<slug:slug>/", views.dashboard, name="dashboard_study"),
+]

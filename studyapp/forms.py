@@ -1,0 +1,96 @@
+"""The survey's forms. Field names are stable: scripts play participants through them.
+
+consent: agree              background: degree, cv_experience_years
+rating: trial, sufficiency, trust      attention: trial, answer      choice: trial, choice, justification
+
+`trial` is the current trial's opaque token (Trial.token); the view checks it against the server's
+idea of the current trial before a form is even validated.
+"""
+
+from django import forms
+
+from .models import JUSTIFICATION_MAX_LENGTH, LIKERT_MAX, LIKERT_MIN
+
+DEGREES = [
+    ("none", "No degree"),
+    ("secondary", "Secondary school"),
+    ("bachelor", "Bachelor's degree"),
+    ("master", "Master's degree"),
+    ("doctorate", "Doctorate (PhD)"),
+    ("other", "Other"),
+]
+CV_EXPERIENCE_MAX_YEARS = 60
+POSITIONS = [("left", "Map 1"), ("middle", "Map 2"), ("right", "Map 3")]
+
+
+class ConsentForm(forms.Form):
+    agree = forms.BooleanField(
+        label="I have read the information above and agree to take part.",
+        error_messages={"required": "To take part, tick the box to say you agree; otherwise you can close this page."},
+    )
+
+
+class InstructionsForm(forms.Form):
+    """No fields: the instructions page's Continue button."""
+
+
+class BackgroundForm(forms.Form):
+    degree = forms.ChoiceField(
+        label="Highest degree you hold", choices=[("", "Choose one")] + DEGREES,
+        error_messages={"required": "Choose your highest degree from the list.",
+                        "invalid_choice": "Choose your highest degree from the list."},
+    )
+    cv_experience_years = forms.IntegerField(
+        label="Years of experience with computer vision", min_value=0, max_value=CV_EXPERIENCE_MAX_YEARS,
+        error_messages={
+            "required": "Enter your years of computer-vision experience as a whole number (0 if none).",
+            "invalid": "Enter your years of computer-vision experience as a whole number, e.g. 0 or 3.",
+            "min_value": "Years of experience cannot be negative; enter 0 if you have none.",
+            "max_value": f"Enter a number of years from 0 to {CV_EXPERIENCE_MAX_YEARS}.",
+        },
+    )
+
+
+def likert_field(statement, labels):
+    """A required 1-5 radio question; its choices show the study's labels."""
+    message = f"Choose one answer from {LIKERT_MIN} ({labels[0]}) to {LIKERT_MAX} ({labels[-1]}) for: {statement}"
+    return forms.TypedChoiceField(
+        label=statement, coerce=int, widget=forms.RadioSelect,
+        choices=[(value, f"{value} – {label}") for value, label in zip(range(LIKERT_MIN, LIKERT_MAX + 1), labels)],
+        error_messages={"required": message, "invalid_choice": message},
+    )
+
+
+class TrialForm(forms.Form):
+    trial = forms.CharField(widget=forms.HiddenInput)
+
+
+class RatingForm(TrialForm):
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sufficiency"] = likert_field(study.sufficiency_statement, study.likert_labels)
+        self.fields["trust"] = likert_field(study.trust_statement, study.likert_labels)
+
+
+class AttentionForm(TrialForm):
+    def __init__(self, *args, study, instruction, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["answer"] = likert_field(instruction, study.likert_labels)
+
+
+class ChoiceForm(TrialForm):
+    choice = forms.ChoiceField(
+        label="Which saliency map makes the model's prediction most comprehensible?",
+        choices=POSITIONS, widget=forms.RadioSelect,
+        error_messages={"required": "Choose one of the three maps (Map 1, Map 2 or Map 3).",
+                        "invalid_choice": "Choose one of the three maps (Map 1, Map 2 or Map 3)."},
+    )
+    justification = forms.CharField(
+        label="Why did you choose this map?", widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=JUSTIFICATION_MAX_LENGTH,
+        error_messages={
+            "required": "Write a short justification for your choice; it cannot be empty.",
+            "max_length": f"Keep the justification to at most {JUSTIFICATION_MAX_LENGTH} characters "
+                          "(it has %(show_value)d).",
+        },
+    )
