@@ -1,0 +1,77 @@
+"""The report's figures as PNG bytes (matplotlib's Agg canvas, no pyplot state, no display)."""
+
+import io
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from analysis.loading import LIKERT_LEVELS, STATEMENTS
+
+LIKERT_LABELS = ("Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree")
+LIKERT_COLOURS = ("#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac")
+
+
+def png_bytes(figure):
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def mean_ci_figure(mean_ci, models):
+    """Mean rating per model with its 95% CI over participant means, one panel per statement."""
+    figure = Figure(figsize=(3.2 * len(STATEMENTS), 3.2))
+    axes = figure.subplots(1, len(STATEMENTS), sharey=True)
+    x = np.arange(len(models))
+    for ax, statement in zip(np.atleast_1d(axes), STATEMENTS):
+        rows = mean_ci[mean_ci["statement"] == statement].set_index("model").loc[models]
+        errors = np.vstack([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]])
+        ax.bar(x, rows["mean"], color="#9ecae1", edgecolor="#3182bd")
+        ax.errorbar(x, rows["mean"], yerr=errors, fmt="none", ecolor="black", capsize=4)
+        ax.set_xticks(x, models)
+        ax.set_ylim(LIKERT_LEVELS[0], LIKERT_LEVELS[-1])
+        ax.set_title(statement.capitalize())
+        ax.set_xlabel("Model")
+    np.atleast_1d(axes)[0].set_ylabel("Mean rating (95% CI)")
+    return png_bytes(figure)
+
+
+def likert_figure(descriptives, models):
+    """Diverging stacked bars of the answers per model, centred on the middle of 'Neutral'."""
+    figure = Figure(figsize=(4.2 * len(STATEMENTS), 0.5 * len(models) + 1.6))
+    axes = figure.subplots(1, len(STATEMENTS), sharey=True)
+    count_columns = [f"n_{v}" for v in LIKERT_LEVELS]
+    y = np.arange(len(models))[::-1]
+    for ax, statement in zip(np.atleast_1d(axes), STATEMENTS):
+        rows = descriptives[descriptives["statement"] == statement].set_index("model").loc[models]
+        shares = rows[count_columns].to_numpy(np.float64)
+        shares = 100 * shares / shares.sum(axis=1, keepdims=True)
+        left = -(shares[:, 0] + shares[:, 1] + shares[:, 2] / 2)
+        for j, (label, colour) in enumerate(zip(LIKERT_LABELS, LIKERT_COLOURS)):
+            ax.barh(y, shares[:, j], left=left, color=colour, label=label, edgecolor="white", height=0.7)
+            left = left + shares[:, j]
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(y, models)
+        ax.set_xlim(-100, 100)
+        ax.set_xlabel("% of answers")
+        ax.set_title(statement.capitalize())
+    np.atleast_1d(axes)[0].legend(loc="upper center", bbox_to_anchor=(1.05, -0.28), ncol=5, fontsize=7, frameon=False)
+    return png_bytes(figure)
+
+
+def choice_figure(shares, models):
+    """Share of all choices per model, overall and per dataset."""
+    datasets = list(dict.fromkeys(shares["dataset"]))
+    figure = Figure(figsize=(1.2 + 0.9 * len(models) * max(1, len(datasets)) / 2, 3.2))
+    ax = figure.subplots()
+    width = 0.8 / len(datasets)
+    x = np.arange(len(models))
+    for i, dataset in enumerate(datasets):
+        rows = shares[shares["dataset"] == dataset].set_index("model").reindex(models)
+        ax.bar(x + (i - (len(datasets) - 1) / 2) * width, 100 * rows["share"], width, label=dataset)
+    ax.set_xticks(x, models)
+    ax.set_xlabel("Chosen model")
+    ax.set_ylabel("% of choices")
+    ax.legend(title="Dataset", fontsize=8)
+    return png_bytes(figure)

@@ -1,0 +1,316 @@
+"""Read and check the files that `manage.py export_responses` writes (or the same frames from the database).
+
+Every check names the file, the data rows and what is wrong, so the researcher can fix the export
+instead of getting a silently wrong report. Row numbers are 1-based data rows: row 1 is the first
+line after the header (choices.csv may hold justifications spanning several file lines).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MODEL_ORDER = ("N", "A", "M1", "M2", "G")
+STATEMENTS = ("sufficiency", "trust")
+LIKERT_LEVELS = (1, 2, 3, 4, 5)
+
+RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial",
+                   "sufficiency", "trust", "rt_ms", "answered_at")
+CHOICES_COLUMNS = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
+                   "chosen_model", "justification", "rt_ms", "answered_at")
+PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "cv_experience_years",
+                        "attention_passed", "attention_total")
+
+# Columns the analysis uses; the rest of each file is checked for presence only.
+RATINGS_USED = ("participant", "image", "dataset", "class_name", "model", "sufficiency", "trust")
+CHOICES_USED = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
+                "chosen_model", "justification")
+CATEGORY_COLUMNS = ("participant", "image", "dataset", "class_name", "model",
+                    "left", "middle", "right", "chosen_model")
+
+# The exporter prepends one quote to cells that a spreadsheet would run as a formula.
+FORMULA_START = re.compile(r"[=+\-@\t\r]")
+FORMULA_GUARD = re.compile("'" + FORMULA_START.pattern)
+ROWS_SHOWN = 10
+
+
+class InputError(ValueError):
+    """Bad input: the message says which file, which rows and what is wrong."""
+
+
+@dataclass
+class StudyData:
+    ratings: pd.DataFrame
+    choices: pd.DataFrame
+    participants: pd.DataFrame | None
+    sources: dict = field(default_factory=dict)  # "ratings" -> the file name used in messages
+
+
+@dataclass
+class Sample:
+    """Who is in the analysis: the numbers the report states first."""
+
+    participants: int
+    started: int | None
+    completed: int | None
+    excluded: list
+    analysed: int
+    ratings: int
+    choices: int
+    models: list
+    exclusion_rule: str
+
+
+def format_rows(positions, limit=ROWS_SHOWN):
+    """1-based data row numbers from 0-based positions, shortened after `limit`."""
+    rows = [str(int(p) + 1) for p in positions[:limit]]
+    more = len(positions) - limit
+    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
+
+
+def read_csv(path, columns, used, label):
+    """Read one export file, keeping only `used` columns, or raise InputError naming what is wrong."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as error:
+        raise InputError(f"{label} ({path}): cannot read the file: {error.strerror or error}.") from error
+    if not head.strip():
+        raise InputError(f"{label} ({path}): the file is empty; expected a header line "
+                         f"{','.join(columns)} and one row per answer.")
+    try:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8").columns
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise InputError(f"{label} ({path}): missing column(s) {', '.join(missing)} in the header line; "
+                             f"found {', '.join(map(str, header))}. Expected exactly: {','.join(columns)}.")
+        frame = pd.read_csv(
+            path, usecols=list(used), encoding="utf-8", keep_default_na=False, na_values=[""],
+            dtype={c: "category" for c in used if c in CATEGORY_COLUMNS},
+        )
+    except UnicodeDecodeError as error:
+        raise InputError(f"{label} ({path}): the file is not UTF-8 text (byte {error.start}: "
+                         f"{error.reason}). Export it again or save it as UTF-8.") from error
+    except pd.errors.ParserError as error:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(error))
+        if found:
+            expected, line, saw = found.groups()
+            raise InputError(f"{label} ({path}): file line {line} has {saw} fields, the header has {expected}. "
+                             "Quote cells that contain commas.") from error
+        raise InputError(f"{label} ({path}): not a readable CSV file: {error}") from error
+    except (OSError, ValueError) as error:
+        raise InputError(f"{label} ({path}): not a readable CSV file: {error}") from error
+    return frame
+
+
+def read_export(ratings_path, choices_path, participants_path=None):
+    """The three export files, read and checked."""
+    sources = {"ratings": str(ratings_path), "choices": str(choices_path)}
+    ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings")
+    choices = read_csv(choices_path, CHOICES_COLUMNS, CHOICES_USED, "choices")
+    participants = None
+    if participants_path is not None:
+        sources["participants"] = str(participants_path)
+        participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, PARTICIPANTS_COLUMNS, "participants")
+    return check_study_data(StudyData(ratings, choices, participants, sources))
+
+
+def check_columns(frame, columns, label):
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{label}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}.")
+
+
+def as_categories(frame, columns):
+    frame = frame.copy()
+    for column in columns:
+        if column in frame.columns and not isinstance(frame[column].dtype, pd.CategoricalDtype):
+            values = frame[column].astype("string").str.strip().replace("", pd.NA)
+            frame[column] = values.astype("category")
+    return frame
+
+
+def missing_values(frame, columns, label, problems):
+    for column in columns:
+        rows = np.flatnonzero(frame[column].isna().to_numpy())
+        if len(rows):
+            problems.append(f"{label}: empty '{column}' in data rows {format_rows(rows)}.")
+
+
+def unknown_codes(frame, columns, label, problems):
+    for column in columns:
+        known = frame[column].isin(MODEL_ORDER) | frame[column].isna()
+        rows = np.flatnonzero(~known.to_numpy())
+        if len(rows):
+            values = sorted(set(map(str, frame[column].iloc[rows[:ROWS_SHOWN]])))
+            problems.append(f"{label}: unknown model code(s) {', '.join(values)} in column '{column}', "
+                            f"data rows {format_rows(rows)}; the codes are {', '.join(MODEL_ORDER)}.")
+
+
+def whole_numbers(frame, column, label, problems, low, high=None):
+    """Replace `column` by int64 values, recording rows that are not whole numbers in [low, high]."""
+    values = frame[column]
+    numbers = values if pd.api.types.is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
+    numbers = numbers.astype("float64")
+    bad = numbers.isna() | (numbers % 1 != 0) | (numbers < low)
+    if high is not None:
+        bad |= numbers > high
+    rows = np.flatnonzero(bad.to_numpy())
+    if len(rows):
+        shown = ", ".join(repr("" if pd.isna(v) else str(v)) for v in values.iloc[rows[:ROWS_SHOWN]])
+        wanted = f"whole numbers {low}-{high}" if high is not None else f"whole numbers >= {low}"
+        problems.append(f"{label}: '{column}' must hold {wanted}; data rows {format_rows(rows)} "
+                        f"hold {shown}.")
+        return
+    frame[column] = numbers.astype("int64")
+
+
+def repeated_answers(frame, keys, label, what, problems):
+    repeated = frame.duplicated(list(keys), keep=False).to_numpy()
+    if not repeated.any():
+        return
+    groups = frame.loc[repeated, list(keys)].astype(str).assign(row=np.flatnonzero(repeated) + 1)
+    lines = []
+    for key, group in list(groups.groupby(list(keys), sort=False))[:ROWS_SHOWN]:
+        names = ", ".join(f"{k}={v}" for k, v in zip(keys, key))
+        lines.append(f"{names} in data rows {', '.join(map(str, group['row']))}")
+    more = groups.groupby(list(keys)).ngroups - len(lines)
+    problems.append(f"{label}: {what} more than once: " + "; ".join(lines)
+                    + (f"; and {more} more" if more > 0 else "") + ".")
+
+
+def strip_formula_guard(text):
+    """Undo the exporter's spreadsheet guard: drop one leading quote before = + - @ tab or CR."""
+    text = text.fillna("").astype(str)
+    guarded = text.str.match(FORMULA_GUARD)
+    return text.where(~guarded, text.str[1:])
+
+
+def add_formula_guard(text):
+    """The exporter's spreadsheet guard, for the CSV tables this app writes: quote cells a spreadsheet would run."""
+    text = text.astype(str)
+    return text.where(~text.str.match(FORMULA_START), "'" + text)
+
+
+def check_study_data(data):
+    """Check the three frames (from files or the database); raise InputError listing every problem."""
+    label = {k: f"{k} ({data.sources[k]})" if k in data.sources else k
+             for k in ("ratings", "choices", "participants")}
+    check_columns(data.ratings, RATINGS_USED, label["ratings"])
+    check_columns(data.choices, CHOICES_USED, label["choices"])
+    if len(data.ratings) == 0:
+        raise InputError(f"{label['ratings']}: no ratings (the file has a header but no data rows).")
+    ratings = as_categories(data.ratings[list(RATINGS_USED)], RATINGS_USED)
+    choices = as_categories(data.choices[list(CHOICES_USED)], CHOICES_USED)
+    problems = []
+
+    missing_values(ratings, ("participant", "image", "dataset", "model"), label["ratings"], problems)
+    unknown_codes(ratings, ("model",), label["ratings"], problems)
+    for statement in STATEMENTS:
+        whole_numbers(ratings, statement, label["ratings"], problems, LIKERT_LEVELS[0], LIKERT_LEVELS[-1])
+    complete = ratings.dropna(subset=["participant", "image", "model"])
+    repeated_answers(complete, ("participant", "image", "model"), label["ratings"],
+                     "the same participant rated the same image and model", problems)
+
+    sides = ("left", "middle", "right")
+    missing_values(choices, ("participant", "image", "dataset") + sides + ("chosen_model",),
+                   label["choices"], problems)
+    unknown_codes(choices, sides + ("chosen_model",), label["choices"], problems)
+    shown = choices[list(sides)].astype(str).to_numpy()
+    chosen = choices["chosen_model"].astype(str).to_numpy()
+    rows = np.flatnonzero(~(shown == chosen[:, None]).any(axis=1) & choices["chosen_model"].notna().to_numpy())
+    if len(rows):
+        problems.append(f"{label['choices']}: chosen_model is not one of left/middle/right in data rows "
+                        f"{format_rows(rows)}.")
+    rows = np.flatnonzero((shown[:, 0] == shown[:, 1]) | (shown[:, 0] == shown[:, 2]) | (shown[:, 1] == shown[:, 2]))
+    if len(rows):
+        problems.append(f"{label['choices']}: the same model is shown twice (left/middle/right) in data rows "
+                        f"{format_rows(rows)}.")
+    repeated_answers(choices.dropna(subset=["participant", "image"]), ("participant", "image"), label["choices"],
+                     "the same participant chose for the same image", problems)
+    choices["justification"] = strip_formula_guard(choices["justification"])
+
+    participants = data.participants
+    if participants is not None:
+        check_columns(participants, PARTICIPANTS_COLUMNS, label["participants"])
+        participants = participants[list(PARTICIPANTS_COLUMNS)].copy()
+        participants["participant"] = participants["participant"].astype("string").str.strip().replace("", pd.NA)
+        if len(participants) == 0:
+            problems.append(f"{label['participants']}: no participants (the file has a header but no data rows).")
+        missing_values(participants, ("participant",), label["participants"], problems)
+        repeated_answers(participants.dropna(subset=["participant"]), ("participant",), label["participants"],
+                         "a participant is listed", problems)
+        for column in ("attention_passed", "attention_total"):
+            whole_numbers(participants, column, label["participants"], problems, 0)
+        if not problems:
+            rows = np.flatnonzero((participants["attention_passed"] > participants["attention_total"]).to_numpy())
+            if len(rows):
+                problems.append(f"{label['participants']}: attention_passed exceeds attention_total in data rows "
+                                f"{format_rows(rows)}.")
+        listed = set(participants["participant"].dropna())
+        for name, frame in (("ratings", ratings), ("choices", choices)):
+            rows = np.flatnonzero(~frame["participant"].isin(listed).to_numpy() & frame["participant"].notna().to_numpy())
+            if len(rows):
+                problems.append(f"{label[name]}: participant(s) not listed in {label['participants']}, "
+                                f"data rows {format_rows(rows)}.")
+
+    if problems:
+        raise InputError("\n".join(problems))
+    return StudyData(ratings, choices, participants, data.sources)
+
+
+def present_models(ratings):
+    present = set(ratings["model"].dropna().unique())
+    return [m for m in MODEL_ORDER if m in present]
+
+
+def select_sample(data, models=None, exclude_failed_attention=False):
+    """Apply --models and --exclude-failed-attention; return the data analysed and the Sample that says so."""
+    ratings, choices, participants = data.ratings, data.choices, data.participants
+    excluded = []
+    rule = "none"
+    if exclude_failed_attention:
+        if participants is None:
+            raise InputError("--exclude-failed-attention needs the participants file (--participants participants.csv).")
+        failed = participants["attention_passed"] < participants["attention_total"]
+        excluded = sorted(participants.loc[failed, "participant"].astype(str))
+        rule = "participants who failed at least one attention check are excluded"
+        ratings = ratings[~ratings["participant"].isin(excluded)]
+        choices = choices[~choices["participant"].isin(excluded)]
+    if models:
+        unknown = [m for m in models if m not in MODEL_ORDER]
+        if unknown:
+            raise InputError(f"--models: unknown code(s) {', '.join(unknown)}; the codes are {', '.join(MODEL_ORDER)}.")
+        if len(set(models)) != len(models):
+            raise InputError(f"--models: a code is repeated in {' '.join(models)}.")
+        present = set(present_models(ratings))
+        absent = [m for m in models if m not in present]
+        if absent:
+            after = " after excluding participants who failed attention checks" if excluded else ""
+            raise InputError(f"ratings ({data.sources.get('ratings', 'ratings')}): no ratings of model(s) "
+                             f"{', '.join(absent)}{after}, but --models asks for them; "
+                             f"models with ratings: {', '.join(m for m in MODEL_ORDER if m in present) or 'none'}.")
+        models = list(models)
+    else:
+        models = present_models(ratings)
+    if len(models) < 2:
+        raise InputError(f"ratings ({data.sources.get('ratings', 'ratings')}): the analysis compares models and needs "
+                         f"ratings of at least two; found {', '.join(models) or 'none'}.")
+    ratings = ratings[ratings["model"].isin(models)].copy()
+    ratings["model"] = ratings["model"].cat.set_categories(models)
+    for column in ("participant", "image", "dataset", "class_name"):
+        ratings[column] = ratings[column].cat.remove_unused_categories()
+    people = set(ratings["participant"].unique()) | set(choices["participant"].unique())
+    sample = Sample(
+        participants=len(participants) if participants is not None else len(people),
+        started=int(participants["started_at"].notna().sum()) if participants is not None else None,
+        completed=int(participants["completed_at"].notna().sum()) if participants is not None else None,
+        excluded=excluded,
+        analysed=int(ratings["participant"].nunique()),
+        ratings=len(ratings),
+        choices=len(choices),
+        models=models,
+        exclusion_rule=rule,
+    )
+    return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources), sample

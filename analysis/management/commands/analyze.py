@@ -1,0 +1,52 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.template.loader import render_to_string
+
+from analysis.loading import MODEL_ORDER, InputError, read_export
+from analysis.report import Options, publish, run_analysis
+from analysis.stats import DEFAULT_ZERO_METHOD, ZERO_METHODS
+
+
+class Command(BaseCommand):
+    help = ("Analyze exported responses (ratings.csv, choices.csv, participants.csv from export_responses) "
+            "and write report.html, report.md, results.json, tables/*.csv and figures/*.png into --out.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--ratings", help="ratings.csv written by export_responses")
+        parser.add_argument("--choices", help="choices.csv written by export_responses")
+        parser.add_argument("--participants", help="participants.csv (needed for --exclude-failed-attention)")
+        parser.add_argument("--out", required=True, help="folder for the report (created; written all at once)")
+        parser.add_argument("--models", nargs="+", choices=MODEL_ORDER, metavar="MODEL",
+                            help="models to compare, in this order (default: those rated, in the order "
+                                 f"{' '.join(MODEL_ORDER)})")
+        parser.add_argument("--exclude-failed-attention", action="store_true",
+                            help="leave out participants who failed any attention check")
+        parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+        parser.add_argument("--zero-method", choices=ZERO_METHODS, default=DEFAULT_ZERO_METHOD,
+                            help=f"how the Wilcoxon tests treat zero differences (default {DEFAULT_ZERO_METHOD})")
+        parser.add_argument("--seed", type=int, default=0,
+                            help="seed of the ordinal model's subsample on very large data (default 0)")
+
+    def handle(self, *args, **options):
+        out = Path(options["out"])
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} exists and is not a folder.")
+        if not 0 < options["alpha"] < 1:
+            raise CommandError(f"--alpha must be between 0 and 1, not {options['alpha']}.")
+        if not (options["ratings"] and options["choices"]):
+            raise CommandError("Give the exported files: --ratings ratings.csv --choices choices.csv "
+                               "[--participants participants.csv].")
+        settings = Options(models=options["models"], alpha=options["alpha"], zero_method=options["zero_method"],
+                           exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"])
+        try:
+            data = read_export(options["ratings"], options["choices"], options["participants"])
+            analysis = run_analysis(data, settings)
+            publish(out, analysis, lambda context: render_to_string("analysis/report.html", context))
+        except InputError as error:
+            raise CommandError(f"Nothing was written.\n{error}") from error
+        except OSError as error:
+            raise CommandError(f"Cannot write the report to {out}: {error}. Nothing was written.") from error
+        sample = analysis.sample
+        self.stdout.write(f"Analysed {sample.analysed} participants, {sample.ratings} ratings of "
+                          f"{' '.join(sample.models)}, {sample.choices} choices; report in {out}/report.html")

@@ -1,0 +1,400 @@
+"""Run every analysis on checked data and write the report: HTML, Markdown, CSV tables, JSON, PNGs.
+
+The HTML page is rendered by a function the caller passes in (the management command renders
+templates/analysis/report.html, where Django autoescapes all text); this module stays free of Django.
+"""
+
+import base64
+import json
+import math
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import choices as choice_stats
+from analysis import figures, ordinal, stats
+from analysis.loading import LIKERT_LEVELS, STATEMENTS, add_formula_guard, select_sample
+
+JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
+# Tables with one row per participant or per answer: CSV only, not repeated in results.json.
+PER_ROW_TABLES = ("participant_means", "most_chosen", "justifications")
+
+
+@dataclass
+class Options:
+    models: list | None = None
+    alpha: float = 0.05
+    zero_method: str = stats.DEFAULT_ZERO_METHOD
+    exclude_failed_attention: bool = False
+    seed: int = 0
+    ordinal_max_rows: int = ordinal.MAX_ROWS
+
+
+@dataclass
+class Analysis:
+    sample: object
+    options: Options
+    models: list
+    choice_models: list
+    tables: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+
+
+def run_analysis(data, options):
+    """Every table and figure of the report, from checked StudyData."""
+    data, sample = select_sample(data, options.models, options.exclude_failed_attention)
+    models = sample.models
+    ratings = data.ratings
+    tables = {
+        "descriptives": stats.descriptives(ratings, models),
+        "descriptives_by_dataset": stats.descriptives(ratings, models, by=("dataset",)),
+        "wilcoxon_ratings": stats.wilcoxon_pairs(stats.paired_ratings(ratings, models), models, options.zero_method),
+        "anova": stats.one_way_anova(ratings, models),
+    }
+    means = stats.participant_means(ratings, models)
+    tables["friedman"] = stats.friedman_kendall(means, models)
+    tables["wilcoxon_participants"] = stats.wilcoxon_pairs(
+        means, models, options.zero_method, decimals=stats.MEAN_DECIMALS, unit="participants")
+    tables["mean_ci"] = stats.participant_mean_ci(means, models)
+    flat = means.copy()
+    flat.columns = [f"{statement}_{model}" for statement, model in flat.columns]
+    tables["participant_means"] = flat.reset_index().astype({"participant": str})
+    tables["ordinal"] = ordinal.ordinal_models(ratings, models, options.ordinal_max_rows, options.seed)
+
+    choice_models = choice_stats.offered_models(data.choices, models)
+    if len(data.choices):
+        shares = choice_stats.choice_shares(data.choices, choice_models)
+        per_participant = choice_stats.most_chosen(data.choices, choice_models)
+        tables.update(
+            choice_shares=shares,
+            choice_chisquare=choice_stats.choice_goodness_of_fit(shares),
+            most_chosen=per_participant,
+            most_chosen_summary=choice_stats.most_chosen_summary(per_participant, choice_models),
+            justifications=choice_stats.justifications(data.choices, choice_models),
+        )
+    analysis = Analysis(sample, options, models, choice_models, tables)
+    analysis.figures = {
+        "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),
+        "likert": figures.likert_figure(tables["descriptives"], models),
+    }
+    if "choice_shares" in tables:
+        analysis.figures["choice_shares"] = figures.choice_figure(tables["choice_shares"], choice_models)
+    return analysis
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+def format_p(p):
+    """Scientific notation as in the study's Table 3: 9.79E-41."""
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    if p == 0:
+        return "<2.23E-308"  # below the smallest normal double: scipy returns 0
+    return f"{p:.2E}"
+
+
+def format_number(value, decimals=2):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{decimals}f}"
+
+
+def format_mean_sd(mean, sd):
+    return f"{format_number(mean)} +- {format_number(sd)}"
+
+
+def mark(p, alpha):
+    return " *" if p is not None and not math.isnan(p) and p < alpha else ""
+
+
+@dataclass
+class DisplayTable:
+    """A table as the reader sees it, shared by the HTML template and the Markdown writer."""
+
+    title: str
+    caption: str
+    header: list
+    rows: list
+    csv: str = ""
+
+
+def descriptive_rows(table, by=()):
+    return [[*(str(r[c]) for c in by), r["statement"].capitalize(), r["model"], str(int(r["n"])),
+             format_mean_sd(r["mean"], r["sd"]), format_number(r["median"], 1),
+             *(str(int(r[f"n_{v}"])) for v in LIKERT_LEVELS)]
+            for _, r in table.iterrows()]
+
+
+def pair_cells(row, alpha):
+    return [format_number(row["statistic"], 1), format_p(row["p"]),
+            format_p(row["p_holm"]) + mark(row["p_holm"], alpha), format_number(row["rank_biserial"], 3)]
+
+
+def pair_header(models, what):
+    return [f"{a} vs {b}: {w}" for a, b in stats.model_pairs(models) for w in what]
+
+
+def display_tables(analysis):
+    """The report's tables, formatted: the same content for report.html and report.md."""
+    t, alpha, models = analysis.tables, analysis.options.alpha, analysis.models
+    zero = analysis.options.zero_method
+    pair_what = ("W", "p", "p (Holm)", "r")
+    distribution = [f"n({v})" for v in LIKERT_LEVELS]
+    shown = [
+        DisplayTable("Descriptives", "Ratings per model and statement: n, mean +- SD (ddof=1), median and the "
+                     "number of answers 1 (strongly disagree) to 5 (strongly agree).",
+                     ["Statement", "Model", "n", "Mean +- SD", "Median", *distribution],
+                     descriptive_rows(t["descriptives"]), "descriptives.csv"),
+        DisplayTable("Descriptives per dataset", "As above, for each dataset.",
+                     ["Dataset", "Statement", "Model", "n", "Mean +- SD", "Median", *distribution],
+                     descriptive_rows(t["descriptives_by_dataset"], by=("dataset",)), "descriptives_by_dataset.csv"),
+    ]
+    pooled = t["wilcoxon_ratings"]
+    rows = []
+    for statement, anova in zip(STATEMENTS, t["anova"].to_dict("records")):
+        pairs = pooled[pooled["statement"] == statement]
+        rows.append([statement.capitalize(), *[c for _, r in pairs.iterrows() for c in pair_cells(r, alpha)],
+                     f"F({anova['df_between']}, {anova['df_within']}) = {format_number(anova['F'])}",
+                     format_p(anova["p"]) + mark(anova["p"], alpha), format_number(anova["eta_squared"], 3)])
+    n_pairs = ", ".join(f"{r['model_a']} vs {r['model_b']}: {r['n']}" for _, r in pooled.drop_duplicates(
+        ["model_a", "model_b"]).iterrows())
+    shown.append(DisplayTable(
+        "Table 3 layout: pooled tests (every rating one observation)",
+        f"Wilcoxon signed-rank tests pairing the two models' ratings of the same image by the same participant "
+        f"(pairs: {n_pairs}); zero_method='{zero}'; W is scipy's statistic (the smaller signed-rank sum); "
+        f"p (Holm): Holm-adjusted within each statement (statsmodels method='holm'); r: matched-pairs "
+        f"rank-biserial, positive when the second model is rated higher. One-way ANOVA across models on all "
+        f"ratings with eta squared. * marks p < {alpha}. These tests treat every rating as independent.",
+        ["Statement", *pair_header(models, pair_what), "ANOVA F(df)", "ANOVA p", "eta^2"], rows,
+        "wilcoxon_ratings.csv, anova.csv"))
+
+    per_person = t["wilcoxon_participants"]
+    rows = []
+    for statement, friedman in zip(STATEMENTS, t["friedman"].to_dict("records")):
+        pairs = per_person[per_person["statement"] == statement]
+        rows.append([statement.capitalize(), str(friedman["n"]),
+                     f"chi2({friedman['df']}) = {format_number(friedman['chi2'])}",
+                     format_p(friedman["p"]) + mark(friedman["p"], alpha), format_number(friedman["kendall_w"], 3),
+                     *[c for _, r in pairs.iterrows() for c in pair_cells(r, alpha)]])
+    shown.append(DisplayTable(
+        "Participant-level tests (each participant one unit)",
+        f"Each participant's mean rating per model; Friedman test over participants who rated every model, "
+        f"with Kendall's W = chi2 / (n (k - 1)); Wilcoxon signed-rank tests on the participants' means "
+        f"(differences rounded to {stats.MEAN_DECIMALS} decimals before ranking so float noise does not split "
+        f"ties; zero_method='{zero}'; Holm within each statement). * marks p < {alpha}."
+        + (" The Friedman test needs three or more models." if len(models) < 3 else ""),
+        ["Statement", "n", "Friedman", "p", "Kendall's W", *pair_header(models, pair_what)], rows,
+        "friedman.csv, wilcoxon_participants.csv, participant_means.csv"))
+
+    ci = t["mean_ci"]
+    shown.append(DisplayTable(
+        "Mean per model with 95% confidence interval", "Mean of the participants' means with a t interval "
+        "over participants (the figure's error bars).",
+        ["Statement", "Model", "Participants", "Mean", "95% CI"],
+        [[r["statement"].capitalize(), r["model"], str(r["n_participants"]), format_number(r["mean"]),
+          f"[{format_number(r['ci_low'])}, {format_number(r['ci_high'])}]"] for _, r in ci.iterrows()],
+        "mean_ci.csv"))
+
+    fits = t["ordinal"]
+    first = fits.iloc[0]
+    subsample = (f" Fitted on a random subsample of {first['n_fitted']:,} of {first['n_ratings']:,} ratings "
+                 f"(numpy default_rng seed {first['seed']})." if first["subsampled"] else "")
+    shown.append(DisplayTable(
+        "Ordinal model (sensitivity check)",
+        f"Cumulative logit model (statsmodels OrderedModel, distr='logit') of each statement on model variant, "
+        f"{models[0]} the reference; odds ratio > 1: higher answers more likely than with {models[0]}. Pools all "
+        f"ratings like the published tests.{subsample}",
+        ["Statement", "Model", "log OR", "SE", "Odds ratio", "95% CI", "p"],
+        [[r["statement"].capitalize(), f"{r['model']} vs {r['reference']}", format_number(r["coef"], 3),
+          format_number(r["se"], 3), format_number(r["odds_ratio"]),
+          f"[{format_number(r['or_ci_low'])}, {format_number(r['or_ci_high'])}]",
+          format_p(r["p"]) + mark(r["p"], alpha)] for _, r in fits.iterrows()],
+        "ordinal.csv"))
+
+    if "choice_shares" in t:
+        choice_models = analysis.choice_models
+        chi = t["choice_chisquare"].set_index("dataset")
+        rows = []
+        for dataset, group in t["choice_shares"].groupby("dataset", sort=False):
+            test = chi.loc[dataset]
+            rows.append([dataset, str(int(test["n"])),
+                         *[f"{r['count']} ({100 * r['share']:.1f} %)" for _, r in group.iterrows()],
+                         f"chi2({int(test['df'])}) = {format_number(test['chi2'])}",
+                         format_p(test["p"]) + mark(test["p"], alpha)])
+        shown.append(DisplayTable(
+            "Side-by-side choices",
+            "Count and share of all choices per chosen model (shares of choices, not of people), overall and per "
+            "dataset; chi-square goodness of fit against equal shares.",
+            ["Dataset", "Choices", *choice_models, "Chi-square", "p"], rows,
+            "choice_shares.csv, choice_chisquare.csv"))
+        summary = t["most_chosen_summary"]
+        shown.append(DisplayTable(
+            "Each participant's most-chosen model",
+            "Participants by the model they chose most often; ties (e.g. A/M2) are their own row.",
+            ["Most chosen", "Participants", "Share"],
+            [[r["most_chosen"], str(r["participants"]), f"{100 * r['share']:.1f} %"] for _, r in summary.iterrows()],
+            "most_chosen.csv, most_chosen_summary.csv"))
+    return shown
+
+
+def sample_lines(analysis):
+    s, o = analysis.sample, analysis.options
+    lines = [f"Participants: {s.participants}"
+             + (f" ({s.started} started, {s.completed} completed)" if s.completed is not None else "")]
+    lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"
+                 if o.exclude_failed_attention else "Excluded: none (no exclusion asked for)")
+    lines.append(f"Analysed: {s.analysed} participants with {s.ratings:,} ratings of models "
+                 f"{', '.join(s.models)}, and {s.choices:,} side-by-side choices")
+    return lines
+
+
+def method_lines(analysis):
+    o = analysis.options
+    return [
+        "The pooled tests (Table 3 layout) treat every rating as an independent observation, as the published "
+        "study did; ratings by one person are not independent, so the participant-level tests, which treat each "
+        "participant as one unit (their mean rating per model), are the ones to rely on.",
+        f"Wilcoxon signed-rank: scipy.stats.wilcoxon with zero_method='{o.zero_method}' (zero differences are "
+        + {"pratt": "ranked with the others, then left out of the signed sums",
+           "wilcox": "dropped before ranking",
+           "zsplit": "ranked and split half to each sign"}[o.zero_method]
+        + "), two-sided, method='auto'.",
+        "Multiple comparisons: Holm step-down (statsmodels multipletests method='holm', not its Holm-Sidak "
+        "default) over the model pairs within each statement and analysis.",
+        f"Significance level alpha = {o.alpha}.",
+    ]
+
+
+def html_context(analysis):
+    """Everything report.html shows; plain strings (the template escapes them)."""
+    by_model = {}
+    if "justifications" in analysis.tables:
+        table = analysis.tables["justifications"]
+        for model, group in table.groupby("chosen_model", sort=False):
+            by_model[model] = {"total": len(group),
+                               "rows": group.head(JUSTIFICATIONS_SHOWN).to_dict("records")}
+    return {
+        "title": "Saliency study: analysis report",
+        "sample_lines": sample_lines(analysis),
+        "method_lines": method_lines(analysis),
+        "tables": display_tables(analysis),
+        "figures": [{"title": title, "data_uri": "data:image/png;base64," + base64.b64encode(
+            analysis.figures[name]).decode("ascii")} for name, title in figure_titles(analysis)],
+        "justifications": by_model,
+        "justifications_shown": JUSTIFICATIONS_SHOWN,
+    }
+
+
+def figure_titles(analysis):
+    titles = {"mean_ci": "Mean rating per model with 95% CI (over participants)",
+              "likert": "Answers per model (diverging stacked bars)",
+              "choice_shares": "Share of side-by-side choices per model"}
+    return [(name, titles[name]) for name in analysis.figures]
+
+
+# ---- writers ----------------------------------------------------------------------------------
+
+def markdown_cell(text):
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|") \
+        .replace("\r", " ").replace("\n", " ")
+
+
+def markdown_table(table):
+    lines = [f"### {table.title}", "", table.caption, ""]
+    lines.append("| " + " | ".join(map(markdown_cell, table.header)) + " |")
+    lines.append("|" + "---|" * len(table.header))
+    lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in table.rows]
+    return lines + ["", f"Data: tables/{table.csv.replace(', ', ', tables/')}", ""]
+
+
+def markdown_report(analysis, context):
+    lines = [f"# {context['title']}", "", "## Sample", ""]
+    lines += [f"- {markdown_cell(line)}" for line in context["sample_lines"]]
+    lines += ["", "## Methods", ""] + [f"- {markdown_cell(line)}" for line in context["method_lines"]]
+    lines += ["", "## Results", ""]
+    for table in context["tables"]:
+        lines += markdown_table(table)
+    lines += ["## Figures", ""] + [f"![{title}](figures/{name}.png)" for name, title in figure_titles(analysis)]
+    if context["justifications"]:
+        lines += ["", "## Justifications", "",
+                  f"The first {JUSTIFICATIONS_SHOWN} per chosen model; all of them: tables/justifications.csv.", ""]
+        for model, group in context["justifications"].items():
+            lines += [f"### {model} ({group['total']} choices)", ""]
+            lines += [f"- {markdown_cell(r['justification'])} ({markdown_cell(r['participant'])}, "
+                      f"{markdown_cell(r['image'])})" for r in group["rows"]]
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def json_ready(value):
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def results_json(analysis):
+    results = {"sample": asdict(analysis.sample), "options": asdict(analysis.options),
+               "models": analysis.models, "choice_models": analysis.choice_models,
+               "rounding_decimals_of_participant_means": stats.MEAN_DECIMALS}
+    for name, table in analysis.tables.items():
+        results[name] = (f"tables/{name}.csv" if name in PER_ROW_TABLES
+                         else table.to_dict("records"))
+    return json.dumps(json_ready(results), indent=2, allow_nan=False)
+
+
+def write_csv(table, path):
+    table = table.copy()
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = add_formula_guard(table[column])
+    table.to_csv(path, index=False)
+
+
+def write_outputs(directory, analysis, render_html):
+    """Every output file; `render_html(context)` turns html_context() into the page."""
+    directory = Path(directory)
+    context = html_context(analysis)
+    (directory / "tables").mkdir()
+    (directory / "figures").mkdir()
+    for name, table in analysis.tables.items():
+        write_csv(table, directory / "tables" / f"{name}.csv")
+    for name, png in analysis.figures.items():
+        (directory / "figures" / f"{name}.png").write_bytes(png)
+    (directory / "results.json").write_text(results_json(analysis), encoding="utf-8")
+    (directory / "report.md").write_text(markdown_report(analysis, context), encoding="utf-8")
+    (directory / "report.html").write_text(render_html(context), encoding="utf-8")
+
+
+def publish(out, analysis, render_html):
+    """Write everything into a temporary folder beside `out`, then move it into place: all or nothing."""
+    out = Path(out).absolute()
+    anchor = out.parent
+    while not anchor.exists():
+        anchor = anchor.parent
+    staging = Path(tempfile.mkdtemp(prefix=".analyze-", dir=anchor))
+    try:
+        write_outputs(staging, analysis, render_html)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists():
+            staging.rename(out)
+            return out
+        for item in list(staging.iterdir()):
+            target = out / item.name
+            if target.is_dir() and not target.is_symlink():
+                target.rename(staging / f".previous-{item.name}")
+            item.replace(target)
+        return out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,177 @@
+"""The study's rating statistics, pooled (as the published study ran them) and per participant.
+
+Every test statistic and p-value comes straight from scipy.stats / statsmodels; this module only
+arranges the data (one pivot shared by all paired tests) and adds the effect sizes.
+"""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from analysis.loading import LIKERT_LEVELS, STATEMENTS
+
+ZERO_METHODS = ("pratt", "wilcox", "zsplit")
+# Likert differences are often zero; Pratt ranks the zeros with the rest (then drops them from the
+# signed sums) instead of discarding them before ranking, as scipy's default "wilcox" does.
+DEFAULT_ZERO_METHOD = "pratt"
+# Per-participant means and their differences are rounded before ranking, so that float noise
+# (3.35 - 3.05 != 4.35 - 4.05) does not split ties.
+MEAN_DECIMALS = 10
+
+
+def model_pairs(models):
+    """Every pair of models, neighbours first: N vs A, A vs M2, then N vs M2."""
+    pairs = itertools.combinations(range(len(models)), 2)
+    return [(models[i], models[j]) for i, j in sorted(pairs, key=lambda ij: (ij[1] - ij[0], ij[0]))]
+
+
+def descriptives(ratings, models, by=()):
+    """n, mean, SD (ddof=1), median and the count of each answer 1-5, per statement x model (x `by`)."""
+    keys = [*by, "model"]
+    tables = []
+    for statement in STATEMENTS:
+        grouped = ratings.groupby(keys, observed=True)[statement]
+        summary = grouped.agg(["count", "mean", "std", "median"]).rename(columns={"count": "n", "std": "sd"})
+        counts = ratings.groupby([*keys, statement], observed=True).size().unstack(statement, fill_value=0)
+        counts = counts.reindex(columns=list(LIKERT_LEVELS), fill_value=0)
+        counts.columns = [f"n_{level}" for level in LIKERT_LEVELS]
+        tables.append(summary.join(counts).reset_index().assign(statement=statement))
+    table = pd.concat(tables, ignore_index=True)
+    table["model"] = pd.Categorical(table["model"].astype(str), categories=models)
+    table["statement"] = pd.Categorical(table["statement"], categories=STATEMENTS)
+    table = table.sort_values(["statement", *by, "model"]).reset_index(drop=True)
+    columns = ["statement", *by, "model", "n", "mean", "sd", "median", *[f"n_{v}" for v in LIKERT_LEVELS]]
+    return table[columns].astype({"statement": str, "model": str})
+
+
+def paired_ratings(ratings, models):
+    """One row per (participant, image), one column per (statement, model): NaN where not rated."""
+    n_images = len(ratings["image"].cat.categories)
+    key = ratings["participant"].cat.codes.to_numpy(np.int64) * n_images + ratings["image"].cat.codes.to_numpy()
+    row, _ = pd.factorize(key)
+    column = pd.Categorical(ratings["model"].astype(str), categories=models).codes
+    n_rows = row.max() + 1 if len(row) else 0
+    blocks = {}
+    for statement in STATEMENTS:
+        block = np.full((n_rows, len(models)), np.nan)
+        block[row, column] = ratings[statement].to_numpy(np.float64)
+        for j, model in enumerate(models):
+            blocks[(statement, model)] = block[:, j]
+    return pd.DataFrame(blocks)
+
+
+def signed_rank_sums(differences, zero_method=DEFAULT_ZERO_METHOD):
+    """R+ and R-, ranked the way scipy.stats.wilcoxon ranks them for `zero_method`."""
+    d = np.asarray(differences, dtype=np.float64)
+    if zero_method == "wilcox":
+        d = d[d != 0]
+    ranks = stats.rankdata(np.abs(d))
+    r_plus, r_minus = ranks[d > 0].sum(), ranks[d < 0].sum()
+    if zero_method == "zsplit":
+        half = ranks[d == 0].sum() / 2
+        r_plus, r_minus = r_plus + half, r_minus + half
+    return float(r_plus), float(r_minus)
+
+
+def rank_biserial(differences, zero_method=DEFAULT_ZERO_METHOD):
+    """Matched-pairs rank-biserial r = (R+ - R-) / (R+ + R-): +1 when every difference is positive."""
+    r_plus, r_minus = signed_rank_sums(differences, zero_method)
+    total = r_plus + r_minus
+    return (r_plus - r_minus) / total if total else float("nan")
+
+
+def holm(pvalues):
+    """Holm step-down adjusted p-values (statsmodels method='holm', not its Holm-Sidak default)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    adjusted = np.full_like(p, np.nan)
+    tested = ~np.isnan(p)
+    if tested.any():
+        adjusted[tested] = multipletests(p[tested], method="holm")[1]
+    return adjusted
+
+
+def wilcoxon_pairs(wide, models, zero_method=DEFAULT_ZERO_METHOD, decimals=None, unit="rating pairs"):
+    """Wilcoxon signed-rank test per statement and model pair on the rows where both models are present.
+
+    `wide` has (statement, model) columns; the difference is second model minus first, so a positive
+    rank-biserial r means the second model was rated higher. Holm adjusts within each statement.
+    """
+    rows = []
+    for statement in STATEMENTS:
+        family = []
+        for first, second in model_pairs(models):
+            x, y = wide[(statement, first)].to_numpy(), wide[(statement, second)].to_numpy()
+            both = ~(np.isnan(x) | np.isnan(y))
+            d = y[both] - x[both]
+            if decimals is not None:
+                d = np.round(d, decimals)
+            row = {"statement": statement, "model_a": first, "model_b": second, "unit": unit,
+                   "n": int(both.sum()), "n_zero_differences": int((d == 0).sum()),
+                   "mean_difference": float(d.mean()) if len(d) else np.nan,
+                   "statistic": np.nan, "p": np.nan, "rank_biserial": np.nan}
+            if (d != 0).any():
+                result = stats.wilcoxon(d, zero_method=zero_method)
+                row.update(statistic=float(result.statistic), p=float(result.pvalue),
+                           rank_biserial=rank_biserial(d, zero_method))
+            family.append(row)
+        for row, adjusted in zip(family, holm([r["p"] for r in family])):
+            row["p_holm"] = float(adjusted)
+        rows.extend(family)
+    return pd.DataFrame(rows)
+
+
+def one_way_anova(ratings, models):
+    """Pooled one-way ANOVA across models per statement: F, both df, p, eta squared = SS_between / SS_total."""
+    codes = pd.Categorical(ratings["model"].astype(str), categories=models).codes
+    rows = []
+    for statement in STATEMENTS:
+        values = ratings[statement].to_numpy(np.float64)
+        groups = [values[codes == j] for j in range(len(models))]
+        result = stats.f_oneway(*groups)
+        grand = values.mean()
+        ss_between = sum(len(g) * (g.mean() - grand) ** 2 for g in groups)
+        ss_total = ((values - grand) ** 2).sum()
+        rows.append({"statement": statement, "n": len(values), "F": float(result.statistic),
+                     "df_between": len(models) - 1, "df_within": len(values) - len(models),
+                     "p": float(result.pvalue), "eta_squared": float(ss_between / ss_total) if ss_total else np.nan})
+    return pd.DataFrame(rows)
+
+
+def participant_means(ratings, models):
+    """Each participant's mean rating per (statement, model), rounded to MEAN_DECIMALS; NaN where none."""
+    means = ratings.groupby(["participant", "model"], observed=True)[list(STATEMENTS)].mean().unstack("model")
+    means = means.reindex(columns=pd.MultiIndex.from_product([STATEMENTS, models]))
+    return means.round(MEAN_DECIMALS)
+
+
+def friedman_kendall(means, models):
+    """Friedman test on participants who rated every model, with Kendall's W = chi2 / (n (k - 1))."""
+    rows = []
+    for statement in STATEMENTS:
+        block = means[statement][models].dropna()
+        n, k = block.shape
+        row = {"statement": statement, "n": n, "k": k, "chi2": np.nan, "df": k - 1, "p": np.nan, "kendall_w": np.nan}
+        if k >= 3 and n >= 2:
+            result = stats.friedmanchisquare(*(block[m].to_numpy() for m in models))
+            row.update(chi2=float(result.statistic), p=float(result.pvalue),
+                       kendall_w=float(result.statistic / (n * (k - 1))))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def participant_mean_ci(means, models, confidence=0.95):
+    """Mean of participant means per model with a t confidence interval: each participant one unit."""
+    rows = []
+    for statement in STATEMENTS:
+        for model in models:
+            values = means[(statement, model)].dropna().to_numpy()
+            n = len(values)
+            mean = values.mean() if n else np.nan
+            low, high = (stats.t.interval(confidence, n - 1, loc=mean, scale=stats.sem(values))
+                         if n >= 2 else (np.nan, np.nan))
+            rows.append({"statement": statement, "model": model, "n_participants": n, "mean": float(mean),
+                         "ci_low": float(low), "ci_high": float(high), "confidence": confidence})
+    return pd.DataFrame(rows)
