@@ -1,0 +1,52 @@
+"""Enrol participants in a study: a login-less user, a pseudonym, an invite token, a recorded seed.
+
+Shared by `create_participants`, `create_demo_study` and `simulate_participants`, so that a
+rehearsal enrols people exactly as a live study does.
+"""
+
+import re
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.urls import reverse
+
+from .invites import mint_invite_token
+from .models import Participant, Study
+from .randomization import participant_seed
+
+PSEUDONYM = re.compile(r"^P(\d+)$")
+
+
+def next_pseudonyms(existing, count):
+    """`count` new pseudonyms P0001, P0002, ... after the highest one in `existing`."""
+    numbers = [int(m.group(1)) for m in map(PSEUDONYM.match, existing) if m]
+    start = max(numbers, default=0) + 1
+    return [f"P{n:04d}" for n in range(start, start + count)]
+
+
+@transaction.atomic
+def enroll_participants(study, count):
+    """Create `count` participants of `study`; all or none (one transaction)."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    study = Study.objects.select_for_update().get(pk=study.pk)  # serialises concurrent enrolments
+    number = study.participants.count()  # creation order: participant_seed balances positions by it
+    pseudonyms = next_pseudonyms(Participant.objects.values_list("pseudonym", flat=True), count)
+    user_model = get_user_model()
+    participants = []
+    for offset, pseudonym in enumerate(pseudonyms):
+        # The username is random and opaque: it never appears in an export or an invite link.
+        user = user_model(username=f"participant-{secrets.token_hex(8)}")
+        user.set_unusable_password()
+        user.save()
+        participants.append(Participant.objects.create(
+            study=study, user=user, pseudonym=pseudonym, invite_token=mint_invite_token(),
+            seed=participant_seed(study.seed, number + offset),
+        ))
+    return participants
+
+
+def invite_url(participant, base_url=""):
+    """The participant's personal link; a path alone when no base URL is given."""
+    return base_url.rstrip("/") + reverse("studyapp:invite", kwargs={"token": participant.invite_token})

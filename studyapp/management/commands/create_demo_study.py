@@ -1,0 +1,65 @@
+"""`manage.py create_demo_study [--base-url http://127.0.0.1:8000]`, run unattended by `make run`.
+
+Idempotent: a second run reuses the study, its participants and the researcher account, adds
+stimuli loaded since, and prints a fresh researcher password (the old one cannot be shown).
+"""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from saliency.models import Stimulus
+from studyapp.enrollment import enroll_participants, invite_url
+from studyapp.models import Study
+
+DEMO_SLUG = "demo"
+DEMO_SEED = 20240601
+RESEARCHER = "researcher"
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the demo study with all loaded stimuli, a researcher account and invite links."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the server answers.")
+        parser.add_argument("--participants", type=int, default=5, help="Invite links the demo study has (>= 1).")
+
+    def handle(self, *, base_url, participants, **options):
+        if participants < 1:
+            raise CommandError(f"--participants must be at least 1, got {participants}.")
+        stimuli = Stimulus.objects.all()
+        if not stimuli.exists():
+            raise CommandError("No stimuli in the database: run `manage.py loaddata stimuli` or "
+                               "`manage.py generate_stimuli` first.")
+        password = secrets.token_urlsafe(12)
+        with transaction.atomic():
+            study, created = Study.objects.get_or_create(
+                slug=DEMO_SLUG,
+                defaults={"title": "Demo study: saliency maps", "seed": DEMO_SEED, "completion_code": "DEMO-DONE"},
+            )
+            study.stimuli.add(*stimuli)
+            researcher = self.researcher_account(password)
+            missing = participants - study.participants.count()
+            if missing > 0:
+                enroll_participants(study, missing)
+            invited = study.participants.order_by("pseudonym")[:participants]
+        base = base_url.rstrip("/")
+        self.stdout.write(f"Demo study {study.slug!r} {'created' if created else 'exists'}: "
+                          f"{study.stimuli.count()} stimuli.")
+        self.stdout.write(f"Researcher (admin {base}/admin/): username {researcher.username!r}, password {password!r}")
+        self.stdout.write("Participant invite links:")
+        for participant in invited:
+            self.stdout.write(f"  {participant.pseudonym}  {invite_url(participant, base)}")
+
+    def researcher_account(self, password):
+        """A staff account that may use the admin for studies, participants, answers and stimuli."""
+        user, _ = get_user_model().objects.get_or_create(username=RESEARCHER)
+        user.is_staff = True
+        user.is_active = True
+        user.set_password(password)
+        user.save()
+        user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["studyapp", "saliency"]))
+        return user

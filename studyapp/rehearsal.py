@@ -1,0 +1,126 @@
+"""Play simulated participants through the real survey, page by page, with Django's test client.
+
+Each simulated participant is enrolled as a real one, opens their invite link, and answers every
+page through the same URLs, forms, CSRF checks and validation a person meets, reading each form
+from the page's HTML. The page hides which model made a map, so the simulator looks the trial up
+by the opaque token its form carries (the plan in the database) to decide, from `AnswerModel`,
+how this participant answers it.
+"""
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+
+from .enrollment import enroll_participants, invite_url
+from .models import Trial
+from .simulation import parse_page, participant_rng
+
+REDIRECTS = {301, 302, 303, 307, 308}
+EXTRA_PAGES = 10  # consent, instructions, background, completion, and slack for redirects
+
+
+class RehearsalError(RuntimeError):
+    """The survey did not behave as a participant expects (a refused answer, a missing page)."""
+
+
+@dataclass
+class Tally:
+    participants: int = 0
+    completed: int = 0
+    ratings: int = 0
+    choices: int = 0
+    attention_checks: int = 0
+    attention_failed: int = 0
+
+
+class Rehearsal:
+    def __init__(self, study, answers, *, seed, host="localhost", secure=False, fetch_images=True):
+        self.study, self.answers, self.seed = study, answers, seed
+        self.host, self.secure, self.fetch_images = host, secure, fetch_images
+        self.origin = f"{'https' if secure else 'http'}://{host}"
+        self.complete_path = reverse("studyapp:complete")
+        self.tally = Tally()
+
+    def run(self, count, progress=lambda participant: None):
+        """Enrol and play `count` participants; all of it or, on any error, none (one transaction)."""
+        with transaction.atomic():
+            participants = enroll_participants(self.study, count)
+            for index, participant in enumerate(participants):
+                self.play(participant, participant_rng(self.seed, index))
+                progress(participant)
+        return participants
+
+    def play(self, participant, rng):
+        client = Client(enforce_csrf_checks=True, HTTP_HOST=self.host, secure=self.secure)
+        self.tally.participants += 1
+        response = self.get(client, invite_url(participant))
+        for _ in range(participant.study.stimuli.count() * 2 + EXTRA_PAGES):
+            if response is None or response.request["PATH_INFO"] == self.complete_path:
+                self.tally.completed += 1  # the completion page, or the study's redirect off-site
+                return
+            path = response.request["PATH_INFO"]
+            forms, images = parse_page(response.content.decode())
+            posting = [form for form in forms if form.method == "post"]
+            if len(posting) != 1:
+                raise RehearsalError(f"{participant}: expected one form on {path}, found {len(posting)}.")
+            if self.fetch_images:
+                self.check_images(client, images, path)
+            form = posting[0]
+            data = {**form.hidden(), **self.fill(participant, form, rng)}
+            response = self.post(client, form.action or path, data, referer=path)
+        raise RehearsalError(f"{participant}: the survey did not reach completion; stopped on {path}.")
+
+    def fill(self, participant, form, rng):
+        """The answers to this page's form, as a participant would give them."""
+        if "agree" in form.names("checkbox"):
+            return {"agree": "on"}
+        if "degree" in form.selects:
+            return {"degree": str(rng.choice(form.selects["degree"])), "cv_experience_years": str(rng.integers(0, 11))}
+        if not {"sufficiency", "answer", "choice"} & set(form.names("radio")):
+            return {}  # a Continue button (instructions)
+        trial = Trial.objects.select_related("stimulus", "left", "middle", "right").get(
+            participant=participant, token=form.hidden()["trial"])
+        if trial.kind == Trial.Kind.RATING:
+            sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant)
+            self.tally.ratings += 1
+            return {"sufficiency": str(sufficiency), "trust": str(trust)}
+        if trial.kind == Trial.Kind.ATTENTION:
+            answer = self.answers.attention(rng, trial.attention_target)
+            self.tally.attention_checks += 1
+            self.tally.attention_failed += answer != trial.attention_target
+            return {"answer": str(answer)}
+        positions = form.choices("choice")  # "left", "middle", "right", in page order
+        picked = self.answers.choice(rng, [getattr(trial, position).variant for position in positions])
+        self.tally.choices += 1
+        return {"choice": positions[picked], "justification": self.answers.justification(rng)}
+
+    def check_images(self, client, images, path):
+        for source in images:
+            response = client.get(source)
+            if response.status_code != 200 or response["Content-Type"] != "image/png":
+                raise RehearsalError(f"Image {source} on {path} answered {response.status_code}.")
+            response.close()
+
+    def get(self, client, url):
+        return self.follow(client, client.get(url))
+
+    def post(self, client, url, data, referer):
+        response = client.post(url, data, HTTP_ORIGIN=self.origin, HTTP_REFERER=self.origin + referer)
+        if response.status_code not in REDIRECTS:
+            raise RehearsalError(f"POST {url} answered {response.status_code}, not a redirect: "
+                                 f"{response.content.decode()[:2000]}")
+        return self.follow(client, response)
+
+    def follow(self, client, response):
+        """Follow redirects within the site; None when the survey sends the participant elsewhere."""
+        while response.status_code in REDIRECTS:
+            target = urlsplit(response["Location"])
+            if target.netloc and target.netloc != self.host:
+                return None
+            response = client.get(target.path + (f"?{target.query}" if target.query else ""))
+        if response.status_code != 200:
+            raise RehearsalError(f"GET {response.request['PATH_INFO']} answered {response.status_code}.")
+        return response

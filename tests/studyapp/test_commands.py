@@ -1,0 +1,216 @@
+"""The researcher's commands: invites, the demo study, and rehearsals through the real survey."""
+
+import csv
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from saliency.models import Stimulus
+from studyapp import enrollment
+from studyapp.export import choices_frame, participants_frame, ratings_frame
+from studyapp.models import Participant, Study
+from studyapp.randomization import participant_seed
+
+
+def run(*args, **options):
+    out = io.StringIO()
+    call_command(*args, stdout=out, **options)
+    return out.getvalue()
+
+
+def read_invites(path):
+    with open(path, newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
+# --- create_participants ------------------------------------------------------------------------------
+
+def test_create_participants_writes_one_working_link_each(study_factory, folder, client):
+    study = study_factory(images=1)
+    out = folder / "invites.csv"
+    run("create_participants", study=study.slug, count=12, out=out, base_url="https://study.example.org/")
+    rows = read_invites(out)
+    participants = list(study.participants.order_by("pseudonym"))
+    assert [row["pseudonym"] for row in rows] == [f"P{n:04d}" for n in range(1, 13)] == [
+        p.pseudonym for p in participants]
+    tokens = [p.invite_token for p in participants]
+    assert len(set(tokens)) == 12 and all(len(token) >= 43 for token in tokens)  # 256 bits, URL-safe
+    assert [row["invite_url"] for row in rows] == [f"https://study.example.org/i/{t}/" for t in tokens]
+    assert [p.seed for p in participants] == [participant_seed(study.seed, k) for k in range(12)]
+    text = out.read_text()
+    for participant in participants:
+        assert participant.user.username not in text and not participant.user.has_usable_password()
+    for row, participant in zip(rows[:3], participants):
+        response = client.get(row["invite_url"].removeprefix("https://study.example.org"), follow=True)
+        assert response.status_code == 200
+        assert response.redirect_chain[-1][0] == reverse("studyapp:consent")
+        assert response.wsgi_request.user == participant.user
+    assert not Participant.objects.filter(consented_at__isnull=False).exists()  # a GET starts nothing
+
+
+def test_pseudonyms_continue_across_studies_and_seeds_across_batches(study_factory, folder):
+    first, second = study_factory(images=1), study_factory(images=1)
+    run("create_participants", study=first.slug, count=3, out=folder / "a.csv")
+    run("create_participants", study=second.slug, count=2, out=folder / "b.csv")
+    run("create_participants", study=first.slug, count=2, out=folder / "c.csv")
+    assert [row["pseudonym"] for row in read_invites(folder / "b.csv")] == ["P0004", "P0005"]
+    assert [row["pseudonym"] for row in read_invites(folder / "c.csv")] == ["P0006", "P0007"]
+    assert read_invites(folder / "c.csv")[0]["invite_url"].startswith("/i/")
+    seeds = list(first.participants.order_by("pseudonym").values_list("seed", flat=True))
+    assert seeds == [participant_seed(first.seed, k) for k in range(5)]
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"study": "nope", "count": 3}, "No study with slug 'nope'. Known studies: study-1"),
+    ({"count": 0}, "--count must be at least 1, got 0"),
+    ({"count": -5}, "--count must be at least 1"),
+])
+def test_create_participants_refuses_bad_input_and_writes_nothing(options, message, study_factory, folder):
+    study = study_factory(images=1)
+    with pytest.raises(CommandError, match=message):
+        run("create_participants", **{"study": study.slug, **options}, out=folder / "invites.csv")
+    assert list(folder.iterdir()) == [] and not Participant.objects.exists()
+
+
+def test_create_participants_never_overwrites_an_invite_file(study_factory, folder):
+    study = study_factory(images=1)
+    (folder / "invites.csv").write_text("links already sent")
+    with pytest.raises(CommandError, match="exists already"):
+        run("create_participants", study=study.slug, count=2, out=folder / "invites.csv")
+    with pytest.raises(CommandError, match="does not exist; create it"):
+        run("create_participants", study=study.slug, count=2, out=folder / "missing" / "invites.csv")
+    assert (folder / "invites.csv").read_text() == "links already sent" and not Participant.objects.exists()
+
+
+def test_a_failure_half_way_creates_no_one_and_no_file(study_factory, folder, monkeypatch):
+    study = study_factory(images=1)
+    tokens = iter(["same-token-twice-aaaaaaaaaaaaaaaaaaaaaaaaaaa"] * 2)
+    monkeypatch.setattr(enrollment, "mint_invite_token", lambda: next(tokens))  # the database refuses the second
+    with pytest.raises(Exception, match="(?i)unique"):
+        run("create_participants", study=study.slug, count=5, out=folder / "invites.csv")
+    assert list(folder.iterdir()) == []
+    assert not Participant.objects.exists() and not get_user_model().objects.exists()
+
+
+# --- create_demo_study --------------------------------------------------------------------------------
+
+def demo_output(output):
+    password = re.search(r"password '([^']+)'", output).group(1)
+    links = re.findall(r"^  (P\d+)  (\S+)$", output, flags=re.M)
+    return password, links
+
+
+def test_create_demo_study_needs_stimuli(db):
+    with pytest.raises(CommandError, match=r"run `manage.py loaddata stimuli` or `manage.py generate_stimuli` first"):
+        run("create_demo_study")
+    assert not Study.objects.exists()
+
+
+def test_create_demo_study_is_idempotent_and_its_links_and_account_work(study_factory, client):
+    study_factory(images=2)
+    first = run("create_demo_study", base_url="http://127.0.0.1:8000")
+    password, links = demo_output(first)
+    demo = Study.objects.get(slug="demo")
+    assert set(demo.stimuli.all()) == set(Stimulus.objects.all()) and demo.stimuli.count() == 6
+    assert len(links) == 5 and all(url.startswith("http://127.0.0.1:8000/i/") for _, url in links)
+    assert client.login(username="researcher", password=password)
+    assert client.get(reverse("admin:studyapp_study_changelist")).status_code == 200
+    assert client.get(reverse("studyapp:dashboard")).status_code == 200
+    client.logout()
+    response = client.get(links[0][1].removeprefix("http://127.0.0.1:8000"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("studyapp:consent")
+
+    study_factory(images=1)  # stimuli loaded since: the demo study takes them up
+    second_password, second_links = demo_output(run("create_demo_study", base_url="http://127.0.0.1:8000"))
+    assert Study.objects.filter(slug="demo").count() == 1 and demo.stimuli.count() == 9
+    assert second_links == links and demo.participants.count() == 5
+    assert get_user_model().objects.filter(username="researcher").count() == 1
+    assert not client.login(username="researcher", password=password)
+    assert client.login(username="researcher", password=second_password)
+
+
+def test_researcher_is_staff_but_not_superuser(study_factory):
+    study_factory(images=1)
+    run("create_demo_study")
+    researcher = get_user_model().objects.get(username="researcher")
+    assert researcher.is_staff and not researcher.is_superuser
+    assert researcher.has_perm("studyapp.view_likertresponse") and not researcher.has_perm("auth.add_user")
+
+
+# --- simulate_participants ----------------------------------------------------------------------------
+
+def test_simulation_completes_everyone_through_the_views_and_shows_the_configured_effect(study_factory):
+    study = study_factory(images=3, comparison_count=2)
+    output = run("simulate_participants", study=study.slug, count=8, seed=0, means="N=1.5,A=3,M2=4.5",
+                 sd=0.6, choice_weights="N=1,A=2,M2=12")
+    assert "Simulated 8 of 8 participants" in output
+    participants = participants_frame(study)
+    assert len(participants) == 8 and participants["completed_at"].notna().all()
+    assert (participants["attention_passed"] == participants["attention_total"]).all()
+    assert set(participants["degree"]) <= {"none", "secondary", "bachelor", "master", "doctorate", "other"}
+    ratings = ratings_frame(study)
+    assert len(ratings) == 8 * 9 and ratings.groupby("participant")["trial"].apply(sorted).map(
+        lambda t: t == list(range(1, 10))).all()
+    means = ratings.groupby("model")[["sufficiency", "trust"]].mean()
+    for statement in ("sufficiency", "trust"):
+        assert means.loc["M2", statement] > means.loc["A", statement] + 1 > means.loc["N", statement] + 2
+    choices = choices_frame(study)
+    assert len(choices) == 8 * 2 and (choices["chosen_model"] == "M2").mean() > 0.6
+    assert choices["justification"].str.len().gt(0).all()
+
+
+def test_simulation_is_reproducible_from_its_seed(study_factory):
+    """Two copies of one study (same seed, same images in the same order) rehearsed with one seed answer alike."""
+    answers = []
+    for _ in range(2):
+        study = study_factory(images=2, seed=77)
+        run("simulate_participants", study=study.slug, count=3, seed=5, means="M2=4", sd=1.5)
+        ratings = ratings_frame(study)
+        image_rank = {image: rank for rank, image in enumerate(sorted(set(ratings["image"]),
+                                                                      key=lambda i: int(i.split("-")[1])))}
+        ratings["image"] = ratings["image"].map(image_rank)
+        answers.append(ratings[["trial", "image", "model", "sufficiency", "trust"]].values.tolist())
+    assert answers[0] == answers[1]
+    assert len({tuple(row[3:]) for row in answers[0]}) > 3  # not one constant answer
+
+
+def test_attention_failures_are_simulated_and_exported(study_factory):
+    study = study_factory(images=2)
+    run("simulate_participants", study=study.slug, count=6, seed=1, attention_failure_rate=0.5)
+    participants = participants_frame(study)
+    assert participants["attention_total"].eq(2).all()
+    assert 0 < participants["attention_passed"].sum() < 12
+
+
+def test_simulation_follows_a_completion_redirect_and_works_with_debug_off(study_factory, settings):
+    settings.DEBUG = False
+    settings.ALLOWED_HOSTS = ["study.example.org"]
+    study = study_factory(images=1, completion_redirect_url="https://panel.example.com/done?code=ABC")
+    output = run("simulate_participants", study=study.slug, count=2, seed=0)
+    assert "Simulated 2 of 2 participants" in output
+    assert study.participants.filter(completed_at__isnull=False).count() == 2
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"count": 0}, "--count must be at least 1"),
+    ({"means": "N=2,G=4"}, "--means names G, which study 'study-1' does not have; its models are N, A, M2"),
+    ({"choice_weights": "M2=x"}, "--choice-weights: 'x' for model M2 is not a number"),
+    ({"attention_failure_rate": 2.0}, "within 0-1"),
+    ({"study": "nope"}, "No study with slug 'nope'"),
+])
+def test_simulation_refuses_bad_options_and_creates_nothing(options, message, study_factory):
+    study = study_factory(images=1)
+    with pytest.raises(CommandError, match=message):
+        run("simulate_participants", **{"study": study.slug, "count": 2, **options})
+    assert not Participant.objects.exists()
