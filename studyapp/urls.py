@@ -7,7 +7,7 @@ app_name = "studyapp"
 urlpatterns = [
     path("", views.survey, name="survey"),
     path("i/<slug:token>/", views.invite, name="invite"),
-    path("login/", auth_views.LoginView.as_view(template_name="studyapp/login.html", next_page="studyapp:survey"), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="studyapp:login"), name="logout"),
     path("consent/", views.consent, name="consent"),
     path("instructions/", views.instructions, name="instructions"),

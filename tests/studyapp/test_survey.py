@@ -73,3 +73,352 @@ def test_invite_link_to_completion_stores_exactly_the_answers_given(client, stud
             assert stored.chosen_id == getattr(trial, f"{sent['choice']}_id")
             assert stored.justification == sent["justification"]
     assert LikertResponse.objects.count() + AttentionCheck.objects.count() + ChoiceResponse.objects.count() == 14
+
+
+def stored_answers():
+    return LikertResponse.objects.count() + AttentionCheck.objects.count() + ChoiceResponse.objects.count()
+
+
+def play_until(client, participant, url, kind):
+    """Answer trials from `url` until the current one is of `kind`; returns its URL (page already loaded)."""
+    while True:
+        assert client.get(url).status_code == 200
+        trial = trial_at(url, participant)
+        if trial.kind == kind:
+            return url
+        url = location(client.post(url, answer_for(trial, trial.position)))
+
+
+def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, participant_factory):
+    from studyapp.randomization import draw_plan
+    from studyapp.views import study_stimulus_refs
+
+    study = study_factory(images=4)
+    orders = []
+    for _ in range(3):
+        participant = participant_factory(study)
+        client.logout()
+        start(client, participant)
+        stored = [(t.kind, t.stimulus_id, t.source_image_id, t.left_id, t.middle_id, t.right_id, t.attention_target)
+                  for t in participant.trials.all()]
+        redrawn = draw_plan(study_stimulus_refs(study), participant.seed, comparison_count=None,
+                            attention_checks=True)
+        assert stored == [(t.kind, t.stimulus, t.source_image, t.left, t.middle, t.right, t.attention_target)
+                          for t in redrawn]
+        assert [p for p in participant.trials.values_list("position", flat=True)] == list(range(1, len(stored) + 1))
+        orders.append(tuple(s[1] for s in stored if s[0] == "rating"))
+    assert len(set(orders)) == 3
+    assert all(sorted(order) == sorted(study.stimuli.values_list("pk", flat=True)) for order in orders)
+
+
+def test_consenting_twice_draws_the_plan_once(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=2))
+    start(client, participant)
+    tokens = list(participant.trials.values_list("token", flat=True))
+    assert location(client.post("/consent/", {"agree": "on"})) == "/trial/1/"
+    from studyapp.views import start_study
+    start_study(participant)
+    assert list(participant.trials.values_list("token", flat=True)) == tokens
+
+
+def test_resume_after_logout_lands_on_the_first_unanswered_trial(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=2), username="ada", password="a-long-passphrase")
+    url = start(client, participant)
+    for _ in range(3):
+        client.get(url)
+        url = location(client.post(url, answer_for(trial_at(url, participant), 1)))
+    assert url == "/trial/4/"
+    client.post("/logout/")
+    assert location(client.get("/trial/4/")).startswith("/login/")
+
+    # Back through the invite link...
+    assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
+    assert location(client.get("/")) == "/trial/4/"
+    client.post("/logout/")
+    # ...or with username and password.
+    response = client.post("/login/", {"username": "ada", "password": "a-long-passphrase"})
+    assert location(response) == "/"
+    assert location(client.get("/")) == "/trial/4/"
+    assert stored_answers() == 3
+
+
+def test_rt_ms_runs_from_first_showing_the_page_to_the_answer(client, study_factory, participant_factory):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    participant = participant_factory(study_factory(images=1, attention_checks=False))
+    url = start(client, participant)
+    client.get(url)
+    trial = trial_at(url, participant)
+    first_shown = trial.shown_at
+    assert first_shown is not None
+    client.get(url)  # a refresh does not restart the clock
+    trial.refresh_from_db()
+    assert trial.shown_at == first_shown
+    Trial.objects.filter(pk=trial.pk).update(shown_at=timezone.now() - timedelta(seconds=5))
+    client.post(url, answer_for(trial, 0))
+    assert 5000 <= LikertResponse.objects.get(trial=trial).rt_ms < 6000
+
+
+def test_an_answer_to_a_page_never_loaded_is_not_stored(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=1))
+    url = start(client, participant)
+    trial = trial_at(url, participant)
+    assert location(client.post(url, answer_for(trial, 0))) == url
+    assert stored_answers() == 0
+
+
+def test_double_submission_stores_one_answer_and_moves_on(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=2))
+    url = start(client, participant)
+    client.get(url)
+    trial = trial_at(url, participant)
+    first = location(client.post(url, answer_for(trial, 0)))
+    second = location(client.post(url, answer_for(trial, 3)))  # a second click, other values
+    assert first == second == "/trial/2/"
+    stored = LikertResponse.objects.get(trial=trial)
+    assert (stored.sufficiency, stored.trust) == (1, 3)
+    assert stored_answers() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_racing_duplicate_that_wins_the_insert_leaves_one_answer(client, study_factory, participant_factory,
+                                                                   caplog):
+    """Two requests for the same trial both pass the position check; the database refuses the second insert.
+
+    The rival request runs on its own connection (a thread) and commits just before this one inserts.
+    """
+    import threading
+
+    from django.db import connection
+    from django.db.models.signals import pre_save
+
+    participant = participant_factory(study_factory(images=2))
+    url = start(client, participant)
+    client.get(url)
+    trial = trial_at(url, participant)
+
+    def rival():
+        LikertResponse.objects.create(trial=trial, sufficiency=5, trust=5, rt_ms=1)
+        connection.close()
+
+    def rival_commits_first(sender, instance, **kwargs):
+        pre_save.disconnect(rival_commits_first, sender=LikertResponse)
+        thread = threading.Thread(target=rival)
+        thread.start()
+        thread.join()
+
+    caplog.set_level(logging.INFO, logger="studyapp")
+    pre_save.connect(rival_commits_first, sender=LikertResponse)
+    try:
+        assert location(client.post(url, answer_for(trial, 0))) == "/trial/2/"
+    finally:
+        pre_save.disconnect(rival_commits_first, sender=LikertResponse)
+    assert list(LikertResponse.objects.values_list("trial_id", "sufficiency")) == [(trial.pk, 5)]
+    assert f"Duplicate answer to trial 1 of {participant.pseudonym} ignored" in caplog.text
+
+
+def test_back_button_and_stale_posts_are_refused(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=2))
+    url = start(client, participant)
+    client.get(url)
+    first = trial_at(url, participant)
+    url = location(client.post(url, answer_for(first, 0)))
+    assert url == "/trial/2/"
+    # Back to an answered page, or ahead to a later one, or to the steps before: sent to the current page.
+    for elsewhere in ("/trial/1/", "/trial/3/", "/trial/999/", "/consent/", "/instructions/", "/background/",
+                      "/complete/", "/"):
+        assert location(client.get(elsewhere)) == "/trial/2/", elsewhere
+    # The old page's form sent again with other values: nothing changes.
+    assert location(client.post("/trial/1/", answer_for(first, 4))) == "/trial/2/"
+    # A later trial's form (its token read from somewhere) is not the current one either.
+    later = Trial.objects.get(participant=participant, position=3)
+    Trial.objects.filter(pk=later.pk).update(shown_at=first.shown_at)
+    assert location(client.post("/trial/3/", answer_for(later, 0))) == "/trial/2/"
+    assert location(client.post("/trial/2/", answer_for(later, 0))) == "/trial/2/"
+    assert stored_answers() == 1
+    stored = LikertResponse.objects.get(trial=first)
+    assert (stored.sufficiency, stored.trust) == (1, 3)
+    # Steps already done cannot be redone.
+    assert location(client.post("/background/", {"degree": "none", "cv_experience_years": "9"})) == "/trial/2/"
+    participant.refresh_from_db()
+    assert participant.cv_experience_years == 3
+
+
+def test_a_finished_participant_stays_on_the_completion_page(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=1, attention_checks=False))
+    play_to_end(client, participant, start(client, participant))
+    for elsewhere in ("/", "/trial/1/", "/consent/"):
+        assert location(client.get(elsewhere)) == "/complete/"
+    first = Trial.objects.get(participant=participant, position=1)
+    assert location(client.post("/trial/1/", answer_for(first, 2))) == "/complete/"
+    assert stored_answers() == 4
+
+
+def test_completion_can_redirect_to_the_recruitment_platform(client, study_factory, participant_factory):
+    study = study_factory(images=1, attention_checks=False, completion_redirect_url="https://example.org/done?c=1")
+    participant = participant_factory(study)
+    play_to_end(client, participant, start(client, participant))
+    assert location(client.get("/complete/")) == "https://example.org/done?c=1"
+
+
+def test_comparison_count_limits_the_side_by_side_pages(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=3, comparison_count=1, attention_checks=False))
+    play_to_end(client, participant, start(client, participant))
+    assert ChoiceResponse.objects.count() == 1
+    assert LikertResponse.objects.count() == 9
+    assert AttentionCheck.objects.count() == 0
+
+
+def test_pages_show_the_study_texts_and_a_progress_bar(client, study_factory, participant_factory):
+    study = study_factory(images=1, likert_labels=["Nope", "Rather not", "Unsure", "Rather yes", "Yes!"],
+                          trust_statement="I would rely on this model.")
+    participant = participant_factory(study)
+    assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
+    consent_page = client.get("/consent/").content.decode()
+    assert '<progress id="progress" max="9" value="0">' in consent_page
+    url = start(client, participant)
+    html = play_until(client, participant, url, "rating") and client.get(url).content.decode()
+    class_name = trial_at(url, participant).stimulus.source_image.class_name
+    assert f"Observe the image from class '{class_name}' and its saliency map" in html
+    assert "I would rely on this model." in html and study.sufficiency_statement in html
+    assert "1 – Nope" in html and "5 – Yes!" in html
+    assert '<progress id="progress" max="9" value="3">' in html
+    check = play_until(client, participant, url, "attention")
+    assert "select &#x27;Rather yes&#x27; for this item" in client.get(check).content.decode()
+    choice = client.get(play_until(client, participant, check, "choice")).content.decode()
+    assert "Map 1" in choice and "Map 3" in choice and 'name="justification"' in choice
+
+
+# --- Bad input: 400, a clear message, nothing stored ---------------------------------------------------
+
+def assert_refused(response, message, before):
+    assert response.status_code == 400, response.status_code
+    assert message in response.content.decode()
+    assert "Your answer was not saved." in response.content.decode()
+    assert stored_answers() == before
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"sufficiency": None}, "Choose one answer from 1 (Strongly disagree) to 5 (Strongly agree) for: The heatmap"),
+    ({"trust": None}, "for: Given this heatmap, I can trust the model."),
+    ({"sufficiency": "0"}, "Choose one answer from 1"),
+    ({"trust": "6"}, "Choose one answer from 1"),
+    ({"sufficiency": "abc"}, "Choose one answer from 1"),
+    ({"trust": "3.5"}, "Choose one answer from 1"),
+    ({"sufficiency": ""}, "Choose one answer from 1"),
+    ({"trial": "forged-token-aaaaaaaaaaa"}, "That answer did not come from this page"),
+    ({"trial": None}, "That answer did not come from this page"),
+])
+def test_bad_rating_answers_are_refused(client, study_factory, participant_factory, change, message):
+    participant = participant_factory(study_factory(images=2))
+    url = start(client, participant)
+    client.get(url)
+    data = answer_for(trial_at(url, participant), 0)
+    for key, value in change.items():
+        if value is None:
+            del data[key]
+        else:
+            data[key] = value
+    assert_refused(client.post(url, data), message, before=0)
+    assert location(client.get("/")) == url
+
+
+def test_a_stimulus_id_in_place_of_the_trial_token_is_refused(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=2))
+    url = start(client, participant)
+    client.get(url)
+    trial = trial_at(url, participant)
+    for forged in (str(trial.stimulus_id), str(trial.pk), "1"):
+        assert_refused(client.post(url, {**answer_for(trial, 0), "trial": forged}),
+                       "That answer did not come from this page", before=0)
+
+
+def test_another_participants_trial_token_is_refused(client, study_factory, participant_factory):
+    study = study_factory(images=2)
+    other = participant_factory(study)
+    start(client, other)
+    other_token = Trial.objects.get(participant=other, position=1).token
+    client.logout()
+    participant = participant_factory(study)
+    url = start(client, participant)
+    client.get(url)
+    data = {**answer_for(trial_at(url, participant), 0), "trial": other_token}
+    assert_refused(client.post(url, data), "That answer did not come from this page", before=0)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"answer": None}, "Choose one answer from 1"),
+    ({"answer": "7"}, "Choose one answer from 1"),
+])
+def test_bad_attention_answers_are_refused(client, study_factory, participant_factory, change, message):
+    participant = participant_factory(study_factory(images=1))
+    url = play_until(client, participant, start(client, participant), "attention")
+    before = stored_answers()
+    data = answer_for(trial_at(url, participant), 0)
+    data.update({k: v for k, v in change.items() if v is not None})
+    for key in [k for k, v in change.items() if v is None]:
+        del data[key]
+    assert_refused(client.post(url, data), message, before)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"choice": None}, "Choose one of the three maps (Map 1, Map 2 or Map 3)."),
+    ({"choice": "center"}, "Choose one of the three maps"),
+    ({"choice": "N"}, "Choose one of the three maps"),
+    ({"justification": None}, "Write a short justification for your choice; it cannot be empty."),
+    ({"justification": ""}, "it cannot be empty"),
+    ({"justification": "   \n\t "}, "it cannot be empty"),
+    ({"justification": "x" * 2001}, "Keep the justification to at most 2000 characters (it has 2001)."),
+    ({"justification": "null\x00byte"}, "Null characters are not allowed."),
+])
+def test_bad_choices_are_refused(client, study_factory, participant_factory, change, message):
+    participant = participant_factory(study_factory(images=1, attention_checks=False))
+    url = play_until(client, participant, start(client, participant), "choice")
+    data = answer_for(trial_at(url, participant), 0)
+    data.update({k: v for k, v in change.items() if v is not None})
+    for key in [k for k, v in change.items() if v is None]:
+        del data[key]
+    assert_refused(client.post(url, data), message, before=3)
+
+
+def test_the_longest_allowed_justification_is_kept_whole(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=1, attention_checks=False))
+    url = play_until(client, participant, start(client, participant), "choice")
+    text = "=HYPERLINK(\"x\") <script>alert(1)</script> " + "y" * 1958
+    assert len(text) == 2000
+    client.post(url, {**answer_for(trial_at(url, participant), 0), "justification": text})
+    assert ChoiceResponse.objects.get().justification == text
+
+
+def test_consent_without_agreeing_starts_nothing(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=1))
+    client.get(f"/i/{participant.invite_token}/")
+    response = client.post("/consent/", {})
+    assert response.status_code == 400
+    assert "tick the box to say you agree" in response.content.decode()
+    participant.refresh_from_db()
+    assert participant.consented_at is None and not participant.trials.exists()
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"degree": "", "cv_experience_years": "2"}, "Choose your highest degree from the list."),
+    ({"degree": "wizard", "cv_experience_years": "2"}, "Choose your highest degree from the list."),
+    ({"degree": "master"}, "Enter your years of computer-vision experience as a whole number (0 if none)."),
+    ({"degree": "master", "cv_experience_years": "-1"}, "cannot be negative"),
+    ({"degree": "master", "cv_experience_years": "61"}, "Enter a number of years from 0 to 60."),
+    ({"degree": "master", "cv_experience_years": "two"}, "as a whole number, e.g. 0 or 3."),
+    ({"degree": "master", "cv_experience_years": "2.5"}, "as a whole number, e.g. 0 or 3."),
+])
+def test_bad_background_answers_are_refused(client, study_factory, participant_factory, data, message):
+    participant = participant_factory(study_factory(images=1))
+    client.get(f"/i/{participant.invite_token}/")
+    client.post("/consent/", {"agree": "on"})
+    client.post("/instructions/")
+    response = client.post("/background/", data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    participant.refresh_from_db()
+    assert (participant.degree, participant.cv_experience_years) == ("", None)
+    assert location(client.get("/")) == "/background/"

@@ -1,0 +1,238 @@
+"""Who gets in and what they see: invite links, login, blinding, stimulus images, the staff dashboard."""
+
+import logging
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from saliency.models import Variant
+from studyapp.models import Trial
+
+from .test_survey import answer_for, location, play_to_end, start, trial_at
+
+pytestmark = pytest.mark.django_db
+
+VARIANT_CODES = set(Variant.values)
+MODEL_WORDS = ("natural training", "adversarial", "smoothing", "median", "gaussian", "pgd", "variant",
+               "checkpoint", "predicted", "confidence")
+
+
+# --- Invite links ---------------------------------------------------------------------------------------
+
+def test_opening_an_invite_link_logs_in_but_starts_nothing(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=2))
+    for _ in range(2):  # link previews open it, then the person does
+        assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
+        assert client.head(f"/i/{participant.invite_token}/").status_code == 302
+    assert int(client.session["_auth_user_id"]) == participant.user_id
+    assert client.get("/consent/").status_code == 200
+    participant.refresh_from_db()
+    assert participant.consented_at is None and participant.instructions_read_at is None
+    assert not participant.trials.exists()
+    assert client.post(f"/i/{participant.invite_token}/").status_code == 405
+
+
+def test_an_unknown_invite_token_is_a_logged_404(client, study_factory, participant_factory, caplog):
+    participant = participant_factory(study_factory(images=1))
+    caplog.set_level(logging.WARNING, logger="studyapp")
+    for token in ("x" * 43, participant.invite_token[:-1], participant.invite_token + "A"):
+        assert client.get(f"/i/{token}/").status_code == 404
+    assert "_auth_user_id" not in client.session
+    warnings = [r for r in caplog.records if r.name == "studyapp" and r.levelno == logging.WARNING]
+    assert len(warnings) == 3 and all("Unknown invite token" in r.getMessage() for r in warnings)
+    assert not any(participant.invite_token[:-1] in r.getMessage() for r in warnings)
+
+
+def test_an_invite_link_switches_to_its_own_participant(client, study_factory, participant_factory):
+    study = study_factory(images=1)
+    first, second = participant_factory(study), participant_factory(study)
+    start(client, first)
+    client.get(f"/i/{second.invite_token}/")
+    assert int(client.session["_auth_user_id"]) == second.user_id
+    assert location(client.get("/")) == "/consent/"
+
+
+def test_invite_tokens_have_at_least_128_bits(study_factory, participant_factory):
+    study = study_factory(images=1)
+    tokens = {participant_factory(study).invite_token for _ in range(20)}
+    assert len(tokens) == 20
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", t) for t in tokens)  # 43 base64 characters = 256 bits
+
+
+# --- Logging in -----------------------------------------------------------------------------------------
+
+def test_survey_pages_need_a_logged_in_participant(client, study_factory):
+    study_factory(images=1)
+    for url in ("/", "/consent/", "/instructions/", "/background/", "/trial/1/", "/complete/"):
+        assert location(client.get(url)) == f"/login/?next={url}"
+    get_user_model().objects.create_user("visitor", password="a-long-passphrase")
+    client.login(username="visitor", password="a-long-passphrase")
+    for url in ("/", "/consent/", "/trial/1/", "/complete/"):
+        response = client.get(url)
+        assert response.status_code == 403 and "does not take part in a study" in response.content.decode()
+
+
+def test_a_wrong_password_is_refused_with_400(client, study_factory, participant_factory):
+    participant_factory(study_factory(images=1), username="ada", password="a-long-passphrase")
+    response = client.post("/login/", {"username": "ada", "password": "wrong"})
+    assert response.status_code == 400
+    assert "Please enter a correct username and password" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_an_invite_only_account_has_no_password(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=1))
+    assert not participant.user.has_usable_password()
+
+
+# --- Blinding -------------------------------------------------------------------------------------------
+
+class Attributes(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.values, self.images, self.text = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            self.values.append(value or "")
+        if tag == "img":
+            self.images.append(dict(attrs))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def participant_pages(client, participant):
+    """The HTML of every page one participant sees, start to finish, with a refused answer on each kind."""
+    pages = []
+    client.get(f"/i/{participant.invite_token}/")
+    for url, data in (("/consent/", {"agree": "on"}), ("/instructions/", {}),
+                      ("/background/", {"degree": "none", "cv_experience_years": "0"})):
+        pages.append(client.get(url).content.decode())
+        client.post(url, data)
+    url = location(client.get("/"))
+    while url != "/complete/":
+        pages.append(client.get(url).content.decode())
+        trial = trial_at(url, participant)
+        pages.append(client.post(url, {"trial": trial.token}).content.decode())  # 400 page
+        url = location(client.post(url, answer_for(trial, trial.position)))
+    pages.append(client.get(url).content.decode())
+    return pages
+
+
+def test_no_participant_page_reveals_a_model(client, study_factory, participant_factory, stimuli_root):
+    study = study_factory(images=3, variants=("N", "A", "M2"))
+    participant = participant_factory(study)
+    pages = participant_pages(client, participant)
+    file_names = [p.name for p in stimuli_root.iterdir()]
+    random_tokens = set(participant.trials.values_list("token", flat=True))
+    image_urls = set()
+    for html in pages:
+        for name in file_names:
+            assert name not in html and Path(name).stem not in html
+        parsed = Attributes()
+        parsed.feed(html)
+        for value in parsed.values:
+            for token in random_tokens:
+                value = value.replace(token, "")
+            value = re.sub(r"^[A-Za-z0-9]{64}$", "", value)  # the CSRF token
+            assert not VARIANT_CODES & set(re.split(r"[^A-Za-z0-9]+", value)), value
+        text = " ".join(parsed.text).lower()
+        assert not [word for word in MODEL_WORDS if word in text]
+        # Single-letter codes are ordinary words in English text ("A few pages..."); the others are not.
+        assert not {"M1", "M2"} & set(re.split(r"[^A-Za-z0-9]+", " ".join(parsed.text)))
+        for img in parsed.images:
+            assert re.fullmatch(r"/img/[A-Za-z0-9_-]{22}/(image|map|1|2|3)/", img["src"]), img["src"]
+            assert img["alt"] in {"Original image", "Saliency map", "Saliency Map 1", "Saliency Map 2",
+                                  "Saliency Map 3"}
+            assert img["width"] == img["height"] == "224"
+            image_urls.add(img["src"])
+    assert len(image_urls) == 9 * 2 + 3 * 4
+
+
+# --- Stimulus images ------------------------------------------------------------------------------------
+
+def test_a_trials_images_are_served_to_its_participant_only(client, study_factory, participant_factory):
+    study = study_factory(images=1, attention_checks=False)
+    participant = participant_factory(study)
+    play_to_end(client, participant, start(client, participant))
+    root = Path(settings.STIMULI_ROOT)
+    choice = Trial.objects.get(participant=participant, kind="choice")
+    expected = {"image": choice.source_image.image, "1": choice.left.heatmap, "2": choice.middle.heatmap,
+                "3": choice.right.heatmap}
+    rating = Trial.objects.filter(participant=participant, kind="rating").first()
+    urls = {f"/img/{choice.token}/{slot}/": path for slot, path in expected.items()}
+    urls[f"/img/{rating.token}/map/"] = rating.stimulus.heatmap
+    urls[f"/img/{rating.token}/image/"] = rating.stimulus.source_image.image
+    for url, path in urls.items():
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response["Content-Type"] == "image/png"
+        assert response["Cache-Control"] == "private, max-age=86400"
+        assert b"".join(response.streaming_content) == (root / path).read_bytes()
+    for url in (f"/img/{rating.token}/1/", f"/img/{choice.token}/map/", f"/img/{choice.token}/4/",
+                f"/img/{'x' * 22}/image/"):
+        assert client.get(url).status_code == 404
+
+    same_study = participant_factory(study)
+    other_study = participant_factory(study_factory(images=1))
+    staff = get_user_model().objects.create_user("staff", password="a-long-passphrase", is_staff=True)
+    for outsider in (same_study.user, other_study.user, staff, None):
+        client.logout()
+        if outsider:
+            client.force_login(outsider)
+        for url in urls:
+            assert client.get(url).status_code == 404, (outsider, url)
+
+
+def test_a_missing_stimulus_file_is_a_logged_404(client, study_factory, participant_factory, caplog):
+    participant = participant_factory(study_factory(images=1))
+    url = start(client, participant)
+    trial = trial_at(url, participant)
+    (Path(settings.STIMULI_ROOT) / trial.stimulus.heatmap).unlink()
+    assert client.get(f"/img/{trial.token}/map/").status_code == 404
+    assert "cannot be served" in caplog.text
+
+
+# --- Staff dashboard ------------------------------------------------------------------------------------
+
+def test_the_dashboard_is_for_staff_only(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=1, slug="pilot"))
+    for url in ("/dashboard/", "/dashboard/pilot/"):
+        assert location(client.get(url)) == f"/login/?next={url}"
+    client.get(f"/i/{participant.invite_token}/")
+    for url in ("/dashboard/", "/dashboard/pilot/"):
+        assert client.get(url).status_code == 403
+
+
+def test_the_dashboard_shows_each_participants_progress(client, study_factory, participant_factory):
+    pilot = study_factory(images=1, slug="pilot", title="Pilot study")
+    main = study_factory(images=1, slug="main", title="Main study")
+    done, halfway, idle = participant_factory(pilot), participant_factory(pilot), participant_factory(pilot)
+    elsewhere = participant_factory(main)
+    play_to_end(client, done, start(client, done))
+    failed = Trial.objects.filter(participant=done, kind="attention").first()
+    failed.attention_response.answer = 1 if failed.attention_target != 1 else 2
+    failed.attention_response.save()
+    client.logout()
+    url = start(client, halfway)
+    client.get(url)
+    client.post(url, answer_for(trial_at(url, halfway), 0))
+
+    staff = get_user_model().objects.create_user("researcher", password="a-long-passphrase", is_staff=True)
+    client.force_login(staff)
+    assert location(client.get("/")) == "/dashboard/"
+    html = client.get("/dashboard/pilot/").content.decode()
+    rows = {name: re.search(rf"<th scope=\"row\">{name}</th>(.*?)</tr>", html, re.S).group(1)
+            for name in (done.pseudonym, halfway.pseudonym, idle.pseudonym)}
+    cells = {name: re.findall(r"<td>(.*?)</td>", row) for name, row in rows.items()}
+    assert cells[done.pseudonym][1:] == ["6/6", cells[done.pseudonym][2], "1/2"] and cells[done.pseudonym][2] != "no"
+    assert cells[halfway.pseudonym][1:] == ["1/6", "no", "0/2"]
+    assert cells[idle.pseudonym] == ["no", "0/0", "no", "0/0"]
+    assert elsewhere.pseudonym not in html
+    assert elsewhere.pseudonym in client.get("/dashboard/").content.decode()
+    assert client.get("/dashboard/nope/").status_code == 404
