@@ -25,11 +25,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import flow, randomization
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
+from saliency.models import SourceImage, Stimulus
+
 from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
 
 logger = logging.getLogger("studyapp")
 
 IMAGE_CACHE_CONTROL = "private, max-age=86400"  # per-trial URLs never change content; logged-in users only
+CHOICE_SLOTS = {"1": "left", "2": "middle", "3": "right"}  # image URL slot -> displayed position
 PAGE_URL_NAMES = {
     flow.CONSENT: "studyapp:consent",
     flow.INSTRUCTIONS: "studyapp:instructions",
@@ -249,7 +252,7 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
     if trial.kind == Trial.Kind.RATING:
         context["map_url"] = image("map")
     elif trial.kind == Trial.Kind.CHOICE:
-        context["maps"] = [(f"Map {n}", image(str(n))) for n in (1, 2, 3)]
+        context["maps"] = [(f"Map {slot}", image(slot)) for slot in CHOICE_SLOTS]
     return render_page(request, current, f"studyapp/{trial.kind}.html", context, status=status)
 
 
@@ -259,7 +262,7 @@ def store_answer(trial, data, rt_ms):
     elif trial.kind == Trial.Kind.ATTENTION:
         AttentionCheck.objects.create(trial=trial, answer=data["answer"], rt_ms=rt_ms)
     else:
-        chosen = {"left": trial.left_id, "middle": trial.middle_id, "right": trial.right_id}[data["choice"]]
+        chosen = getattr(trial, f"{data['choice']}_id")  # the form allows only left/middle/right
         ChoiceResponse.objects.create(trial=trial, chosen_id=chosen, justification=data["justification"], rt_ms=rt_ms)
 
 
@@ -320,11 +323,19 @@ MAP_SLOTS = {"1": "left", "2": "middle", "3": "right"}
 
 
 def trial_image_path(trial, slot):
-    """The PNG (relative to STIMULI_ROOT) that `slot` names on this trial's page, or None."""
-    if trial.kind == Trial.Kind.RATING and slot in ("image", "map"):
-        return trial.stimulus.source_image.image if slot == "image" else trial.stimulus.heatmap
-    if trial.kind == Trial.Kind.CHOICE and slot in ("image", "1", "2", "3"):  # loads only the row it names
-        return trial.source_image.image if slot == "image" else getattr(trial, MAP_SLOTS[slot]).heatmap
+    """The PNG (relative to STIMULI_ROOT) that `slot` names on this trial's page, or None.
+
+    Small single-table lookups: the image request is the most frequent one.
+    """
+    if trial.kind == Trial.Kind.RATING and slot == "map":
+        return Stimulus.objects.filter(pk=trial.stimulus_id).values_list("heatmap", flat=True).first()
+    if trial.kind == Trial.Kind.RATING and slot == "image":
+        return SourceImage.objects.filter(stimuli=trial.stimulus_id).values_list("image", flat=True).first()
+    if trial.kind == Trial.Kind.CHOICE and slot == "image":
+        return SourceImage.objects.filter(pk=trial.source_image_id).values_list("image", flat=True).first()
+    if trial.kind == Trial.Kind.CHOICE and slot in CHOICE_SLOTS:
+        stimulus = getattr(trial, f"{CHOICE_SLOTS[slot]}_id")
+        return Stimulus.objects.filter(pk=stimulus).values_list("heatmap", flat=True).first()
     return None
 
 
@@ -333,9 +344,10 @@ def image(request, token, slot):
     """A stimulus PNG under the trial's opaque token; only its own participant gets it, others a 404."""
     if not request.user.is_authenticated:
         raise Http404
-    # No select_related: PostgreSQL spends ~20 ms planning that 8-table join, on every image; the one or
-    # two rows trial_image_path reads then load by primary key in well under a millisecond each.
-    shown = get_object_or_404(Trial, token=token, participant__user=request.user)
+    shown = get_object_or_404(
+        Trial.objects.only("kind", "stimulus_id", "source_image_id", "left_id", "middle_id", "right_id"),
+        token=token, participant__user_id=request.user.pk,
+    )
     relative = trial_image_path(shown, slot)
     if relative is None:
         raise Http404
