@@ -24,6 +24,13 @@ def start(client, participant, degree="master", years="3"):
     return location(client.post("/background/", {"degree": degree, "cv_experience_years": years}))
 
 
+def open_first_trial(client, participant):
+    """Start, load the first trial's page; returns its URL and the Trial."""
+    url = start(client, participant)
+    assert client.get(url).status_code == 200
+    return url, trial_at(url, participant)
+
+
 def answer_for(trial, n):
     """A valid answer to `trial`, varied with `n`."""
     if trial.kind == Trial.Kind.RATING:
@@ -148,9 +155,7 @@ def test_rt_ms_runs_from_first_showing_the_page_to_the_answer(client, study_fact
     from django.utils import timezone
 
     participant = participant_factory(study_factory(images=1, attention_checks=False))
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    url, trial = open_first_trial(client, participant)
     first_shown = trial.shown_at
     assert first_shown is not None
     client.get(url)  # a refresh does not restart the clock
@@ -171,9 +176,7 @@ def test_an_answer_to_a_page_never_loaded_is_not_stored(client, study_factory, p
 
 def test_double_submission_stores_one_answer_and_moves_on(client, study_factory, participant_factory):
     participant = participant_factory(study_factory(images=2))
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    url, trial = open_first_trial(client, participant)
     first = location(client.post(url, answer_for(trial, 0)))
     second = location(client.post(url, answer_for(trial, 3)))  # a second click, other values
     assert first == second == "/trial/2/"
@@ -195,9 +198,7 @@ def test_a_racing_duplicate_that_wins_the_insert_leaves_one_answer(client, study
     from django.db.models.signals import pre_save
 
     participant = participant_factory(study_factory(images=2))
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    url, trial = open_first_trial(client, participant)
 
     def rival():
         LikertResponse.objects.create(trial=trial, sufficiency=5, trust=5, rt_ms=1)
@@ -221,9 +222,7 @@ def test_a_racing_duplicate_that_wins_the_insert_leaves_one_answer(client, study
 
 def test_back_button_and_stale_posts_are_refused(client, study_factory, participant_factory):
     participant = participant_factory(study_factory(images=2))
-    url = start(client, participant)
-    client.get(url)
-    first = trial_at(url, participant)
+    url, first = open_first_trial(client, participant)
     url = location(client.post(url, answer_for(first, 0)))
     assert url == "/trial/2/"
     # Back to an answered page, or ahead to a later one, or to the steps before: sent to the current page.
@@ -293,6 +292,12 @@ def test_pages_show_the_study_texts_and_a_progress_bar(client, study_factory, pa
 
 # --- Bad input: 400, a clear message, nothing stored ---------------------------------------------------
 
+def changed(data, change):
+    """`data` with the keys of `change` set to its values, or removed where the value is None."""
+    return {**{k: v for k, v in data.items() if change.get(k, "") is not None},
+            **{k: v for k, v in change.items() if v is not None}}
+
+
 def assert_refused(response, message, before):
     assert response.status_code == 400, response.status_code
     assert message in response.content.decode()
@@ -313,23 +318,14 @@ def assert_refused(response, message, before):
 ])
 def test_bad_rating_answers_are_refused(client, study_factory, participant_factory, change, message):
     participant = participant_factory(study_factory(images=2))
-    url = start(client, participant)
-    client.get(url)
-    data = answer_for(trial_at(url, participant), 0)
-    for key, value in change.items():
-        if value is None:
-            del data[key]
-        else:
-            data[key] = value
-    assert_refused(client.post(url, data), message, before=0)
+    url, trial = open_first_trial(client, participant)
+    assert_refused(client.post(url, changed(answer_for(trial, 0), change)), message, before=0)
     assert location(client.get("/")) == url
 
 
 def test_a_stimulus_id_in_place_of_the_trial_token_is_refused(client, study_factory, participant_factory):
     participant = participant_factory(study_factory(images=2))
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    url, trial = open_first_trial(client, participant)
     for forged in (str(trial.stimulus_id), str(trial.pk), "1"):
         assert_refused(client.post(url, {**answer_for(trial, 0), "trial": forged}),
                        "That answer did not come from this page", before=0)
@@ -342,9 +338,8 @@ def test_another_participants_trial_token_is_refused(client, study_factory, part
     other_token = Trial.objects.get(participant=other, position=1).token
     client.logout()
     participant = participant_factory(study)
-    url = start(client, participant)
-    client.get(url)
-    data = {**answer_for(trial_at(url, participant), 0), "trial": other_token}
+    url, trial = open_first_trial(client, participant)
+    data = {**answer_for(trial, 0), "trial": other_token}
     assert_refused(client.post(url, data), "That answer did not come from this page", before=0)
 
 
@@ -356,10 +351,7 @@ def test_bad_attention_answers_are_refused(client, study_factory, participant_fa
     participant = participant_factory(study_factory(images=1))
     url = play_until(client, participant, start(client, participant), "attention")
     before = stored_answers()
-    data = answer_for(trial_at(url, participant), 0)
-    data.update({k: v for k, v in change.items() if v is not None})
-    for key in [k for k, v in change.items() if v is None]:
-        del data[key]
+    data = changed(answer_for(trial_at(url, participant), 0), change)
     assert_refused(client.post(url, data), message, before)
 
 
@@ -376,10 +368,7 @@ def test_bad_attention_answers_are_refused(client, study_factory, participant_fa
 def test_bad_choices_are_refused(client, study_factory, participant_factory, change, message):
     participant = participant_factory(study_factory(images=1, attention_checks=False))
     url = play_until(client, participant, start(client, participant), "choice")
-    data = answer_for(trial_at(url, participant), 0)
-    data.update({k: v for k, v in change.items() if v is not None})
-    for key in [k for k, v in change.items() if v is None]:
-        del data[key]
+    data = changed(answer_for(trial_at(url, participant), 0), change)
     assert_refused(client.post(url, data), message, before=3)
 
 
