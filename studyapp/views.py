@@ -186,7 +186,10 @@ def start_study(participant):
 
 
 def step_view(step, template, form_class, save):
-    """A page before the trials: shown only while it is the current page; a valid POST runs `save`."""
+    """A page before the trials: shown only while it is the current page; a valid POST runs `save`.
+
+    `save` returns None, or the reason it could not save (the study is not ready): the page shows it, 503.
+    """
 
     @participant_required
     @require_http_methods(["GET", "POST"])
@@ -197,7 +200,9 @@ def step_view(step, template, form_class, save):
         form = form_class(request.POST if request.method == "POST" else None)
         if request.method == "POST":
             if form.is_valid():
-                save(participant, form.cleaned_data)
+                problem = save(participant, form.cleaned_data)
+                if problem:
+                    return render_page(request, current, template, {"form": form, "refusal": problem}, status=503)
                 participant.refresh_from_db()
                 return see_other(page_url(Survey(participant).page))
             return render_page(request, current, template, {"form": form}, status=400)
@@ -207,19 +212,26 @@ def step_view(step, template, form_class, save):
 
 
 def save_consent(participant, data):
-    start_study(participant)
+    try:
+        start_study(participant)
+    except ValueError as error:  # the study cannot supply the plan it asks for
+        logger.error("Study %s cannot start: %s", participant.study.slug, error)
+        return "The study is not ready yet. Please try again later or contact the researchers."
+    return None
 
 
 def save_instructions_read(participant, data):
     Participant.objects.filter(pk=participant.pk, instructions_read_at__isnull=True).update(
         instructions_read_at=timezone.now()
     )
+    return None
 
 
 def save_background(participant, data):
     participant.degree = data["degree"]
     participant.cv_experience_years = data["cv_experience_years"]
     participant.save(update_fields=["degree", "cv_experience_years"])
+    return None
 
 
 consent = step_view(flow.CONSENT, "studyapp/consent.html", ConsentForm, save_consent)

@@ -411,3 +411,29 @@ def test_bad_background_answers_are_refused(client, study_factory, participant_f
     participant.refresh_from_db()
     assert (participant.degree, participant.cv_experience_years) == ("", None)
     assert location(client.get("/")) == "/background/"
+
+
+def test_a_study_that_cannot_supply_its_plan_refuses_consent_clearly(client, study_factory, participant_factory,
+                                                                      caplog):
+    participant = participant_factory(study_factory(images=2, comparison_count=5))
+    client.get(f"/i/{participant.invite_token}/")
+    response = client.post("/consent/", {"agree": "on"})
+    assert response.status_code == 503
+    assert "The study is not ready yet." in response.content.decode()
+    assert "asks for 5 side-by-side comparisons but only 2" in caplog.text
+    participant.refresh_from_db()
+    assert participant.consented_at is None and not participant.trials.exists()
+
+
+def test_an_answer_without_the_csrf_token_is_refused(study_factory, participant_factory):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    participant = participant_factory(study_factory(images=1))
+    client.get(f"/i/{participant.invite_token}/")
+    assert client.post("/consent/", {"agree": "on"}).status_code == 403
+    participant.refresh_from_db()
+    assert participant.consented_at is None
+    page = client.get("/consent/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    assert location(client.post("/consent/", {"agree": "on", "csrfmiddlewaretoken": token})) == "/instructions/"
