@@ -19,6 +19,7 @@ from .models import Trial
 from .simulation import parse_page, participant_rng
 
 REDIRECTS = {301, 302, 303, 307, 308}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXTRA_PAGES = 10  # consent, instructions, background, completion, and slack for redirects
 
 
@@ -100,9 +101,11 @@ class Rehearsal:
     def check_images(self, client, images, path):
         for source in images:
             response = client.get(source)
-            if response.status_code != 200 or response["Content-Type"] != "image/png":
-                raise RehearsalError(f"Image {source} on {path} answered {response.status_code}.")
-            response.close()
+            # Reading the stream to its end closes the response as a server would (closing it early
+            # would close the database connection inside the rehearsal's transaction).
+            body = b"".join(response.streaming_content) if response.streaming else response.content
+            if response.status_code != 200 or not body.startswith(PNG_SIGNATURE):
+                raise RehearsalError(f"Image {source} on {path} answered {response.status_code}, not a PNG.")
 
     def get(self, client, url):
         return self.follow(client, client.get(url))

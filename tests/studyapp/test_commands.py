@@ -2,18 +2,28 @@
 
 import csv
 import io
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from PIL import Image
 
 from saliency.models import Stimulus
 from studyapp import enrollment
 from studyapp.export import choices_frame, participants_frame, ratings_frame
 from studyapp.models import Participant, Study
 from studyapp.randomization import participant_seed
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args, **options):
@@ -214,3 +224,38 @@ def test_simulation_refuses_bad_options_and_creates_nothing(options, message, st
     with pytest.raises(CommandError, match=message):
         run("simulate_participants", **{"study": study.slug, "count": 2, **options})
     assert not Participant.objects.exists()
+
+
+def test_the_commands_as_a_researcher_runs_them_on_a_database_file(tmp_path):
+    """manage.py in a subprocess on an SQLite file: connections really close there, unlike the test database."""
+    stimuli = tmp_path / "stimuli"
+    stimuli.mkdir()
+    records = []
+    for image in range(2):
+        Image.new("L", (8, 8), color=image * 40).save(stimuli / f"img{image}.png")
+        records.append({"model": "saliency.sourceimage", "pk": image + 1, "fields": {
+            "dataset": "fmnist", "test_index": image, "class_name": "Sandal", "image": f"img{image}.png"}})
+        for offset, variant in enumerate(("N", "A", "M2")):
+            Image.new("L", (8, 8), color=image * 40 + offset).save(stimuli / f"map{image}{variant}.png")
+            records.append({"model": "saliency.stimulus", "pk": image * 3 + offset + 1, "fields": {
+                "source_image": image + 1, "variant": variant, "heatmap": f"map{image}{variant}.png",
+                "predicted_class": "Sandal", "confidence": 0.9, "preset": "test", "checkpoint": "test.pt"}})
+    (tmp_path / "tiny.json").write_text(json.dumps(records))
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "STIMULI_ROOT": str(stimuli),
+           "DEBUG": "1"}
+
+    def manage(*args):
+        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    manage("migrate", "--no-input", "-v", "0")
+    manage("loaddata", str(tmp_path / "tiny.json"))
+    assert "Participant invite links" in manage("create_demo_study")
+    assert "Simulated 3 of 3 participants" in manage("simulate_participants", "--study", "demo", "--count", "3",
+                                                     "--means", "N=1,M2=5", "--sd", "0")
+    manage("export_responses", "--study", "demo", "--out", str(tmp_path / "export"))
+    ratings = pd.read_csv(tmp_path / "export" / "ratings.csv")
+    assert len(ratings) == 3 * 6
+    assert ratings.groupby("model")["trust"].mean().to_dict() == {"A": 3.0, "M2": 5.0, "N": 1.0}
