@@ -23,10 +23,10 @@ from django.utils._os import safe_join
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from . import flow, randomization
-from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from saliency.models import SourceImage, Stimulus
 
+from . import flow, randomization
+from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
 
 logger = logging.getLogger("studyapp")
@@ -330,9 +330,6 @@ def complete(request, participant):
 
 
 # --- Stimulus images ----------------------------------------------------------------------------------
-
-MAP_SLOTS = {"1": "left", "2": "middle", "3": "right"}
-
 
 def trial_image_path(trial, slot):
     """The PNG (relative to STIMULI_ROOT) that `slot` names on this trial's page, or None.
