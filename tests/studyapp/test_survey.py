@@ -118,6 +118,21 @@ def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, pa
     assert all(sorted(order) == sorted(study.stimuli.values_list("pk", flat=True)) for order in orders)
 
 
+def test_stored_side_by_side_positions_are_balanced_over_participants(client, study_factory, participant_factory):
+    from collections import Counter
+
+    study = study_factory(images=2, attention_checks=False)
+    counts = Counter()
+    for _ in range(6):
+        participant = participant_factory(study)
+        client.logout()
+        start(client, participant)
+        for trial in participant.trials.filter(kind=Trial.Kind.CHOICE).select_related("left", "middle", "right"):
+            for place in ("left", "middle", "right"):
+                counts[trial.source_image_id, getattr(trial, place).variant, place] += 1
+    assert len(counts) == 2 * 3 * 3 and set(counts.values()) == {2}
+
+
 def test_consenting_twice_draws_the_plan_once(client, study_factory, participant_factory):
     participant = participant_factory(study_factory(images=2))
     start(client, participant)
