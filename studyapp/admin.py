@@ -12,6 +12,14 @@ from django.db.models import Count, Q
 from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
 
 
+def count_column(annotation, description):
+    """A list column showing (and sorting by) a count that get_queryset annotates."""
+    @admin.display(description=description, ordering=annotation)
+    def column(self, obj):
+        return getattr(obj, annotation)
+    return column
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "stimulus_count", "participant_count", "started_count", "completed_count",
@@ -35,21 +43,10 @@ class StudyAdmin(admin.ModelAdmin):
             kwargs["queryset"] = db_field.remote_field.model.objects.select_related("source_image")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    @admin.display(description="stimuli", ordering="stimulus_total")
-    def stimulus_count(self, study):
-        return study.stimulus_total
-
-    @admin.display(description="participants", ordering="participant_total")
-    def participant_count(self, study):
-        return study.participant_total
-
-    @admin.display(description="started", ordering="started_total")
-    def started_count(self, study):
-        return study.started_total
-
-    @admin.display(description="completed", ordering="completed_total")
-    def completed_count(self, study):
-        return study.completed_total
+    stimulus_count = count_column("stimulus_total", "stimuli")
+    participant_count = count_column("participant_total", "participants")
+    started_count = count_column("started_total", "started")
+    completed_count = count_column("completed_total", "completed")
 
 
 @admin.register(Participant)

@@ -77,35 +77,43 @@ def texts(series):
     return series.map(neutralize_formula).astype("string")
 
 
-def ratings_frame(study):
-    """One row per rating answer of the study's participants, in participant then page order."""
-    rows = (
-        Trial.objects.filter(participant__study=study, kind=Trial.Kind.RATING)
-        .annotate(rating_number=Window(RowNumber(), partition_by=[F("participant_id")], order_by=F("position").asc()))
-        .values(
-            "rating_number", "position",
-            pseudonym=F("participant__pseudonym"),
-            dataset=F("stimulus__source_image__dataset"),
-            test_index=F("stimulus__source_image__test_index"),
-            class_name=F("stimulus__source_image__class_name"),
-            model=F("stimulus__variant"),
-            sufficiency=F("likert_response__sufficiency"),
-            trust=F("likert_response__trust"),
-            rt_ms=F("likert_response__rt_ms"),
-            answered_at=F("likert_response__answered_at"),
-        )
-    )
-    data = pd.DataFrame.from_records(list(rows), columns=[
-        "rating_number", "position", "pseudonym", "dataset", "test_index", "class_name", "model", "sufficiency",
-        "trust", "rt_ms", "answered_at",
-    ])
-    # The window numbers every rating trial of the plan; only answered ones become rows.
-    data = data[data["sufficiency"].notna()].sort_values(["pseudonym", "position"])
-    return pd.DataFrame({
+def query_frame(queryset, columns):
+    """The queryset's rows as a frame (one query); `columns` maps each column to its field lookup."""
+    plain = [name for name, lookup in columns.items() if name == lookup]
+    renamed = {name: F(lookup) for name, lookup in columns.items() if name != lookup}
+    return pd.DataFrame.from_records(list(queryset.values(*plain, **renamed)), columns=list(columns))
+
+
+def image_lookups(participant, source_image):
+    """Lookups of the columns every answer row starts with, from the answer's participant and source image."""
+    return {"pseudonym": f"{participant}__pseudonym", "dataset": f"{source_image}__dataset",
+            "test_index": f"{source_image}__test_index", "class_name": f"{source_image}__class_name"}
+
+
+def image_columns(data):
+    """participant, image, dataset, class_name: the columns every answer row starts with."""
+    return {
         "participant": data["pseudonym"].astype("string"),
         "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
         "class_name": texts(data["class_name"]),
+    }
+
+
+def ratings_frame(study):
+    """One row per rating answer of the study's participants, in participant then page order."""
+    trials = Trial.objects.filter(participant__study=study, kind=Trial.Kind.RATING).annotate(
+        rating_number=Window(RowNumber(), partition_by=[F("participant_id")], order_by=F("position").asc()))
+    data = query_frame(trials, {
+        **image_lookups("participant", "stimulus__source_image"), "position": "position",
+        "rating_number": "rating_number", "model": "stimulus__variant",
+        "sufficiency": "likert_response__sufficiency", "trust": "likert_response__trust",
+        "rt_ms": "likert_response__rt_ms", "answered_at": "likert_response__answered_at",
+    })
+    # The window numbers every rating trial of the plan; only answered ones become rows.
+    data = data[data["sufficiency"].notna()].sort_values(["pseudonym", "position"])
+    return pd.DataFrame({
+        **image_columns(data),
         "model": data["model"].astype("string"),
         "trial": integers(data["rating_number"]),
         "sufficiency": integers(data["sufficiency"]),
@@ -117,54 +125,29 @@ def ratings_frame(study):
 
 def choices_frame(study):
     """One row per side-by-side choice, with the three variants in their displayed order."""
-    rows = (
-        ChoiceResponse.objects.filter(trial__participant__study=study)
-        .order_by("trial__participant__pseudonym", "trial__position")
-        .values(
-            pseudonym=F("trial__participant__pseudonym"),
-            dataset=F("trial__source_image__dataset"),
-            test_index=F("trial__source_image__test_index"),
-            class_name=F("trial__source_image__class_name"),
-            left=F("trial__left__variant"),
-            middle=F("trial__middle__variant"),
-            right=F("trial__right__variant"),
-            chosen_model=F("chosen__variant"),
-            text=F("justification"),
-            time=F("rt_ms"),
-            answered=F("answered_at"),
-        )
-    )
-    data = pd.DataFrame.from_records(list(rows), columns=[
-        "pseudonym", "dataset", "test_index", "class_name", "left", "middle", "right", "chosen_model", "text",
-        "time", "answered",
-    ])
+    answers = ChoiceResponse.objects.filter(trial__participant__study=study).order_by(
+        "trial__participant__pseudonym", "trial__position")
+    data = query_frame(answers, {
+        **image_lookups("trial__participant", "trial__source_image"),
+        "left": "trial__left__variant", "middle": "trial__middle__variant", "right": "trial__right__variant",
+        "chosen_model": "chosen__variant", "justification": "justification", "rt_ms": "rt_ms",
+        "answered_at": "answered_at",
+    })
     return pd.DataFrame({
-        "participant": data["pseudonym"].astype("string"),
-        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
-        "dataset": data["dataset"].astype("string"),
-        "class_name": texts(data["class_name"]),
-        "left": data["left"].astype("string"),
-        "middle": data["middle"].astype("string"),
-        "right": data["right"].astype("string"),
-        "chosen_model": data["chosen_model"].astype("string"),
-        "justification": texts(data["text"]),
-        "rt_ms": integers(data["time"]),
-        "answered_at": iso_utc(data["answered"]),
+        **image_columns(data),
+        **{side: data[side].astype("string") for side in ("left", "middle", "right", "chosen_model")},
+        "justification": texts(data["justification"]),
+        "rt_ms": integers(data["rt_ms"]),
+        "answered_at": iso_utc(data["answered_at"]),
     }, columns=CHOICES_COLUMNS)
 
 
 def participants_frame(study):
     """One row per participant of the study, started or not, with their attention-check tally."""
-    people = pd.DataFrame.from_records(
-        list(Participant.objects.filter(study=study).order_by("pseudonym").values(
-            "id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years")),
-        columns=["id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years"],
-    )
-    checks = pd.DataFrame.from_records(
-        list(AttentionCheck.objects.filter(trial__participant__study=study).values(
-            "answer", participant_id=F("trial__participant_id"), target=F("trial__attention_target"))),
-        columns=["answer", "participant_id", "target"],
-    )
+    people = query_frame(Participant.objects.filter(study=study).order_by("pseudonym"), {
+        name: name for name in ("id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years")})
+    checks = query_frame(AttentionCheck.objects.filter(trial__participant__study=study), {
+        "answer": "answer", "participant_id": "trial__participant_id", "target": "trial__attention_target"})
     checks["passed"] = (checks["answer"] == checks["target"]).astype(int)
     tally = checks.groupby("participant_id")["passed"].agg(["sum", "count"])
     tally = tally.reindex(people["id"], fill_value=0).set_axis(people.index)
