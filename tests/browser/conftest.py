@@ -1,0 +1,61 @@
+"""Debian's headless Chromium, driven by selenium, against pytest-django's live server.
+
+`browser` is a fresh Chromium (its own --user-data-dir, nothing shared between tests);
+`browser.view(size)` sets a phone or laptop viewport; `browser.screenshot(name)` writes a full-page
+PNG to tests/artifacts/ (ignored by git) for people to look at.
+"""
+
+import base64
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+PHONE, LAPTOP = (390, 844), (1366, 768)
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
+
+
+class Browser:
+    def __init__(self, driver):
+        self.driver = driver
+
+    def view(self, size):
+        width, height = size
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": height, "deviceScaleFactor": 1, "mobile": size == PHONE,
+        })
+
+    def screenshot(self, name):
+        """Full-page PNG at the current viewport width: tests/artifacts/<name>.png."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+
+    def script(self, source, *args):
+        return self.driver.execute_script(source, *args)
+
+
+@pytest.fixture
+def browser():
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    if missing:
+        pytest.fail(f"{' and '.join(missing)} missing: run `make system-packages` (Debian chromium, chromium-driver).")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={LAPTOP[0]},{LAPTOP[1]}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.implicitly_wait(0)
+    try:
+        yield Browser(driver)
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
