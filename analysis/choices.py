@@ -67,8 +67,5 @@ def most_chosen_summary(per_participant, models):
 def justifications(choices, models):
     """Every justification, grouped by the chosen model (in `models` order), then participant and image."""
     table = choices[["chosen_model", "participant", "image", "dataset", "class_name", "justification"]].copy()
-    for column in table.columns.drop("justification"):
-        table[column] = table[column].astype(str)
-    table["chosen_model"] = pd.Categorical(table["chosen_model"], categories=models)
-    table = table.sort_values(["chosen_model", "participant", "image"], kind="stable").reset_index(drop=True)
-    return table.astype({"chosen_model": str})
+    table["chosen_model"] = table["chosen_model"].cat.set_categories(models)
+    return table.sort_values(["chosen_model", "participant", "image"], kind="stable").reset_index(drop=True)

@@ -15,13 +15,13 @@ LIKERT_COLOURS = ("#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac")
 def png_bytes(figure):
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     return buffer.getvalue()
 
 
 def mean_ci_figure(mean_ci, models):
     """Mean rating per model with its 95% CI over participant means, one panel per statement."""
-    figure = Figure(figsize=(3.2 * len(STATEMENTS), 3.2))
+    figure = Figure(figsize=(3.2 * len(STATEMENTS), 3.2), layout="constrained")
     axes = figure.subplots(1, len(STATEMENTS), sharey=True)
     x = np.arange(len(models))
     for ax, statement in zip(np.atleast_1d(axes), STATEMENTS):
@@ -39,7 +39,7 @@ def mean_ci_figure(mean_ci, models):
 
 def likert_figure(descriptives, models):
     """Diverging stacked bars of the answers per model, centred on the middle of 'Neutral'."""
-    figure = Figure(figsize=(4.2 * len(STATEMENTS), 0.5 * len(models) + 1.6))
+    figure = Figure(figsize=(4.2 * len(STATEMENTS), 0.5 * len(models) + 2.0), layout="constrained")
     axes = figure.subplots(1, len(STATEMENTS), sharey=True)
     count_columns = [f"n_{v}" for v in LIKERT_LEVELS]
     y = np.arange(len(models))[::-1]
@@ -56,14 +56,15 @@ def likert_figure(descriptives, models):
         ax.set_xlim(-100, 100)
         ax.set_xlabel("% of answers")
         ax.set_title(statement.capitalize())
-    np.atleast_1d(axes)[0].legend(loc="upper center", bbox_to_anchor=(1.05, -0.28), ncol=5, fontsize=7, frameon=False)
+    figure.legend(*np.atleast_1d(axes)[0].get_legend_handles_labels(), loc="outside lower center", ncol=5,
+                  fontsize=7, frameon=False)
     return png_bytes(figure)
 
 
 def choice_figure(shares, models):
     """Share of all choices per model, overall and per dataset."""
     datasets = list(dict.fromkeys(shares["dataset"]))
-    figure = Figure(figsize=(1.2 + 0.9 * len(models) * max(1, len(datasets)) / 2, 3.2))
+    figure = Figure(figsize=(1.2 + 0.9 * len(models) * max(1, len(datasets)) / 2, 3.2), layout="constrained")
     ax = figure.subplots()
     width = 0.8 / len(datasets)
     x = np.arange(len(models))

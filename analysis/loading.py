@@ -29,9 +29,10 @@ CHOICES_USED = ("participant", "image", "dataset", "class_name", "left", "middle
 CATEGORY_COLUMNS = ("participant", "image", "dataset", "class_name", "model",
                     "left", "middle", "right", "chosen_model")
 
-# The exporter prepends one quote to cells that a spreadsheet would run as a formula.
-FORMULA_START = re.compile(r"[=+\-@\t\r]")
-FORMULA_GUARD = re.compile("'" + FORMULA_START.pattern)
+# The exporter (studyapp/export.py) prepends one quote to text cells that a spreadsheet would run as a
+# formula, and to cells that start with a quote themselves, so that the guard can be undone exactly.
+FORMULA_START_CHARACTERS = ("=", "+", "-", "@", "\t", "\r", "'")
+FORMULA_GUARD = re.compile("'[" + re.escape("".join(FORMULA_START_CHARACTERS)) + "]")
 ROWS_SHOWN = 10
 
 
@@ -85,10 +86,11 @@ def read_csv(path, columns, used, label):
         if missing:
             raise InputError(f"{label} ({path}): missing column(s) {', '.join(missing)} in the header line; "
                              f"found {', '.join(map(str, header))}. Expected exactly: {','.join(columns)}.")
+        # Every column is parsed (no usecols): only then does pandas refuse rows with extra fields.
         frame = pd.read_csv(
-            path, usecols=list(used), encoding="utf-8", keep_default_na=False, na_values=[""],
+            path, encoding="utf-8", keep_default_na=False, na_values=[""],
             dtype={c: "category" for c in used if c in CATEGORY_COLUMNS},
-        )
+        )[list(used)]
     except UnicodeDecodeError as error:
         raise InputError(f"{label} ({path}): the file is not UTF-8 text (byte {error.start}: "
                          f"{error.reason}). Export it again or save it as UTF-8.") from error
@@ -116,19 +118,32 @@ def read_export(ratings_path, choices_path, participants_path=None):
     return check_study_data(StudyData(ratings, choices, participants, sources))
 
 
+def from_export_frames(frames, source):
+    """The frames of studyapp.export.export_frames (keyed by file name), checked like the files."""
+    sources = {name: source for name in ("ratings", "choices", "participants")}
+    return check_study_data(StudyData(frames["ratings.csv"], frames["choices.csv"], frames["participants.csv"],
+                                      sources))
+
+
 def check_columns(frame, columns, label):
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"{label}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}.")
 
 
-def as_categories(frame, columns):
+def as_categories(frame):
+    """Identifier and code columns as categoricals (the database path gives plain strings; '' is missing)."""
     frame = frame.copy()
-    for column in columns:
+    for column in CATEGORY_COLUMNS:
         if column in frame.columns and not isinstance(frame[column].dtype, pd.CategoricalDtype):
-            values = frame[column].astype("string").str.strip().replace("", pd.NA)
-            frame[column] = values.astype("category")
+            frame[column] = frame[column].astype("string").str.strip().replace("", pd.NA).astype("category")
     return frame
+
+
+def model_codes(column):
+    """Position of each code in MODEL_ORDER; -1 for missing or unknown codes (column: categorical)."""
+    lookup = np.array([MODEL_ORDER.index(c) if c in MODEL_ORDER else -1 for c in column.cat.categories] + [-1])
+    return lookup[column.cat.codes.to_numpy()]
 
 
 def missing_values(frame, columns, label, problems):
@@ -167,30 +182,33 @@ def whole_numbers(frame, column, label, problems, low, high=None):
 
 
 def repeated_answers(frame, keys, label, what, problems):
-    repeated = frame.duplicated(list(keys), keep=False).to_numpy()
+    """Record groups of rows with the same `keys` (categorical columns without missing values)."""
+    codes = [frame[k].cat.codes.to_numpy(np.int64) for k in keys]
+    key = np.ravel_multi_index(codes, [max(len(frame[k].cat.categories), 1) for k in keys])
+    repeated = pd.Series(key).duplicated(keep=False).to_numpy()
     if not repeated.any():
         return
-    groups = frame.loc[repeated, list(keys)].astype(str).assign(row=np.flatnonzero(repeated) + 1)
+    groups = frame.loc[repeated, list(keys)].astype(str).assign(row=frame.index[repeated] + 1)
+    grouped = groups.groupby(list(keys), sort=False)
     lines = []
-    for key, group in list(groups.groupby(list(keys), sort=False))[:ROWS_SHOWN]:
-        names = ", ".join(f"{k}={v}" for k, v in zip(keys, key))
+    for values, group in list(grouped)[:ROWS_SHOWN]:
+        names = ", ".join(f"{k}={v}" for k, v in zip(keys, values))
         lines.append(f"{names} in data rows {', '.join(map(str, group['row']))}")
-    more = groups.groupby(list(keys)).ngroups - len(lines)
+    more = grouped.ngroups - len(lines)
     problems.append(f"{label}: {what} more than once: " + "; ".join(lines)
                     + (f"; and {more} more" if more > 0 else "") + ".")
 
 
 def strip_formula_guard(text):
-    """Undo the exporter's spreadsheet guard: drop one leading quote before = + - @ tab or CR."""
-    text = text.fillna("").astype(str)
-    guarded = text.str.match(FORMULA_GUARD)
-    return text.where(~guarded, text.str[1:])
+    """Undo the exporter's spreadsheet guard: drop one leading quote before = + - @ tab, CR or a quote."""
+    cells = ["" if t is None or t != t else str(t) for t in text.tolist()]
+    return pd.Series([t[1:] if t[:1] == "'" and FORMULA_GUARD.match(t) else t for t in cells],
+                     index=text.index, dtype=object)
 
 
-def add_formula_guard(text):
-    """The exporter's spreadsheet guard, for the CSV tables this app writes: quote cells a spreadsheet would run."""
-    text = text.astype(str)
-    return text.where(~text.str.match(FORMULA_START), "'" + text)
+def guard_formula(text):
+    """The exporter's spreadsheet guard, for the CSV tables this app writes: quote a cell a spreadsheet would run."""
+    return "'" + text if text[:1] in FORMULA_START_CHARACTERS else text
 
 
 def check_study_data(data):
@@ -200,9 +218,9 @@ def check_study_data(data):
     check_columns(data.ratings, RATINGS_USED, label["ratings"])
     check_columns(data.choices, CHOICES_USED, label["choices"])
     if len(data.ratings) == 0:
-        raise InputError(f"{label['ratings']}: no ratings (the file has a header but no data rows).")
-    ratings = as_categories(data.ratings[list(RATINGS_USED)], RATINGS_USED)
-    choices = as_categories(data.choices[list(CHOICES_USED)], CHOICES_USED)
+        raise InputError(f"{label['ratings']}: no ratings (a header but no data rows).")
+    ratings = as_categories(data.ratings[list(RATINGS_USED)])
+    choices = as_categories(data.choices[list(CHOICES_USED)])
     problems = []
 
     missing_values(ratings, ("participant", "image", "dataset", "model"), label["ratings"], problems)
@@ -217,38 +235,42 @@ def check_study_data(data):
     missing_values(choices, ("participant", "image", "dataset") + sides + ("chosen_model",),
                    label["choices"], problems)
     unknown_codes(choices, sides + ("chosen_model",), label["choices"], problems)
-    shown = choices[list(sides)].astype(str).to_numpy()
-    chosen = choices["chosen_model"].astype(str).to_numpy()
-    rows = np.flatnonzero(~(shown == chosen[:, None]).any(axis=1) & choices["chosen_model"].notna().to_numpy())
+    shown = np.column_stack([model_codes(choices[side]) for side in sides])
+    chosen = model_codes(choices["chosen_model"])
+    rows = np.flatnonzero((chosen >= 0) & ~(shown == chosen[:, None]).any(axis=1))
     if len(rows):
         problems.append(f"{label['choices']}: chosen_model is not one of left/middle/right in data rows "
                         f"{format_rows(rows)}.")
-    rows = np.flatnonzero((shown[:, 0] == shown[:, 1]) | (shown[:, 0] == shown[:, 2]) | (shown[:, 1] == shown[:, 2]))
+    twice = [(shown[:, i] >= 0) & (shown[:, i] == shown[:, j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+    rows = np.flatnonzero(twice[0] | twice[1] | twice[2])
     if len(rows):
         problems.append(f"{label['choices']}: the same model is shown twice (left/middle/right) in data rows "
                         f"{format_rows(rows)}.")
     repeated_answers(choices.dropna(subset=["participant", "image"]), ("participant", "image"), label["choices"],
                      "the same participant chose for the same image", problems)
     choices["justification"] = strip_formula_guard(choices["justification"])
+    for frame in (ratings, choices):
+        names = frame["class_name"].cat.categories
+        frame["class_name"] = frame["class_name"].map(dict(zip(names, strip_formula_guard(pd.Series(names))))) \
+            .astype("category")
 
     participants = data.participants
     if participants is not None:
         check_columns(participants, PARTICIPANTS_COLUMNS, label["participants"])
-        participants = participants[list(PARTICIPANTS_COLUMNS)].copy()
-        participants["participant"] = participants["participant"].astype("string").str.strip().replace("", pd.NA)
+        participants = as_categories(participants[list(PARTICIPANTS_COLUMNS)])
         if len(participants) == 0:
-            problems.append(f"{label['participants']}: no participants (the file has a header but no data rows).")
+            problems.append(f"{label['participants']}: no participants (a header but no data rows).")
         missing_values(participants, ("participant",), label["participants"], problems)
         repeated_answers(participants.dropna(subset=["participant"]), ("participant",), label["participants"],
                          "a participant is listed", problems)
         for column in ("attention_passed", "attention_total"):
             whole_numbers(participants, column, label["participants"], problems, 0)
-        if not problems:
+        if all(participants[c].dtype == np.int64 for c in ("attention_passed", "attention_total")):
             rows = np.flatnonzero((participants["attention_passed"] > participants["attention_total"]).to_numpy())
             if len(rows):
                 problems.append(f"{label['participants']}: attention_passed exceeds attention_total in data rows "
                                 f"{format_rows(rows)}.")
-        listed = set(participants["participant"].dropna())
+        listed = participants["participant"].dropna().unique()
         for name, frame in (("ratings", ratings), ("choices", choices)):
             rows = np.flatnonzero(~frame["participant"].isin(listed).to_numpy() & frame["participant"].notna().to_numpy())
             if len(rows):

@@ -5,6 +5,7 @@ templates/analysis/report.html, where Django autoescapes all text); this module 
 """
 
 import base64
+import csv
 import json
 import math
 import shutil
@@ -17,7 +18,7 @@ import pandas as pd
 
 from analysis import choices as choice_stats
 from analysis import figures, ordinal, stats
-from analysis.loading import LIKERT_LEVELS, STATEMENTS, add_formula_guard, select_sample
+from analysis.loading import LIKERT_LEVELS, STATEMENTS, guard_formula, select_sample
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
 # Tables with one row per participant or per answer: CSV only, not repeated in results.json.
@@ -207,7 +208,10 @@ def display_tables(analysis):
         "Ordinal model (sensitivity check)",
         f"Cumulative logit model (statsmodels OrderedModel, distr='logit') of each statement on model variant, "
         f"{models[0]} the reference; odds ratio > 1: higher answers more likely than with {models[0]}. Pools all "
-        f"ratings like the published tests.{subsample}",
+        f"ratings like the published tests.{subsample}"
+        + ("" if fits["converged"].all() else " WARNING: the fit did not converge for "
+           + ", ".join(sorted(set(fits.loc[~fits["converged"], "statement"]))) + " (often: near-perfect "
+           "separation of the answers by model); do not read its coefficients."),
         ["Statement", "Model", "log OR", "SE", "Odds ratio", "95% CI", "p"],
         [[r["statement"].capitalize(), f"{r['model']} vs {r['reference']}", format_number(r["coef"], 3),
           format_number(r["se"], 3), format_number(r["odds_ratio"]),
@@ -274,7 +278,7 @@ def html_context(analysis):
     by_model = {}
     if "justifications" in analysis.tables:
         table = analysis.tables["justifications"]
-        for model, group in table.groupby("chosen_model", sort=False):
+        for model, group in table.groupby("chosen_model", sort=False, observed=True):
             by_model[model] = {"total": len(group),
                                "rows": group.head(JUSTIFICATIONS_SHOWN).to_dict("records")}
     return {
@@ -338,7 +342,7 @@ def json_ready(value):
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
+        return float(value) if math.isfinite(value) else None  # JSON has no NaN or infinity
     if isinstance(value, np.bool_):
         return bool(value)
     return value
@@ -354,12 +358,24 @@ def results_json(analysis):
     return json.dumps(json_ready(results), indent=2, allow_nan=False)
 
 
+def csv_column(values):
+    """A column as CSV cells: '' for missing, text guarded against spreadsheet formulas."""
+    if pd.api.types.is_float_dtype(values):
+        return [v if v == v else "" for v in values.tolist()]
+    if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return values.tolist()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        cells = np.array([guard_formula(str(c)) for c in values.cat.categories] + [""], dtype=object)
+        return cells[values.cat.codes.to_numpy()].tolist()  # code -1 (missing) picks the last cell, ""
+    return ["" if v is None or v != v else guard_formula(str(v)) for v in values.tolist()]
+
+
 def write_csv(table, path):
-    table = table.copy()
-    for column in table.columns:
-        if table[column].dtype == object:
-            table[column] = add_formula_guard(table[column])
-    table.to_csv(path, index=False)
+    """csv.writer rather than DataFrame.to_csv: twice as fast on the 2-million-row justifications."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(table.columns)
+        writer.writerows(zip(*(csv_column(table[c]) for c in table.columns)))
 
 
 def write_outputs(directory, analysis, render_html):

@@ -3,16 +3,19 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.template.loader import render_to_string
 
-from analysis.loading import MODEL_ORDER, InputError, read_export
+from analysis.loading import MODEL_ORDER, InputError, from_export_frames, read_export
 from analysis.report import Options, publish, run_analysis
 from analysis.stats import DEFAULT_ZERO_METHOD, ZERO_METHODS
+from studyapp.export import export_frames
+from studyapp.management.studies import study_by_slug
 
 
 class Command(BaseCommand):
-    help = ("Analyze exported responses (ratings.csv, choices.csv, participants.csv from export_responses) "
+    help = ("Analyze a study's responses (from the database with --study, or the CSV files of export_responses) "
             "and write report.html, report.md, results.json, tables/*.csv and figures/*.png into --out.")
 
     def add_arguments(self, parser):
+        parser.add_argument("--study", help="a study's slug: read its answers from the database")
         parser.add_argument("--ratings", help="ratings.csv written by export_responses")
         parser.add_argument("--choices", help="choices.csv written by export_responses")
         parser.add_argument("--participants", help="participants.csv (needed for --exclude-failed-attention)")
@@ -34,13 +37,19 @@ class Command(BaseCommand):
             raise CommandError(f"--out {out} exists and is not a folder.")
         if not 0 < options["alpha"] < 1:
             raise CommandError(f"--alpha must be between 0 and 1, not {options['alpha']}.")
-        if not (options["ratings"] and options["choices"]):
-            raise CommandError("Give the exported files: --ratings ratings.csv --choices choices.csv "
+        files = [options[name] for name in ("ratings", "choices", "participants") if options[name]]
+        if options["study"] and files:
+            raise CommandError("Give either --study S or the exported files, not both.")
+        if not options["study"] and not (options["ratings"] and options["choices"]):
+            raise CommandError("Give --study S, or the exported files: --ratings ratings.csv --choices choices.csv "
                                "[--participants participants.csv].")
         settings = Options(models=options["models"], alpha=options["alpha"], zero_method=options["zero_method"],
                            exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"])
         try:
-            data = read_export(options["ratings"], options["choices"], options["participants"])
+            if options["study"]:
+                data = from_export_frames(export_frames(study_by_slug(options["study"])), f"study {options['study']!r}")
+            else:
+                data = read_export(options["ratings"], options["choices"], options["participants"])
             analysis = run_analysis(data, settings)
             publish(out, analysis, lambda context: render_to_string("analysis/report.html", context))
         except InputError as error:

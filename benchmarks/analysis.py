@@ -1,0 +1,49 @@
+"""Time `manage.py analyze` on simulated exports of 65, 1,000 and 100,000 participants x 60 ratings.
+
+Goal (issue 4): 100,000 participants (6 million ratings) in under 60 s on the 2-core machine.
+Run from the repository root; on a shared machine: nice -n 10 .venv/bin/python benchmarks/analysis.py
+The CSVs are written first with numpy (not timed); each analyze run is a fresh process, timed end to end.
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from analysis.simulation import simulate_export  # noqa: E402
+
+EFFECTS = {"N": 0.0, "A": 0.3, "M2": 0.6}
+CHOICE_WEIGHTS = {"N": 1.0, "A": 2.0, "M2": 4.0}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--participants", type=int, nargs="+", default=[65, 1_000, 100_000])
+    parser.add_argument("--images", type=int, default=20, help="images per participant (x 3 models)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(f"{'participants':>12} {'ratings':>10} {'choices':>9} {'write CSV s':>12} {'analyze s':>10}")
+    with tempfile.TemporaryDirectory(prefix="analysis-bench-") as scratch:
+        for count in args.participants:
+            folder = Path(scratch) / str(count)
+            start = time.perf_counter()
+            ratings, choices, participants = simulate_export(
+                folder / "export", count, images=args.images, effects=EFFECTS,
+                choice_weights=CHOICE_WEIGHTS, seed=args.seed)
+            written = time.perf_counter() - start
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "manage.py", "analyze", "--ratings", ratings, "--choices", choices,
+                            "--participants", participants, "--out", folder / "report"],
+                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+            elapsed = time.perf_counter() - start
+            print(f"{count:>12,} {count * args.images * 3:>10,} {count * args.images:>9,} "
+                  f"{written:>12.1f} {elapsed:>10.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""`manage.py analyze` end to end on real-format export files: the report, its numbers, and bad input."""
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command, execute_from_command_line
+from scipy import stats as sp
+from statsmodels.stats.multitest import multipletests
+
+from analysis.simulation import simulate_export
+
+
+def analyze(*args):
+    out = io.StringIO()
+    call_command("analyze", *map(str, args), stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def export(tmp_path):
+    """A small export (15 participants x 4 images x N, A, M2) with a moderate effect.
+
+    15, not fewer: with 13 or fewer participants and tied means, scipy's wilcoxon runs an exact
+    permutation test (2^n samples), correct but seconds per test.
+    """
+    ratings, choices, participants = simulate_export(tmp_path / "export", 15, images=4,
+                                                     effects={"N": 0.0, "A": 0.4, "M2": 0.8},
+                                                     choice_weights={"N": 1, "A": 2, "M2": 4}, seed=1)
+    return {"ratings": ratings, "choices": choices, "participants": participants, "out": tmp_path / "report"}
+
+
+def file_args(export, **replace):
+    paths = {**export, **replace}
+    return ["--ratings", paths["ratings"], "--choices", paths["choices"], "--participants", paths["participants"],
+            "--out", paths["out"]]
+
+
+def results(out):
+    return json.loads((out / "results.json").read_text())
+
+
+def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
+    output = analyze(*file_args(export))
+    out = export["out"]
+    assert "Analysed 15 participants, 180 ratings of N A M2, 60 choices" in output
+    assert {p.name for p in out.iterdir()} == {"report.html", "report.md", "results.json", "tables", "figures"}
+    assert {p.name for p in (out / "figures").iterdir()} == {"mean_ci.png", "likert.png", "choice_shares.png"}
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in (out / "figures").iterdir())
+    assert {"descriptives.csv", "wilcoxon_ratings.csv", "anova.csv", "friedman.csv", "wilcoxon_participants.csv",
+            "choice_shares.csv", "justifications.csv", "ordinal.csv"} <= {p.name for p in (out / "tables").iterdir()}
+
+    data = results(out)
+    assert data["sample"] == {"participants": 15, "started": 15, "completed": 15, "excluded": [], "analysed": 15,
+                              "ratings": 180, "choices": 60, "models": ["N", "A", "M2"], "exclusion_rule": "none"}
+    raw = pd.read_csv(export["ratings"])
+    wide = raw.pivot_table(index=["participant", "image"], columns="model", values="sufficiency")
+    expected = [sp.wilcoxon(wide[a], wide[b], zero_method="pratt").pvalue for a, b in (("N", "A"), ("A", "M2"), ("N", "M2"))]
+    pooled = [r for r in data["wilcoxon_ratings"] if r["statement"] == "sufficiency"]
+    assert [(r["model_a"], r["model_b"]) for r in pooled] == [("N", "A"), ("A", "M2"), ("N", "M2")]
+    assert [r["p"] for r in pooled] == pytest.approx(expected, rel=1e-10)
+    assert [r["p_holm"] for r in pooled] == pytest.approx(multipletests(expected, method="holm")[1], rel=1e-10)
+    anova = sp.f_oneway(*(raw.loc[raw["model"] == m, "trust"] for m in ("N", "A", "M2")))
+    assert data["anova"][1]["F"] == pytest.approx(anova.statistic, rel=1e-12)
+    counts = pd.read_csv(export["choices"])["chosen_model"].value_counts()
+    shares = {r["model"]: r["count"] for r in data["choice_shares"] if r["dataset"] == "all"}
+    assert shares == counts.to_dict()
+    chi = [r for r in data["choice_chisquare"] if r["dataset"] == "all"][0]
+    assert chi["p"] == pytest.approx(sp.chisquare([shares[m] for m in ("N", "A", "M2")]).pvalue, rel=1e-12)
+
+    html = (out / "report.html").read_text()
+    mean, sd = raw.loc[raw["model"] == "N", "sufficiency"].agg(["mean", "std"])
+    assert f"<td>{mean:.2f} +- {sd:.2f}</td>" in html
+    assert f"{pooled[0]['p']:.2E}" in html and "E-" in f"{pooled[0]['p']:.2E}"
+    for statement in ("zero_method=&#x27;pratt&#x27;", "method=&#x27;holm&#x27;", "each participant as one unit",
+                      "Participants: 15 (15 started, 15 completed)", "Excluded: none"):
+        assert statement in html
+    assert html.count('src="data:image/png;base64,') == 3 and "http" not in html.replace("http-equiv", "")
+    markdown = (out / "report.md").read_text()
+    assert f"| Sufficiency | N | 60 | {mean:.2f} +- {sd:.2f} |" in markdown and "N vs A: p (Holm)" in markdown
+
+
+def test_a_known_effect_is_found_and_a_null_effect_is_not(tmp_path):
+    effect = simulate_export(tmp_path / "effect", 30, images=10, effects={"N": 0.0, "A": 0.6, "M2": 1.2},
+                             choice_weights={"N": 1, "A": 2, "M2": 4}, seed=2)
+    null = simulate_export(tmp_path / "null", 30, images=10, effects={"N": 0.0, "A": 0.0, "M2": 0.0}, seed=2)
+    for paths, name in ((effect, "effect"), (null, "null")):
+        analyze("--ratings", paths[0], "--choices", paths[1], "--out", tmp_path / f"{name}-report")
+    found, nothing = results(tmp_path / "effect-report"), results(tmp_path / "null-report")
+    for statement in ("sufficiency", "trust"):
+        means = {r["model"]: r["mean"] for r in found["descriptives"] if r["statement"] == statement}
+        assert means["M2"] > means["A"] > means["N"]
+        for table in ("wilcoxon_ratings", "wilcoxon_participants"):
+            pairs = [r for r in found[table] if r["statement"] == statement]
+            assert all(r["p_holm"] < 0.05 and r["rank_biserial"] > 0 for r in pairs)
+            null_pairs = [r for r in nothing[table] if r["statement"] == statement]
+            assert all(r["p_holm"] > 0.05 for r in null_pairs)
+        assert [r["p"] < 0.05 for r in found["friedman"]] == [True, True]
+        assert [r["p"] > 0.05 for r in nothing["friedman"] + nothing["anova"]] == [True] * 4
+    assert max(found["most_chosen_summary"], key=lambda r: r["participants"])["most_chosen"] == "M2"
+    assert [r["p"] < 0.05 for r in found["choice_chisquare"] if r["dataset"] == "all"] == [True]
+    assert [r["p"] > 0.05 for r in nothing["choice_chisquare"] if r["dataset"] == "all"] == [True]
+
+
+def test_justifications_are_inert_in_the_html_markdown_and_csv(export):
+    choices = pd.read_csv(export["choices"])
+    choices.loc[0, "justification"] = "<script>alert('x')</script>"
+    choices.loc[1, "justification"] = "'=HYPERLINK(\"http://evil.example\",\"click\")"  # as the exporter guards it
+    choices.loc[2, "justification"] = "'hello'"
+    choices.to_csv(export["choices"], index=False)
+    analyze(*file_args(export))
+    html = (export["out"] / "report.html").read_text()
+    assert "<script" not in html and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+    assert "=HYPERLINK(&quot;http://evil.example&quot;,&quot;click&quot;)" in html and "<a " not in html
+    assert "'hello'" in html.replace("&#x27;", "'")
+    markdown = (export["out"] / "report.md").read_text()
+    assert "<script" not in markdown and "&lt;script&gt;" in markdown
+    table = list(csv.DictReader(open(export["out"] / "tables" / "justifications.csv", newline="")))
+    texts = {row["justification"] for row in table}
+    assert "'=HYPERLINK(\"http://evil.example\",\"click\")" in texts and "<script>alert('x')</script>" in texts
+    assert "''hello'" in texts  # guarded like the exporter does, so that the guard can be undone exactly
+    assert not any(t.startswith("=") for t in texts)
+
+
+def test_failed_attention_checks_exclude_participants_when_asked(export):
+    people = pd.read_csv(export["participants"])
+    people.loc[3, "attention_passed"] = 1
+    people.to_csv(export["participants"], index=False)
+    analyze(*file_args(export), "--exclude-failed-attention")
+    sample = results(export["out"])["sample"]
+    assert sample["excluded"] == [people.loc[3, "participant"]] and sample["analysed"] == 14
+    assert sample["ratings"] == 14 * 12 and sample["choices"] == 14 * 4
+    assert "Excluded: 1" in (export["out"] / "report.html").read_text()
+
+
+def test_models_option_picks_and_orders_the_models(export):
+    analyze(*file_args(export), "--models", "M2", "N", "--alpha", "0.01", "--zero-method", "wilcox")
+    data = results(export["out"])
+    assert data["models"] == ["M2", "N"] and {r["model"] for r in data["descriptives"]} == {"M2", "N"}
+    assert [(r["model_a"], r["model_b"]) for r in data["wilcoxon_ratings"]] == [("M2", "N")] * 2
+    assert data["options"]["alpha"] == 0.01 and data["options"]["zero_method"] == "wilcox"
+    assert data["choice_models"] == ["M2", "N", "A"]  # shares stay shares of all choices
+
+
+def test_a_second_run_replaces_the_previous_report(export):
+    analyze(*file_args(export))
+    (export["out"] / "notes.txt").write_text("mine")
+    analyze(*file_args(export), "--models", "N", "A")
+    assert results(export["out"])["models"] == ["N", "A"]
+    assert (export["out"] / "notes.txt").read_text() == "mine"
+    assert not [p for p in export["out"].parent.iterdir() if p.name.startswith(".analyze-")]
+
+
+def rewrite(path, edit):
+    lines = Path(path).read_text().splitlines()
+    Path(path).write_text("\n".join(edit(lines)) + "\n")
+
+
+def set_cell(path, row, column, value):
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.loc[row - 1, column] = value
+    frame.to_csv(path, index=False)
+
+
+BAD_INPUTS = {
+    "missing column": (lambda e: pd.read_csv(e["ratings"]).drop(columns="trust").to_csv(e["ratings"], index=False),
+                       [], ["ratings (", "ratings.csv): missing column(s) trust"]),
+    "rating not a number": (lambda e: set_cell(e["ratings"], 3, "sufficiency", "x"), [],
+                            ["ratings.csv): 'sufficiency' must hold whole numbers 1-5; data rows 3 hold 'x'"]),
+    "rating out of range": (lambda e: set_cell(e["ratings"], 7, "trust", "6"), [],
+                            ["'trust' must hold whole numbers 1-5; data rows 7 hold '6'"]),
+    "rating not whole": (lambda e: set_cell(e["ratings"], 2, "trust", "2.5"), [], ["data rows 2 hold '2.5'"]),
+    "rating empty": (lambda e: set_cell(e["ratings"], 4, "trust", ""), [], ["data rows 4 hold ''"]),
+    "unknown model": (lambda e: set_cell(e["ratings"], 5, "model", "M9"), [],
+                      ["unknown model code(s) M9 in column 'model', data rows 5"]),
+    "rated twice": (lambda e: rewrite(e["ratings"], lambda lines: lines + [lines[1]]), [],
+                    ["the same participant rated the same image and model more than once: participant=P000001, "
+                     "image=img-001, model=N in data rows 1, 181"]),
+    "model without ratings": (lambda e: None, ["--models", "N", "G"],
+                              ["no ratings of model(s) G", "--models asks for them"]),
+    "empty file": (lambda e: Path(e["ratings"]).write_text(""), [], ["ratings.csv): the file is empty"]),
+    "header only": (lambda e: rewrite(e["ratings"], lambda lines: lines[:1]), [], ["ratings.csv): no ratings"]),
+    "empty choices": (lambda e: Path(e["choices"]).write_bytes(b"\n \n"), [], ["choices.csv): the file is empty"]),
+    "not utf-8": (lambda e: Path(e["choices"]).write_bytes(Path(e["choices"]).read_bytes() + b"P1,\xff\xfe\n"), [],
+                  ["choices.csv): the file is not UTF-8 text"]),
+    "ragged row": (lambda e: rewrite(e["ratings"], lambda lines: lines[:2] + [lines[2] + ",extra"] + lines[3:]), [],
+                   ["ratings.csv): file line 3 has 11 fields, the header has 10"]),
+    "missing file": (lambda e: Path(e["ratings"]).unlink(), [], ["ratings.csv): cannot read the file"]),
+    "choice not shown": (lambda e: set_cell(e["choices"], 2, "right", "G") or set_cell(e["choices"], 3, "chosen_model",
+                         "G"), [], ["choices.csv): chosen_model is not one of left/middle/right in data rows 3"]),
+    "unknown chosen model": (lambda e: set_cell(e["choices"], 4, "chosen_model", "X"), [],
+                             ["unknown model code(s) X in column 'chosen_model', data rows 4"]),
+    "unlisted participant": (lambda e: rewrite(e["participants"], lambda lines: lines[:1] + lines[2:]), [],
+                             ["ratings.csv): participant(s) not listed in participants (", "data rows 1, 2, 3"]),
+    "attention tally": (lambda e: set_cell(e["participants"], 2, "attention_passed", "3"), [],
+                        ["attention_passed exceeds attention_total in data rows 2"]),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_names_file_rows_and_problem_and_writes_nothing(export, tmp_path, case):
+    edit, extra, messages = BAD_INPUTS[case]
+    edit(export)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(CommandError) as error:
+        analyze(*file_args(export), *extra)
+    for message in messages:
+        assert message in str(error.value)
+    assert "Nothing was written" in str(error.value)
+    assert not export["out"].exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no staging folder left behind
+
+
+def test_exclusion_needs_the_participants_file(export):
+    with pytest.raises(CommandError, match="--exclude-failed-attention needs the participants file"):
+        analyze("--ratings", export["ratings"], "--choices", export["choices"], "--out", export["out"],
+                "--exclude-failed-attention")
+    assert not export["out"].exists()
+
+
+def test_bad_input_exits_non_zero_from_the_command_line(export, capsys):
+    set_cell(export["ratings"], 3, "sufficiency", "9")
+    with pytest.raises(SystemExit) as exit:
+        execute_from_command_line(["manage.py", "analyze", *map(str, file_args(export))])
+    assert exit.value.code != 0
+    assert "'sufficiency' must hold whole numbers 1-5; data rows 3 hold '9'" in capsys.readouterr().err
+    assert not export["out"].exists()
