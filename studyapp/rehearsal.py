@@ -19,6 +19,7 @@ from .models import Trial
 from .simulation import parse_page, participant_rng
 
 REDIRECTS = {301, 302, 303, 307, 308}
+MAX_REDIRECTS = 10
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXTRA_PAGES = 10  # consent, instructions, background, completion, and slack for redirects
 
@@ -55,7 +56,15 @@ class Rehearsal:
         return participants
 
     def play(self, participant, rng):
-        client = Client(enforce_csrf_checks=True, HTTP_HOST=self.host, secure=self.secure)
+        try:
+            self.walk(participant, rng)
+        except RehearsalError:
+            raise
+        except Exception as error:  # a page that crashed: say where, keep the cause for --traceback
+            raise RehearsalError(f"{participant}: the survey failed with {type(error).__name__}: {error}") from error
+
+    def walk(self, participant, rng):
+        client = Client(enforce_csrf_checks=True, HTTP_HOST=self.host)
         self.tally.participants += 1
         response = self.get(client, invite_url(participant))
         for _ in range(participant.study.stimuli.count() * 2 + EXTRA_PAGES):
@@ -100,7 +109,7 @@ class Rehearsal:
 
     def check_images(self, client, images, path):
         for source in images:
-            response = client.get(source)
+            response = client.get(source, secure=self.secure)
             # Reading the stream to its end closes the response as a server would (closing it early
             # would close the database connection inside the rehearsal's transaction).
             body = b"".join(response.streaming_content) if response.streaming else response.content
@@ -108,10 +117,11 @@ class Rehearsal:
                 raise RehearsalError(f"Image {source} on {path} answered {response.status_code}, not a PNG.")
 
     def get(self, client, url):
-        return self.follow(client, client.get(url))
+        return self.follow(client, client.get(url, secure=self.secure))
 
     def post(self, client, url, data, referer):
-        response = client.post(url, data, HTTP_ORIGIN=self.origin, HTTP_REFERER=self.origin + referer)
+        response = client.post(url, data, secure=self.secure,
+                               headers={"origin": self.origin, "referer": self.origin + referer})
         if response.status_code not in REDIRECTS:
             raise RehearsalError(f"POST {url} answered {response.status_code}, not a redirect: "
                                  f"{response.content.decode()[:2000]}")
@@ -119,11 +129,15 @@ class Rehearsal:
 
     def follow(self, client, response):
         """Follow redirects within the site; None when the survey sends the participant elsewhere."""
-        while response.status_code in REDIRECTS:
+        for _ in range(MAX_REDIRECTS):
+            if response.status_code not in REDIRECTS:
+                break
             target = urlsplit(response["Location"])
             if target.netloc and target.netloc != self.host:
                 return None
-            response = client.get(target.path + (f"?{target.query}" if target.query else ""))
+            response = client.get(target.path + (f"?{target.query}" if target.query else ""), secure=self.secure)
+        else:
+            raise RehearsalError(f"More than {MAX_REDIRECTS} redirects in a row, the last to {response['Location']}.")
         if response.status_code != 200:
             raise RehearsalError(f"GET {response.request['PATH_INFO']} answered {response.status_code}.")
         return response

@@ -203,9 +203,10 @@ def test_attention_failures_are_simulated_and_exported(study_factory):
     assert 0 < participants["attention_passed"].sum() < 12
 
 
-def test_simulation_follows_a_completion_redirect_and_works_with_debug_off(study_factory, settings):
+def test_simulation_follows_a_completion_redirect_and_works_with_production_settings(study_factory, settings):
     settings.DEBUG = False
     settings.ALLOWED_HOSTS = ["study.example.org"]
+    settings.SECURE_SSL_REDIRECT = True  # plain HTTP would only ever be redirected
     study = study_factory(images=1, completion_redirect_url="https://panel.example.com/done?code=ABC")
     output = run("simulate_participants", study=study.slug, count=2, seed=0)
     assert "Simulated 2 of 2 participants" in output
