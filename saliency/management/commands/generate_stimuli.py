@@ -1,0 +1,84 @@
+"""manage.py generate_stimuli: train (or reuse) the models and write the study's stimuli into fixtures/."""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from saliency.models import Dataset, Variant
+
+
+class Command(BaseCommand):
+    help = (
+        "Train the chosen models where their checkpoint is missing (reusing those present), pick seeded test images "
+        "every model classifies correctly, and write VG saliency-map PNGs plus the stimuli.json fixture."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--datasets", nargs="+", default=["fmnist"], choices=Dataset.values)
+        parser.add_argument("--models", nargs="+", default=["N", "A", "M2"], choices=Variant.values)
+        parser.add_argument("--images-per-dataset", type=int, default=10)
+        parser.add_argument("--preset", default="cpu", choices=["paper", "cpu"])
+        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--data-root", type=Path, default=None,
+                            help="Folder with cifar-10-batches-py/, imagenette2-320/ or fashion-mnist/ "
+                                 "(Fashion-MNIST defaults to Debian's /usr/share/datasets/fashion-mnist/).")
+        parser.add_argument("--checkpoints", type=Path, default=Path(settings.BASE_DIR) / "fixtures" / "models")
+        parser.add_argument("--out", type=Path, default=Path(settings.BASE_DIR) / "fixtures")
+        parser.add_argument("--smoothing-position", type=int, default=1,
+                            help="Stage after which M1/M2/G put the smoothing block (1 = after the first block).")
+        parser.add_argument("--max-batches", type=int, default=None,
+                            help="Cap each training epoch and evaluation at this many batches (smoke tests only).")
+        parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+
+    def handle(self, *args, **options):
+        import torch
+
+        from saliency.data import DataError, load_split
+        from saliency.stimuli import Explainer, SelectionError, write_stimuli
+        from saliency.training import get_preset, load_checkpoint, train_and_save
+
+        if options["images_per_dataset"] < 1:
+            raise CommandError("--images-per-dataset must be at least 1.")
+        if options["threads"]:
+            torch.set_num_threads(options["threads"])
+        device = options["device"]
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        elif device == "cuda" and not torch.cuda.is_available():
+            raise CommandError("--device cuda asked for, but torch sees no CUDA device; use --device cpu or auto.")
+        variants = list(dict.fromkeys(options["models"]))
+        datasets = list(dict.fromkeys(options["datasets"]))
+        checkpoints, data_root = options["checkpoints"], options["data_root"]
+        try:
+            # Read every dataset before training or writing anything, so bad data stops the command early.
+            loaded = {}
+            for dataset in datasets:
+                missing = [v for v in variants if load_checkpoint(checkpoints, dataset, v, options["preset"]) is None]
+                loaded[dataset] = (load_split(dataset, False, data_root), load_split(dataset, True, data_root) if missing else None)
+            per_dataset = []
+            for dataset in datasets:
+                test_data, train_data = loaded[dataset]
+                preset = get_preset(options["preset"], dataset)
+                explainers = []
+                for variant in variants:
+                    found = load_checkpoint(checkpoints, dataset, variant, preset.name, device)
+                    if found is None:
+                        self.stdout.write(f"Training {dataset} {variant} ({preset.name} preset) ...")
+                        model, metadata = train_and_save(
+                            dataset, variant, preset, train_data, test_data, checkpoints, options["seed"],
+                            options["smoothing_position"], options["max_batches"], device,
+                        )
+                        self.stdout.write(f"  accuracy: {metadata['accuracy']}")
+                    else:
+                        model, metadata = found
+                        self.stdout.write(f"Reusing {dataset} {variant} checkpoint from {checkpoints}")
+                    weights = Path(checkpoints) / f"{dataset}-{variant}-{preset.name}.pt"
+                    explainers.append(Explainer(variant, model, preset.name, weights.name))
+                per_dataset.append((dataset, test_data, explainers, options["images_per_dataset"]))
+            records = write_stimuli(options["out"], per_dataset, options["seed"], device)
+        except (DataError, SelectionError) as error:
+            raise CommandError(str(error)) from error
+        count = sum(record["model"] == "saliency.stimulus" for record in records)
+        self.stdout.write(self.style.SUCCESS(f"Wrote {count} stimuli to {options['out'] / 'stimuli.json'}"))

@@ -1,0 +1,150 @@
+"""Choose test images, explain them with every model, and write PNGs + the Django fixture.
+
+Everything is written into a temporary folder and moved into place only when
+all of it succeeded, so a failure leaves the old stimuli intact.
+File names are content hashes and stimulus primary keys are a seeded shuffle,
+so neither a file name nor a record id tells which model made a map.
+"""
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from saliency.attribution import predict, vanilla_gradient
+from saliency.data import batches
+from saliency.rendering import png_bytes, render_heatmap, render_image
+
+FIXTURE_NAME = "stimuli.json"
+PNG_FOLDER = "stimuli"
+
+
+@dataclass
+class Explainer:
+    """A trained model and where it came from, as the fixture records it."""
+
+    variant: str
+    model: torch.nn.Module
+    preset: str
+    checkpoint: str
+
+
+class SelectionError(Exception):
+    pass
+
+
+def class_quotas(n_images, n_classes, generator):
+    """n_images spread over the classes: n // k each, the remainder to randomly chosen classes."""
+    quotas = [n_images // n_classes] * n_classes
+    for c in torch.randperm(n_classes, generator=generator)[: n_images % n_classes].tolist():
+        quotas[c] += 1
+    return quotas
+
+
+def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_size=250):
+    """Seeded test indices, spread over the classes, that every model classifies correctly."""
+    generator = torch.Generator().manual_seed(seed)
+    quotas = class_quotas(n_images, len(test_data.classes), generator)
+    order = torch.randperm(len(test_data), generator=generator)
+    chosen = []
+    for start in range(0, len(order), batch_size):
+        indices = order[start : start + batch_size]
+        x, y = next(batches(test_data, len(indices), indices=indices))
+        x, y = x.to(device), y.to(device)
+        correct = torch.ones_like(y, dtype=torch.bool)
+        for explainer in explainers:
+            correct &= predict(explainer.model, x)[0] == y
+        for index, label, ok in zip(indices.tolist(), y.tolist(), correct.tolist()):
+            if ok and quotas[label] > 0:
+                quotas[label] -= 1
+                chosen.append(index)
+        if sum(quotas) == 0:
+            return sorted(chosen)
+    raise SelectionError(
+        f"Only {len(chosen)} of {n_images} test images are classified correctly by every model "
+        f"with classes spread evenly; ask for fewer with --images-per-dataset."
+    )
+
+
+def _write_png(folder: Path, image) -> str:
+    data = png_bytes(image)
+    name = f"{hashlib.sha256(data).hexdigest()[:20]}.png"
+    (folder / name).write_bytes(data)
+    return f"{PNG_FOLDER}/{name}"
+
+
+def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu"):
+    """Render one dataset's images and maps into png_folder; returns (source images, stimuli) as dicts."""
+    indices = choose_images(test_data, explainers, n_images, seed, device)
+    x, y = next(batches(test_data, len(indices), indices=torch.tensor(indices)))
+    x = x.to(device)
+    sources = [
+        {"dataset": dataset, "test_index": index, "class_name": test_data.classes[label],
+         "image": _write_png(png_folder, render_image(image.cpu()))}
+        for index, label, image in zip(indices, y.tolist(), x)
+    ]
+    stimuli = []
+    for explainer in tqdm(explainers, desc=f"{dataset} saliency maps"):
+        predicted, confidence = predict(explainer.model, x)
+        maps = vanilla_gradient(explainer.model, x, predicted).cpu()
+        for source, saliency, cls, conf in zip(sources, maps, predicted.tolist(), confidence.tolist()):
+            stimuli.append({
+                "source": source, "variant": explainer.variant,
+                "heatmap": _write_png(png_folder, render_heatmap(saliency.numpy())),
+                "predicted_class": test_data.classes[cls], "confidence": round(conf, 4),
+                "preset": explainer.preset, "checkpoint": explainer.checkpoint,
+            })
+    return sources, stimuli
+
+
+def fixture_records(sources, stimuli, seed):
+    """Django fixture records with explicit pks; stimulus pks are a seeded shuffle (they reveal no model)."""
+    records = []
+    for pk, source in enumerate(sources, start=1):
+        source["pk"] = pk
+        records.append({"model": "saliency.sourceimage", "pk": pk, "fields": {
+            k: source[k] for k in ("dataset", "test_index", "class_name", "image")}})
+    pks = (torch.randperm(len(stimuli), generator=torch.Generator().manual_seed(seed)) + 1).tolist()
+    stimulus_records = [
+        {"model": "saliency.stimulus", "pk": pk, "fields": {
+            "source_image": stimulus["source"]["pk"],
+            **{k: stimulus[k] for k in ("variant", "heatmap", "predicted_class", "confidence", "preset", "checkpoint")}}}
+        for pk, stimulus in zip(pks, stimuli)
+    ]
+    return records + sorted(stimulus_records, key=lambda record: record["pk"])
+
+
+def _publish(staging: Path, out: Path):
+    """Swap the staged PNG folder and fixture into out/ (renames within out/, so nearly atomic)."""
+    out.mkdir(parents=True, exist_ok=True)
+    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=out))
+    try:
+        shutil.move(str(staging / PNG_FOLDER), incoming / PNG_FOLDER)
+        shutil.move(str(staging / FIXTURE_NAME), incoming / FIXTURE_NAME)
+        if (out / PNG_FOLDER).exists():
+            (out / PNG_FOLDER).rename(incoming / "previous")
+        (incoming / PNG_FOLDER).rename(out / PNG_FOLDER)
+        (incoming / FIXTURE_NAME).replace(out / FIXTURE_NAME)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+
+
+def write_stimuli(out: Path, per_dataset, seed, device="cpu"):
+    """per_dataset: [(dataset, test_data, explainers, n_images)]. Replaces out/stimuli.json and out/stimuli/."""
+    with tempfile.TemporaryDirectory(prefix="stimuli-") as staging:
+        staging = Path(staging)
+        (staging / PNG_FOLDER).mkdir()
+        sources, stimuli = [], []
+        for dataset, test_data, explainers, n_images in per_dataset:
+            s, t = build_stimuli(dataset, test_data, explainers, n_images, seed, staging / PNG_FOLDER, device)
+            sources += s
+            stimuli += t
+        records = fixture_records(sources, stimuli, seed)
+        (staging / FIXTURE_NAME).write_text(json.dumps(records, indent=2) + "\n")
+        _publish(staging, Path(out))
+    return records

@@ -1,0 +1,206 @@
+"""Natural and adversarial training, benign/robust evaluation, checkpoints with their metadata."""
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from saliency.attacks import fgsm_random_start, pgd
+from saliency.data import batches
+from saliency.nets import ADVERSARIAL_VARIANTS, build_model
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    optimizer: str  # "adam" or "sgd"
+    lr: float
+    batch_size: int
+    epochs: int = 0  # used when steps == 0
+    steps: int = 0  # total optimizer steps (CIFAR-10 paper schedule)
+    lr_milestones: tuple = ()  # steps after which lr drops 10x
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    attack: str = "pgd"  # training attack: "pgd" or "fgsm_rs"
+    eps: float = 0.1
+    attack_step: float = 0.01
+    attack_steps: int = 40
+    eval_step: float = 0.01
+    eval_steps: int = 100
+    eval_subset: int = 0  # robust accuracy on this many seeded test images; 0 = whole test set
+    arch: tuple = ()  # architecture options, e.g. (("depth", 28), ("widen_factor", 10))
+
+
+_FMNIST_PAPER = Preset("paper", "adam", 1e-3, batch_size=32, epochs=50)
+PRESETS = {
+    ("paper", "fmnist"): _FMNIST_PAPER,
+    ("paper", "cifar10"): Preset(
+        "paper", "sgd", 0.1, batch_size=128, steps=70_000, lr_milestones=(40_000, 50_000), momentum=0.9,
+        weight_decay=5e-4, arch=(("depth", 28), ("widen_factor", 10)),
+    ),
+    ("paper", "imagenette"): Preset(
+        "paper", "sgd", 0.1, batch_size=64, epochs=30, momentum=0.9, weight_decay=5e-4,
+        eps=1 / 255, attack_step=0.00784, attack_steps=20, eval_step=0.00784 / 4, eval_steps=100,
+    ),
+    # CPU: FGSM with random start (step 1.25 eps, Wong et al. 2020), larger batches, few epochs,
+    # robust accuracy with PGD-20 on 1,000 seeded test images. Sized in README "Stimuli and models".
+    ("cpu", "fmnist"): replace(
+        _FMNIST_PAPER, name="cpu", batch_size=64, epochs=3, attack="fgsm_rs", attack_step=0.125, attack_steps=1,
+        eval_steps=20, eval_subset=1000,
+    ),
+    ("cpu", "cifar10"): Preset(
+        "cpu", "sgd", 0.05, batch_size=128, epochs=2, momentum=0.9, weight_decay=5e-4, attack="fgsm_rs",
+        attack_step=0.125, attack_steps=1, eval_steps=20, eval_subset=1000, arch=(("depth", 16), ("widen_factor", 2)),
+    ),
+    ("cpu", "imagenette"): Preset(
+        "cpu", "sgd", 0.05, batch_size=32, epochs=1, momentum=0.9, weight_decay=5e-4, eps=1 / 255, attack="fgsm_rs",
+        attack_step=1.25 / 255, attack_steps=1, eval_step=0.00784 / 4, eval_steps=10, eval_subset=200,
+    ),
+}
+PRESET_NAMES = ("paper", "cpu")
+
+
+def get_preset(name: str, dataset: str) -> Preset:
+    if (name, dataset) not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}.")
+    return PRESETS[name, dataset]
+
+
+def make_model(dataset, variant, preset: Preset, smoothing_position=1):
+    return build_model(dataset, variant, smoothing_position, **dict(preset.arch))
+
+
+def _optimizer(model, preset):
+    if preset.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=preset.lr, momentum=preset.momentum, weight_decay=preset.weight_decay)
+
+
+def adversarial_batch(model, x, y, preset: Preset, generator=None):
+    if preset.attack == "fgsm_rs":
+        return fgsm_random_start(model, x, y, preset.eps, preset.attack_step, generator=generator)
+    return pgd(model, x, y, preset.eps, preset.attack_step, preset.attack_steps, generator=generator)
+
+
+def training_step(model, optimizer, x, y, variant, preset, generator=None):
+    if variant in ADVERSARIAL_VARIANTS:
+        x = adversarial_batch(model, x, y, preset, generator)
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def train(model, train_data, variant, preset: Preset, seed=0, max_batches=None, device="cpu"):
+    """Train in place; returns the number of images seen and the seconds it took."""
+    generator = torch.Generator().manual_seed(seed)
+    attack_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    optimizer = _optimizer(model, preset)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(preset.lr_milestones), 0.1)
+    batches_per_epoch = -(-len(train_data) // preset.batch_size)
+    if max_batches:
+        batches_per_epoch = min(batches_per_epoch, max_batches)
+    epochs = preset.epochs or -(-preset.steps // batches_per_epoch)
+    total_steps = preset.steps or epochs * batches_per_epoch
+    model.to(device).train()
+    seen, step, started = 0, 0, time.perf_counter()
+    for epoch in range(epochs):
+        bar = tqdm(total=min(batches_per_epoch, total_steps - step), desc=f"{variant} epoch {epoch + 1}/{epochs}")
+        for i, (x, y) in enumerate(batches(train_data, preset.batch_size, shuffle=True, generator=generator)):
+            if i >= batches_per_epoch or step >= total_steps:
+                break
+            loss = training_step(model, optimizer, x.to(device), y.to(device), variant, preset, attack_generator)
+            scheduler.step()
+            seen, step = seen + len(y), step + 1
+            bar.update()
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.close()
+    model.eval()
+    return seen, time.perf_counter() - started
+
+
+def robust_subset(test_size, preset: Preset, seed=0):
+    """The fixed, seeded test indices for robust accuracy (all of them when eval_subset is 0)."""
+    if not preset.eval_subset or preset.eval_subset >= test_size:
+        return torch.arange(test_size)
+    return torch.randperm(test_size, generator=torch.Generator().manual_seed(seed))[: preset.eval_subset].sort().values
+
+
+def evaluate(model, test_data, preset: Preset, seed=0, max_batches=None, device="cpu", batch_size=250):
+    """Benign accuracy on the whole test set, robust accuracy under PGD on the seeded subset.
+
+    max_batches (smoke tests) keeps only the first max_batches * preset.batch_size images of each.
+    """
+    model.to(device).eval()
+    keep = max_batches * preset.batch_size if max_batches else None
+
+    def accuracy(indices, attack):
+        indices = indices[:keep]
+        correct = 0
+        generator = torch.Generator(device=device).manual_seed(seed)
+        progress = tqdm(batches(test_data, batch_size, indices=indices), total=-(-len(indices) // batch_size),
+                        desc="robust accuracy" if attack else "benign accuracy")
+        for x, y in progress:
+            x, y = x.to(device), y.to(device)
+            if attack:
+                x = pgd(model, x, y, preset.eps, preset.eval_step, preset.eval_steps, generator=generator)
+            with torch.no_grad():
+                correct += (model(x).argmax(1) == y).sum().item()
+        return 100.0 * correct / len(indices), len(indices)
+
+    benign, benign_n = accuracy(torch.arange(len(test_data)), attack=False)
+    robust, robust_n = accuracy(robust_subset(len(test_data), preset, seed), attack=True)
+    return {
+        "benign": round(benign, 2), "benign_images": benign_n, "robust": round(robust, 2), "robust_images": robust_n,
+        "robust_attack": f"PGD L-inf eps {preset.eps:g}, {preset.eval_steps} steps of {preset.eval_step:g}",
+    }
+
+
+def checkpoint_paths(checkpoints_dir, dataset, variant, preset_name):
+    stem = Path(checkpoints_dir) / f"{dataset}-{variant}-{preset_name}"
+    return stem.with_suffix(".pt"), stem.with_suffix(".json")
+
+
+def save_checkpoint(model, metadata, checkpoints_dir):
+    """State dict plus a JSON of how it was made and how well it does, written atomically side by side."""
+    weights, info = checkpoint_paths(checkpoints_dir, metadata["dataset"], metadata["variant"], metadata["preset"])
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), weights.with_suffix(".pt.partial"))
+    info.with_suffix(".json.partial").write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    weights.with_suffix(".pt.partial").replace(weights)
+    info.with_suffix(".json.partial").replace(info)
+    return weights, info
+
+
+def load_checkpoint(checkpoints_dir, dataset, variant, preset_name, device="cpu"):
+    """(model, metadata) from a checkpoint, or None when it is not there."""
+    weights, info = checkpoint_paths(checkpoints_dir, dataset, variant, preset_name)
+    if not (weights.exists() and info.exists()):
+        return None
+    metadata = json.loads(info.read_text())
+    preset = Preset(**{**metadata["preset_settings"], "lr_milestones": tuple(metadata["preset_settings"]["lr_milestones"]),
+                       "arch": tuple(map(tuple, metadata["preset_settings"]["arch"]))})
+    model = make_model(dataset, variant, preset, metadata["smoothing_position"])
+    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    return model.to(device).eval(), metadata
+
+
+def train_and_save(dataset, variant, preset: Preset, train_data, test_data, checkpoints_dir, seed=0,
+                   smoothing_position=1, max_batches=None, device="cpu"):
+    torch.manual_seed(seed)
+    model = make_model(dataset, variant, preset, smoothing_position)
+    seen, seconds = train(model, train_data, variant, preset, seed, max_batches, device)
+    metadata = {
+        "dataset": dataset, "variant": variant, "preset": preset.name, "preset_settings": asdict(preset),
+        "smoothing_position": smoothing_position, "seed": seed, "max_batches": max_batches,
+        "train_images": seen, "train_seconds": round(seconds, 1), "train_images_per_second": round(seen / seconds, 1),
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(device),
+        "accuracy": evaluate(model, test_data, preset, seed, max_batches, device),
+    }
+    save_checkpoint(model, metadata, checkpoints_dir)
+    return model, metadata

@@ -1,0 +1,82 @@
+"""manage.py generate_stimuli end to end on real Fashion-MNIST (a few batches, a handful of images)."""
+
+import io
+import json
+import re
+
+import pytest
+import torch
+from django.core.management import CommandError, call_command
+
+from saliency.models import SourceImage, Stimulus
+
+
+def _files(out):
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def _generate(tmp_path, *extra):
+    stdout = io.StringIO()
+    call_command(
+        "generate_stimuli", "--models", "N", "A", "--images-per-dataset", "4", "--max-batches", "4", "--seed", "0",
+        "--checkpoints", str(tmp_path / "models"), "--out", str(tmp_path / "out"), *extra, stdout=stdout,
+    )
+    return stdout.getvalue()
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.mark.django_db
+def test_generate_trains_writes_a_loadable_fixture_and_reproduces_it(tmp_path, fresh_cache):
+    out = tmp_path / "out"
+    first = _generate(tmp_path)
+    assert "Training fmnist N" in first and "Training fmnist A" in first
+    for variant in ("N", "A"):
+        metadata = json.loads((tmp_path / "models" / f"fmnist-{variant}-cpu.json").read_text())
+        assert metadata["preset"] == "cpu" and metadata["max_batches"] == 4
+        assert set(metadata["accuracy"]) >= {"benign", "robust", "robust_attack"}
+        assert (tmp_path / "models" / f"fmnist-{variant}-cpu.pt").exists()
+
+    records = json.loads((out / "stimuli.json").read_text())
+    sources = [r for r in records if r["model"] == "saliency.sourceimage"]
+    stimuli = [r for r in records if r["model"] == "saliency.stimulus"]
+    assert len(sources) == 4 and len(stimuli) == 8
+    assert len({s["fields"]["class_name"] for s in sources}) == 4  # spread over the classes
+    for stimulus in stimuli:
+        fields = stimulus["fields"]
+        assert fields["variant"] in {"N", "A"} and fields["preset"] == "cpu"
+        source = next(s for s in sources if s["pk"] == fields["source_image"])
+        assert fields["predicted_class"] == source["fields"]["class_name"]  # chosen images are classified correctly
+    for path in [s["fields"]["image"] for s in sources] + [s["fields"]["heatmap"] for s in stimuli]:
+        assert re.fullmatch(r"stimuli/[0-9a-f]{20}\.png", path) and (out / path).is_file()
+
+    call_command("loaddata", str(out / "stimuli.json"), stdout=io.StringIO())
+    assert SourceImage.objects.count() == 4 and Stimulus.objects.count() == 8
+    assert Stimulus.objects.filter(variant="A", source_image__dataset="fmnist").count() == 4
+
+    written = _files(out)
+    again = _generate(tmp_path)
+    assert "Reusing fmnist N" in again and "Training" not in again
+    assert _files(out) == written
+
+    with pytest.raises(CommandError, match="Only \\d+ of 5000 .* ask for fewer"):
+        _generate(tmp_path, "--images-per-dataset", "5000")
+    assert _files(out) == written  # a failed run leaves the previous stimuli as they were
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--images-per-dataset", "0"], "at least 1"),
+    (["--datasets", "cifar10"], "--data-root.*cifar-10-python"),
+    (["--datasets", "imagenette", "--data-root", "{tmp}"], "ImageNette folder not found"),
+    pytest.param(["--device", "cuda"], "no CUDA device",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")),
+])
+def test_bad_input_stops_before_anything_is_written(tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    with pytest.raises(CommandError, match=message):
+        call_command("generate_stimuli", "--checkpoints", str(tmp_path / "models"), "--out", str(tmp_path / "out"),
+                     *args, stdout=io.StringIO())
+    assert not (tmp_path / "models").exists() and not (tmp_path / "out").exists()
