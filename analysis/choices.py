@@ -66,6 +66,6 @@ def most_chosen_summary(per_participant, models):
 
 def justifications(choices, models):
     """Every justification, grouped by the chosen model (in `models` order), then participant and image."""
-    table = choices[["chosen_model", "participant", "image", "dataset", "class_name", "justification"]].copy()
+    table = choices[["chosen_model", "participant", "image", "justification"]].copy()
     table["chosen_model"] = table["chosen_model"].cat.set_categories(models)
     return table.sort_values(["chosen_model", "participant", "image"], kind="stable").reset_index(drop=True)

@@ -12,9 +12,9 @@ from statsmodels.miscmodels.ordinal_model import OrderedModel
 from analysis.loading import STATEMENTS
 
 # Above this many ratings the model is fitted on a seeded random subsample: a fit on 6 million rows
-# takes minutes (50,000 rows: about 1.5 s per statement), and 50,000 ratings already pin the
+# takes minutes (30,000 rows: about 1 s per statement), and 30,000 ratings already pin the
 # coefficients far below any difference that matters.
-MAX_ROWS = 50_000
+MAX_ROWS = 30_000
 
 
 def fit_ordinal(ratings, models, statement, max_rows=MAX_ROWS, seed=0):

@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis import choices as choice_stats
 from analysis import figures, ordinal, stats
-from analysis.loading import LIKERT_LEVELS, STATEMENTS, guard_formula, select_sample
+from analysis.loading import FORMULA_START_CHARACTERS, LIKERT_LEVELS, STATEMENTS, guard_formula, select_sample
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
 # Tables with one row per participant or per answer: CSV only, not repeated in results.json.
@@ -367,7 +367,8 @@ def csv_column(values):
     if isinstance(values.dtype, pd.CategoricalDtype):
         cells = np.array([guard_formula(str(c)) for c in values.cat.categories] + [""], dtype=object)
         return cells[values.cat.codes.to_numpy()].tolist()  # code -1 (missing) picks the last cell, ""
-    return ["" if v is None or v != v else guard_formula(str(v)) for v in values.tolist()]
+    cells = values.astype(object).where(values.notna(), "").astype(str).tolist()
+    return ["'" + cell if cell[:1] in FORMULA_START_CHARACTERS else cell for cell in cells]  # guard_formula, inlined
 
 
 def write_csv(table, path):

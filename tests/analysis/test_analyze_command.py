@@ -186,8 +186,9 @@ BAD_INPUTS = {
     "empty choices": (lambda e: Path(e["choices"]).write_bytes(b"\n \n"), [], ["choices.csv): the file is empty"]),
     "not utf-8": (lambda e: Path(e["choices"]).write_bytes(Path(e["choices"]).read_bytes() + b"P1,\xff\xfe\n"), [],
                   ["choices.csv): the file is not UTF-8 text"]),
-    "ragged row": (lambda e: rewrite(e["ratings"], lambda lines: lines[:2] + [lines[2] + ",extra"] + lines[3:]), [],
-                   ["ratings.csv): file line 3 has 11 fields, the header has 10"]),
+    "unquoted comma": (lambda e: rewrite(e["ratings"], lambda lines: lines[:2] + [lines[2].replace(
+                       "Sandal", "Sandal,long")] + lines[3:]), [],
+                       ["ratings.csv): unknown model code(s) long in column 'model', data rows 2"]),
     "missing file": (lambda e: Path(e["ratings"]).unlink(), [], ["ratings.csv): cannot read the file"]),
     "choice not shown": (lambda e: set_cell(e["choices"], 2, "right", "G") or set_cell(e["choices"], 3, "chosen_model",
                          "G"), [], ["choices.csv): chosen_model is not one of left/middle/right in data rows 3"]),
