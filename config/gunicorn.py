@@ -18,7 +18,7 @@ keepalive = 5
 # Recycle workers now and then so a slow leak never builds up during a long study.
 max_requests = 5000
 max_requests_jitter = 500
-# X-Forwarded-Proto is trusted only from the proxy on the same machine.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# X-Forwarded-* headers are trusted only from the proxy (settings.TRUSTED_PROXIES reads the same variable).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"

@@ -121,6 +121,9 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
+# Proxies whose X-Forwarded-For names the client (studyapp.throttling); gunicorn trusts the same list.
+TRUSTED_PROXIES = [a.strip() for a in os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1").split(",") if a.strip()]
+
 # Where `manage.py loaddata stimuli` finds fixtures/stimuli.json, and where its PNGs live.
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 STIMULI_ROOT = Path(os.environ.get("STIMULI_ROOT", BASE_DIR / "fixtures"))

@@ -15,7 +15,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from saliency.models import SourceImage, Stimulus
 
-from . import flow, randomization
+from . import flow, randomization, throttling
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
 
@@ -145,9 +145,12 @@ class LoginView(auth_views.LoginView):
 @never_cache
 def invite(request, token):
     """Log the link's participant in and send them to their current page; starts and uses up nothing."""
+    if throttling.invites_blocked(request):
+        return HttpResponse("Too many invalid invite links came from your network. Wait 15 minutes, then open "
+                            "your link exactly as you received it.", status=429, content_type="text/plain")
     participant = Participant.objects.select_related("user").filter(invite_token=token).first()
     if participant is None or not participant.user.is_active:
-        logger.warning("Unknown invite token (prefix %r) from %s", token[:6], request.META.get("REMOTE_ADDR"))
+        throttling.record_unknown_invite(request, token)
         raise Http404("This invite link is not valid. Check that you copied the whole link.")
     if request.user != participant.user:
         login(request, participant.user, backend="django.contrib.auth.backends.ModelBackend")
