@@ -6,6 +6,8 @@ rehearsal enrols people exactly as a live study does.
 
 import re
 import secrets
+from argparse import ArgumentTypeError
+from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -45,6 +47,14 @@ def enroll_participants(study, count):
             seed=participant_seed(study.seed, number + offset),
         ))
     return participants
+
+
+def base_url_argument(value):
+    """argparse type of --base-url: an http(s) scheme and a host, nothing after the path; or empty."""
+    parts = urlsplit(value)
+    if value and (parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment):
+        raise ArgumentTypeError(f"expected a URL such as https://study.example.org, got {value!r}")
+    return value
 
 
 def invite_url(participant, base_url=""):

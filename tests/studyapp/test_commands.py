@@ -93,6 +93,14 @@ def test_create_participants_refuses_bad_input_and_writes_nothing(options, messa
     assert list(folder.iterdir()) == [] and not Participant.objects.exists()
 
 
+def test_create_participants_refuses_a_base_url_without_scheme(study_factory, folder):
+    study = study_factory(images=1)
+    with pytest.raises(CommandError, match="expected a URL such as https://study.example.org, got 'study.example"):
+        run("create_participants", "--base-url", "study.example.org", study=study.slug, count=2,
+            out=folder / "invites.csv")
+    assert list(folder.iterdir()) == [] and not Participant.objects.exists()
+
+
 def test_create_participants_never_overwrites_an_invite_file(study_factory, folder):
     study = study_factory(images=1)
     (folder / "invites.csv").write_text("links already sent")

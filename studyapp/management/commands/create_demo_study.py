@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from saliency.models import Stimulus
-from studyapp.enrollment import enroll_participants, invite_url
+from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
 from studyapp.models import Study
 
 DEMO_SLUG = "demo"
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     help = "Create (or refresh) the demo study with all loaded stimuli, a researcher account and invite links."
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="Where the server answers.")
+        parser.add_argument("--base-url", type=base_url_argument, default="http://127.0.0.1:8000", help="Where the server answers.")
         parser.add_argument("--participants", type=int, default=5, help="Invite links the demo study has (>= 1).")
 
     def handle(self, *, base_url, participants, **options):

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from studyapp.enrollment import enroll_participants, invite_url
+from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
 from studyapp.management.studies import study_by_slug
 
 
@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--study", required=True, help="The study's slug.")
         parser.add_argument("--count", required=True, type=int, help="How many participants to create (>= 1).")
         parser.add_argument("--out", required=True, type=Path, help="CSV file to write; must not exist yet.")
-        parser.add_argument("--base-url", default="",
+        parser.add_argument("--base-url", type=base_url_argument, default="",
                             help="Scheme and host the links start with, e.g. https://study.example.org "
                                  "(default: links are paths such as /i/<token>/).")
 
