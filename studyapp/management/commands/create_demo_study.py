@@ -24,7 +24,8 @@ class Command(BaseCommand):
     help = "Create (or refresh) the demo study with all loaded stimuli, a researcher account and invite links."
 
     def add_arguments(self, parser):
-        parser.add_argument("--base-url", type=base_url_argument, default="http://127.0.0.1:8000", help="Where the server answers.")
+        parser.add_argument("--base-url", type=base_url_argument, default="http://127.0.0.1:8000",
+                            help="Where the server answers (default http://127.0.0.1:8000).")
         parser.add_argument("--participants", type=int, default=5, help="Invite links the demo study has (>= 1).")
 
     def handle(self, *, base_url, participants, **options):

@@ -62,8 +62,8 @@ class Command(BaseCommand):
                 known = ", ".join(code for code in Variant.values if code in present)
                 raise CommandError(f"{option} names {', '.join(unknown)}, which study {study.slug!r} does not "
                                    f"have; its models are {known}.")
-        rehearsal = Rehearsal(study, answers, seed=seed, host=host or default_host(), secure=settings.SECURE_SSL_REDIRECT,
-                              fetch_images=not skip_images)
+        rehearsal = Rehearsal(study, answers, seed=seed, host=host or default_host(),
+                              secure=settings.SECURE_SSL_REDIRECT, fetch_images=not skip_images)
         try:
             participants = rehearsal.run(count)
         except RehearsalError as error:
