@@ -1,0 +1,525 @@
+"""Load and crash benchmark: N participants at once through the whole study, over HTTP.
+
+Starts its own throwaway PostgreSQL (tests/pg_cluster.py, durable settings) and gunicorn on
+127.0.0.1 with the production settings (DEBUG=0, config/gunicorn.py), creates a study (the shipped
+fixtures/stimuli.json, or 20 synthetic images x 3 maps when it is missing) and, per run, fresh
+participants with `create_participants`. Then every participant at once: invite link, consent,
+instructions, background, every trial page (ratings, attention checks, side-by-side choices, with
+their images, as a browser loads them), completion. Participants think between pages (uniform
+0.5-1.5 x --think seconds). Loops are bounded: every participant stops after its plan, or after
+--max-pages pages, or at --deadline.
+
+It prints requests/s, page latency p50/p95/p99 (every HTML request: GETs and answer POSTs) and image
+latency, then checks in the database that every answer sent is stored exactly once, with the values
+sent, and that every participant finished with a complete plan.
+
+--kill: SIGKILL gunicorn (master and workers) once 40% of the answers are in, restart it; participants
+whose requests fail retry (bounded) by reopening the survey, which resumes at their current page.
+Answers whose POST got no reply are "in doubt": each must be stored once or not at all, never twice
+and never changed; nothing answered may be lost and nothing half-written (a consented participant
+without a full plan, a participant marked complete with unanswered trials).
+
+Traffic goes to 127.0.0.1 only. Run it niced:
+    nice -n 10 .venv/bin/python benchmarks/load.py --participants 50 200 500
+    nice -n 10 .venv/bin/python benchmarks/load.py --participants 50 --think 0
+    nice -n 10 .venv/bin/python benchmarks/load.py --participants 200 --kill
+"""
+
+import argparse
+import asyncio
+import csv
+import io
+import os
+import runpy
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from studyapp.simulation import JUSTIFICATIONS, parse_page  # noqa: E402  (pure Python, no Django)
+from tests.pg_cluster import PostgresCluster, free_port  # noqa: E402
+
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front of gunicorn adds
+SYNTHETIC_IMAGES, SYNTHETIC_VARIANTS = 20, ("N", "A", "M2")
+
+
+# --- Server side: cluster, Django set-up, gunicorn -------------------------------------------------
+
+def production_environment(cluster, workdir):
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": cluster.url(), "ALLOWED_HOSTS": "127.0.0.1", "STATIC_ROOT": str(workdir / "static"),
+    }
+
+
+def write_synthetic_stimuli(root):
+    """20 source images x 3 maps as smooth 224x224 PNGs under opaque names (no fixture shipped yet)."""
+    from PIL import Image
+
+    from saliency.models import SourceImage, Stimulus
+
+    rng = np.random.default_rng(0)
+
+    def png(rgb):
+        name = f"{secrets.token_hex(8)}.png"
+        coarse = (rng.random((14, 14, 3 if rgb else 1)) * 255).astype(np.uint8)
+        image = Image.fromarray(coarse if rgb else coarse[..., 0]).resize((224, 224), Image.BILINEAR)
+        image.save(root / name)
+        return name
+
+    for index in range(SYNTHETIC_IMAGES):
+        source = SourceImage.objects.create(dataset="fmnist", test_index=index, class_name=f"class {index % 10}",
+                                            image=png(rgb=False))
+        for variant in SYNTHETIC_VARIANTS:
+            Stimulus.objects.create(source_image=source, variant=variant, heatmap=png(rgb=True),
+                                    predicted_class=source.class_name, confidence=0.9, preset="bench",
+                                    checkpoint="bench.pt")
+
+
+def prepare_database(workdir):
+    """Migrate, collect static files, load (or make) stimuli, create the demo study; its slug."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    if (ROOT / "fixtures" / "stimuli.json").exists():
+        call_command("loaddata", "stimuli", verbosity=0)
+        source = "fixtures/stimuli.json"
+    else:
+        os.environ["STIMULI_ROOT"] = str(workdir / "stimuli")
+        (workdir / "stimuli").mkdir()
+        from django.conf import settings
+
+        settings.STIMULI_ROOT = workdir / "stimuli"
+        write_synthetic_stimuli(workdir / "stimuli")
+        source = f"synthetic ({SYNTHETIC_IMAGES} images x {len(SYNTHETIC_VARIANTS)} maps)"
+    call_command("create_demo_study", participants=1, stdout=io.StringIO())
+    from studyapp.models import Study
+
+    study = Study.objects.get(slug="demo")
+    print(f"study {study.slug!r}: {study.stimuli.count()} stimuli from {source}, "
+          f"comparisons {study.comparison_count or 'every image'}, attention checks {study.attention_checks}")
+    return study.slug
+
+
+def study_plan_length(slug):
+    """Trials in each participant's plan: the pages after background and before completion."""
+    from studyapp import randomization
+    from studyapp.models import Study
+    from studyapp.views import study_stimulus_refs
+
+    study = Study.objects.get(slug=slug)
+    return randomization.plan_length(study_stimulus_refs(study), comparison_count=study.comparison_count,
+                                     attention_checks=study.attention_checks)
+
+
+def create_participants(slug, count, base_url, workdir):
+    from django.core.management import call_command
+    from django.db import connections
+
+    out = workdir / f"invites-{secrets.token_hex(4)}.csv"
+    call_command("create_participants", study=slug, count=count, out=out, base_url=base_url, stdout=io.StringIO())
+    connections.close_all()
+    with open(out, newline="") as file:
+        return [(row["pseudonym"], row["invite_url"]) for row in csv.DictReader(file)]
+
+
+class Gunicorn:
+    """gunicorn with config/gunicorn.py, in its own process group so --kill can SIGKILL all of it."""
+
+    def __init__(self, env, port, workers, log):
+        self.env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = log
+        self.process = None
+
+    def start(self, timeout=60):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        import urllib.request
+
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                request = urllib.request.Request(self.base + "/login/", headers=PROXY_HEADERS)
+                with urllib.request.urlopen(request, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer within {timeout} s; see {self.log.name}")
+
+    def kill(self):
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def process_cpu_seconds(root_pid, same_session):
+    """CPU time of a server: the root process, its live workers (or backends), and its reaped ones.
+
+    gunicorn's workers share its session; PostgreSQL's backends are children of the postmaster.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, parent, session = int(entry.name), int(fields[1]), int(fields[3])
+        if pid == root_pid:
+            total += sum(int(f) for f in fields[11:15])  # its own time and its reaped children's
+        elif (session == root_pid) if same_session else (parent == root_pid):
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def server_cpu_seconds(server, cluster):
+    postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    return process_cpu_seconds(server.process.pid, True), process_cpu_seconds(postmaster, False)
+
+
+# --- Client side: participants over HTTP ------------------------------------------------------------
+
+@dataclass
+class Stats:
+    page_latencies: list = field(default_factory=list)
+    image_latencies: list = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    connection_errors: int = 0
+    first: float = float("inf")
+    last: float = 0.0
+
+    def record(self, kind, started, finished, status):
+        (self.page_latencies if kind == "page" else self.image_latencies).append(finished - started)
+        self.statuses[status] += 1
+        self.first, self.last = min(self.first, started), max(self.last, finished)
+
+
+@dataclass
+class Player:
+    pseudonym: str
+    invite_url: str
+    rng: np.random.Generator
+    cookies: dict = field(default_factory=dict)
+    acknowledged: dict = field(default_factory=dict)  # trial token -> answer, POST answered with a redirect
+    in_doubt: dict = field(default_factory=dict)  # trial token -> answer, POST that got no reply
+    pages: int = 0
+    completed: bool = False
+    error: str = ""
+
+
+class ServerGone(Exception):
+    """The request got no HTTP reply (connection refused or dropped)."""
+
+
+class Client:
+    def __init__(self, session, base, stats, think, max_pages, deadline, retry_for):
+        self.session, self.base, self.stats = session, base, stats
+        self.origin = "https://" + urlsplit(base).netloc
+        self.think, self.max_pages, self.deadline, self.retry_for = think, max_pages, deadline, retry_for
+        self.answers_in = 0
+
+    async def call(self, player, method, url, data=None, kind="page"):
+        headers = dict(PROXY_HEADERS)
+        if player.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in player.cookies.items())
+        if method == "POST":
+            headers.update(Origin=self.origin, Referer=self.origin + urlsplit(url).path)
+        started = time.monotonic()
+        try:
+            async with self.session.request(method, url, data=data, headers=headers, allow_redirects=False) as reply:
+                body = await reply.read()
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
+            self.stats.connection_errors += 1
+            raise ServerGone(str(error)) from error
+        self.stats.record(kind, started, time.monotonic(), reply.status)
+        for name, morsel in reply.cookies.items():  # Secure cookies, kept by hand: this client speaks http
+            if morsel.value and morsel["max-age"] != "0":
+                player.cookies[name] = morsel.value
+            else:
+                player.cookies.pop(name, None)
+        return reply.status, reply.headers, body
+
+    async def think_time(self, player):
+        if self.think > 0:
+            await asyncio.sleep(player.rng.uniform(0.5, 1.5) * self.think)
+
+    async def play(self, player):
+        try:
+            await self._play(player)
+        except Exception as error:  # one participant's failure is reported, the others go on
+            player.error = f"{type(error).__name__}: {error}"
+
+    async def _play(self, player):
+        if self.think > 0:
+            await asyncio.sleep(player.rng.uniform(0, self.think))  # arrivals spread over the first pages
+        method, url, data = "GET", player.invite_url, None
+        gone_since = None
+        while player.pages < self.max_pages and time.monotonic() < self.deadline:
+            try:
+                method, url, data = await self.step(player, method, url, data)
+                gone_since = None
+            except ServerGone:
+                if method == "POST" and "trial" in data and data["trial"] not in player.acknowledged:
+                    player.in_doubt[data["trial"]] = answer_of(data)
+                gone_since = gone_since or time.monotonic()
+                if time.monotonic() - gone_since > self.retry_for:
+                    raise
+                await asyncio.sleep(0.5)
+                method, url, data = "GET", self.base + "/", None  # reopen the survey: it resumes
+            if method is None:
+                return
+        raise RuntimeError(f"stopped after {player.pages} pages without reaching the completion page")
+
+    async def step(self, player, method, url, data):
+        """One request (and, for a page, its images and the think time); the next request, or None at the end."""
+        status, headers, body = await self.call(player, method, url, data)
+        if method == "POST" and status == 303 and "trial" in data:
+            player.acknowledged[data["trial"]] = answer_of(data)
+            player.in_doubt.pop(data["trial"], None)
+            self.answers_in += 1
+        if status in (301, 302, 303):
+            return "GET", urljoin(url, headers["Location"]), None
+        if status != 200:
+            raise RuntimeError(f"{method} {urlsplit(url).path} answered {status}")
+        player.pages += 1
+        forms, images = parse_page(body.decode())
+        for source in images:
+            await self.call(player, "GET", urljoin(url, source), kind="image")
+        answer_forms = [form for form in forms if form.method == "post" and not form.action.endswith("/logout/")]
+        if not answer_forms:
+            player.completed = urlsplit(url).path.rstrip("/").endswith("complete")
+            if not player.completed:
+                raise RuntimeError(f"{urlsplit(url).path} has no form and is not the completion page")
+            return None, None, None
+        await self.think_time(player)
+        return "POST", urljoin(url, answer_forms[0].action), fill(answer_forms[0], player.rng)
+
+
+def fill(form, rng):
+    """What a participant sends: a random choice for every question, a justification, a ticked consent."""
+    data = form.hidden()
+    for name in form.names("radio"):
+        data[name] = str(rng.choice(form.choices(name)))
+    for name in form.names("checkbox"):
+        data[name] = "on"
+    for name, options in form.selects.items():
+        data[name] = str(rng.choice(options))
+    for name in form.names("number") + form.names("text"):
+        data[name] = str(rng.integers(0, 10))
+    for name in form.textareas:
+        data[name] = str(rng.choice(JUSTIFICATIONS))
+    return data
+
+
+def answer_of(data):
+    return {key: value for key, value in data.items() if key not in ("csrfmiddlewaretoken", "trial")}
+
+
+# --- Checking the database --------------------------------------------------------------------------
+
+def stored_answers(pseudonyms, planned):
+    """trial token -> stored answer (as the form sent it) for these participants, and integrity problems."""
+    from django.db.models import Count
+
+    from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Trial
+
+    problems = []
+    for model in (LikertResponse, AttentionCheck, ChoiceResponse):
+        doubled = model.objects.values("trial").annotate(n=Count("id")).filter(n__gt=1).count()
+        if doubled:
+            problems.append(f"{doubled} trials with two {model.__name__} rows")
+    for participant in Participant.objects.filter(pseudonym__in=pseudonyms).annotate(trial_count=Count("trials")):
+        trials = participant.trial_count
+        if participant.consented_at and trials != planned:
+            problems.append(f"{participant.pseudonym}: consented with {trials} of {planned} trials")
+        if not participant.consented_at and trials:
+            problems.append(f"{participant.pseudonym}: {trials} trials without consent")
+    answers = {}
+    rows = Trial.objects.filter(participant__pseudonym__in=pseudonyms).values_list(
+        "token", "kind", "left_id", "middle_id", "right_id", "likert_response__sufficiency", "likert_response__trust",
+        "attention_response__answer", "choice_response__chosen_id", "choice_response__justification",
+        "participant__completed_at", "participant__pseudonym",
+    )
+    for token, kind, left, middle, right, sufficiency, trust, attention, chosen, justification, done, who in rows:
+        answer = None
+        if kind == "rating" and sufficiency is not None:
+            answer = {"sufficiency": str(sufficiency), "trust": str(trust)}
+        elif kind == "attention" and attention is not None:
+            answer = {"answer": str(attention)}
+        elif kind == "choice" and chosen is not None:
+            position = {left: "left", middle: "middle", right: "right"}[chosen]
+            answer = {"choice": position, "justification": justification}
+        if answer is not None:
+            answers[token] = answer
+        elif done:
+            problems.append(f"{who}: marked complete with an unanswered trial")
+    return answers, problems
+
+
+def check(players, planned):
+    """Compare what the players sent with what is stored; the list of problems (empty: all good)."""
+    stored, problems = stored_answers([p.pseudonym for p in players], planned)
+    acknowledged = {token: answer for p in players for token, answer in p.acknowledged.items()}
+    in_doubt = {token: answer for p in players for token, answer in p.in_doubt.items()}
+    lost = [t for t in acknowledged if t not in stored]
+    changed = [t for t in acknowledged if t in stored and stored[t] != acknowledged[t]]
+    unexplained = [t for t in stored if t not in acknowledged and stored[t] != in_doubt.get(t)]
+    for label, tokens in (("acknowledged answers not stored", lost), ("stored answers differ from sent", changed),
+                          ("stored answers never sent", unexplained)):
+        if tokens:
+            problems.append(f"{len(tokens)} {label}")
+    resolved = sum(1 for t in in_doubt if t in stored)
+    return problems, len(acknowledged), len(stored), len(in_doubt), resolved
+
+
+# --- Runs -------------------------------------------------------------------------------------------
+
+def percentiles(values):
+    if not values:
+        return "n/a"
+    p50, p95, p99 = np.percentile(np.array(values) * 1000, [50, 95, 99])
+    return f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms"
+
+
+async def run_participants(server, invites, plan_length, args):
+    stats = Stats()
+    deadline = time.monotonic() + args.deadline
+    players = [Player(pseudonym, url, np.random.default_rng([args.seed, i])) for i, (pseudonym, url) in enumerate(invites)]
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as session:
+        client = Client(session, server.base, stats, args.think, args.max_pages, deadline, args.retry_for)
+        tasks = [asyncio.create_task(client.play(p)) for p in players]
+        if args.kill:
+            await crash_and_restart(server, client, tasks, plan_length * len(players))
+        await asyncio.gather(*tasks)
+    return players, stats
+
+
+async def crash_and_restart(server, client, tasks, answers_expected, fraction=0.4):
+    """SIGKILL the whole server once `fraction` of the expected answers are in, then start it again."""
+    while client.answers_in < fraction * answers_expected and not all(t.done() for t in tasks):
+        await asyncio.sleep(0.1)
+    answers_before = client.answers_in
+    killed = time.monotonic()
+    server.kill()
+    print(f"  SIGKILL gunicorn (master and workers) after {answers_before} of {answers_expected} answers; ",
+          end="", flush=True)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(server.start)
+    print(f"restarted, serving again {time.monotonic() - killed:.1f} s after the kill", flush=True)
+
+
+def report(n, args, players, stats, elapsed, verdict, cpu):
+    problems, acknowledged, stored, in_doubt, resolved = verdict
+    requests = sum(stats.statuses.values())
+    span = max(stats.last - stats.first, 1e-9)
+    completed = sum(p.completed for p in players)
+    errors = [p for p in players if p.error]
+    print(f"participants {n}, think {args.think:g} s{', --kill' if args.kill else ''}: "
+          f"{completed}/{n} completed in {elapsed:.0f} s")
+    print(f"  {requests} requests ({len(stats.page_latencies)} pages, {len(stats.image_latencies)} images) "
+          f"in {span:.1f} s: {requests / span:.0f} requests/s, {len(stats.page_latencies) / span:.0f} pages/s")
+    print(f"  page latency  {percentiles(stats.page_latencies)}")
+    print(f"  image latency {percentiles(stats.image_latencies)}")
+    print(f"  statuses {dict(sorted(stats.statuses.items()))}, connection errors {stats.connection_errors}")
+    if cpu:  # contention-free cost: what one page (with its images) takes of the machine's CPUs
+        web, database, client = cpu
+        pages = max(len(stats.page_latencies), 1)
+        print(f"  CPU: gunicorn {web:.1f} s, PostgreSQL {database:.1f} s, client {client:.1f} s; per page "
+              f"(with its images) {1000 * web / pages:.1f} + {1000 * database / pages:.1f} + "
+              f"{1000 * client / pages:.1f} ms; load average {os.getloadavg()[0]:.1f}")
+    print(f"  answers: {acknowledged} acknowledged, {stored} stored; {in_doubt} sent without reply "
+          f"({resolved} of them stored once, the rest re-answered)")
+    for player in errors[:5]:
+        print(f"  ! {player.pseudonym}: {player.error}")
+    for problem in problems:
+        print(f"  ! {problem}")
+    print("  data check: every answer sent is stored exactly once, with the values sent; nothing half-written"
+          if not problems else "  data check: FAILED")
+    if completed < n:
+        print(f"  {n - completed} participants did not finish (see the errors above)")
+    return not problems and not errors and completed == n
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--participants", type=int, nargs="+", default=[50, 200, 500],
+                        help="Runs, one per number of concurrent participants (default: 50 200 500).")
+    parser.add_argument("--think", type=float, default=2.0, help="Mean think time between pages, s (0: none).")
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config/gunicorn.py's).")
+    parser.add_argument("--kill", action="store_true", help="SIGKILL gunicorn mid-run and restart it.")
+    parser.add_argument("--max-pages", type=int, default=400, help="Per participant, a bound on pages.")
+    parser.add_argument("--deadline", type=float, default=900, help="Per run, seconds before everyone stops.")
+    parser.add_argument("--retry-for", type=float, default=60, help="How long a participant retries a dead server.")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="saliency-load-"))
+    all_ok = True
+    with PostgresCluster(durable=True, settings={"max_connections": 200}) as cluster:
+        env = production_environment(cluster, workdir)
+        os.environ.update(env)
+        slug = prepare_database(workdir)
+        env["STIMULI_ROOT"] = os.environ.get("STIMULI_ROOT", str(ROOT / "fixtures"))
+        port = free_port()
+        workers = args.workers or runpy.run_path(str(ROOT / "config" / "gunicorn.py"))["workers"]
+        plan_length = study_plan_length(slug)
+        with open(workdir / "gunicorn.log", "w") as log:
+            server = Gunicorn(env, port, workers, log)
+            server.start()
+            print(f"gunicorn: {workers} sync workers on {server.base}; PostgreSQL 15 on port {cluster.port}; "
+                  f"{os.cpu_count()} CPUs shared with this client")
+            try:
+                for n in args.participants:
+                    invites = create_participants(slug, n, server.base, workdir)
+                    started, cpu_before, client_before = time.monotonic(), server_cpu_seconds(server, cluster), \
+                        time.process_time()
+                    players, stats = asyncio.run(run_participants(server, invites, plan_length, args))
+                    # A killed gunicorn takes its CPU account with it: no CPU figures for --kill runs.
+                    cpu = None if args.kill else (*np.subtract(server_cpu_seconds(server, cluster), cpu_before),
+                                                  time.process_time() - client_before)
+                    verdict = check(players, plan_length)
+                    all_ok &= report(n, args, players, stats, time.monotonic() - started, verdict, cpu)
+            finally:
+                server.stop()
+    if all_ok:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"server log kept in {workdir / 'gunicorn.log'}")
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
