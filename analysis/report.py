@@ -252,7 +252,8 @@ def sample_lines(analysis):
     lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"
                  if o.exclude_failed_attention else "Excluded: none (no exclusion asked for)")
     lines.append(f"Analysed: {s.analysed} participants with {s.ratings:,} ratings of models "
-                 f"{', '.join(s.models)}, and {s.choices:,} side-by-side choices")
+                 f"{', '.join(s.models)}, and {s.choices:,} side-by-side choices (participants who did not "
+                 "complete the study contribute the answers they gave)")
     return lines
 
 

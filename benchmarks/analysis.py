@@ -2,10 +2,14 @@
 
 Goal (issue 4): 100,000 participants (6 million ratings) in under 60 s on the 2-core machine.
 Run from the repository root; on a shared machine: nice -n 10 .venv/bin/python benchmarks/analysis.py
-The CSVs are written first with numpy (not timed); each analyze run is a fresh process, timed end to end.
+The CSVs are written first with numpy (not timed); each analyze run is a fresh process, timed end to end
+(wall clock, and the CPU seconds it used: on a machine busy with other work the wall time grows, the CPU
+time hardly does). --keep DIR keeps the CSVs there and reuses them on the next run.
 """
 
 import argparse
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -26,23 +30,29 @@ def main():
     parser.add_argument("--participants", type=int, nargs="+", default=[65, 1_000, 100_000])
     parser.add_argument("--images", type=int, default=20, help="images per participant (x 3 models)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, help="folder to keep (and reuse) the simulated CSVs in")
     args = parser.parse_args()
-    print(f"{'participants':>12} {'ratings':>10} {'choices':>9} {'write CSV s':>12} {'analyze s':>10}")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"{'participants':>12} {'ratings':>10} {'choices':>9} {'write CSV s':>12} {'analyze s':>10} {'CPU s':>7}")
     with tempfile.TemporaryDirectory(prefix="analysis-bench-") as scratch:
         for count in args.participants:
-            folder = Path(scratch) / str(count)
+            folder = (args.keep or Path(scratch)) / f"{count}x{args.images}-seed{args.seed}"
             start = time.perf_counter()
-            ratings, choices, participants = simulate_export(
-                folder / "export", count, images=args.images, effects=EFFECTS,
-                choice_weights=CHOICE_WEIGHTS, seed=args.seed)
+            paths = [folder / "export" / name for name in ("ratings.csv", "choices.csv", "participants.csv")]
+            if not all(path.exists() for path in paths):
+                paths = simulate_export(folder / "export", count, images=args.images, effects=EFFECTS,
+                                        choice_weights=CHOICE_WEIGHTS, seed=args.seed)
             written = time.perf_counter() - start
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([sys.executable, "manage.py", "analyze", "--ratings", ratings, "--choices", choices,
-                            "--participants", participants, "--out", folder / "report"],
+            subprocess.run([sys.executable, "manage.py", "analyze", "--ratings", paths[0], "--choices", paths[1],
+                            "--participants", paths[2], "--out", Path(scratch) / f"report-{count}"],
                            cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
             elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             print(f"{count:>12,} {count * args.images * 3:>10,} {count * args.images:>9,} "
-                  f"{written:>12.1f} {elapsed:>10.1f}", flush=True)
+                  f"{written:>12.1f} {elapsed:>10.1f} {cpu:>7.1f}", flush=True)
 
 
 if __name__ == "__main__":
