@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from saliency.attacks import fgsm_random_start, pgd
 from saliency.data import batches
-from saliency.nets import ADVERSARIAL_VARIANTS, build_model
+from saliency.nets import ADVERSARIAL_VARIANTS, VARIANT_FILTERS, build_model
 
 
 @dataclass(frozen=True)
@@ -204,3 +204,52 @@ def train_and_save(dataset, variant, preset: Preset, train_data, test_data, chec
     }
     save_checkpoint(model, metadata, checkpoints_dir)
     return model, metadata
+
+
+# The study's Table 4 (Fashion-MNIST): benign and robust (PGD, eps 0.1) accuracy in %.
+STUDY_TABLE4 = {("fmnist", "N"): (89.9, 9.5), ("fmnist", "A"): (79.9, 67.7), ("fmnist", "M2"): (80.5, 68.6)}
+BENIGN_TOLERANCE, ROBUST_TOLERANCE = 5.0, 10.0
+
+
+def accuracy_table(checkpoints_dir):
+    """Rows for every checkpoint's metadata in the folder, beside the study's figures, plus a printable table."""
+    rows = []
+    for info in sorted(Path(checkpoints_dir).glob("*-*-*.json")):
+        metadata = json.loads(info.read_text())
+        if "accuracy" not in metadata:
+            continue
+        study = STUDY_TABLE4.get((metadata["dataset"], metadata["variant"]))
+        accuracy = metadata["accuracy"]
+        row = {
+            "dataset": metadata["dataset"], "variant": metadata["variant"], "preset": metadata["preset"],
+            "checkpoint": info.with_suffix(".pt").name, "benign": accuracy["benign"], "robust": accuracy["robust"],
+            "robust_attack": accuracy["robust_attack"], "robust_images": accuracy["robust_images"],
+            "study_benign": study[0] if study else None, "study_robust": study[1] if study else None,
+        }
+        if study:
+            row["within_target"] = (abs(row["benign"] - study[0]) <= BENIGN_TOLERANCE
+                                    and abs(row["robust"] - study[1]) <= ROBUST_TOLERANCE)
+        rows.append(row)
+    rows.sort(key=lambda r: (r["dataset"], list(VARIANT_FILTERS).index(r["variant"]), r["preset"]))
+    lines = [
+        f"{'dataset':<10} {'model':<5} {'preset':<6} {'benign':>7} {'study':>6} {'robust':>7} {'study':>6}  target "
+        f"(benign +-{BENIGN_TOLERANCE:g}, robust +-{ROBUST_TOLERANCE:g})",
+    ]
+    for row in rows:
+        study_b = f"{row['study_benign']:.1f}" if row["study_benign"] is not None else "-"
+        study_r = f"{row['study_robust']:.1f}" if row["study_robust"] is not None else "-"
+        verdict = {True: "met", False: "MISSED", None: "-"}[row.get("within_target")]
+        lines.append(f"{row['dataset']:<10} {row['variant']:<5} {row['preset']:<6} {row['benign']:>7.2f} {study_b:>6} "
+                     f"{row['robust']:>7.2f} {study_r:>6}  {verdict}")
+    if rows:
+        lines.append(f"robust: {rows[0]['robust_attack']} on {rows[0]['robust_images']} seeded test images; "
+                     "study: Table 4 (PGD eps 0.1, 100 steps, whole test set)")
+    return rows, "\n".join(lines) + "\n"
+
+
+def write_accuracy_table(checkpoints_dir):
+    rows, text = accuracy_table(checkpoints_dir)
+    folder = Path(checkpoints_dir)
+    (folder / "accuracy.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (folder / "accuracy.txt").write_text(text)
+    return text

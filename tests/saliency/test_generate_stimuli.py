@@ -39,6 +39,9 @@ def test_generate_trains_writes_a_loadable_fixture_and_reproduces_it(tmp_path, f
         assert metadata["preset"] == "cpu" and metadata["max_batches"] == 4
         assert set(metadata["accuracy"]) >= {"benign", "robust", "robust_attack"}
         assert (tmp_path / "models" / f"fmnist-{variant}-cpu.pt").exists()
+    table = json.loads((tmp_path / "models" / "accuracy.json").read_text())
+    assert [(row["variant"], row["study_benign"]) for row in table] == [("N", 89.9), ("A", 79.9)]
+    assert "fmnist     N     cpu" in first
 
     records = json.loads((out / "stimuli.json").read_text())
     sources = [r for r in records if r["model"] == "saliency.sourceimage"]

@@ -37,7 +37,7 @@ class Command(BaseCommand):
 
         from saliency.data import DataError, load_split
         from saliency.stimuli import Explainer, SelectionError, write_stimuli
-        from saliency.training import get_preset, load_checkpoint, train_and_save
+        from saliency.training import get_preset, load_checkpoint, train_and_save, write_accuracy_table
 
         if options["images_per_dataset"] < 1:
             raise CommandError("--images-per-dataset must be at least 1.")
@@ -77,6 +77,7 @@ class Command(BaseCommand):
                     weights = Path(checkpoints) / f"{dataset}-{variant}-{preset.name}.pt"
                     explainers.append(Explainer(variant, model, preset.name, weights.name))
                 per_dataset.append((dataset, test_data, explainers, options["images_per_dataset"]))
+            self.stdout.write(write_accuracy_table(checkpoints))
             records = write_stimuli(options["out"], per_dataset, options["seed"], device)
         except (DataError, SelectionError) as error:
             raise CommandError(str(error)) from error
