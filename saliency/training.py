@@ -177,16 +177,27 @@ def save_checkpoint(model, metadata, checkpoints_dir):
     return weights, info
 
 
+class CheckpointError(Exception):
+    pass
+
+
 def load_checkpoint(checkpoints_dir, dataset, variant, preset_name, device="cpu"):
     """(model, metadata) from a checkpoint, or None when it is not there."""
     weights, info = checkpoint_paths(checkpoints_dir, dataset, variant, preset_name)
     if not (weights.exists() and info.exists()):
         return None
-    metadata = json.loads(info.read_text())
-    preset = Preset(**{**metadata["preset_settings"], "lr_milestones": tuple(metadata["preset_settings"]["lr_milestones"]),
-                       "arch": tuple(map(tuple, metadata["preset_settings"]["arch"]))})
-    model = make_model(dataset, variant, preset, metadata["smoothing_position"])
-    model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    try:
+        metadata = json.loads(info.read_text())
+        settings = metadata["preset_settings"]
+        preset = Preset(**{**settings, "lr_milestones": tuple(settings["lr_milestones"]),
+                           "arch": tuple(map(tuple, settings["arch"]))})
+        model = make_model(dataset, variant, preset, metadata["smoothing_position"])
+        model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+    except Exception as error:  # bad JSON, missing keys, a truncated or mismatched state dict
+        raise CheckpointError(
+            f"Checkpoint {weights} / {info.name} is unreadable ({error or type(error).__name__}); "
+            "restore it, or delete both files to retrain the model."
+        ) from error
     return model.to(device).eval(), metadata
 
 

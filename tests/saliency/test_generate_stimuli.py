@@ -69,6 +69,11 @@ def test_generate_trains_writes_a_loadable_fixture_and_reproduces_it(tmp_path, f
         _generate(tmp_path, "--images-per-dataset", "5000")
     assert _files(out) == written  # a failed run leaves the previous stimuli as they were
 
+    (tmp_path / "models" / "fmnist-A-cpu.json").write_text("{not json")
+    with pytest.raises(CommandError, match="fmnist-A-cpu.pt / fmnist-A-cpu.json is unreadable.*delete both"):
+        _generate(tmp_path)
+    assert _files(out) == written
+
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--images-per-dataset", "0"], "at least 1"),

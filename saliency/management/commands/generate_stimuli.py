@@ -37,7 +37,9 @@ class Command(BaseCommand):
 
         from saliency.data import DataError, load_split
         from saliency.stimuli import Explainer, SelectionError, write_stimuli
-        from saliency.training import get_preset, load_checkpoint, train_and_save, write_accuracy_table
+        from saliency.training import (
+            CheckpointError, checkpoint_paths, get_preset, load_checkpoint, train_and_save, write_accuracy_table,
+        )
 
         if options["images_per_dataset"] < 1:
             raise CommandError("--images-per-dataset must be at least 1.")
@@ -55,7 +57,8 @@ class Command(BaseCommand):
             # Read every dataset before training or writing anything, so bad data stops the command early.
             loaded = {}
             for dataset in datasets:
-                missing = [v for v in variants if load_checkpoint(checkpoints, dataset, v, options["preset"]) is None]
+                missing = [v for v in variants
+                           if not all(p.exists() for p in checkpoint_paths(checkpoints, dataset, v, options["preset"]))]
                 loaded[dataset] = (load_split(dataset, False, data_root), load_split(dataset, True, data_root) if missing else None)
             per_dataset = []
             for dataset in datasets:
@@ -74,12 +77,12 @@ class Command(BaseCommand):
                     else:
                         model, metadata = found
                         self.stdout.write(f"Reusing {dataset} {variant} checkpoint from {checkpoints}")
-                    weights = Path(checkpoints) / f"{dataset}-{variant}-{preset.name}.pt"
+                    weights, _ = checkpoint_paths(checkpoints, dataset, variant, preset.name)
                     explainers.append(Explainer(variant, model, preset.name, weights.name))
                 per_dataset.append((dataset, test_data, explainers, options["images_per_dataset"]))
             self.stdout.write(write_accuracy_table(checkpoints))
             records = write_stimuli(options["out"], per_dataset, options["seed"], device)
-        except (DataError, SelectionError) as error:
+        except (DataError, SelectionError, CheckpointError) as error:
             raise CommandError(str(error)) from error
         count = sum(record["model"] == "saliency.stimulus" for record in records)
         self.stdout.write(self.style.SUCCESS(f"Wrote {count} stimuli to {options['out'] / 'stimuli.json'}"))
