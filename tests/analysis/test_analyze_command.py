@@ -145,6 +145,15 @@ def test_models_option_picks_and_orders_the_models(export):
     assert data["choice_models"] == ["M2", "N", "A"]  # shares stay shares of all choices
 
 
+def test_a_study_without_side_by_side_pages_gets_a_report_without_choices(export):
+    rewrite(export["choices"], lambda lines: lines[:1])
+    analyze(*file_args(export))
+    data = results(export["out"])
+    assert data["sample"]["choices"] == 0 and "choice_shares" not in data
+    assert "Side-by-side choices" not in (export["out"] / "report.html").read_text()
+    assert {p.name for p in (export["out"] / "figures").iterdir()} == {"mean_ci.png", "likert.png"}
+
+
 def test_a_second_run_replaces_the_previous_report(export):
     analyze(*file_args(export))
     (export["out"] / "notes.txt").write_text("mine")
