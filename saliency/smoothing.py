@@ -44,13 +44,15 @@ class _Median3x3(torch.autograd.Function):
                 values[right] = torch.maximum(a, b)
         median = values[len(WINDOW) // 2]
         # Among the neighbours equal to the median (in window order), skip as many as needed to make it 5th.
-        to_skip = len(WINDOW) // 2 - sum((n < median).to(torch.uint8) for n in neighbours)
-        equal_seen = torch.zeros_like(to_skip)
+        # uint8 arithmetic throughout (masked_fill_ is several times slower); `to_skip` wraps below 0 to 255
+        # after the chosen neighbour, so no later one matches.
+        to_skip = len(WINDOW) // 2 - sum((n < median).view(torch.uint8) for n in neighbours)
         index = torch.zeros_like(median, dtype=torch.uint8)
         for k, n in enumerate(neighbours):
-            equal = n == median
-            index.masked_fill_(equal & (equal_seen == to_skip), k)
-            equal_seen += equal
+            equal = (n == median).view(torch.uint8)
+            if k:
+                index += (equal & (to_skip == 0).view(torch.uint8)) * k
+            to_skip -= equal
         ctx.save_for_backward(x, index)
         return median
 
