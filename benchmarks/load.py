@@ -22,7 +22,28 @@ without a full plan, a participant marked complete with unanswered trials).
 Traffic goes to 127.0.0.1 only. Run it niced:
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 50 200 500
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 50 --think 0
-    nice -n 10 .venv/bin/python benchmarks/load.py --participants 200 --kill
+    nice -n 10 .venv/bin/python benchmarks/load.py --participants 60 --think 1 --kill
+
+Measured 2026-11-22 on the 2-core development machine, niced, while other developers trained models
+(load average 6-7: this benchmark got roughly one core), 5 sync workers, fixtures/stimuli.json (60 pairs,
+20 side-by-side pages, 2 attention checks: 86 pages and 200 images per participant):
+
+    participants  think  completed     requests/s  page p50 / p95 / p99      data check
+    50            2 s    50/50, 286 s  65          269 / 733 / 967 ms        exactly once
+    200           2 s    0/200 by 300 s 74         2078 / 3635 / 4142 ms     exactly once
+    500           2 s    0/500 by 300 s 95         5011 / 7628 / 9948 ms     exactly once
+    20            none   20/20, 58 s   129 (max)   152 / 278 / 364 ms        exactly once
+    60 --kill     1 s    60/60, 211 s  107         329 / 666 / 953 ms        exactly once
+
+--kill, 60 participants: SIGKILL after 1968 of 4920 answers, serving again 4.8 s later; 152 requests
+failed, 27 of them answer POSTs; none of those 27 had been stored, each was answered again; afterwards all
+4920 answers stored exactly once, every participant complete with a full plan.
+
+CPU per page request, with its share of the images: gunicorn 18-21 ms, PostgreSQL 4-6 ms, client 3 ms.
+A participant thinking 2 s asks for ~1 page and ~1.2 images a second, ~27 ms of CPU: two idle cores carry
+about 70 such participants at full load, so the issue's 500 at 2 s (not reached) needs ~7x less CPU per
+request or ~7x the cores; real people (5-15 s per page) at 500 need 2-5 cores, i.e. 2-3 app servers
+sharing one PostgreSQL (README, Deployment).
 """
 
 import argparse
@@ -231,6 +252,7 @@ class Player:
     cookies: dict = field(default_factory=dict)
     acknowledged: dict = field(default_factory=dict)  # trial token -> answer, POST answered with a redirect
     in_doubt: dict = field(default_factory=dict)  # trial token -> answer, POST that got no reply
+    no_reply: int = 0  # answer POSTs that got no reply (some of them stored, some sent again)
     pages: int = 0
     completed: bool = False
     error: str = ""
@@ -290,6 +312,7 @@ class Client:
             except ServerGone:
                 if method == "POST" and "trial" in data and data["trial"] not in player.acknowledged:
                     player.in_doubt[data["trial"]] = answer_of(data)
+                    player.no_reply += 1
                 gone_since = gone_since or time.monotonic()
                 if time.monotonic() - gone_since > self.retry_for:
                     raise
@@ -397,8 +420,8 @@ def check(players, planned):
                           ("stored answers never sent", unexplained)):
         if tokens:
             problems.append(f"{len(tokens)} {label}")
-    resolved = sum(1 for t in in_doubt if t in stored)
-    return problems, len(acknowledged), len(stored), len(in_doubt), resolved
+    stored_without_reply = sum(1 for t in in_doubt if t in stored)
+    return problems, len(acknowledged), len(stored), sum(p.no_reply for p in players), stored_without_reply
 
 
 # --- Runs -------------------------------------------------------------------------------------------
@@ -440,7 +463,7 @@ async def crash_and_restart(server, client, tasks, answers_expected, fraction=0.
 
 
 def report(n, args, players, stats, elapsed, verdict, cpu):
-    problems, acknowledged, stored, in_doubt, resolved = verdict
+    problems, acknowledged, stored, no_reply, stored_without_reply = verdict
     requests = sum(stats.statuses.values())
     span = max(stats.last - stats.first, 1e-9)
     completed = sum(p.completed for p in players)
@@ -458,8 +481,8 @@ def report(n, args, players, stats, elapsed, verdict, cpu):
         print(f"  CPU: gunicorn {web:.1f} s, PostgreSQL {database:.1f} s, client {client:.1f} s; per page "
               f"(with its images) {1000 * web / pages:.1f} + {1000 * database / pages:.1f} + "
               f"{1000 * client / pages:.1f} ms; load average {os.getloadavg()[0]:.1f}")
-    print(f"  answers: {acknowledged} acknowledged, {stored} stored; {in_doubt} sent without reply "
-          f"({resolved} of them stored once, the rest re-answered)")
+    print(f"  answers: {acknowledged} acknowledged, {stored} stored; {no_reply} answer POSTs got no reply: "
+          f"{stored_without_reply} of them stored (the participant went on), the others sent again")
     for player in errors[:5]:
         print(f"  ! {player.pseudonym}: {player.error}")
     for problem in problems:
