@@ -21,7 +21,7 @@ without a full plan, a participant marked complete with unanswered trials).
 
 Traffic goes to 127.0.0.1 only. Run it niced:
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 50 200 500
-    nice -n 10 .venv/bin/python benchmarks/load.py --participants 50 --think 0
+    nice -n 10 .venv/bin/python benchmarks/load.py --participants 20 --think 0
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 60 --think 1 --kill
 
 Measured 2026-11-22 on the 2-core development machine, niced, while other developers trained models
