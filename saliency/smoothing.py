@@ -2,16 +2,15 @@
 
 kornia's median_blur takes a conv2d + median path whenever gradients are needed,
 which makes an adversarial training step with the M2 block about 3x slower.
-`median3x3` selects the same neighbour (same value, same tie index) with
-elementwise operations only, and its backward sums the gradient in the order
-kornia's conv2d backward does (window positions in row-major order, then the
-reflect-padding backward), so output and gradient equal kornia's bit for bit.
+`median3x3` selects the same neighbour (same value, same tie index) with a
+selection network on (value, position) keys, and its backward sums the gradient
+in the order kornia's conv2d backward does (window positions in row-major order,
+then the reflect-padding backward), so output and gradient equal kornia's bit for bit.
 """
 
 import torch
 import torch.nn.functional as F
-from kornia.filters import box_blur, gaussian_blur2d
-from kornia.filters.median import _MEDIAN_NETWORKS
+from kornia.filters import box_blur, gaussian_blur2d, median_blur
 from torch import nn
 from torch.autograd.function import once_differentiable
 
@@ -19,57 +18,101 @@ FILTERS = ("mean", "median", "gaussian")
 KERNEL_SIZE = 3
 
 
-WINDOW = [(dy, dx) for dy in range(3) for dx in range(3)]  # row-major, as kornia's get_binary_kernel2d
+MEDIAN_CHUNK = 32768  # windows per pass of the selection below: its eight int64 buffers stay in a core's L2 cache
 
 
-def _neighbours(x):
-    height, width = x.shape[-2:]
-    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    return [padded[..., dy : dy + height, dx : dx + width] for dy, dx in WINDOW]
+def _median_positions(flat: torch.Tensor, row: int, span: int) -> torch.Tensor:
+    """Flat position, in the reflect-padded map `flat`, of the median of each 3x3 window whose top-left corner is at
+    0..span-1: the 5th of the nine in a stable sort by value, which is the neighbour torch.median picks.
+
+    Each pixel becomes one int64 key, its float32 value mapped to an order-preserving int32 in the high word and its
+    position in the low word, so the nine keys of a window are distinct and order like (value, window position).
+    The median key is then selected exactly by sorting the vertical triples once (each serves three windows) and
+    taking the median of (max of lows, median of middles, min of highs). Windows that straddle two rows or maps
+    are computed too and never used. Work goes in chunks, with out= into reused buffers, to stay in cache.
+    """
+    bits = (flat + 0.0).view(torch.int32)  # + 0.0 turns -0.0 into 0.0, so equal values get equal keys
+    positions = torch.empty(span, dtype=torch.int32)
+    reach = MEDIAN_CHUNK + 2 + 2 * row
+    keys = torch.empty(reach, 2, dtype=torch.int32)  # little-endian int64: [low word, high word]
+    keys[:, 0] = torch.arange(reach, dtype=torch.int32)
+    keys64 = keys.view(torch.int64).view(-1)
+    flip = torch.empty(reach, dtype=torch.int32)
+    low, middle, high, spare = (torch.empty(MEDIAN_CHUNK + 2, dtype=torch.int64) for _ in range(4))
+    lows, middles, highs, median = (torch.empty(MEDIAN_CHUNK, dtype=torch.int64) for _ in range(4))
+    minimum, maximum = torch.minimum, torch.maximum
+    for start in range(0, span, MEDIAN_CHUNK):
+        n = min(MEDIAN_CHUNK, span - start)
+        cols = n + 2
+        source = bits[start : start + cols + 2 * row]
+        # Negative floats order backwards as integers: flip their magnitude bits.
+        torch.bitwise_right_shift(source, 31, out=flip[: source.numel()]).bitwise_and_(0x7FFFFFFF)
+        torch.bitwise_xor(source, flip[: source.numel()], out=keys[: source.numel(), 1])
+        top, centre, bottom = keys64[:cols], keys64[row : row + cols], keys64[2 * row : 2 * row + cols]
+        lo, mid, hi, tmp = low[:cols], middle[:cols], high[:cols], spare[:cols]
+        minimum(top, centre, out=lo)
+        maximum(top, centre, out=hi)
+        minimum(hi, bottom, out=tmp)
+        maximum(hi, bottom, out=hi)
+        minimum(lo, tmp, out=mid)
+        maximum(lo, tmp, out=tmp)
+        lo, mid = mid, tmp
+        a, b, c, m = lows[:n], highs[:n], middles[:n], median[:n]
+        maximum(lo[:n], lo[1 : n + 1], out=a)
+        maximum(a, lo[2 : n + 2], out=a)
+        minimum(hi[:n], hi[1 : n + 1], out=b)
+        minimum(b, hi[2 : n + 2], out=b)
+        minimum(mid[:n], mid[1 : n + 1], out=c)
+        maximum(mid[:n], mid[1 : n + 1], out=m)
+        minimum(m, mid[2 : n + 2], out=m)
+        maximum(c, m, out=c)
+        minimum(a, c, out=m)
+        maximum(a, c, out=a)
+        minimum(a, b, out=a)
+        maximum(m, a, out=m)
+        torch.add(m.view(torch.int32)[::2], start, out=positions[start : start + n])
+    return positions
 
 
 class _Median3x3(torch.autograd.Function):
-    """Forward: kornia's min/max selection network gives the median value; the neighbour it came from is the
-    one torch.median (kornia's gradient path) returns, i.e. the 5th of the nine in a stable sort by value."""
+    """Forward: the median neighbour's position (torch.median's choice among ties) and its value.
+    Backward: kornia's conv2d backward adds each window's gradient into the padded map in window-position order,
+    i.e. for one padded pixel from the window with the highest top-left corner down; index_add_ adds serially, so
+    it gets the same sums from the windows reversed. Then the reflect-padding backward, as kornia's."""
 
     @staticmethod
     def forward(ctx, x):
-        neighbours = _neighbours(x)
-        values = list(neighbours)
-        for left, right, low, high in _MEDIAN_NETWORKS[3]:
-            a, b = values[left], values[right]
-            if low:
-                values[left] = torch.minimum(a, b)
-            if high:
-                values[right] = torch.maximum(a, b)
-        median = values[len(WINDOW) // 2]
-        # Among the neighbours equal to the median (in window order), skip as many as needed to make it 5th.
-        # uint8 arithmetic throughout (masked_fill_ is several times slower); `to_skip` wraps below 0 to 255
-        # after the chosen neighbour, so no later one matches.
-        to_skip = len(WINDOW) // 2 - sum((n < median).view(torch.uint8) for n in neighbours)
-        index = torch.zeros_like(median, dtype=torch.uint8)
-        for k, n in enumerate(neighbours):
-            equal = (n == median).view(torch.uint8)
-            if k:
-                index += (equal & (to_skip == 0).view(torch.uint8)) * k
-            to_skip -= equal
-        ctx.save_for_backward(x, index)
-        return median
+        height, width = x.shape[-2:]
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect").contiguous()
+        flat = padded.view(-1)
+        row = width + 2
+        span = flat.numel() - 2 * row - 2  # window corners whose window lies inside `flat`
+        positions = _median_positions(flat, row, span)
+        median = torch.empty_like(flat)
+        torch.index_select(flat, 0, positions, out=median[:span])
+        ctx.save_for_backward(x, positions)
+        return median.view_as(padded)[..., :height, :width].contiguous()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        x, index = ctx.saved_tensors
+        x, positions = ctx.saved_tensors
         height, width = x.shape[-2:]
-        grad_padded = grad.new_zeros(*x.shape[:-2], height + 2, width + 2)
-        zero = grad.new_zeros(())
-        for k, (dy, dx) in enumerate(WINDOW):
-            grad_padded[..., dy : dy + height, dx : dx + width] += torch.where(index == k, grad, zero)
+        grad_windows = grad.new_zeros(*x.shape[:-2], height + 2, width + 2)
+        grad_windows[..., :height, :width] = grad  # straddling windows get zero
+        grad_padded = torch.zeros_like(grad_windows)
+        span = positions.numel()
+        grad_padded.view(-1).index_add_(0, positions.flip(0), grad_windows.view(-1)[:span].flip(0))
         return torch.ops.aten.reflection_pad2d_backward(grad_padded, x, [1, 1, 1, 1])
 
 
 def median3x3(x: torch.Tensor) -> torch.Tensor:
-    """kornia 0.9's median_blur(x, 3) (reflect padding) on finite input: equal output and gradient, faster."""
+    """kornia 0.9's median_blur(x, 3) (reflect padding) on finite input: equal output and gradient, faster.
+    Other than float32, or empty, or too big for int32 positions, it is kornia's median_blur itself."""
+    height, width = x.shape[-2:]
+    padded_size = x.numel() // max(height * width, 1) * (height + 2) * (width + 2)
+    if x.dtype != torch.float32 or not 0 < padded_size < 2**31:
+        return median_blur(x, KERNEL_SIZE)
     return _Median3x3.apply(x)
 
 
