@@ -5,7 +5,7 @@ which makes an adversarial training step with the M2 block about 3x slower.
 `median3x3` selects the same neighbour (same value, same tie index) with a
 selection network on (value, position) keys, and its backward sums the gradient
 in the order kornia's conv2d backward does (window positions in row-major order,
-then the reflect-padding backward), so output and gradient equal kornia's bit for bit.
+then the reflect-padding backward's order), so output and gradient equal kornia's bit for bit.
 """
 
 import torch
@@ -21,9 +21,9 @@ KERNEL_SIZE = 3
 MEDIAN_CHUNK = 32768  # windows per pass of the selection below: its eight int64 buffers stay in a core's L2 cache
 
 
-def _median_positions(flat: torch.Tensor, row: int, span: int) -> torch.Tensor:
-    """Flat position, in the reflect-padded map `flat`, of the median of each 3x3 window whose top-left corner is at
-    0..span-1: the 5th of the nine in a stable sort by value, which is the neighbour torch.median picks.
+def _median_positions(flat: torch.Tensor, row: int, positions: torch.Tensor) -> None:
+    """Into `positions`: the flat position, in the reflect-padded map `flat`, of the median of each 3x3 window whose
+    top-left corner is at 0, 1, ...: the 5th of the nine in a stable sort by value, which is the neighbour torch.median picks.
 
     Each pixel becomes one int64 key, its float32 value mapped to an order-preserving int32 in the high word and its
     position in the low word, so the nine keys of a window are distinct and order like (value, window position).
@@ -32,46 +32,67 @@ def _median_positions(flat: torch.Tensor, row: int, span: int) -> torch.Tensor:
     are computed too and never used. Work goes in chunks, with out= into reused buffers, to stay in cache.
     """
     bits = (flat + 0.0).view(torch.int32)  # + 0.0 turns -0.0 into 0.0, so equal values get equal keys
-    positions = torch.empty(span, dtype=torch.int32)
+    span = positions.numel()
     reach = MEDIAN_CHUNK + 2 + 2 * row
     keys = torch.empty(reach, 2, dtype=torch.int32)  # little-endian int64: [low word, high word]
     keys[:, 0] = torch.arange(reach, dtype=torch.int32)
-    keys64 = keys.view(torch.int64).view(-1)
     flip = torch.empty(reach, dtype=torch.int32)
-    low, middle, high, spare = (torch.empty(MEDIAN_CHUNK + 2, dtype=torch.int64) for _ in range(4))
-    lows, middles, highs, median = (torch.empty(MEDIAN_CHUNK, dtype=torch.int64) for _ in range(4))
-    minimum, maximum = torch.minimum, torch.maximum
+    buffers = [torch.empty(MEDIAN_CHUNK + 2, dtype=torch.int64) for _ in range(8)]
+    plans = {}
     for start in range(0, span, MEDIAN_CHUNK):
         n = min(MEDIAN_CHUNK, span - start)
-        cols = n + 2
-        source = bits[start : start + cols + 2 * row]
+        if n not in plans:  # the views for a chunk of n windows, made once: slicing costs more than it seems
+            plans[n] = _selection_plan(keys, flip, buffers, row, n)
+        flip_bits, high_words, steps, median_positions = plans[n]
+        source = bits[start : start + flip_bits.numel()]
         # Negative floats order backwards as integers: flip their magnitude bits.
-        torch.bitwise_right_shift(source, 31, out=flip[: source.numel()]).bitwise_and_(0x7FFFFFFF)
-        torch.bitwise_xor(source, flip[: source.numel()], out=keys[: source.numel(), 1])
-        top, centre, bottom = keys64[:cols], keys64[row : row + cols], keys64[2 * row : 2 * row + cols]
-        lo, mid, hi, tmp = low[:cols], middle[:cols], high[:cols], spare[:cols]
-        minimum(top, centre, out=lo)
-        maximum(top, centre, out=hi)
-        minimum(hi, bottom, out=tmp)
-        maximum(hi, bottom, out=hi)
-        minimum(lo, tmp, out=mid)
-        maximum(lo, tmp, out=tmp)
-        lo, mid = mid, tmp
-        a, b, c, m = lows[:n], highs[:n], middles[:n], median[:n]
-        maximum(lo[:n], lo[1 : n + 1], out=a)
-        maximum(a, lo[2 : n + 2], out=a)
-        minimum(hi[:n], hi[1 : n + 1], out=b)
-        minimum(b, hi[2 : n + 2], out=b)
-        minimum(mid[:n], mid[1 : n + 1], out=c)
-        maximum(mid[:n], mid[1 : n + 1], out=m)
-        minimum(m, mid[2 : n + 2], out=m)
-        maximum(c, m, out=c)
-        minimum(a, c, out=m)
-        maximum(a, c, out=a)
-        minimum(a, b, out=a)
-        maximum(m, a, out=m)
-        torch.add(m.view(torch.int32)[::2], start, out=positions[start : start + n])
-    return positions
+        torch.bitwise_right_shift(source, 31, out=flip_bits).bitwise_and_(0x7FFFFFFF)
+        torch.bitwise_xor(source, flip_bits, out=high_words)
+        for step, first, second, out in steps:
+            step(first, second, out=out)
+        torch.add(median_positions, start, out=positions[start : start + n])
+
+
+def _selection_plan(keys, flip, buffers, row, n):
+    """The median selection for n windows as (op, input, input, out) steps on views of the reused buffers."""
+    minimum, maximum = torch.minimum, torch.maximum
+    cols, reach = n + 2, n + 2 + 2 * row
+    keys64 = keys[:reach].view(torch.int64).view(-1)
+    top, centre, bottom = keys64[:cols], keys64[row : row + cols], keys64[2 * row : 2 * row + cols]
+    lo, hi, tmp, mid = (buffer[:cols] for buffer in buffers[:4])
+    a, b, c, m = (buffer[:n] for buffer in buffers[4:])
+    steps = [  # sort each vertical triple: lo <= mid <= hi
+        (minimum, top, centre, lo), (maximum, top, centre, hi),
+        (minimum, hi, bottom, tmp), (maximum, hi, bottom, hi),
+        (minimum, lo, tmp, mid), (maximum, lo, tmp, tmp),
+    ]
+    lo, mid = mid, tmp
+    steps += [  # a = max of the lows, b = min of the highs, c = median of the middles, m = median of (a, b, c)
+        (maximum, lo[:n], lo[1 : n + 1], a), (maximum, a, lo[2:], a),
+        (minimum, hi[:n], hi[1 : n + 1], b), (minimum, b, hi[2:], b),
+        (minimum, mid[:n], mid[1 : n + 1], c), (maximum, mid[:n], mid[1 : n + 1], m),
+        (minimum, m, mid[2:], m), (maximum, c, m, c),
+        (minimum, a, c, m), (maximum, a, c, a),
+        (minimum, a, b, a), (maximum, m, a, m),
+    ]
+    return flip[:reach], keys[:reach, 1], steps, m.view(torch.int32)[::2]
+
+
+def _reflection_pad_backward(grad_padded: torch.Tensor) -> torch.Tensor:
+    """reflection_pad2d_backward for a 1-pixel pad, in its summation order (padded pixels in row-major order, each
+    added into the pixel it reflects), with nine slice additions instead of ATen's slower per-pixel loop."""
+    height, width = grad_padded.shape[-2] - 2, grad_padded.shape[-1] - 2
+    grad = grad_padded.new_zeros(*grad_padded.shape[:-2], height, width)
+    rows = (  # (padded rows, the rows they add into), in padded-row order
+        (grad_padded[..., :1, :], grad[..., 1:2, :]),
+        (grad_padded[..., 1:-1, :], grad),
+        (grad_padded[..., -1:, :], grad[..., height - 2 : height - 1, :]),
+    )
+    for source, target in rows:
+        target[..., 1] += source[..., 0]
+        target += source[..., 1:-1]
+        target[..., width - 2] += source[..., -1]
+    return grad
 
 
 class _Median3x3(torch.autograd.Function):
@@ -86,24 +107,20 @@ class _Median3x3(torch.autograd.Function):
         padded = F.pad(x, (1, 1, 1, 1), mode="reflect").contiguous()
         flat = padded.view(-1)
         row = width + 2
+        positions = torch.empty_like(flat, dtype=torch.int32)
         span = flat.numel() - 2 * row - 2  # window corners whose window lies inside `flat`
-        positions = _median_positions(flat, row, span)
-        median = torch.empty_like(flat)
-        torch.index_select(flat, 0, positions, out=median[:span])
+        _median_positions(flat, row, positions[:span])
+        positions = positions.view_as(padded)[..., :height, :width].flatten()
         ctx.save_for_backward(x, positions)
-        return median.view_as(padded)[..., :height, :width].contiguous()
+        return flat.index_select(0, positions).view_as(x)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         x, positions = ctx.saved_tensors
-        height, width = x.shape[-2:]
-        grad_windows = grad.new_zeros(*x.shape[:-2], height + 2, width + 2)
-        grad_windows[..., :height, :width] = grad  # straddling windows get zero
-        grad_padded = torch.zeros_like(grad_windows)
-        span = positions.numel()
-        grad_padded.view(-1).index_add_(0, positions.flip(0), grad_windows.view(-1)[:span].flip(0))
-        return torch.ops.aten.reflection_pad2d_backward(grad_padded, x, [1, 1, 1, 1])
+        grad_padded = grad.new_zeros(*x.shape[:-2], x.shape[-2] + 2, x.shape[-1] + 2)
+        grad_padded.view(-1).index_add_(0, positions.flip(0), grad.flatten().flip(0))
+        return _reflection_pad_backward(grad_padded)
 
 
 def median3x3(x: torch.Tensor) -> torch.Tensor:
