@@ -23,7 +23,7 @@ MEDIAN_CHUNK = 32768  # windows per pass of the selection below: its eight int64
 
 def _median_positions(flat: torch.Tensor, row: int, positions: torch.Tensor) -> None:
     """Into `positions`: the flat position, in the reflect-padded map `flat`, of the median of each 3x3 window whose
-    top-left corner is at 0, 1, ...: the 5th of the nine in a stable sort by value, which is the neighbour torch.median picks.
+    top-left corner is at 0, 1, ...: the 5th of the nine in a stable sort by value, the neighbour torch.median picks.
 
     Each pixel becomes one int64 key, its float32 value mapped to an order-preserving int32 in the high word and its
     position in the low word, so the nine keys of a window are distinct and order like (value, window position).
