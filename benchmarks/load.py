@@ -39,6 +39,13 @@ Measured 2026-11-22 on the 2-core development machine, niced, while other develo
 failed, 27 of them answer POSTs; none of those 27 had been stored, each was answered again; afterwards all
 4920 answers stored exactly once, every participant complete with a full plan.
 
+Again on the quiet machine (load average 0.5 before the run), same settings, `--deadline 150`:
+
+    participants  think  completed       requests/s  page p50 / p95 / p99      data check
+    200           2 s    0/200 by 150 s  136         872 / 1771 / 2600 ms      exactly once
+    500           2 s    0/500 by 150 s  150         2649 / 4365 / 5014 ms     exactly once
+    20            none   20/20, 41 s     181 (max)   118 / 165 / 263 ms        exactly once
+
 CPU per page request, with its share of the images: gunicorn 18-21 ms, PostgreSQL 4-6 ms, client 3 ms.
 A participant thinking 2 s asks for ~1 page and ~1.2 images a second, ~27 ms of CPU: two idle cores carry
 about 70 such participants at full load, so the issue's 500 at 2 s (not reached) needs ~7x less CPU per
