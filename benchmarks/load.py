@@ -239,14 +239,13 @@ def server_cpu_seconds(server, cluster):
 @dataclass
 class Stats:
     page_latencies: list = field(default_factory=list)
-    image_latencies: list = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     connection_errors: int = 0
     first: float = float("inf")
     last: float = 0.0
 
-    def record(self, kind, started, finished, status):
-        (self.page_latencies if kind == "page" else self.image_latencies).append(finished - started)
+    def record(self, started, finished, status):
+        self.page_latencies.append(finished - started)
         self.statuses[status] += 1
         self.first, self.last = min(self.first, started), max(self.last, finished)
 
@@ -276,7 +275,7 @@ class Client:
         self.think, self.max_pages, self.deadline, self.retry_for = think, max_pages, deadline, retry_for
         self.answers_in = 0
 
-    async def call(self, player, method, url, data=None, kind="page"):
+    async def call(self, player, method, url, data=None):
         headers = dict(PROXY_HEADERS)
         if player.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in player.cookies.items())
@@ -289,7 +288,7 @@ class Client:
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
             self.stats.connection_errors += 1
             raise ServerGone(str(error)) from error
-        self.stats.record(kind, started, time.monotonic(), reply.status)
+        self.stats.record(started, time.monotonic(), reply.status)
         for name, morsel in reply.cookies.items():  # Secure cookies, kept by hand: this client speaks http
             if morsel.value and morsel["max-age"] != "0":
                 player.cookies[name] = morsel.value
@@ -330,7 +329,7 @@ class Client:
         raise RuntimeError(f"stopped after {player.pages} pages without reaching the completion page")
 
     async def step(self, player, method, url, data):
-        """One request (and, for a page, its images and the think time); the next request, or None at the end."""
+        """One request (and, after a page, the think time); the next request, or None at the end."""
         status, headers, body = await self.call(player, method, url, data)
         if method == "POST" and status == 303 and "trial" in data:
             player.acknowledged[data["trial"]] = answer_of(data)
@@ -342,8 +341,8 @@ class Client:
             raise RuntimeError(f"{method} {urlsplit(url).path} answered {status}")
         player.pages += 1
         forms, images = parse_page(body.decode())
-        for source in images:
-            await self.call(player, "GET", urljoin(url, source), kind="image")
+        if not all(source.startswith("data:image/png;base64,") for source in images):
+            raise RuntimeError(f"{urlsplit(url).path} links an image instead of embedding it")
         answer_forms = [form for form in forms if form.method == "post" and not form.action.endswith("/logout/")]
         if not answer_forms:
             player.completed = urlsplit(url).path.rstrip("/").endswith("complete")
@@ -477,17 +476,14 @@ def report(n, args, players, stats, elapsed, verdict, cpu):
     errors = [p for p in players if p.error]
     print(f"participants {n}, think {args.think:g} s{', --kill' if args.kill else ''}: "
           f"{completed}/{n} completed in {elapsed:.0f} s")
-    print(f"  {requests} requests ({len(stats.page_latencies)} pages, {len(stats.image_latencies)} images) "
-          f"in {span:.1f} s: {requests / span:.0f} requests/s, {len(stats.page_latencies) / span:.0f} pages/s")
-    print(f"  page latency  {percentiles(stats.page_latencies)}")
-    print(f"  image latency {percentiles(stats.image_latencies)}")
+    print(f"  {requests} requests in {span:.1f} s: {requests / span:.0f} requests/s")
+    print(f"  page latency {percentiles(stats.page_latencies)}")
     print(f"  statuses {dict(sorted(stats.statuses.items()))}, connection errors {stats.connection_errors}")
-    if cpu:  # contention-free cost: what one page (with its images) takes of the machine's CPUs
+    if cpu:  # contention-free cost: what one request takes of the machine's CPUs
         web, database, client = cpu
-        pages = max(len(stats.page_latencies), 1)
-        print(f"  CPU: gunicorn {web:.1f} s, PostgreSQL {database:.1f} s, client {client:.1f} s; per page "
-              f"(with its images) {1000 * web / pages:.1f} + {1000 * database / pages:.1f} + "
-              f"{1000 * client / pages:.1f} ms; load average {os.getloadavg()[0]:.1f}")
+        print(f"  CPU: gunicorn {web:.1f} s, PostgreSQL {database:.1f} s, client {client:.1f} s; per request "
+              f"{1000 * web / requests:.1f} + {1000 * database / requests:.1f} + {1000 * client / requests:.1f} ms; "
+              f"load average {os.getloadavg()[0]:.1f}")
     print(f"  answers: {acknowledged} acknowledged, {stored} stored; {no_reply} answer POSTs got no reply: "
           f"{stored_without_reply} of them stored (the participant went on), the others sent again")
     for player in errors[:5]:

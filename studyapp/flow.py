@@ -1,4 +1,4 @@
-"""Where a participant stands: their current page, their progress, what counts as answered.
+"""Where a participant stands: their current page and their progress.
 
 Pure Python (no Django). The server owns the position: views compute `current_page` from the stored
 state on every request and send anything else there, so a typed URL, an old tab or the back button
@@ -9,28 +9,21 @@ plan in their order, completion. The plan (trials) exists from consent on.
 """
 
 from dataclasses import dataclass
-from typing import Collection, Sequence
 
 CONSENT, INSTRUCTIONS, BACKGROUND, TRIAL, COMPLETE = "consent", "instructions", "background", "trial", "complete"
-STEPS_BEFORE_TRIALS = (CONSENT, INSTRUCTIONS, BACKGROUND)
-
-# Which stored answer settles a trial of each kind (see randomization's kinds).
-ANSWER_FOR_KIND = {"rating": "likert", "attention": "attention", "choice": "choice"}
-
-
-def counts_as_answered(kind: str, stored_answers: Collection[str]) -> bool:
-    """A trial is answered when the answer of its own kind is stored ('likert', 'attention', 'choice')."""
-    return ANSWER_FOR_KIND[kind] in stored_answers
 
 
 @dataclass(frozen=True)
 class Standing:
-    """A participant's stored state; `answered` holds one flag per trial, in plan order."""
+    """A participant's stored state: `answered` of the `planned` trials (the plan exists from consent on),
+    and the position of the first trial without its answer, None once every trial has one."""
 
     consented: bool
     instructions_read: bool
     background_given: bool
-    answered: Sequence[bool] = ()
+    answered: int = 0
+    planned: int = 0
+    first_unanswered: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,17 +50,16 @@ def current_page(standing: Standing) -> Page:
         return Page(INSTRUCTIONS)
     if not standing.background_given:
         return Page(BACKGROUND)
-    for position, answered in enumerate(standing.answered, start=1):
-        if not answered:
-            return Page(TRIAL, position)
+    if standing.first_unanswered is not None:
+        return Page(TRIAL, standing.first_unanswered)
     return Page(COMPLETE)
 
 
 def progress(standing: Standing, planned_trials: int) -> Progress:
     """Pages done out of all pages before completion.
 
-    `planned_trials` is the plan's length; before consent (no plan yet) pass the length it will have.
+    Before consent there is no plan yet: `planned_trials` is the length it will have.
     """
     steps = (standing.consented, standing.instructions_read, standing.background_given)
-    trials = len(standing.answered) if standing.consented else planned_trials
-    return Progress(done=sum(steps) + sum(standing.answered), total=len(steps) + trials)
+    trials = standing.planned if standing.consented else planned_trials
+    return Progress(done=sum(steps) + standing.answered, total=len(steps) + trials)

@@ -14,7 +14,6 @@ urlpatterns = [
     path("background/", views.background, name="background"),
     path("trial/<int:position>/", views.trial, name="trial"),
     path("complete/", views.complete, name="complete"),
-    path("img/<slug:token>/<slug:slot>/", views.image, name="image"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/<slug:slug>/", views.dashboard, name="dashboard_study"),
 ]

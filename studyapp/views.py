@@ -13,26 +13,23 @@ from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils._os import safe_join
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from saliency.models import SourceImage, Stimulus
+from saliency.models import Stimulus
 
-from . import flow, randomization, throttling
+from . import flow, pictures, randomization, throttling
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
 
 logger = logging.getLogger("studyapp")
 
-IMAGE_CACHE_CONTROL = "private, max-age=86400"  # per-trial URLs never change content; logged-in users only
-CHOICE_SLOTS = {"1": "left", "2": "middle", "3": "right"}  # image URL slot -> displayed position
 PAGE_URL_NAMES = {
     flow.CONSENT: "studyapp:consent",
     flow.INSTRUCTIONS: "studyapp:instructions",
@@ -55,7 +52,7 @@ def participant_required(view):
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), "studyapp:login")
-        participant = Participant.objects.select_related("study").filter(user=request.user).first()
+        participant = getattr(request.user, "participant", None)  # loaded with the user (studyapp.backends)
         if participant is None:
             if request.user.is_staff:
                 return redirect("studyapp:dashboard")
@@ -66,25 +63,26 @@ def participant_required(view):
 
 
 class Survey:
-    """A participant's stored standing, read once per request."""
+    """A participant's stored standing, read in one query per request.
+
+    The query puts unanswered trials first, in plan order, and counts every trial and the answered
+    ones over the whole plan: its first row is the current trial, its second the one after it.
+    """
 
     def __init__(self, participant):
         self.participant = participant
         self.study = participant.study
-        rows = participant.trials.values_list(
-            "position", "kind", "token", "likert_response__id", "attention_response__id", "choice_response__id"
-        ) if participant.consented_at else []
-        self.positions_by_token = {}
-        answered = []
-        for position, kind, token, likert, attention, choice in rows:
-            self.positions_by_token[token] = position
-            stored = {name for name, pk in (("likert", likert), ("attention", attention), ("choice", choice)) if pk}
-            answered.append(flow.counts_as_answered(kind, stored))
+        trials = list(plan_with_counts(participant)) if participant.consented_at else []
+        unanswered = [t for t in trials if not t.answered]
+        self.trial = unanswered[0] if unanswered else None
+        self.next_trial = unanswered[1] if len(unanswered) > 1 else None
         self.standing = flow.Standing(
             consented=participant.consented_at is not None,
             instructions_read=participant.instructions_read_at is not None,
             background_given=participant.cv_experience_years is not None and bool(participant.degree),
-            answered=answered,
+            answered=trials[0].answered_count if trials else 0,
+            planned=trials[0].planned if trials else 0,
+            first_unanswered=self.trial.position if self.trial else None,
         )
         self.page = flow.current_page(self.standing)
 
@@ -97,20 +95,38 @@ class Survey:
             )
         return flow.progress(self.standing, planned)
 
-    def current_trial(self):
-        return (Trial.objects.select_related("stimulus__source_image", "source_image")
-                .get(participant=self.participant, position=self.page.position))
+    def after_answering(self):
+        """The page that follows once the current trial is answered; records completion when it is the end."""
+        if self.next_trial is not None:
+            return flow.Page(flow.TRIAL, self.next_trial.position)
+        Participant.objects.filter(pk=self.participant.pk, completed_at__isnull=True).update(
+            completed_at=timezone.now()
+        )
+        return flow.Page(flow.COMPLETE)
 
-    def after_answering(self, position):
-        """The page that follows once trial `position` is answered; records completion when it is the end."""
-        answered = list(self.standing.answered)
-        answered[position - 1] = True
-        page = flow.current_page(flow.Standing(True, True, True, answered))
-        if page.name == flow.COMPLETE:
-            Participant.objects.filter(pk=self.participant.pk, completed_at__isnull=True).update(
-                completed_at=timezone.now()
-            )
-        return page
+
+def plan_with_counts(participant):
+    """The participant's trials, unanswered first in plan order, each row with the plan's counts.
+
+    A trial is answered when the answer of its own kind is stored (each kind has its own table).
+    Raw SQL: this query runs on every survey request, and building it with the ORM cost more CPU
+    than everything else the request did (benchmarks/load.py).
+    """
+    tables = {model.__name__: connection.ops.quote_name(model._meta.db_table)
+              for model in (Trial, LikertResponse, AttentionCheck, ChoiceResponse)}
+    answered = "(likert.id IS NOT NULL OR attention.id IS NOT NULL OR choice.id IS NOT NULL)"
+    return Trial.objects.raw(
+        f"""SELECT trial.*, {answered} AS answered, COUNT(*) OVER () AS planned,
+                   SUM(CASE WHEN {answered} THEN 1 ELSE 0 END) OVER () AS answered_count
+            FROM {tables["Trial"]} trial
+            LEFT JOIN {tables["LikertResponse"]} likert ON likert.trial_id = trial.id AND trial.kind = %s
+            LEFT JOIN {tables["AttentionCheck"]} attention ON attention.trial_id = trial.id AND trial.kind = %s
+            LEFT JOIN {tables["ChoiceResponse"]} choice ON choice.trial_id = trial.id AND trial.kind = %s
+            WHERE trial.participant_id = %s
+            ORDER BY answered, trial.position
+            LIMIT 2""",
+        [Trial.Kind.RATING, Trial.Kind.ATTENTION, Trial.Kind.CHOICE, participant.pk],
+    )
 
 
 def page_url(page):
@@ -153,7 +169,7 @@ def invite(request, token):
         throttling.record_unknown_invite(request, token)
         raise Http404("This invite link is not valid. Check that you copied the whole link.")
     if request.user != participant.user:
-        login(request, participant.user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, participant.user)
     return redirect("studyapp:survey")
 
 
@@ -258,17 +274,30 @@ def trial_form(trial, study, data=None):
 
 
 def render_trial(request, current, trial, form, status=200, refusal=""):
-    def image(slot):
-        return reverse("studyapp:image", args=[trial.token, slot])
-
-    source = trial.stimulus.source_image if trial.kind == Trial.Kind.RATING else trial.source_image
-    context = {"trial": trial, "form": form, "refusal": refusal,
-               "class_name": source.class_name if source else "", "image_url": image("image") if source else ""}
-    if trial.kind == Trial.Kind.RATING:
-        context["map_url"] = image("map")
-    elif trial.kind == Trial.Kind.CHOICE:
-        context["maps"] = [(f"Map {slot}", image(slot)) for slot in CHOICE_SLOTS]
+    """The trial page with its stimulus images embedded (data: URIs): no image URL exists to leak or share."""
+    context = {"trial": trial, "form": form, "refusal": refusal}
+    if trial.kind != Trial.Kind.ATTENTION:
+        try:
+            context.update(stimulus_pictures(trial))
+        except OSError as error:
+            logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
+            return HttpResponse("This page's images are missing on the server; the researchers have been told. "
+                                "Please try again later.", status=503, content_type="text/plain")
     return render_page(request, current, f"studyapp/{trial.kind}.html", context, status=status)
+
+
+def stimulus_pictures(trial):
+    """Class name, original image and map(s) of a rating or side-by-side trial, as data: URIs."""
+    ids = [trial.stimulus_id] if trial.kind == Trial.Kind.RATING else [trial.left_id, trial.middle_id, trial.right_id]
+    stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk(ids)
+    source = stimuli[ids[0]].source_image  # every map of a trial is of the trial's one image
+    maps = [pictures.png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]
+    context = {"class_name": source.class_name, "image_src": pictures.png_data_uri(settings.STIMULI_ROOT, source.image)}
+    if trial.kind == Trial.Kind.RATING:
+        context["map_src"] = maps[0]
+    else:
+        context["maps"] = [(f"Map {slot}", src) for slot, src in enumerate(maps, start=1)]
+    return context
 
 
 def store_answer(trial, data, rt_ms):
@@ -289,7 +318,7 @@ def trial(request, participant, position):
         return answer(request, current)
     if current.page != flow.Page(flow.TRIAL, position):
         return see_other(page_url(current.page))
-    shown = current.current_trial()
+    shown = current.trial
     if shown.shown_at is None:
         shown.shown_at = timezone.now()
         Trial.objects.filter(pk=shown.pk, shown_at__isnull=True).update(shown_at=shown.shown_at)
@@ -298,12 +327,14 @@ def trial(request, participant, position):
 
 def answer(request, current):
     """Store the answer to the current trial, or refuse and store nothing."""
-    posted = current.positions_by_token.get(request.POST.get("trial", ""))
-    if current.page.name != flow.TRIAL or (posted is not None and posted != current.page.position):
-        # An old tab, the back button or a double click: that page is done; go to the current one.
-        return see_other(page_url(current.page))
-    shown = current.current_trial()
-    if posted is None:
+    posted = request.POST.get("trial", "")
+    shown = current.trial
+    if shown is None or current.page.name != flow.TRIAL:
+        return see_other(page_url(current.page))  # an old tab or a double click after the last trial
+    if posted != shown.token:
+        if current.participant.trials.filter(token=posted).exists():
+            # An old tab, the back button or a double click: that page is done; go to the current one.
+            return see_other(page_url(current.page))
         return render_trial(request, current, shown, trial_form(shown, current.study), status=400,
                             refusal="That answer did not come from this page, so nothing was saved. "
                                     "Please answer the page below.")
@@ -318,7 +349,7 @@ def answer(request, current):
             store_answer(shown, form.cleaned_data, rt_ms)
     except IntegrityError:
         logger.info("Duplicate answer to trial %s of %s ignored", shown.position, current.participant.pseudonym)
-    return see_other(page_url(current.after_answering(shown.position)))
+    return see_other(page_url(current.after_answering()))
 
 
 @participant_required
@@ -330,47 +361,6 @@ def complete(request, participant):
     if current.study.completion_redirect_url:
         return redirect(current.study.completion_redirect_url)
     return render_page(request, current, "studyapp/complete.html", {})
-
-
-# --- Stimulus images ----------------------------------------------------------------------------------
-
-def trial_image_path(trial, slot):
-    """The PNG (relative to STIMULI_ROOT) that `slot` names on this trial's page, or None.
-
-    Small single-table lookups: the image request is the most frequent one.
-    """
-    if trial.kind == Trial.Kind.RATING and slot == "map":
-        return Stimulus.objects.filter(pk=trial.stimulus_id).values_list("heatmap", flat=True).first()
-    if trial.kind == Trial.Kind.RATING and slot == "image":
-        return SourceImage.objects.filter(stimuli=trial.stimulus_id).values_list("image", flat=True).first()
-    if trial.kind == Trial.Kind.CHOICE and slot == "image":
-        return SourceImage.objects.filter(pk=trial.source_image_id).values_list("image", flat=True).first()
-    if trial.kind == Trial.Kind.CHOICE and slot in CHOICE_SLOTS:
-        stimulus = getattr(trial, f"{CHOICE_SLOTS[slot]}_id")
-        return Stimulus.objects.filter(pk=stimulus).values_list("heatmap", flat=True).first()
-    return None
-
-
-@require_GET
-def image(request, token, slot):
-    """A stimulus PNG under the trial's opaque token; only its own participant gets it, others a 404."""
-    if not request.user.is_authenticated:
-        raise Http404
-    shown = get_object_or_404(
-        Trial.objects.only("kind", "stimulus_id", "source_image_id", "left_id", "middle_id", "right_id"),
-        token=token, participant__user_id=request.user.pk,
-    )
-    relative = trial_image_path(shown, slot)
-    if relative is None:
-        raise Http404
-    try:
-        handle = open(safe_join(settings.STIMULI_ROOT, relative), "rb")
-    except (OSError, ValueError) as error:
-        logger.error("Stimulus file %s cannot be served: %s", relative, error)
-        raise Http404
-    response = FileResponse(handle, content_type="image/png")
-    response["Cache-Control"] = IMAGE_CACHE_CONTROL
-    return response
 
 
 # --- Staff dashboard ----------------------------------------------------------------------------------

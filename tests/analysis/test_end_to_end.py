@@ -16,7 +16,7 @@ def run(*args, **options):
 def test_a_strong_simulated_effect_survives_survey_export_and_analysis(study_factory, tmp_path):
     study = study_factory(images=2)
     run("simulate_participants", study=study.slug, count=8, seed=0, means="N=1.5,A=3,M2=4.5", sd=0.6,
-        choice_weights="N=1,A=2,M2=12", skip_images=True)
+        choice_weights="N=1,A=2,M2=12")
     run("export_responses", study=study.slug, out=tmp_path / "export")
     run("analyze", ratings=tmp_path / "export" / "ratings.csv", choices=tmp_path / "export" / "choices.csv",
         participants=tmp_path / "export" / "participants.csv", out=tmp_path / "from-files")

@@ -2,7 +2,8 @@
 
 Along the way: screenshots of every kind of page at a phone and a laptop size (tests/artifacts/),
 no horizontal overflow on the phone, an accessible name for every answer control (Chromium's own
-accessibility tree), and images that take their space before they load, so the page never jumps.
+accessibility tree), and images that take their space whether or not they are drawn, so the page
+never jumps (they come embedded in the page).
 """
 
 import re
@@ -64,16 +65,14 @@ def inspect_page(browser, name):
         assert unnamed_controls(browser) == []
 
 
-def form_top_with_images(browser, blocked):
-    """Where the answer form starts on a phone, with stimulus images blocked (still loading) or loaded."""
-    driver = browser.driver
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/img/*"] if blocked else []})
+def form_top_with_images(browser, shown):
+    """Where the answer form starts on a phone, with the page's images shown or taken out (not yet decoded)."""
     browser.view(PHONE)
-    driver.refresh()
-    if not blocked:
-        wait_for(driver, lambda: images_loaded(browser))
+    browser.driver.refresh()
+    if shown:
+        wait_for(browser.driver, lambda: images_loaded(browser))
     else:
+        browser.script("[...document.images].forEach(i => i.removeAttribute('src'))")
         assert not browser.script("return [...document.images].some(i => i.naturalWidth > 0)")
     return browser.script("return document.querySelector('form[method=post]').getBoundingClientRect().top + scrollY")
 
@@ -133,7 +132,7 @@ def test_a_participant_takes_the_whole_study_in_chromium(browser, live_server, s
         if "sufficiency" in names:
             if "rating" not in seen:
                 inspect_page(browser, "rating")
-                assert form_top_with_images(browser, blocked=True) == form_top_with_images(browser, blocked=False)
+                assert form_top_with_images(browser, shown=False) == form_top_with_images(browser, shown=True)
                 browser.view(LAPTOP)
             values = {"sufficiency": str(position % 5 + 1), "trust": str((position * 2) % 5 + 1)}
             kind = "rating"
@@ -145,7 +144,7 @@ def test_a_participant_takes_the_whole_study_in_chromium(browser, live_server, s
         else:
             if "choice" not in seen:
                 inspect_page(browser, "side-by-side")
-                assert form_top_with_images(browser, blocked=True) == form_top_with_images(browser, blocked=False)
+                assert form_top_with_images(browser, shown=False) == form_top_with_images(browser, shown=True)
                 browser.view(LAPTOP)
             values = {"choice": POSITIONS[position % 3], "justification": f"Map at {POSITIONS[position % 3]}: "
                                                                           f"it follows the outline (page {position})"}

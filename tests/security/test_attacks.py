@@ -6,11 +6,14 @@ the staff dashboard, token length (test_access); the admin (test_admin); CSV for
 exports (test_export). Here: what crosses those lines.
 """
 
+import base64
 import csv
 import logging
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
@@ -68,6 +71,13 @@ def test_every_post_without_the_csrf_token_is_refused_and_stores_nothing(study_f
     assert Participant.objects.get(pk=participant.pk).completed_at is not None
 
 
+def study_pictures(study):
+    """The bytes of every image and map of a study's stimuli."""
+    root = Path(settings.STIMULI_ROOT)
+    return {(root / name).read_bytes() for stimulus in study.stimuli.select_related("source_image")
+            for name in (stimulus.heatmap, stimulus.source_image.image)}
+
+
 def test_participants_never_reach_each_others_pages_answers_or_completion_code(client, study_factory,
                                                                                participant_factory):
     study = study_factory(images=1, attention_checks=False, completion_code="SECRET-CODE-1")
@@ -81,13 +91,12 @@ def test_participants_never_reach_each_others_pages_answers_or_completion_code(c
     for intruder in (behind, outsider):
         client.logout()
         first = start(client, intruder)
-        own_tokens = set(Trial.objects.filter(participant=intruder).values_list("token", flat=True))
-        pages = []
+        own_pictures = study_pictures(intruder.study)
+        pages, shown = [], 0
         for trial in finished_trials:  # the finished participant's pages, by URL
             response = client.get(f"/trial/{trial.position}/", follow=True)
             assert response.redirect_chain in ([], [(first, 303)]) and response.request["PATH_INFO"] == first
             pages.append(response)
-            assert client.get(f"/img/{trial.token}/image/").status_code == 404
             post = client.post(first, answer_for(trial, 1))  # their trial token on my page
             assert post.status_code == 400
         pages.append(client.get("/complete/", follow=True))
@@ -95,7 +104,10 @@ def test_participants_never_reach_each_others_pages_answers_or_completion_code(c
             html = response.content.decode()
             assert not any(t.token in html for t in finished_trials)
             assert "SECRET-CODE" not in html and hostile.justification not in html
-            assert set(re.findall(r"/img/([\w-]{22})/", html)) <= own_tokens
+            embedded = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+            assert {base64.b64decode(data) for data in embedded} <= own_pictures
+            shown += len(embedded)
+        assert shown  # the intruder's own trial page, with its own study's pictures
         assert not Trial.objects.filter(participant=intruder, likert_response__isnull=False).exists()
     assert LikertResponse.objects.filter(trial__participant=finished).count() == 3
 

@@ -1,5 +1,7 @@
-"""Who gets in and what they see: invite links, login, blinding, stimulus images, the staff dashboard."""
+"""Who gets in and what they see: invite links, login, blinding, embedded stimulus images, the staff dashboard."""
 
+import base64
+import io
 import logging
 import re
 from html.parser import HTMLParser
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from PIL import Image
 
 from saliency.models import Variant
 from studyapp.models import Trial
@@ -130,13 +133,14 @@ def test_no_participant_page_reveals_a_model(client, study_factory, participant_
     pages = participant_pages(client, participant)
     file_names = [p.name for p in stimuli_root.iterdir()]
     random_tokens = set(participant.trials.values_list("token", flat=True))
-    image_urls = set()
+    files_shown = set()
     for html in pages:
         for name in file_names:
             assert name not in html and Path(name).stem not in html
         parsed = Attributes()
         parsed.feed(html)
         for value in parsed.values:
+            value = re.sub(r"^data:image/png;base64,[A-Za-z0-9+/]+=*$", "", value)  # an embedded image
             for token in random_tokens:
                 value = value.replace(token, "")
             value = re.sub(r"^[A-Za-z0-9]{64}$", "", value)  # the CSRF token
@@ -146,56 +150,56 @@ def test_no_participant_page_reveals_a_model(client, study_factory, participant_
         # Single-letter codes are ordinary words in English text ("A few pages..."); the others are not.
         assert not {"M1", "M2"} & set(re.split(r"[^A-Za-z0-9]+", " ".join(parsed.text)))
         for img in parsed.images:
-            assert re.fullmatch(r"/img/[A-Za-z0-9_-]{22}/(image|map|1|2|3)/", img["src"]), img["src"]
+            png = embedded_png(img["src"])
+            assert not Image.open(io.BytesIO(png)).info, "a PNG with metadata could name its model"
             assert img["alt"] in {"Original image", "Saliency map", "Saliency Map 1", "Saliency Map 2",
                                   "Saliency Map 3"}
             assert img["width"] == img["height"] == "224"
-            image_urls.add(img["src"])
-    assert len(image_urls) == 9 * 2 + 3 * 4
+            files_shown.add(png)
+    assert files_shown == {path.read_bytes() for path in stimuli_root.iterdir()}  # 3 images, 9 maps
 
 
 # --- Stimulus images ------------------------------------------------------------------------------------
 
-def test_a_trials_images_are_served_to_its_participant_only(client, study_factory, participant_factory):
-    study = study_factory(images=1, attention_checks=False)
-    participant = participant_factory(study)
-    play_to_end(client, participant, start(client, participant))
+def embedded_png(src):
+    """The PNG bytes of an <img src="data:..."> (the only kind of image source the survey uses)."""
+    match = re.fullmatch(r"data:image/png;base64,([A-Za-z0-9+/]+=*)", src)
+    assert match, f"not an embedded PNG: {src[:60]}"
+    return base64.b64decode(match.group(1), validate=True)
+
+
+def test_each_trial_page_embeds_its_own_stimulus_files(client, study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=2, attention_checks=True))
+    url = start(client, participant)
     root = Path(settings.STIMULI_ROOT)
-    choice = Trial.objects.get(participant=participant, kind="choice")
-    expected = {"image": choice.source_image.image, "1": choice.left.heatmap, "2": choice.middle.heatmap,
-                "3": choice.right.heatmap}
-    rating = Trial.objects.filter(participant=participant, kind="rating").first()
-    urls = {f"/img/{choice.token}/{slot}/": path for slot, path in expected.items()}
-    urls[f"/img/{rating.token}/map/"] = rating.stimulus.heatmap
-    urls[f"/img/{rating.token}/image/"] = rating.stimulus.source_image.image
-    for url, path in urls.items():
-        response = client.get(url)
-        assert response.status_code == 200
-        assert response["Content-Type"] == "image/png"
-        assert response["Cache-Control"] == "private, max-age=86400"
-        assert b"".join(response.streaming_content) == (root / path).read_bytes()
-    for url in (f"/img/{rating.token}/1/", f"/img/{choice.token}/map/", f"/img/{choice.token}/4/",
-                f"/img/{'x' * 22}/image/"):
-        assert client.get(url).status_code == 404
-
-    same_study = participant_factory(study)
-    other_study = participant_factory(study_factory(images=1))
-    staff = get_user_model().objects.create_user("staff", password="a-long-passphrase", is_staff=True)
-    for outsider in (same_study.user, other_study.user, staff, None):
-        client.logout()
-        if outsider:
-            client.force_login(outsider)
-        for url in urls:
-            assert client.get(url).status_code == 404, (outsider, url)
+    kinds = set()
+    while url != "/complete/":
+        trial = trial_at(url, participant)
+        parsed = Attributes()
+        parsed.feed(client.get(url).content.decode())
+        shown = [embedded_png(img["src"]) for img in parsed.images]
+        if trial.kind == "rating":
+            expected = [trial.stimulus.source_image.image, trial.stimulus.heatmap]
+        elif trial.kind == "choice":
+            expected = [trial.source_image.image, trial.left.heatmap, trial.middle.heatmap, trial.right.heatmap]
+        else:
+            expected = []
+        assert shown == [(root / name).read_bytes() for name in expected]
+        kinds.add(trial.kind)
+        url = location(client.post(url, answer_for(trial, trial.position)))
+    assert kinds == {"rating", "attention", "choice"}
+    assert client.get("/img/x/map/").status_code == 404  # no image URLs at all
 
 
-def test_a_missing_stimulus_file_is_a_logged_404(client, study_factory, participant_factory, caplog):
+def test_a_missing_stimulus_file_is_a_logged_503_and_no_form(client, study_factory, participant_factory, caplog):
     participant = participant_factory(study_factory(images=1))
     url = start(client, participant)
     trial = trial_at(url, participant)
     (Path(settings.STIMULI_ROOT) / trial.stimulus.heatmap).unlink()
-    assert client.get(f"/img/{trial.token}/map/").status_code == 404
-    assert "cannot be served" in caplog.text
+    response = client.get(url)
+    assert response.status_code == 503
+    assert b"images are missing" in response.content and b"<form" not in response.content
+    assert "cannot be shown" in caplog.text
 
 
 # --- Staff dashboard ------------------------------------------------------------------------------------

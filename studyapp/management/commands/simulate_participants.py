@@ -38,10 +38,8 @@ class Command(BaseCommand):
         parser.add_argument("--attention-failure-rate", type=float, default=0.0,
                             help="Share of attention checks answered wrongly (default 0).")
         parser.add_argument("--host", default=None, help="Host name the requests use (default: from ALLOWED_HOSTS).")
-        parser.add_argument("--skip-images", action="store_true", help="Do not fetch each page's images.")
 
-    def handle(self, *, study, count, seed, means, sd, choice_weights, attention_failure_rate, host, skip_images,
-               **options):
+    def handle(self, *, study, count, seed, means, sd, choice_weights, attention_failure_rate, host, **options):
         if count < 1:
             raise CommandError(f"--count must be at least 1, got {count}.")
         study = study_by_slug(study)
@@ -63,7 +61,7 @@ class Command(BaseCommand):
                 raise CommandError(f"{option} names {', '.join(unknown)}, which study {study.slug!r} does not "
                                    f"have; its models are {known}.")
         rehearsal = Rehearsal(study, answers, seed=seed, host=host or default_host(),
-                              secure=settings.SECURE_SSL_REDIRECT, fetch_images=not skip_images)
+                              secure=settings.SECURE_SSL_REDIRECT)
         try:
             participants = rehearsal.run(count)
         except RehearsalError as error:

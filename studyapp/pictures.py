@@ -1,0 +1,21 @@
+"""Stimulus PNGs as data: URIs, for embedding in the trial page.
+
+Embedded, the images arrive with the page: no per-image request, no image URL that could leak a
+stimulus or be opened by someone else, and no page that reflows while its images load. Stimulus
+files are named by a hash of their content (saliency.stimuli), so a name's bytes never change and
+each is read from disk once per process.
+"""
+
+import base64
+from functools import lru_cache
+from pathlib import Path
+
+
+@lru_cache(maxsize=4096)
+def png_data_uri(root, relative):
+    """`relative` under `root` as a data: URI; OSError when it is missing or outside `root`."""
+    base = Path(root).resolve()
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base):
+        raise FileNotFoundError(f"{relative!r} is outside the stimuli folder {base}")
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
