@@ -164,6 +164,23 @@ def test_resume_after_logout_lands_on_the_first_unanswered_trial(client, study_f
     assert stored_answers() == 3
 
 
+def test_only_an_answer_of_the_trials_own_kind_settles_it_and_a_gap_comes_first(client, study_factory,
+                                                                                participant_factory):
+    participant = participant_factory(study_factory(images=2, attention_checks=False))
+    url = start(client, participant)
+    first, second, third = (Trial.objects.get(participant=participant, position=p) for p in (1, 2, 3))
+    assert first.kind == second.kind == third.kind == Trial.Kind.RATING
+    AttentionCheck.objects.create(trial=first, answer=1, rt_ms=1)  # the wrong table for a rating trial
+    assert location(client.get("/")) == url == "/trial/1/"
+    LikertResponse.objects.create(trial=first, sufficiency=1, trust=1, rt_ms=1)
+    LikertResponse.objects.create(trial=third, sufficiency=1, trust=1, rt_ms=1)  # as if the second were lost
+    assert location(client.get("/")) == "/trial/2/"
+    html = client.get("/trial/2/").content.decode()
+    total = participant.trials.count()
+    assert f'<progress id="progress" max="{3 + total}" value="{3 + 2}">' in html
+    assert location(client.post("/trial/2/", answer_for(second, 0))) == "/trial/4/"
+
+
 def test_rt_ms_runs_from_first_showing_the_page_to_the_answer(client, study_factory, participant_factory):
     from datetime import timedelta
 
