@@ -9,6 +9,7 @@ never jumps (they come embedded in the page).
 import re
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -81,7 +82,8 @@ def submitting(driver, action):
     """Run `action` (a click, a key press) and wait until it has loaded the next page."""
     page = driver.find_element(By.TAG_NAME, "html")
     action()
-    WebDriverWait(driver, 15).until(staleness_of(page))
+    # Mid-navigation chromedriver may answer "node does not belong to the document" instead of "stale": ask again.
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(staleness_of(page))
     wait_for(driver, lambda: driver.execute_script("return document.readyState") == "complete")
 
 
