@@ -89,6 +89,10 @@ DATABASES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# In the database, so every gunicorn worker and app server shares it (studyapp.throttling counts invite
+# guesses here); studyapp's migrations create its table.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+
 AUTHENTICATION_BACKENDS = ["studyapp.backends.ParticipantBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,9 +2,8 @@
 address gets 429 for every invite link, valid or not, until its window ends.
 
 Tokens carry 256 random bits, so guessing cannot succeed; the limit bounds the noise and the load,
-and every unknown token and every refusal is logged. Counts live in Django's cache: with the default
-local-memory cache each gunicorn worker counts on its own (N workers: up to N x the limit); a shared
-cache (Redis, memcached, the database) in CACHES makes the limit exact across workers and servers.
+and every unknown token and every refusal is logged. Counts live in Django's cache, which the settings
+keep in the database: one count per address across all workers and app servers.
 """
 
 import logging

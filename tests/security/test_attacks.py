@@ -16,7 +16,9 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.cache.backends.db import DatabaseCache
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import get_resolver
 
@@ -160,6 +162,18 @@ def test_invite_token_guessing_is_logged_then_refused_per_address(study_factory,
     assert "Invite link refused: 203.0.113.9" in caplog.text
     # Everyone else is unaffected.
     assert Client(HTTP_X_FORWARDED_FOR="198.51.100.4").get(f"/i/{participant.invite_token}/").status_code == 302
+
+
+def test_guess_counts_are_shared_by_every_worker_through_the_database(study_factory, participant_factory):
+    participant = participant_factory(study_factory(images=1))
+    for n in range(throttling.UNKNOWN_INVITES_ALLOWED):
+        Client(HTTP_X_FORWARDED_FOR="203.0.113.7").get(f"/i/guess{n:039d}/")
+    another_worker = DatabaseCache(settings.CACHES["default"]["LOCATION"], {})  # its own cache object, same database
+    assert another_worker.get(throttling.key("203.0.113.7")) == throttling.UNKNOWN_INVITES_ALLOWED
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(settings.CACHES['default']['LOCATION'])}")
+        assert cursor.fetchone()[0] == 1
+    assert Client(HTTP_X_FORWARDED_FOR="203.0.113.7").get(f"/i/{participant.invite_token}/").status_code == 429
 
 
 def test_a_spoofed_forwarded_for_header_does_not_dodge_the_limit(study_factory, participant_factory, caplog):
