@@ -2,8 +2,9 @@
 
 Embedded, the images arrive with the page: no per-image request, no image URL that could leak a
 stimulus or be opened by someone else, and no page that reflows while its images load. Stimulus
-files are named by a hash of their content (saliency.stimuli), so a name's bytes never change and
-each is read from disk once per process.
+files are named by a hash of their content (saliency.stimuli), so a name's bytes never change: each
+worker keeps the most recently shown ones (a study's 80 fixture PNGs are ~0.4 MB as base64; the bound
+keeps a study of large colour maps, ~60 KB each, under ~40 MB per worker).
 """
 
 import base64
@@ -11,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def png_data_uri(root, relative):
     """`relative` under `root` as a data: URI; OSError when it is missing or outside `root`."""
     base = Path(root).resolve()
