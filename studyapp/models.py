@@ -30,6 +30,10 @@ def new_trial_token():
 class Study(models.Model):
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
+    consent_text = models.TextField(
+        blank=True, help_text="What participants agree to, as your ethics board approved it: plain text, a blank "
+                              "line between paragraphs. Blank: the built-in text about this kind of study.",
+    )
     stimuli = models.ManyToManyField(Stimulus, related_name="studies")
     sufficiency_statement = models.CharField(
         max_length=300, default="The heatmap has enough information to understand the prediction."

@@ -413,6 +413,21 @@ def test_the_longest_allowed_justification_is_kept_whole(client, study_factory, 
     assert ChoiceResponse.objects.get().justification == text
 
 
+def test_the_consent_page_shows_the_studys_own_text_escaped_or_the_built_in_one(client, study_factory,
+                                                                               participant_factory):
+    approved = "Ethics approval 2026/17 <script>alert(1)</script>.\n\nContact: study@example.org"
+    own, plain = study_factory(images=1, consent_text=approved), study_factory(images=1)
+    for study, expected, absent in (
+        (own, ["<p>Ethics approval 2026/17 &lt;script&gt;alert(1)&lt;/script&gt;.</p>", "<p>Contact: study@example.org</p>"],
+         ["You are invited", "<script>"]),
+        (plain, ["You are invited to take part"], ["Ethics approval"]),
+    ):
+        client.logout()
+        client.get(f"/i/{participant_factory(study).invite_token}/")
+        html = client.get("/consent/").content.decode()
+        assert all(text in html for text in expected) and not any(text in html for text in absent), html
+
+
 def test_consent_without_agreeing_starts_nothing(client, study_factory, participant_factory):
     participant = participant_factory(study_factory(images=1))
     client.get(f"/i/{participant.invite_token}/")
