@@ -6,6 +6,10 @@ which makes an adversarial training step with the M2 block about 3x slower.
 selection network on (value, position) keys, and its backward sums the gradient
 in the order kornia's conv2d backward does (window positions in row-major order,
 then the reflect-padding backward's order), so output and gradient equal kornia's bit for bit.
+It runs on the device of its input and creates every buffer there: on the CPU it works in
+cache-sized chunks and adds the gradient with one serial index_add_; elsewhere (CUDA, whose
+index_add_ adds in no fixed order) it works in one pass and adds the gradient window offset
+by window offset, which gives the same sums in the same order.
 """
 
 import torch
@@ -18,10 +22,7 @@ FILTERS = ("mean", "median", "gaussian")
 KERNEL_SIZE = 3
 
 
-MEDIAN_CHUNK = 32768  # windows per pass of the selection below: its eight int64 buffers stay in a core's L2 cache
-
-
-def _median_positions(flat: torch.Tensor, row: int, positions: torch.Tensor) -> None:
+def _median_positions(flat: torch.Tensor, row: int, positions: torch.Tensor, chunk: int) -> None:
     """Into `positions`: the flat position, in the reflect-padded map `flat`, of the median of each 3x3 window whose
     top-left corner is at 0, 1, ...: the 5th of the nine in a stable sort by value, the neighbour torch.median picks.
 
@@ -29,18 +30,19 @@ def _median_positions(flat: torch.Tensor, row: int, positions: torch.Tensor) -> 
     position in the low word, so the nine keys of a window are distinct and order like (value, window position).
     The median key is then selected exactly by sorting the vertical triples once (each serves three windows) and
     taking the median of (max of lows, median of middles, min of highs). Windows that straddle two rows or maps
-    are computed too and never used. Work goes in chunks, with out= into reused buffers, to stay in cache.
+    are computed too and never used. Work goes in chunks of `chunk` windows, with out= into reused buffers.
     """
     bits = (flat + 0.0).view(torch.int32)  # + 0.0 turns -0.0 into 0.0, so equal values get equal keys
-    span = positions.numel()
-    reach = MEDIAN_CHUNK + 2 + 2 * row
-    keys = torch.empty(reach, 2, dtype=torch.int32)  # little-endian int64: [low word, high word]
-    keys[:, 0] = torch.arange(reach, dtype=torch.int32)
-    flip = torch.empty(reach, dtype=torch.int32)
-    buffers = [torch.empty(MEDIAN_CHUNK + 2, dtype=torch.int64) for _ in range(8)]
+    span, device = positions.numel(), flat.device
+    chunk = min(chunk, span)
+    reach = chunk + 2 + 2 * row
+    keys = torch.empty(reach, 2, dtype=torch.int32, device=device)  # little-endian int64: [low word, high word]
+    keys[:, 0] = torch.arange(reach, dtype=torch.int32, device=device)
+    flip = torch.empty(reach, dtype=torch.int32, device=device)
+    buffers = [torch.empty(chunk + 2, dtype=torch.int64, device=device) for _ in range(8)]
     plans = {}
-    for start in range(0, span, MEDIAN_CHUNK):
-        n = min(MEDIAN_CHUNK, span - start)
+    for start in range(0, span, chunk):
+        n = min(chunk, span - start)
         if n not in plans:  # the views for a chunk of n windows, made once: slicing costs more than it seems
             plans[n] = _selection_plan(keys, flip, buffers, row, n)
         flip_bits, high_words, steps, median_positions = plans[n]
@@ -95,11 +97,41 @@ def _reflection_pad_backward(grad_padded: torch.Tensor) -> torch.Tensor:
     return grad
 
 
+def _add_median_grad_serially(grad: torch.Tensor, positions: torch.Tensor, grad_padded: torch.Tensor) -> None:
+    """kornia's conv2d backward adds each window's gradient into the padded map in window-position order, i.e. for
+    one padded pixel from the window with the highest top-left corner down; index_add_ on the CPU adds serially,
+    so it gets the same sums from the windows reversed."""
+    grad_padded.view(-1).index_add_(0, positions.flip(0), grad.flatten().flip(0))
+
+
+def _add_median_grad_by_offset(grad: torch.Tensor, positions: torch.Tensor, grad_padded: torch.Tensor) -> None:
+    """The same sums in the same order without index_add_ (unordered atomics on CUDA): for each of the nine window
+    offsets in row-major order, the gradient of the windows whose median sits there, added as one shifted slice."""
+    height, width = grad.shape[-2:]
+    row = width + 2
+    corners = torch.arange(grad_padded.numel(), dtype=torch.int32, device=grad.device).view_as(grad_padded)
+    offsets = positions.view_as(grad) - corners[..., :height, :width]
+    for dy in range(KERNEL_SIZE):
+        for dx in range(KERNEL_SIZE):
+            grad_padded[..., dy : dy + height, dx : dx + width] += torch.where(offsets == dy * row + dx, grad, 0)
+
+
+# (windows per selection pass, gradient scatter) by device. On the CPU the selection's eight int64 buffers stay in a
+# core's L2 cache; on a GPU kernel launches cost, not cache misses, so a training batch goes in one pass.
+MEDIAN_STRATEGIES = {
+    "cpu": (32768, _add_median_grad_serially),
+    "accelerator": (1 << 22, _add_median_grad_by_offset),
+}
+
+
+def _median_strategy(device: torch.device):
+    return MEDIAN_STRATEGIES["cpu" if device.type == "cpu" else "accelerator"]
+
+
 class _Median3x3(torch.autograd.Function):
     """Forward: the median neighbour's position (torch.median's choice among ties) and its value.
-    Backward: kornia's conv2d backward adds each window's gradient into the padded map in window-position order,
-    i.e. for one padded pixel from the window with the highest top-left corner down; index_add_ adds serially, so
-    it gets the same sums from the windows reversed. Then the reflect-padding backward, as kornia's."""
+    Backward: the gradient added into the padded map in kornia's order, then the reflect-padding backward, as
+    kornia's."""
 
     @staticmethod
     def forward(ctx, x):
@@ -109,7 +141,7 @@ class _Median3x3(torch.autograd.Function):
         row = width + 2
         positions = torch.empty_like(flat, dtype=torch.int32)
         span = flat.numel() - 2 * row - 2  # window corners whose window lies inside `flat`
-        _median_positions(flat, row, positions[:span])
+        _median_positions(flat, row, positions[:span], _median_strategy(x.device)[0])
         positions = positions.view_as(padded)[..., :height, :width].flatten()
         ctx.save_for_backward(x, positions)
         return flat.index_select(0, positions).view_as(x)
@@ -119,7 +151,7 @@ class _Median3x3(torch.autograd.Function):
     def backward(ctx, grad):
         x, positions = ctx.saved_tensors
         grad_padded = grad.new_zeros(*x.shape[:-2], x.shape[-2] + 2, x.shape[-1] + 2)
-        grad_padded.view(-1).index_add_(0, positions.flip(0), grad.flatten().flip(0))
+        _median_strategy(grad.device)[1](grad, positions, grad_padded)
         return _reflection_pad_backward(grad_padded)
 
 

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from saliency.attacks import fgsm_random_start, pgd
 from saliency.data import batches
+from saliency.devices import seeded_generator
 from saliency.nets import ADVERSARIAL_VARIANTS, VARIANT_FILTERS, build_model
 
 
@@ -87,19 +88,24 @@ def adversarial_batch(model, x, y, preset: Preset, generator=None):
 
 
 def training_step(model, optimizer, x, y, variant, preset, generator=None):
+    """One optimizer step on a (natural or adversarial) batch; the loss stays on the device, as reading it
+    would make the host wait for the device at every step."""
     if variant in ADVERSARIAL_VARIANTS:
         x = adversarial_batch(model, x, y, preset, generator)
     optimizer.zero_grad(set_to_none=True)
     loss = F.cross_entropy(model(x), y)
     loss.backward()
     optimizer.step()
-    return loss.item()
+    return loss.detach()
+
+
+LOSS_SHOWN_EVERY = 50  # steps between progress-bar loss updates (each one waits for the device)
 
 
 def train(model, train_data, variant, preset: Preset, seed=0, max_batches=None, device="cpu"):
     """Train in place; returns the number of images seen and the seconds it took."""
-    generator = torch.Generator().manual_seed(seed)
-    attack_generator = torch.Generator(device=device).manual_seed(seed + 1)
+    generator = torch.Generator().manual_seed(seed)  # shuffles indices on the CPU, where the data is
+    attack_generator = seeded_generator(device, seed + 1)
     optimizer = _optimizer(model, preset)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(preset.lr_milestones), 0.1)
     batches_per_epoch = -(-len(train_data) // preset.batch_size)
@@ -118,7 +124,8 @@ def train(model, train_data, variant, preset: Preset, seed=0, max_batches=None, 
             scheduler.step()
             seen, step = seen + len(y), step + 1
             bar.update()
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            if step % LOSS_SHOWN_EVERY == 0:
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         bar.close()
     model.eval()
     return seen, time.perf_counter() - started
@@ -131,6 +138,15 @@ def robust_subset(test_size, preset: Preset, seed=0):
     return torch.randperm(test_size, generator=torch.Generator().manual_seed(seed))[: preset.eval_subset].sort().values
 
 
+def correct_predictions(model, x, y, attack: Preset | None = None, generator=None):
+    """How many of the batch the model classifies correctly, benign or under the preset's evaluation PGD;
+    a tensor on the batch's device, so batches add up there without waiting for each other."""
+    if attack is not None:
+        x = pgd(model, x, y, attack.eps, attack.eval_step, attack.eval_steps, generator=generator)
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).sum()
+
+
 def evaluate(model, test_data, preset: Preset, seed=0, max_batches=None, device="cpu", batch_size=250):
     """Benign accuracy on the whole test set, robust accuracy under PGD on the seeded subset.
 
@@ -141,17 +157,13 @@ def evaluate(model, test_data, preset: Preset, seed=0, max_batches=None, device=
 
     def accuracy(indices, attack):
         indices = indices[:keep]
-        correct = 0
-        generator = torch.Generator(device=device).manual_seed(seed)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        generator = seeded_generator(device, seed)
         progress = tqdm(batches(test_data, batch_size, indices=indices), total=-(-len(indices) // batch_size),
                         desc="robust accuracy" if attack else "benign accuracy")
         for x, y in progress:
-            x, y = x.to(device), y.to(device)
-            if attack:
-                x = pgd(model, x, y, preset.eps, preset.eval_step, preset.eval_steps, generator=generator)
-            with torch.no_grad():
-                correct += (model(x).argmax(1) == y).sum().item()
-        return 100.0 * correct / len(indices), len(indices)
+            correct += correct_predictions(model, x.to(device), y.to(device), preset if attack else None, generator)
+        return 100.0 * correct.item() / len(indices), len(indices)
 
     benign, benign_n = accuracy(torch.arange(len(test_data)), attack=False)
     robust, robust_n = accuracy(robust_subset(len(test_data), preset, seed), attack=True)
@@ -192,7 +204,7 @@ def load_checkpoint(checkpoints_dir, dataset, variant, preset_name, device="cpu"
         preset = Preset(**{**settings, "lr_milestones": tuple(settings["lr_milestones"]),
                            "arch": tuple(map(tuple, settings["arch"]))})
         model = make_model(dataset, variant, preset, metadata["smoothing_position"])
-        model.load_state_dict(torch.load(weights, map_location=device, weights_only=True))
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))  # built on the CPU
     except Exception as error:  # bad JSON, missing keys, a truncated or mismatched state dict
         raise CheckpointError(
             f"Checkpoint {weights} / {info.name} is unreadable ({error or type(error).__name__}); "

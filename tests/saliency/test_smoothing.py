@@ -2,7 +2,8 @@ import pytest
 import torch
 from kornia.filters import median_blur
 
-from saliency.smoothing import SmoothingBlock, median3x3, study_sigma
+from saliency import smoothing
+from saliency.smoothing import MEDIAN_STRATEGIES, SmoothingBlock, median3x3, study_sigma
 
 INPUTS = {
     "gaussian noise": lambda: torch.randn(3, 5, 9, 11),
@@ -12,9 +13,22 @@ INPUTS = {
 }
 
 
+STRATEGIES = {
+    **MEDIAN_STRATEGIES,
+    # Chunks of 97 windows: many passes, chunk boundaries inside rows, a shorter last chunk.
+    "cpu, small chunks": (97, MEDIAN_STRATEGIES["cpu"][1]),
+}
+
+
+@pytest.fixture(params=STRATEGIES)
+def median_strategy(request, monkeypatch):
+    """Every device's median code, run here on the CPU (the accelerator's is the one CUDA runs)."""
+    monkeypatch.setattr(smoothing, "_median_strategy", lambda device: STRATEGIES[request.param])
+
+
 @pytest.mark.parametrize("name", INPUTS)
 @pytest.mark.parametrize("seed", range(3))
-def test_fast_median_equals_kornia_output_and_gradient(name, seed):
+def test_fast_median_equals_kornia_output_and_gradient(name, seed, median_strategy):
     torch.manual_seed(seed)
     x = INPUTS[name]()
     ours, theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
@@ -24,6 +38,21 @@ def test_fast_median_equals_kornia_output_and_gradient(name, seed):
     out_theirs.backward(upstream)
     assert torch.equal(out_ours, out_theirs)
     assert torch.equal(ours.grad, theirs.grad)
+
+
+def test_fast_median_takes_its_strategy_from_the_input_device():
+    assert smoothing._median_strategy(torch.device("cpu")) is MEDIAN_STRATEGIES["cpu"]
+    for device in ("cuda", "meta"):
+        assert smoothing._median_strategy(torch.device(device)) is MEDIAN_STRATEGIES["accelerator"]
+
+
+def test_fast_median_creates_nothing_off_the_input_device():
+    # The meta device computes shapes only and refuses any copy to or from another device (CUDA's failure mode).
+    x = torch.randn(2, 3, 9, 7, device="meta", requires_grad=True)
+    y = median3x3(x)
+    (grad,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    assert y.device.type == grad.device.type == "meta"
+    assert y.shape == grad.shape == x.shape
 
 
 def test_fast_median_without_grad_equals_kornia_network_path():

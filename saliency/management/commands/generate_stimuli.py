@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from saliency.devices import DEVICE_CHOICES
 from saliency.models import Dataset, Variant
 
 
@@ -19,7 +20,8 @@ class Command(BaseCommand):
         parser.add_argument("--models", nargs="+", default=["N", "A", "M2"], choices=Variant.values)
         parser.add_argument("--images-per-dataset", type=int, default=10)
         parser.add_argument("--preset", default="cpu", choices=["paper", "cpu"])
-        parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                            help="auto: CUDA when torch sees a CUDA device, else the CPU.")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--data-root", type=Path, default=None,
                             help="Folder with cifar-10-batches-py/, imagenette2-320/ or fashion-mnist/ "
@@ -36,6 +38,7 @@ class Command(BaseCommand):
         import torch
 
         from saliency.data import DataError, load_split
+        from saliency.devices import DeviceError, resolve_device
         from saliency.stimuli import Explainer, SelectionError, write_stimuli
         from saliency.training import (
             CheckpointError, checkpoint_paths, get_preset, load_checkpoint, train_and_save, write_accuracy_table,
@@ -45,11 +48,10 @@ class Command(BaseCommand):
             raise CommandError("--images-per-dataset must be at least 1.")
         if options["threads"]:
             torch.set_num_threads(options["threads"])
-        device = options["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        elif device == "cuda" and not torch.cuda.is_available():
-            raise CommandError("--device cuda asked for, but torch sees no CUDA device; use --device cpu or auto.")
+        try:
+            device = resolve_device(options["device"])
+        except DeviceError as error:
+            raise CommandError(str(error)) from error
         variants = list(dict.fromkeys(options["models"]))
         datasets = list(dict.fromkeys(options["datasets"]))
         checkpoints, data_root = options["checkpoints"], options["data_root"]
