@@ -88,3 +88,20 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, args, message):
         call_command("generate_stimuli", "--checkpoints", str(tmp_path / "models"), "--out", str(tmp_path / "out"),
                      *args, stdout=io.StringIO())
     assert not (tmp_path / "models").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.django_db
+def test_shipped_stimuli_are_what_the_shipped_checkpoints_make(tmp_path, settings):
+    """The fixture in the repository is reproducible: same checkpoints, same seed, same code, same bytes."""
+    import shutil
+    from pathlib import Path
+
+    fixtures = Path(settings.BASE_DIR) / "fixtures"
+    shutil.copytree(fixtures / "models", tmp_path / "models")  # the command rewrites the accuracy table there
+    shipped = json.loads((fixtures / "stimuli.json").read_text())
+    images = sum(record["model"] == "saliency.sourceimage" for record in shipped)
+    call_command("generate_stimuli", "--images-per-dataset", str(images), "--preset", "cpu", "--device", "cpu",
+                 "--seed", "0", "--checkpoints", str(tmp_path / "models"), "--out", str(tmp_path / "out"),
+                 stdout=io.StringIO())
+    assert (tmp_path / "out" / "stimuli.json").read_text() == (fixtures / "stimuli.json").read_text()
+    assert _files(tmp_path / "out" / "stimuli") == _files(fixtures / "stimuli")
