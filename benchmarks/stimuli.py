@@ -23,27 +23,41 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 from saliency.data import batches, load_split  # noqa: E402
+from saliency.devices import seeded_generator  # noqa: E402
 from saliency.smoothing import SmoothingBlock  # noqa: E402
 from saliency.training import PRESET_NAMES, _optimizer, get_preset, make_model, training_step  # noqa: E402
 
 VARIANTS = ("N", "A", "M2")
 
 
-def training_throughput(train_data, preset, variant, n_batches, kornia_median=False):
+def use_kornia_median(model):
+    """The reference: kornia's own median_blur in the model's smoothing block."""
+    for block in model:
+        if isinstance(block, SmoothingBlock):
+            block.smooth = lambda x: median_blur(x, 3)
+
+
+def training_throughput(train_data, preset, variant, n_batches, kornia_median=False, device="cpu", warm_up=1):
+    """(images/s wall, images/s process CPU) of training steps as train() takes them: batches sliced on the CPU,
+    moved to the device; on CUDA the clock stops once the device has finished."""
     torch.manual_seed(0)
-    model = make_model("fmnist", variant, preset)
-    if kornia_median:  # the reference: kornia's own median_blur in the block
-        for block in model:
-            if isinstance(block, SmoothingBlock):
-                block.smooth = lambda x: median_blur(x, 3)
+    model = make_model("fmnist", variant, preset).to(device).train()
+    if kornia_median:
+        use_kornia_median(model)
     optimizer = _optimizer(model, preset)
+    generator = seeded_generator(device, 1)
     stream = batches(train_data, preset.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
-    x, y = next(stream)
-    training_step(model, optimizer, x, y, variant, preset)  # warm-up
+
+    def steps(count):
+        for _ in range(count):
+            x, y = next(stream)
+            training_step(model, optimizer, x.to(device), y.to(device), variant, preset, generator)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize(device)
+
+    steps(warm_up)
     wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(n_batches):
-        x, y = next(stream)
-        training_step(model, optimizer, x, y, variant, preset)
+    steps(n_batches)
     images = n_batches * preset.batch_size
     return images / (time.perf_counter() - wall), images / (time.process_time() - cpu)
 

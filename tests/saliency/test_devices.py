@@ -16,7 +16,14 @@ from saliency.data import TensorImages
 from saliency.devices import DeviceError, resolve_device, seeded_generator
 from saliency.nets import DATASET_SPECS, VARIANT_FILTERS
 from saliency.training import (
-    PRESET_NAMES, correct_predictions, get_preset, load_checkpoint, make_model, save_checkpoint, train, training_step,
+    PRESET_NAMES,
+    correct_predictions,
+    get_preset,
+    load_checkpoint,
+    make_model,
+    save_checkpoint,
+    train,
+    training_step,
 )
 
 META = torch.device("meta")
