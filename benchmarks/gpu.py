@@ -3,7 +3,8 @@
     source .gpu/setup.sh && python3 benchmarks/gpu.py              # on the GPU machine (see ../shared/gpu/prepare)
     .venv/bin/python benchmarks/gpu.py --device cpu --quick         # the same steps on the CPU, to try the script
 
-Prints, in this order (about 3 minutes on one H100):
+Prints, in this order (about 2-3 minutes on one H100, estimated from the eager img/s measured on an H200; not yet
+run on a GPU):
 1. the median on the device against kornia's median_blur(x, 3) on the same device and against the exact CPU
    result (ours and kornia's agree bit for bit there, see tests/saliency/test_smoothing.py): output and gradient,
    on Gaussian noise, on ReLU maps (tied zeros) and on few distinct values (ties everywhere), at the `cpu` and
