@@ -101,6 +101,25 @@ def test_scipys_statistic_is_the_smaller_signed_rank_sum():
         assert sp.wilcoxon(d, zero_method=method).statistic == min(stats.signed_rank_sums(d, method))
 
 
+SMALL_SAMPLES = {  # where scipy's method="auto" runs its exact permutation test: n <= 13 with ties or zeros
+    "ties": [0.5, -0.5, 1.0, 1.0, 0.25, 2.0, -1.0, 0.5],
+    "zeros": [0.0, 0.3, 0.0, 1.2, -0.4, 0.9, 0.6],
+    "ties and zeros, n=11": [0.0, 0.2, 0.2, -0.2, 0.4, 0.0, 0.6, 0.8, -0.6, 0.2, 1.0],
+    "one nonzero": [0.0, 0.0, 0.7],
+    "all negative": [-0.1, -0.2, -0.2, -0.3, -0.5],
+    "no ties (scipy's exact distribution)": [0.1, -0.3, 0.7, 1.1, 1.3],
+    "n=14 (scipy's normal approximation)": [0.0, 0.2, 0.2, -0.2, 0.4, 0.5, 0.6, 0.8, -0.6, 0.2, 1.0, 0.3, 0.3, 0.1],
+}
+
+
+@pytest.mark.parametrize("zero_method", stats.ZERO_METHODS)
+@pytest.mark.parametrize("sample", SMALL_SAMPLES)
+def test_signed_rank_test_gives_scipys_wilcoxon_exactly(sample, zero_method):
+    d = np.array(SMALL_SAMPLES[sample])
+    expected = sp.wilcoxon(d, zero_method=zero_method)
+    assert stats.signed_rank_test(d, zero_method) == (expected.statistic, expected.pvalue)
+
+
 def test_one_way_anova_equals_scipy_and_eta_squared_the_sums_of_squares(ratings):
     table = stats.one_way_anova(ratings, MODELS).set_index("statement")
     for statement in ("sufficiency", "trust"):
