@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import choices as choice_stats
-from analysis import figures, ordinal, stats
+from analysis import figures, mixed, ordinal, stats
 from analysis.loading import FORMULA_START_CHARACTERS, LIKERT_LEVELS, STATEMENTS, guard_formula, select_sample
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
@@ -33,6 +33,8 @@ class Options:
     exclude_failed_attention: bool = False
     seed: int = 0
     ordinal_max_rows: int = ordinal.MAX_ROWS
+    mixed_model: bool = True
+    mixed_max_participants: int = mixed.MAX_PARTICIPANTS
 
 
 @dataclass
@@ -45,6 +47,24 @@ class Analysis:
     figures: dict = field(default_factory=dict)
 
 
+def model_tests(ratings, models, options):
+    """The tests of differences between models, as the report runs them: (participant means, tables).
+
+    `manage.py plan_study` runs them on simulated studies, so a planned power is the power of this report.
+    """
+    means = stats.participant_means(ratings, models)
+    tables = {
+        "wilcoxon_ratings": stats.wilcoxon_pairs(stats.paired_ratings(ratings, models), models, options.zero_method),
+        "anova": stats.one_way_anova(ratings, models),
+        "friedman": stats.friedman_kendall(means, models),
+        "wilcoxon_participants": stats.wilcoxon_pairs(means, models, options.zero_method,
+                                                      decimals=stats.MEAN_DECIMALS, unit="participants"),
+    }
+    if options.mixed_model:
+        tables["mixed"] = mixed.mixed_models(ratings, models, options.mixed_max_participants, options.seed)
+    return means, tables
+
+
 def run_analysis(data, options):
     """Every table and figure of the report, from checked StudyData."""
     data, sample = select_sample(data, options.models, options.exclude_failed_attention)
@@ -53,13 +73,9 @@ def run_analysis(data, options):
     tables = {
         "descriptives": stats.descriptives(ratings, models),
         "descriptives_by_dataset": stats.descriptives(ratings, models, by=("dataset",)),
-        "wilcoxon_ratings": stats.wilcoxon_pairs(stats.paired_ratings(ratings, models), models, options.zero_method),
-        "anova": stats.one_way_anova(ratings, models),
     }
-    means = stats.participant_means(ratings, models)
-    tables["friedman"] = stats.friedman_kendall(means, models)
-    tables["wilcoxon_participants"] = stats.wilcoxon_pairs(
-        means, models, options.zero_method, decimals=stats.MEAN_DECIMALS, unit="participants")
+    means, tests = model_tests(ratings, models, options)
+    tables.update(tests)
     tables["mean_ci"] = stats.participant_mean_ci(means, models)
     flat = means.copy()
     flat.columns = [f"{statement}_{model}" for statement, model in flat.columns]
@@ -139,6 +155,42 @@ def pair_header(models, what):
     return [f"{a} vs {b}: {w}" for a, b in stats.model_pairs(models) for w in what]
 
 
+def mixed_tables(fits, alpha):
+    """The mixed model's comparisons, then its variance components and convergence (one row per statement)."""
+    first = fits.iloc[0]
+    subsample = (f" Fitted on a random subsample of {first['n_participants_fitted']:,} of {first['n_participants']:,} "
+                 f"participants (numpy default_rng seed {first['seed']})." if first["subsampled"] else "")
+    comparisons = DisplayTable(
+        "Mixed model: crossed random effects for participant and image (primary test)",
+        f"Linear mixed model rating ~ model + (1 | participant) + (1 | image) per statement (statsmodels MixedLM, "
+        f"REML), {first['reference']} the reference. Estimate: mean rating of the second model minus the first; "
+        f"the pairs with {first['reference']} are the model's fixed effects, the others contrasts of them, all "
+        f"z-tested from the fitted covariance of the fixed effects; p (Holm): Holm-adjusted over the model pairs "
+        f"within each statement. * marks p < {alpha}.{subsample}",
+        ["Statement", "Comparison", "Estimate", "SE", "z", "p", "p (Holm)", "95% CI"],
+        [[r["statement"].capitalize(), f"{r['model_a']} vs {r['model_b']}", format_number(r["estimate"], 3),
+          format_number(r["se"], 3), format_number(r["z"]), format_p(r["p"]),
+          format_p(r["p_holm"]) + mark(r["p_holm"], alpha),
+          f"[{format_number(r['ci_low'], 3)}, {format_number(r['ci_high'], 3)}]"] for _, r in fits.iterrows()],
+        "mixed.csv")
+    per_fit = fits.drop_duplicates("statement")
+    warnings = "; ".join(f"{r['statement']}: {r['fit_warnings']}" for _, r in per_fit.iterrows() if r["fit_warnings"])
+    components = DisplayTable(
+        "Mixed model: variance components and convergence",
+        "Variance of the participants' and the images' random intercepts and of the residual, in squared rating "
+        "points (REML estimates), and whether the optimizer converged. A variance near 0 means the ratings hardly "
+        "differ by participant (or image) beyond the model effects."
+        + (f" statsmodels warned: {warnings}." if warnings else ""),
+        ["Statement", "Participant variance", "Image variance", "Residual variance", "Participants", "Images",
+         "Ratings", "Converged"],
+        [[r["statement"].capitalize(), format_number(r["participant_variance"], 3),
+          format_number(r["image_variance"], 3), format_number(r["residual_variance"], 3),
+          f"{r['n_participants_fitted']:,}", f"{r['n_images']:,}", f"{r['n_ratings_fitted']:,}",
+          "yes" if r["converged"] else "NO: do not read its numbers"] for _, r in per_fit.iterrows()],
+        "mixed.csv")
+    return [comparisons, components]
+
+
 def display_tables(analysis):
     """The report's tables, formatted: the same content for report.html and report.md."""
     t, alpha, models = analysis.tables, analysis.options.alpha, analysis.models
@@ -154,25 +206,8 @@ def display_tables(analysis):
                      ["Dataset", "Statement", "Model", "n", "Mean +- SD", "Median", *distribution],
                      descriptive_rows(t["descriptives_by_dataset"], by=("dataset",)), "descriptives_by_dataset.csv"),
     ]
-    pooled = t["wilcoxon_ratings"]
-    rows = []
-    for statement, anova in zip(STATEMENTS, t["anova"].to_dict("records")):
-        pairs = pooled[pooled["statement"] == statement]
-        rows.append([statement.capitalize(), *[c for _, r in pairs.iterrows() for c in pair_cells(r, alpha)],
-                     f"F({anova['df_between']}, {anova['df_within']}) = {format_number(anova['F'])}",
-                     format_p(anova["p"]) + mark(anova["p"], alpha), format_number(anova["eta_squared"], 3)])
-    n_pairs = ", ".join(f"{r['model_a']} vs {r['model_b']}: {r['n']}" for _, r in pooled.drop_duplicates(
-        ["model_a", "model_b"]).iterrows())
-    shown.append(DisplayTable(
-        "Table 3 layout: pooled tests (every rating one observation)",
-        f"Wilcoxon signed-rank tests pairing the two models' ratings of the same image by the same participant "
-        f"(pairs: {n_pairs}); zero_method='{zero}'; W is scipy's statistic (the smaller signed-rank sum); "
-        f"p (Holm): Holm-adjusted within each statement (statsmodels method='holm'); r: matched-pairs "
-        f"rank-biserial, positive when the second model is rated higher. One-way ANOVA across models on all "
-        f"ratings with eta squared. * marks p < {alpha}. These tests treat every rating as independent.",
-        ["Statement", *pair_header(models, pair_what), "ANOVA F(df)", "ANOVA p", "eta^2"], rows,
-        "wilcoxon_ratings.csv, anova.csv"))
-
+    if "mixed" in t:
+        shown += mixed_tables(t["mixed"], alpha)
     per_person = t["wilcoxon_participants"]
     rows = []
     for statement, friedman in zip(STATEMENTS, t["friedman"].to_dict("records")):
@@ -199,6 +234,26 @@ def display_tables(analysis):
         [[r["statement"].capitalize(), r["model"], str(r["n_participants"]), format_number(r["mean"]),
           f"[{format_number(r['ci_low'])}, {format_number(r['ci_high'])}]"] for _, r in ci.iterrows()],
         "mean_ci.csv"))
+
+    pooled = t["wilcoxon_ratings"]
+    rows = []
+    for statement, anova in zip(STATEMENTS, t["anova"].to_dict("records")):
+        pairs = pooled[pooled["statement"] == statement]
+        rows.append([statement.capitalize(), *[c for _, r in pairs.iterrows() for c in pair_cells(r, alpha)],
+                     f"F({anova['df_between']}, {anova['df_within']}) = {format_number(anova['F'])}",
+                     format_p(anova["p"]) + mark(anova["p"], alpha), format_number(anova["eta_squared"], 3)])
+    n_pairs = ", ".join(f"{r['model_a']} vs {r['model_b']}: {r['n']}" for _, r in pooled.drop_duplicates(
+        ["model_a", "model_b"]).iterrows())
+    shown.append(DisplayTable(
+        "Table 3 layout: pooled tests (every rating one observation)",
+        f"Wilcoxon signed-rank tests pairing the two models' ratings of the same image by the same participant "
+        f"(pairs: {n_pairs}); zero_method='{zero}'; W is scipy's statistic (the smaller signed-rank sum); "
+        f"p (Holm): Holm-adjusted within each statement (statsmodels method='holm'); r: matched-pairs "
+        f"rank-biserial, positive when the second model is rated higher. One-way ANOVA across models on all "
+        f"ratings with eta squared. * marks p < {alpha}. These tests treat every rating as independent: "
+        f"read them to compare with the published study, not to draw conclusions.",
+        ["Statement", *pair_header(models, pair_what), "ANOVA F(df)", "ANOVA p", "eta^2"], rows,
+        "wilcoxon_ratings.csv, anova.csv"))
 
     fits = t["ordinal"]
     first = fits.iloc[0]
@@ -260,9 +315,24 @@ def sample_lines(analysis):
 def method_lines(analysis):
     o = analysis.options
     return [
-        "The pooled tests (Table 3 layout) treat every rating as an independent observation, as the published "
-        "study did; ratings by one person are not independent, so the participant-level tests, which treat each "
-        "participant as one unit (their mean rating per model), are the ones to rely on.",
+        "Which test answers which question. The mixed model (primary test): do the models' ratings differ in a "
+        "way that holds for other participants rating other images? Participants and images are both samples, "
+        "crossed (every participant rates every image under every model), so it treats both as random factors "
+        "(Baayen, Davidson & Bates 2008; Judd, Westfall & Kenny 2012)."
+        + ("" if o.mixed_model else " It was not fitted for this report (--no-mixed)."),
+        "The participant-level tests: does a typical participant rate the models differently, on these images? "
+        "They treat each participant as one unit (their mean rating per model), so they generalize to other "
+        "participants, not to other images.",
+        "The pooled tests (Table 3 layout): every rating one independent observation, as the published study ran "
+        "them. Ratings by one person, and of one image, are not independent, so their p-values are too small; "
+        "they are shown to compare with the published study. The ordinal model checks that the conclusion does "
+        "not hang on treating the answers 1-5 as numbers.",
+        "Mixed model: statsmodels MixedLM, REML, rating ~ model fitted as one group holding every rating, with "
+        f"variance components (vc_formula) for participant and image; optimizer '{mixed.FIT_OPTIONS['method']}' "
+        f"(ftol {mixed.FIT_OPTIONS['ftol']}; sparse random-effects designs from "
+        f"{mixed.SPARSE_FROM_RATINGS:,} ratings on); z tests and "
+        f"{mixed.CONFIDENCE:.0%} confidence intervals from the fitted covariance of the fixed effects. Above {o.mixed_max_participants} participants it is fitted on a random subsample of "
+        f"{o.mixed_max_participants} participants (numpy default_rng seed {o.seed}).",
         f"Wilcoxon signed-rank: scipy.stats.wilcoxon with zero_method='{o.zero_method}' (zero differences are "
         + {"pratt": "ranked with the others, then left out of the signed sums",
            "wilcox": "dropped before ranking",
@@ -396,14 +466,22 @@ def write_outputs(directory, analysis, render_html):
 
 
 def publish(out, analysis, render_html):
-    """Write everything into a temporary folder beside `out`, then move it into place: all or nothing."""
+    """Write the report into a temporary folder beside `out`, then move it into place: all or nothing."""
+    return publish_folder(out, lambda folder: write_outputs(folder, analysis, render_html), ".analyze-")
+
+
+def publish_folder(out, write, prefix):
+    """Call write(folder) on a new temporary folder beside `out`, then move its files into `out`.
+
+    On any error nothing reaches `out`; files of `out` that `write` does not make are left alone.
+    """
     out = Path(out).absolute()
     anchor = out.parent
     while not anchor.exists():
         anchor = anchor.parent
-    staging = Path(tempfile.mkdtemp(prefix=".analyze-", dir=anchor))
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=anchor))
     try:
-        write_outputs(staging, analysis, render_html)
+        write(staging)
         out.parent.mkdir(parents=True, exist_ok=True)
         if not out.exists():
             staging.rename(out)

@@ -24,12 +24,12 @@ def iso_times(seconds):
 
 
 def simulate_export(directory, participants, images=20, effects=None, participant_sd=0.5, noise_sd=1.0,
-                    choice_weights=None, seed=0):
+                    choice_weights=None, seed=0, image_sd=0.0):
     """Write ratings.csv, choices.csv and participants.csv; return their paths.
 
-    Each rating is a latent normal score (the model's effect + the participant's offset + noise) cut
-    into 1..5, so ratings of one person are correlated as in a real study. Every participant rates
-    every image under every model, then chooses once per image among the models.
+    Each rating is a latent normal score (the model's effect + the participant's offset [+ the image's
+    offset] + noise) cut into 1..5, so ratings of one person (and of one image) are correlated as in a
+    real study. Every participant rates every image under every model, then chooses once per image.
     """
     effects = effects or {"N": 0.0, "A": 0.0, "M2": 0.0}
     models = np.array(list(effects))
@@ -47,6 +47,8 @@ def simulate_export(directory, participants, images=20, effects=None, participan
     image = np.tile(np.repeat(np.arange(images), k), participants)
     model = np.tile(np.arange(k), participants * images)
     offset = rng.normal(0, participant_sd, participants)[person]
+    if image_sd:  # drawn only when asked, so that seeds without image offsets give the files they always gave
+        offset = offset + rng.normal(0, image_sd, images)[image]
     effect = np.array([effects[m] for m in models])[model]
     answers = {}
     for statement in ("sufficiency", "trust"):

@@ -51,7 +51,7 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
     assert {p.name for p in (out / "figures").iterdir()} == {"mean_ci.png", "likert.png", "choice_shares.png"}
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in (out / "figures").iterdir())
     assert {"descriptives.csv", "wilcoxon_ratings.csv", "anova.csv", "friedman.csv", "wilcoxon_participants.csv",
-            "choice_shares.csv", "justifications.csv", "ordinal.csv"} <= {p.name for p in (out / "tables").iterdir()}
+            "choice_shares.csv", "justifications.csv", "ordinal.csv", "mixed.csv"} <= {p.name for p in (out / "tables").iterdir()}
 
     data = results(out)
     assert data["sample"] == {"participants": 15, "started": 15, "completed": 15, "excluded": [], "analysed": 15,
@@ -82,6 +82,19 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
     markdown = (out / "report.md").read_text()
     assert f"| Sufficiency | N | 60 | {mean:.2f} +- {sd:.2f} |" in markdown and "N vs A: p (Holm)" in markdown
 
+    mixed = [r for r in data["mixed"] if r["statement"] == "trust"]
+    assert [(r["model_a"], r["model_b"]) for r in mixed] == [("N", "A"), ("A", "M2"), ("N", "M2")]
+    assert all(r["converged"] for r in mixed) and mixed[0]["n_ratings_fitted"] == 180
+    table = list(csv.DictReader(open(out / "tables" / "mixed.csv", newline="")))
+    assert float(table[3]["estimate"]) == pytest.approx(mixed[0]["estimate"], rel=1e-12)
+    assert f"| Trust | A vs M2 | {mixed[1]['estimate']:.3f} |" in markdown
+    assert "Which test answers which question" in html and "(1 | participant) + (1 | image)" in html
+    results_section = html[html.index("<h2>Results</h2>"):]
+    order = [results_section.index(title) for title in (
+        "Descriptives", "Mixed model: crossed random effects", "Mixed model: variance components",
+        "Participant-level tests", "Table 3 layout: pooled tests", "Ordinal model")]
+    assert order == sorted(order)
+
 
 def test_a_known_effect_is_found_and_a_null_effect_is_not(tmp_path):
     effect = simulate_export(tmp_path / "effect", 30, images=10, effects={"N": 0.0, "A": 0.6, "M2": 1.2},
@@ -98,6 +111,8 @@ def test_a_known_effect_is_found_and_a_null_effect_is_not(tmp_path):
             assert all(r["p_holm"] < 0.05 and r["rank_biserial"] > 0 for r in pairs)
             null_pairs = [r for r in nothing[table] if r["statement"] == statement]
             assert all(r["p_holm"] > 0.05 for r in null_pairs)
+        assert all(r["p_holm"] < 0.05 and r["estimate"] > 0 for r in found["mixed"] if r["statement"] == statement)
+        assert all(r["p_holm"] > 0.05 for r in nothing["mixed"] if r["statement"] == statement)
         assert [r["p"] < 0.05 for r in found["friedman"]] == [True, True]
         assert [r["p"] > 0.05 for r in nothing["friedman"] + nothing["anova"]] == [True] * 4
     assert max(found["most_chosen_summary"], key=lambda r: r["participants"])["most_chosen"] == "M2"
@@ -143,6 +158,15 @@ def test_models_option_picks_and_orders_the_models(export):
     assert [(r["model_a"], r["model_b"]) for r in data["wilcoxon_ratings"]] == [("M2", "N")] * 2
     assert data["options"]["alpha"] == 0.01 and data["options"]["zero_method"] == "wilcox"
     assert data["choice_models"] == ["M2", "N", "A"]  # shares stay shares of all choices
+
+
+def test_no_mixed_skips_the_mixed_model_and_says_so(export):
+    analyze(*file_args(export), "--no-mixed")
+    data = results(export["out"])
+    assert "mixed" not in data and data["options"]["mixed_model"] is False
+    assert not (export["out"] / "tables" / "mixed.csv").exists()
+    html = (export["out"] / "report.html").read_text()
+    assert "It was not fitted for this report (--no-mixed)." in html and "Mixed model: crossed" not in html
 
 
 def test_a_study_without_side_by_side_pages_gets_a_report_without_choices(export):

@@ -29,7 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--zero-method", choices=ZERO_METHODS, default=DEFAULT_ZERO_METHOD,
                             help=f"how the Wilcoxon tests treat zero differences (default {DEFAULT_ZERO_METHOD})")
         parser.add_argument("--seed", type=int, default=0,
-                            help="seed of the ordinal model's subsample on very large data (default 0)")
+                            help="seed of the ordinal and mixed models' subsamples on very large data (default 0)")
+        parser.add_argument("--no-mixed", action="store_true",
+                            help="skip the mixed model with crossed random effects for participant and image")
 
     def handle(self, *args, **options):
         out = Path(options["out"])
@@ -44,7 +46,8 @@ class Command(BaseCommand):
             raise CommandError("Give --study S, or the exported files: --ratings ratings.csv --choices choices.csv "
                                "[--participants participants.csv].")
         settings = Options(models=options["models"], alpha=options["alpha"], zero_method=options["zero_method"],
-                           exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"])
+                           exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"],
+                           mixed_model=not options["no_mixed"])
         try:
             if options["study"]:
                 data = from_export_frames(export_frames(study_by_slug(options["study"])), f"study {options['study']!r}")
