@@ -76,3 +76,27 @@ def choice_figure(shares, models):
     ax.set_ylabel("% of choices")
     ax.legend(title="Dataset", fontsize=8)
     return png_bytes(figure)
+
+
+def power_figure(power, titles, target):
+    """Power against the number of participants, one panel per test, one line per comparison."""
+    tests = list(dict.fromkeys(power["test"]))
+    columns = min(3, len(tests))
+    rows = -(-len(tests) // columns)
+    figure = Figure(figsize=(3.4 * columns, 2.9 * rows), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)).ravel()
+    for ax, test in zip(axes, tests):
+        for comparison, group in power[power["test"] == test].groupby("comparison", sort=False):
+            ax.plot(group["participants"], group["power"], marker="o", label=comparison)
+        ax.axhline(target, color="black", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(titles[test], fontsize=9)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes[len(tests):]:
+        ax.set_axis_off()
+    for ax in axes[len(tests) - columns:len(tests)]:  # the lowest panel of each column
+        ax.tick_params(labelbottom=True)
+        ax.set_xlabel("Participants")
+    for ax in axes[::columns]:
+        ax.set_ylabel("Power")
+    return png_bytes(figure)

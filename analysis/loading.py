@@ -119,6 +119,14 @@ def read_export(ratings_path, choices_path, participants_path=None):
     return check_study_data(StudyData(ratings, choices, participants, sources))
 
 
+def read_ratings(ratings_path):
+    """ratings.csv alone (a pilot's, for plan_study), read and checked as read_export checks it."""
+    ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings")
+    no_choices = pd.DataFrame({c: pd.Series(dtype="category" if c in CATEGORY_COLUMNS else object)
+                               for c in CHOICES_USED})
+    return check_study_data(StudyData(ratings, no_choices, None, {"ratings": str(ratings_path)})).ratings
+
+
 def from_export_frames(frames, source):
     """The frames of studyapp.export.export_frames (keyed by file name), checked like the files."""
     sources = {name: source for name in ("ratings", "choices", "participants")}

@@ -1,0 +1,101 @@
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from analysis import power
+from analysis.loading import STATEMENTS, InputError, read_ratings
+from analysis.report import publish_folder
+from analysis.stats import DEFAULT_ZERO_METHOD, ZERO_METHODS
+
+DESIGN_FLAGS = {"means": "--means", "sd": "--sd", "participant_sd": "--participant-sd", "image_sd": "--image-sd",
+                "images": "--images"}
+
+
+class Command(BaseCommand):
+    help = ("Power by simulation: simulate whole studies of a design (given as flags, or estimated from a pilot's "
+            "ratings.csv), run analyze's tests on each, and write power.csv, power.json, power.png and "
+            "answers.txt into --out.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--means", help="mean rating per model, the first the mixed model's reference, "
+                                            "e.g. N=2.08,A=2.99,M2=3.33")
+        parser.add_argument("--sd", type=float, help="SD of a rating around its participant's and image's mean")
+        parser.add_argument("--participant-sd", type=float, help="SD of the participants' random intercepts")
+        parser.add_argument("--image-sd", type=float, help="SD of the images' random intercepts")
+        parser.add_argument("--images", type=int, help="images per participant, each rated under every model")
+        parser.add_argument("--from-export", metavar="RATINGS_CSV",
+                            help="a pilot's ratings.csv (export_responses): estimate the means and SDs from it; "
+                                 "design flags given too override its estimates")
+        parser.add_argument("--statement", choices=STATEMENTS, default=STATEMENTS[0],
+                            help=f"the pilot's statement to estimate from (default {STATEMENTS[0]})")
+        parser.add_argument("--participants", type=int, nargs="+", required=True, metavar="N",
+                            help="sample sizes to simulate, e.g. 10 20 30 40 65")
+        parser.add_argument("--simulations", type=int, default=500, help="studies per sample size (default 500)")
+        parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+        parser.add_argument("--zero-method", choices=ZERO_METHODS, default=DEFAULT_ZERO_METHOD,
+                            help=f"as analyze's --zero-method (default {DEFAULT_ZERO_METHOD})")
+        parser.add_argument("--mixed", action="store_true",
+                            help="also the mixed model (about 0.1-0.5 s per simulated study and sample size)")
+        parser.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
+        parser.add_argument("--jobs", type=int, default=power.default_jobs(),
+                            help="worker processes (default: the CPUs this process may use); "
+                                 "the numbers do not depend on it")
+        parser.add_argument("--out", required=True, help="folder for the results (created; written all at once)")
+
+    def handle(self, *args, **options):
+        out = Path(options["out"])
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} exists and is not a folder.")
+        sizes = sorted(set(options["participants"]))
+        problems = []
+        if sizes[0] < 2:
+            problems.append(f"--participants: every sample size must be at least 2, got {sizes[0]}.")
+        if options["simulations"] < 1:
+            problems.append(f"--simulations must be at least 1, got {options['simulations']}.")
+        if not 0 < options["alpha"] < 1:
+            problems.append(f"--alpha must be between 0 and 1, not {options['alpha']}.")
+        if options["jobs"] < 1:
+            problems.append(f"--jobs must be at least 1, got {options['jobs']}.")
+        missing = [flag for name, flag in DESIGN_FLAGS.items() if options[name] is None]
+        if missing and not options["from_export"]:
+            problems.append(f"Missing {', '.join(missing)}: give the design, e.g. --means N=2.08,A=2.99,M2=3.33 "
+                            "--sd 0.8 --participant-sd 0.5 --image-sd 0.3 --images 20, or estimate it from a "
+                            "pilot with --from-export ratings.csv.")
+        if problems:
+            raise CommandError("Nothing was written.\n" + "\n".join(problems))
+        try:
+            design, source = self.design(options)
+            started = time.perf_counter()
+            decided = power.simulate_power(design, sizes, options["simulations"], options["alpha"], options["seed"],
+                                           options["zero_method"], options["mixed"], options["jobs"], progress=True)
+            elapsed = time.perf_counter() - started
+            table = power.power_table(decided, design)
+            plan = power.summary(design, table, sizes, options["simulations"], options["alpha"], options["seed"],
+                                 options["zero_method"], options["mixed"], source)
+            publish_folder(out, lambda folder: power.write_outputs(folder, table, plan), ".plan_study-")
+        except InputError as error:
+            raise CommandError(f"Nothing was written.\n{error}") from error
+        except OSError as error:
+            raise CommandError(f"Cannot write the results to {out}: {error}. Nothing was written.") from error
+        self.stdout.write(f"Simulated {options['simulations']} studies at each of {', '.join(map(str, sizes))} "
+                          f"participants in {elapsed:.1f} s; power in {out}/power.csv")
+        self.stdout.write("\n".join(plan["answers"]))
+
+    def design(self, options):
+        """The Design to simulate and where it came from: the flags, or a pilot's export with flags overriding."""
+        given = {name: options[name] for name in DESIGN_FLAGS if options[name] is not None}
+        if "means" in given:
+            given["means"] = power.parse_means(given["means"])
+        if not options["from_export"]:
+            return power.Design(**given), {"from": "flags"}
+        ratings = read_ratings(options["from_export"])
+        pilot, fit = power.design_from_ratings(ratings, options["statement"], list(given.get("means", {})) or None,
+                                               seed=options["seed"])
+        source = {"from": "export", "ratings": options["from_export"], "statement": options["statement"],
+                  "pilot_participants": ratings["participant"].nunique(), "pilot_estimates": asdict(pilot),
+                  "pilot_fit": fit, "overridden_by_flags": [DESIGN_FLAGS[name] for name in given]}
+        if not fit["converged"]:
+            self.stderr.write("Warning: the pilot's mixed model did not converge; its estimates may be off.")
+        return power.Design(**{**asdict(pilot), **given}), source
