@@ -1,10 +1,14 @@
 """Time `manage.py analyze` on simulated exports of 65, 1,000 and 100,000 participants x 60 ratings.
 
-Goal (issue 4): 100,000 participants (6 million ratings) in under 60 s on the 2-core machine.
+Goals: 100,000 participants (6 million ratings) in under 60 s on the 2-core machine (issue 4); the mixed
+model, both statements, in under 10 s at 65 participants x 20 images x 3 models (issue 13).
 Run from the repository root; on a shared machine: nice -n 10 .venv/bin/python benchmarks/analysis.py
 The CSVs are written first with numpy (not timed); each analyze run is a fresh process, timed end to end
 (wall clock, and the CPU seconds it used: on a machine busy with other work the wall time grows, the CPU
-time hardly does). --keep DIR keeps the CSVs there and reuses them on the next run.
+time hardly does). The mixed model (analysis.mixed.mixed_models, both statements, on the loaded ratings;
+a subsample of 200 participants above that) is timed again on its own in this process.
+--image-sd gives the images random offsets too (default 0: every image alike, a variance at its boundary).
+--keep DIR keeps the CSVs there and reuses them on the next run.
 """
 
 import argparse
@@ -19,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from analysis.loading import read_export  # noqa: E402
+from analysis.mixed import mixed_models  # noqa: E402
 from analysis.simulation import simulate_export  # noqa: E402
 
 EFFECTS = {"N": 0.0, "A": 0.3, "M2": 0.6}
@@ -30,18 +36,20 @@ def main():
     parser.add_argument("--participants", type=int, nargs="+", default=[65, 1_000, 100_000])
     parser.add_argument("--images", type=int, default=20, help="images per participant (x 3 models)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-sd", type=float, default=0.0, help="SD of the images' latent offsets (default 0)")
     parser.add_argument("--keep", type=Path, help="folder to keep (and reuse) the simulated CSVs in")
     args = parser.parse_args()
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"{'participants':>12} {'ratings':>10} {'choices':>9} {'write CSV s':>12} {'analyze s':>10} {'CPU s':>7}")
+    print(f"{'participants':>12} {'ratings':>10} {'choices':>9} {'write CSV s':>12} {'analyze s':>10} {'CPU s':>7} "
+          f"{'mixed s':>8} {'CPU s':>6}")
     with tempfile.TemporaryDirectory(prefix="analysis-bench-") as scratch:
         for count in args.participants:
-            folder = (args.keep or Path(scratch)) / f"{count}x{args.images}-seed{args.seed}"
+            folder = (args.keep or Path(scratch)) / f"{count}x{args.images}-seed{args.seed}-image-sd{args.image_sd}"
             start = time.perf_counter()
             paths = [folder / "export" / name for name in ("ratings.csv", "choices.csv", "participants.csv")]
             if not all(path.exists() for path in paths):
                 paths = simulate_export(folder / "export", count, images=args.images, effects=EFFECTS,
-                                        choice_weights=CHOICE_WEIGHTS, seed=args.seed)
+                                        choice_weights=CHOICE_WEIGHTS, seed=args.seed, image_sd=args.image_sd)
             written = time.perf_counter() - start
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
@@ -51,8 +59,12 @@ def main():
             elapsed = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            ratings = read_export(*paths).ratings
+            start, cpu_start = time.perf_counter(), time.process_time()
+            mixed_models(ratings, list(EFFECTS), seed=args.seed)
+            mixed, mixed_cpu = time.perf_counter() - start, time.process_time() - cpu_start
             print(f"{count:>12,} {count * args.images * 3:>10,} {count * args.images:>9,} "
-                  f"{written:>12.1f} {elapsed:>10.1f} {cpu:>7.1f}", flush=True)
+                  f"{written:>12.1f} {elapsed:>10.1f} {cpu:>7.1f} {mixed:>8.1f} {mixed_cpu:>6.1f}", flush=True)
 
 
 if __name__ == "__main__":
