@@ -16,14 +16,15 @@ from analysis.loading import STATEMENTS
 from analysis.stats import holm, model_pairs
 
 # Above this many participants the model is fitted on a seeded random subsample of them: the fit's cost
-# grows faster than the data (measured, both statements: 65 participants x 60 ratings about 1 s,
-# 200 about 5 s, 1,000 about a minute), and 200 participants already pin the differences between models.
+# grows faster than the data (measured, CPU seconds for both statements at 60 ratings per participant:
+# 65 participants 1-1.6, 200 about 9, 1,000 about 65), and 200 participants pin the model differences well.
 MAX_PARTICIPANTS = 200
 VARIANCE_COMPONENTS = {"participant": "0 + C(participant)", "image": "0 + C(image)"}
 # Powell on the profiled REML likelihood (two variance ratios): statsmodels' default gradient optimizers
 # (bfgs, then lbfgs, cg) took 1-40 s per statement at 65 participants x 60 ratings and, where a variance is
-# near zero, stopped short of the optimum (a log-likelihood 6 lower, "not converged"); Powell reached the
-# best likelihood of all of them in under a second. ftol: the default 1e-4 leaves variances off in the 4th digit.
+# near zero, stopped short of the optimum ("not converged"; in one seeded case a log-likelihood 6 lower);
+# Powell reached the best likelihood of them all in under a second. ftol: the default 1e-4 leaves the
+# variances off in the 4th digit.
 FIT_OPTIONS = {"reml": True, "method": "powell", "ftol": 1e-10}
 # Sparse random-effects designs from this many ratings on: 7x faster at 3,900 ratings, but their overhead
 # makes small fits slower (600 ratings: 0.23 s sparse, 0.09 s dense).
