@@ -49,6 +49,17 @@ class Stimulus(models.Model):
     confidence = models.FloatField()
     preset = models.CharField(max_length=32)
     checkpoint = models.CharField(max_length=255)
+    # The map's explanation metrics (saliency.metrics, as manage.py evaluate_explanations computes them).
+    # For researchers and the export only: never shown to participants.
+    gini = models.FloatField(null=True, blank=True, help_text="Gini sparsity of the map (higher: sparser).")
+    ris = models.FloatField(null=True, blank=True, help_text="Relative input stability (lower: more stable); "
+                                                             "empty when noise changed the prediction.")
+    ros = models.FloatField(null=True, blank=True, help_text="Relative output stability (lower: more stable); "
+                                                             "empty when noise changed the prediction.")
+    road_aopc = models.FloatField(null=True, blank=True, help_text="ROAD AOPC, most relevant first (higher: more "
+                                                                   "faithful).")
+    ssim = models.FloatField(null=True, blank=True, help_text="SSIM with the map of a noisy copy (higher: more "
+                                                              "stable); empty when no copy kept the prediction.")
 
     class Meta:
         ordering = ["source_image", "variant"]

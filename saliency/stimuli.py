@@ -8,6 +8,7 @@ so neither a file name nor a record id tells which model made a map.
 
 import hashlib
 import json
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from saliency.attribution import predict, vanilla_gradient
+from saliency.attribution import METHODS, predict, vanilla_gradient
 from saliency.data import batches
+from saliency.metrics import METRIC_NAMES, evaluate_maps
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"
@@ -46,8 +48,11 @@ def class_quotas(n_images, n_classes, generator):
     return quotas
 
 
-def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_size=250):
-    """Seeded test indices, spread over the classes, that every model classifies correctly."""
+def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_size=250, option="--images-per-dataset"):
+    """Seeded test indices, spread over the classes, that every model classifies correctly.
+
+    `option` names the command-line option that asks for the images, for the error message.
+    """
     generator = torch.Generator().manual_seed(seed)
     quotas = class_quotas(n_images, len(test_data.classes), generator)
     order = torch.randperm(len(test_data), generator=generator)
@@ -67,7 +72,7 @@ def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_siz
             return sorted(chosen)
     raise SelectionError(
         f"Only {len(chosen)} of {n_images} test images are classified correctly by every model "
-        f"with classes spread evenly; ask for fewer with --images-per-dataset."
+        f"with classes spread evenly; ask for fewer with {option}."
     )
 
 
@@ -91,15 +96,26 @@ def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Pa
     stimuli = []
     for explainer in tqdm(explainers, desc=f"{dataset} saliency maps"):
         predicted, confidence = predict(explainer.model, x)
-        maps = vanilla_gradient(explainer.model, x, predicted).cpu()
-        for source, saliency, cls, conf in zip(sources, maps, predicted.tolist(), confidence.tolist()):
+        maps = vanilla_gradient(explainer.model, x, predicted)
+        # Every model's maps get the same noise, as in manage.py evaluate_explanations.
+        generator = torch.Generator(device=device).manual_seed(seed)
+        scores = evaluate_maps(explainer.model, METHODS["VG"], x, predicted, maps, generator)
+        scores = torch.stack([scores[name] for name in METRIC_NAMES], dim=1).tolist()
+        for source, saliency, cls, conf, values in zip(sources, maps.cpu(), predicted.tolist(), confidence.tolist(),
+                                                       scores):
             stimuli.append({
                 "source": source, "variant": explainer.variant,
                 "heatmap": _write_png(png_folder, render_heatmap(saliency.numpy())),
                 "predicted_class": test_data.classes[cls], "confidence": round(conf, 4),
                 "preset": explainer.preset, "checkpoint": explainer.checkpoint,
+                **{name: _significant(value) for name, value in zip(METRIC_NAMES, values)},
             })
     return sources, stimuli
+
+
+def _significant(value, digits=6):
+    """A metric for the fixture: 6 significant digits; NaN (RIS/ROS when noise changed the class) as null."""
+    return float(f"{value:.{digits}g}") if math.isfinite(value) else None
 
 
 def fixture_records(sources, stimuli, seed):
@@ -113,7 +129,8 @@ def fixture_records(sources, stimuli, seed):
     stimulus_records = [
         {"model": "saliency.stimulus", "pk": pk, "fields": {
             "source_image": stimulus["source"]["pk"],
-            **{k: stimulus[k] for k in ("variant", "heatmap", "predicted_class", "confidence", "preset", "checkpoint")}}}
+            **{k: stimulus[k] for k in ("variant", "heatmap", "predicted_class", "confidence", "preset", "checkpoint",
+                                        *METRIC_NAMES)}}}
         for pk, stimulus in zip(pks, stimuli)
     ]
     return records + sorted(stimulus_records, key=lambda record: record["pk"])

@@ -12,7 +12,8 @@ from saliency.models import Dataset, Variant
 class Command(BaseCommand):
     help = (
         "Train the chosen models where their checkpoint is missing (reusing those present), pick seeded test images "
-        "every model classifies correctly, and write VG saliency-map PNGs plus the stimuli.json fixture."
+        "every model classifies correctly, and write VG saliency-map PNGs plus the stimuli.json fixture (with each "
+        "map's explanation metrics)."
     )
 
     def add_arguments(self, parser):

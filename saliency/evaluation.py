@@ -1,0 +1,199 @@
+"""The study's Table 1 on our models: explanation metrics of VG / IG / SG maps, per image and against N.
+
+`evaluate` runs the metrics of saliency.metrics on seeded test images that every model classifies
+correctly; `table1` sets each model's mean against N's beside the study's figures; `write_outputs`
+writes per_image.csv, metrics.json, table1.csv and table1.md all at once.
+"""
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from saliency import metrics
+from saliency.attribution import IG_RULE, IG_STEPS, METHODS, SG_SAMPLES, SG_STDEV, predict
+from saliency.data import batches
+from saliency.stimuli import choose_images
+
+METRICS = metrics.METRIC_NAMES
+PER_IMAGE_COLUMNS = ["dataset", "test_index", "model", "method", *METRICS]
+IMAGES_PER_CHUNK = 100  # images evaluated together: fixed, so that the noise each image gets does not depend on --images
+# Table 1 rows: the study's name, our metric, and whether it is compared on a log scale (see table1).
+TABLE1_ROWS = (("dG", "gini", False), ("dRIS", "ris", True), ("dROS", "ros", True), ("dROAD", "road_aopc", False))
+# The study's Table 1, FMNIST column: model minus N.
+STUDY_TABLE1 = {
+    ("VG", "dG"): {"A": 0.198, "M1": 0.198, "M2": 0.171, "G": 0.183},
+    ("VG", "dRIS"): {"A": 2.193, "M1": 1.396, "M2": -1.025, "G": 1.168},
+    ("VG", "dROS"): {"A": 2.084, "M1": 1.121, "M2": -1.222, "G": 0.739},
+    ("VG", "dROAD"): {"A": -0.005, "M1": -0.045, "M2": -0.050, "G": 0.006},
+    ("IG", "dG"): {"A": 0.067, "M1": 0.075, "M2": 0.047, "G": 0.050},
+    ("IG", "dRIS"): {"A": 2.016, "M1": 2.679, "M2": -0.843, "G": 4.564},
+    ("IG", "dROS"): {"A": 1.931, "M1": 2.917, "M2": -0.698, "G": 4.681},
+    ("IG", "dROAD"): {"A": -0.010, "M1": -0.070, "M2": -0.029, "G": -0.035},
+    ("SG", "dG"): {"A": 0.198, "M1": 0.198, "M2": 0.171, "G": 0.183},
+    ("SG", "dRIS"): {"A": 0.945, "M1": 0.799, "M2": -0.466, "G": 0.994},
+    ("SG", "dROS"): {"A": 5.593, "M1": 3.418, "M2": -0.194, "G": 2.034},
+    ("SG", "dROAD"): {"A": 0.006, "M1": 0.000, "M2": -0.018, "G": -0.009},
+}
+BETTER = {"dG": "higher", "dRIS": "lower", "dROS": "lower", "dROAD": "higher"}
+
+
+def settings(samples=metrics.STABILITY_SAMPLES):
+    """What metrics.json records about how the maps and metrics were made."""
+    return {
+        "methods": {"VG": "captum Saliency, |gradient|, max over channels",
+                    "IG": f"captum IntegratedGradients, zero baseline, {IG_STEPS} steps, {IG_RULE}, sum over channels",
+                    "SG": f"captum NoiseTunnel(Saliency) smoothgrad, {SG_SAMPLES} samples, stdev {SG_STDEV}, "
+                          "|gradient|, max over channels"},
+        "gini": "quantus Sparseness: |map| / max|map| per map, + 1e-7",
+        "ris_ros": f"quantus RelativeInputStability / RelativeOutputStability: {samples} perturbations "
+                   f"x + U[{metrics.STABILITY_NOISE[0]}, {metrics.STABILITY_NOISE[1]}), eps_min {metrics.EPS_MIN}, "
+                   "max over perturbations, NaN when a perturbation changes the prediction; shared perturbations",
+        "road_aopc": f"quantus ROAD noisy linear imputation (noise {metrics.ROAD_NOISE}), most relevant first, "
+                     f"{len(metrics.ROAD_PERCENTAGES)} steps of 1-99 %; AOPC of the predicted-class probability, "
+                     "1/(L+1) sum_k (f(x_0) - f(x_k))",
+        "ssim": f"skimage SSIM (window {metrics.SSIM_WINDOW}, data_range max-min, as quantus.ssim) between the map "
+                f"and the map of x + N(0, {metrics.SSIM_NOISE}^2) with the same prediction (first of "
+                f"{metrics.SSIM_TRIES} draws)",
+    }
+
+
+def evaluate(dataset, test_data, explainers, method_names, n_images, seed, device="cpu", samples=None):
+    """One row per image, model and method (PER_IMAGE_COLUMNS), on `n_images` seeded test images that every
+    model classifies correctly (spread over the classes as generate_stimuli spreads them).
+
+    Every model and method gets the same noise (the same seed), so that their differences are paired.
+    Raises stimuli.SelectionError when too few images are classified correctly by every model.
+    """
+    samples = metrics.STABILITY_SAMPLES if samples is None else samples
+    indices = choose_images(test_data, explainers, n_images, seed, device, option="--images")
+    images, _ = next(batches(test_data, len(indices), indices=torch.tensor(indices)))
+    images = images.to(device)
+    frames = []
+    for explainer in explainers:
+        predicted = predict(explainer.model, images)[0]
+        for name in method_names:
+            values = {metric: [] for metric in METRICS}
+            with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
+                torch.manual_seed(seed)  # SmoothGrad's noise (captum draws it from the global generator)
+                generator = torch.Generator(device=device).manual_seed(seed)
+                for start in tqdm(range(0, len(indices), IMAGES_PER_CHUNK), desc=f"{dataset} {explainer.variant} {name}"):
+                    x, target = images[start : start + IMAGES_PER_CHUNK], predicted[start : start + IMAGES_PER_CHUNK]
+                    maps = METHODS[name].explain(explainer.model, x, target)
+                    scores = metrics.evaluate_maps(explainer.model, METHODS[name], x, target, maps, generator, samples)
+                    for metric in METRICS:
+                        values[metric].append(scores[metric])
+            frames.append(pd.DataFrame({
+                "dataset": dataset, "test_index": indices, "model": explainer.variant, "method": name,
+                **{metric: torch.cat(values[metric]).cpu().numpy() for metric in METRICS},
+            }))
+    return pd.concat(frames, ignore_index=True)[PER_IMAGE_COLUMNS]
+
+
+def _mean(column, log):
+    """(mean of the finite values, or of their natural logs; how many there were)."""
+    values = column.to_numpy(np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return math.nan, 0
+    return float((np.log(values) if log else values).mean()), len(values)
+
+
+def table1(per_image):
+    """Each model against N per dataset and method, in the study's Table 1 layout, plus the mean SSIM per model.
+
+    dG and dROAD: mean of the model minus mean of N. dRIS and dROS: mean of ln(value) of the model minus that of N
+    (a log ratio), because the raw values span orders of magnitude (RIS ~1e-4, ROS ~1e3 on FMNIST) while the
+    study's differences are of order 1, as on the log scale on which Agarwal et al. (2022) report them.
+    Means skip NaN (a perturbation changed the prediction); n_values counts the values used.
+    """
+    rows = []
+    for (dataset, method), group in per_image.groupby(["dataset", "method"], sort=False):
+        models = list(dict.fromkeys(group["model"]))
+        by_model = {model: group[group["model"] == model] for model in models}
+        if "N" in by_model:
+            for row_name, metric, log in TABLE1_ROWS:
+                reference, _ = _mean(by_model["N"][metric], log)
+                for model in [m for m in models if m != "N"]:
+                    value, n = _mean(by_model[model][metric], log)
+                    study = STUDY_TABLE1.get((method, row_name), {}).get(model) if dataset == "fmnist" else None
+                    rows.append({"dataset": dataset, "method": method, "metric": row_name, "model": model,
+                                 "value": value - reference, "study": study, "better": BETTER[row_name],
+                                 "n_values": n})
+        for model in models:
+            value, n = _mean(by_model[model]["ssim"], log=False)
+            rows.append({"dataset": dataset, "method": method, "metric": "SSIM", "model": model, "value": value,
+                         "study": None, "better": "higher", "n_values": n})
+    return pd.DataFrame(rows, columns=["dataset", "method", "metric", "model", "value", "study", "better", "n_values"])
+
+
+def _cell(value, decimals=3):
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{decimals}f}"
+
+
+def table1_markdown(table, per_image):
+    """The table as Markdown: one row per dataset, method and metric, ours beside the study's per model."""
+    lines = []
+    for dataset, group in table.groupby("dataset", sort=False):
+        models = [m for m in dict.fromkeys(per_image.loc[per_image["dataset"] == dataset, "model"]) if m != "N"]
+        images = per_image.loc[per_image["dataset"] == dataset, "test_index"].nunique()
+        lines += [f"### {dataset}: each model minus N ({images} images)", "",
+                  "| method | metric | better | " + " | ".join(f"{m} | {m} study" for m in models) + " |",
+                  "|---|---|---|" + "---|---|" * len(models)]
+        for (method, metric), rows in group[group["metric"] != "SSIM"].groupby(["method", "metric"], sort=False):
+            cells = rows.set_index("model")
+            lines.append(f"| {method} | {metric} | {rows['better'].iloc[0]} | " + " | ".join(
+                f"{_cell(cells.at[m, 'value'])} | {_cell(cells.at[m, 'study'])}" for m in models) + " |")
+        all_models = list(dict.fromkeys(per_image.loc[per_image["dataset"] == dataset, "model"]))
+        lines += ["", "Mean SSIM between the map and the map of a noisy copy (higher: more stable):", "",
+                  "| method | " + " | ".join(all_models) + " |", "|---|" + "---|" * len(all_models)]
+        for method, rows in group[group["metric"] == "SSIM"].groupby("method", sort=False):
+            cells = rows.set_index("model")
+            lines.append(f"| {method} | " + " | ".join(_cell(cells.at[m, "value"]) for m in all_models) + " |")
+        lines.append("")
+    lines.append("dG, dROAD: difference of the means. dRIS, dROS: difference of the mean natural logs (a log ratio). "
+                 "Images whose RIS/ROS is NaN (a perturbation changed the prediction) are left out of those means.")
+    return "\n".join(lines) + "\n"
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def write_outputs(out, per_image, run):
+    """per_image.csv, metrics.json, table1.csv, table1.md into `out`, built in a temporary folder and moved in."""
+    out = Path(out).absolute()
+    table = table1(per_image)
+    summary = (per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRICS)]
+               .agg(lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan).reset_index())
+    document = {**run, "settings": settings(run.get("samples", metrics.STABILITY_SAMPLES)),
+                "means": summary.to_dict("records"), "table1": table.to_dict("records"),
+                "nan_counts": per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRICS)]
+                .agg(lambda v: int(v.isna().sum())).reset_index().to_dict("records")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=out.parent))
+    try:
+        per_image.to_csv(staging / "per_image.csv", index=False, float_format="%.9g")
+        table.to_csv(staging / "table1.csv", index=False, float_format="%.6g")
+        (staging / "table1.md").write_text(table1_markdown(table, per_image))
+        (staging / "metrics.json").write_text(json.dumps(_json_ready(document), indent=2, allow_nan=False) + "\n")
+        out.mkdir(exist_ok=True)
+        for item in staging.iterdir():
+            item.replace(out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return table
