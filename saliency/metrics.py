@@ -139,28 +139,29 @@ def removal_masks(maps, percentages=ROAD_PERCENTAGES):
     return (rank.unsqueeze(1) < counts.view(1, -1, 1)).view(*maps.shape[:1], len(percentages), *maps.shape[1:])
 
 
-def road_probabilities(model, images, target, maps, percentages=ROAD_PERCENTAGES, noise=None, generator=None):
-    """(B, 1 + P) softmax probability of `target`: of the image, then with each percentage of pixels replaced
+def road_probabilities(model, images, maps, percentages=ROAD_PERCENTAGES, noise=None, generator=None):
+    """(B, 1 + P, classes) softmax probabilities: of the image, then with each percentage of its pixels replaced
     by noisy linear imputation (ROAD: the imputation plus 0.01 * N(0, 1) noise on the replaced pixels).
 
     `noise` (P, B, C, H, W) is the standard-normal noise; drawn here if None.
     """
     masks = removal_masks(maps, percentages)
     with torch.no_grad():
-        columns = [torch.softmax(model(images), dim=1).gather(1, target.unsqueeze(1))]
+        outputs = [torch.softmax(model(images), dim=1)]
         for step in range(len(percentages)):
             missing = masks[:, step].unsqueeze(1)
             drawn = noise[step] if noise is not None else torch.randn(
                 images.shape, device=images.device, generator=generator)
             inputs = linear_imputation(images, missing) + missing * (ROAD_NOISE * drawn)
-            columns.append(torch.softmax(model(inputs), dim=1).gather(1, target.unsqueeze(1)))
-    return torch.cat(columns, dim=1)
+            outputs.append(torch.softmax(model(inputs), dim=1))
+    return torch.stack(outputs, dim=1)
 
 
-def road_aopc(probabilities):
-    """The study's AOPC, most relevant first: 1/(L+1) sum_k (f(x_0) - f(x_k)) over k = 0..L (k = 0 adds 0)."""
-    drops = probabilities[:, :1] - probabilities
-    return drops.double().sum(dim=1) / probabilities.shape[1]
+def road_aopc(probabilities, target):
+    """The study's AOPC, most relevant first, of the target's probability f:
+    1/(L+1) sum_k (f(x_0) - f(x_k)) over k = 0..L (k = 0 adds 0)."""
+    chosen = probabilities.gather(2, target.view(-1, 1, 1).expand(-1, probabilities.shape[1], 1)).squeeze(2)
+    return (chosen[:, :1] - chosen).double().sum(dim=1) / chosen.shape[1]
 
 
 def ssim(first, second, window=SSIM_WINDOW):
@@ -219,6 +220,6 @@ def evaluate_maps(model, method, images, target, maps, generator=None, samples=S
         "gini": gini(maps),
         "ris": ris,
         "ros": ros,
-        "road_aopc": road_aopc(road_probabilities(model, images, target, maps, percentages, generator=generator)),
+        "road_aopc": road_aopc(road_probabilities(model, images, maps, percentages, generator=generator), target),
         "ssim": noisy_copy_ssim(model, method.explain, images, target, maps, generator),
     }
