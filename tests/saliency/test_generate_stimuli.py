@@ -51,6 +51,8 @@ def test_generate_trains_writes_a_loadable_fixture_and_reproduces_it(tmp_path, f
     for stimulus in stimuli:
         fields = stimulus["fields"]
         assert fields["variant"] in {"N", "A"} and fields["preset"] == "cpu"
+        assert 0 < fields["gini"] < 1 and -1 <= fields["ssim"] <= 1 and -1 < fields["road_aopc"] < 1
+        assert fields["ris"] is None or fields["ris"] > 0  # null: noise changed the class (quantus's NaN)
         source = next(s for s in sources if s["pk"] == fields["source_image"])
         assert fields["predicted_class"] == source["fields"]["class_name"]  # chosen images are classified correctly
     for path in [s["fields"]["image"] for s in sources] + [s["fields"]["heatmap"] for s in stimuli]:
@@ -59,6 +61,7 @@ def test_generate_trains_writes_a_loadable_fixture_and_reproduces_it(tmp_path, f
     call_command("loaddata", str(out / "stimuli.json"), stdout=io.StringIO())
     assert SourceImage.objects.count() == 4 and Stimulus.objects.count() == 8
     assert Stimulus.objects.filter(variant="A", source_image__dataset="fmnist").count() == 4
+    assert Stimulus.objects.filter(gini__gt=0, road_aopc__isnull=False, ssim__isnull=False).count() == 8
 
     written = _files(out)
     again = _generate(tmp_path)
