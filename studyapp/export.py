@@ -7,6 +7,7 @@ hold exactly what the files hold, so both paths see the same values:
 ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at
 choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at
 participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total
+stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim
 
 - `participant` is the pseudonym, never a username or e-mail.
 - `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`).
@@ -16,6 +17,9 @@ participants.csv  participant,started_at,completed_at,degree,cv_experience_years
 - Times are ISO 8601 UTC with milliseconds (`2026-11-22T15:34:16.123Z`); an empty cell is "not yet".
 - `attention_total` counts the attention checks the participant answered, `attention_passed`
   those answered as instructed.
+- stimuli.csv has one row per stimulus of the study (image + model) with its map's explanation metrics
+  (saliency.metrics); an empty metric cell is one that could not be computed (RIS/ROS when noise changed
+  the prediction).
 
 Files are UTF-8 CSV with CRLF line ends (RFC 4180): with "\n" alone, Python's csv writer would
 leave a cell holding a bare carriage return unquoted, and a justification could break its row.
@@ -45,6 +49,8 @@ PARTICIPANTS_COLUMNS = [
     "participant", "started_at", "completed_at", "degree", "cv_experience_years", "attention_passed",
     "attention_total",
 ]
+STIMULUS_METRICS = ["gini", "ris", "ros", "road_aopc", "ssim"]
+STIMULI_COLUMNS = ["image", "dataset", "class_name", "model", "predicted_class", "confidence", *STIMULUS_METRICS]
 
 CSV_LINE_END = "\r\n"
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -162,7 +168,23 @@ def participants_frame(study):
     }, columns=PARTICIPANTS_COLUMNS)
 
 
+def stimuli_frame(study):
+    """One row per stimulus of the study, by image then model, with its map's explanation metrics."""
+    data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant"), {
+        "dataset": "source_image__dataset", "test_index": "source_image__test_index",
+        "class_name": "source_image__class_name", "model": "variant", "predicted_class": "predicted_class",
+        "confidence": "confidence", **{name: name for name in STIMULUS_METRICS}})
+    return pd.DataFrame({
+        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
+        "dataset": data["dataset"].astype("string"),
+        "class_name": texts(data["class_name"]),
+        "model": data["model"].astype("string"),
+        "predicted_class": texts(data["predicted_class"]),
+        **{name: data[name].astype("float64") for name in ["confidence", *STIMULUS_METRICS]},
+    }, columns=STIMULI_COLUMNS)
+
+
 def export_frames(study):
-    """The three export files of a study, by file name."""
+    """The export files of a study, by file name."""
     return {"ratings.csv": ratings_frame(study), "choices.csv": choices_frame(study),
-            "participants.csv": participants_frame(study)}
+            "participants.csv": participants_frame(study), "stimuli.csv": stimuli_frame(study)}

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from studyapp.export import (
-    CHOICES_COLUMNS, PARTICIPANTS_COLUMNS, RATINGS_COLUMNS, choices_frame, neutralize_formula, participants_frame,
-    ratings_frame,
+    CHOICES_COLUMNS, PARTICIPANTS_COLUMNS, RATINGS_COLUMNS, STIMULI_COLUMNS, choices_frame, neutralize_formula,
+    participants_frame, ratings_frame, stimuli_frame,
 )
 from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Trial
 
@@ -130,11 +130,11 @@ def test_participants_frame_counts_attention_checks_and_leaves_open_times_empty(
     assert rows[second.pseudonym] == [second.pseudonym, iso(T0 + dt.timedelta(hours=1)), None, "", None, 0, 0]
 
 
-def test_export_command_writes_the_three_files_as_the_frames_hold_them(answered, exports):
+def test_export_command_writes_the_files_as_the_frames_hold_them(answered, exports):
     study, first, *_ = answered
     out = exports / "export"
     call_command("export_responses", study=study.slug, out=out)
-    assert sorted(p.name for p in out.iterdir()) == ["choices.csv", "participants.csv", "ratings.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["choices.csv", "participants.csv", "ratings.csv", "stimuli.csv"]
     ratings = pd.read_csv(out / "ratings.csv", dtype=str, keep_default_na=False)
     assert list(ratings.columns) == RATINGS_COLUMNS
     assert ratings.values.tolist() == ratings_frame(study).astype(str).values.tolist()
@@ -248,3 +248,28 @@ def test_a_failed_write_leaves_no_partial_export(answered, exports, monkeypatch)
     with pytest.raises(OSError, match="disk full"):
         call_command("export_responses", study=study.slug, out=exports / "export")
     assert list(exports.iterdir()) == []
+
+
+def test_stimuli_csv_lists_the_studys_stimuli_with_their_metrics(study_factory, exports):
+    study = study_factory(images=2)
+    other = study_factory(images=1)  # its stimuli are not in the export
+    stimuli = list(study.stimuli.select_related("source_image").order_by("source_image__test_index", "variant"))
+    for number, stimulus in enumerate(stimuli):
+        stimulus.gini, stimulus.ris, stimulus.ros = 0.5 + number / 100, 1e-4 * (number + 1), 1234.5 + number
+        stimulus.road_aopc, stimulus.ssim = 0.25, 0.75
+    stimuli[0].ris = stimuli[0].ros = None  # noise changed the prediction
+    stimuli[1].predicted_class = "=cmd"
+    for stimulus in stimuli:
+        stimulus.save()
+    call_command("export_responses", study=study.slug, out=exports / "export")
+    rows = pd.read_csv(exports / "export" / "stimuli.csv", dtype=str, keep_default_na=False)
+    assert list(rows.columns) == STIMULI_COLUMNS
+    assert len(rows) == 6 and not rows["image"].isin([f"fmnist-{s.source_image.test_index}"
+                                                      for s in other.stimuli.all()]).any()
+    first, second = rows.iloc[0], rows.iloc[1]
+    source = stimuli[0].source_image
+    assert first[["image", "dataset", "class_name", "model"]].tolist() == [
+        f"fmnist-{source.test_index}", "fmnist", source.class_name, stimuli[0].variant]
+    assert first["ris"] == "" and first["ros"] == "" and float(first["gini"]) == 0.5
+    assert float(second["ris"]) == 2e-4 and float(second["ros"]) == 1235.5 and second["predicted_class"] == "'=cmd"
+    assert stimuli_frame(study)["gini"].tolist() == [s.gini for s in stimuli]

@@ -96,6 +96,23 @@ def play_until(client, participant, url, kind):
         url = location(client.post(url, answer_for(trial, trial.position)))
 
 
+def test_no_page_shows_a_stimulus_metric(client, study_factory, participant_factory):
+    study = study_factory(images=2)
+    study.stimuli.update(gini=0.123987, ris=0.000456987, ros=7891.25, road_aopc=0.321987, ssim=0.654987)
+    participant = participant_factory(study)
+    url = start(client, participant)
+    pages = []
+    while url != "/complete/":
+        response = client.get(url)
+        pages.append(response.content.decode())
+        trial = trial_at(url, participant)
+        url = location(client.post(url, answer_for(trial, trial.position)))
+    pages.append(client.get(url).content.decode())
+    html = "".join(pages).lower()
+    for shown in ("123987", "456987", "7891", "321987", "654987", "gini", "road", "ssim", "stability"):
+        assert shown not in html
+
+
 def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, participant_factory):
     from studyapp.randomization import draw_plan
     from studyapp.views import study_stimulus_refs

@@ -1,4 +1,4 @@
-"""`manage.py export_responses --study S --out DIR` writes ratings.csv, choices.csv, participants.csv.
+"""`manage.py export_responses --study S --out DIR` writes ratings.csv, choices.csv, participants.csv, stimuli.csv.
 
 Columns, value formats and the formula-injection prefix are documented in studyapp/export.py.
 """
@@ -15,12 +15,12 @@ from studyapp.management.studies import study_by_slug
 
 
 class Command(BaseCommand):
-    help = ("Export a study's answers as ratings.csv, choices.csv and participants.csv into DIR "
-            "(all three files or none).")
+    help = ("Export a study's answers as ratings.csv, choices.csv and participants.csv, and its stimuli with their "
+            "explanation metrics as stimuli.csv, into DIR (all files or none).")
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="The study's slug.")
-        parser.add_argument("--out", required=True, type=Path, help="Folder to write the three CSV files into.")
+        parser.add_argument("--out", required=True, type=Path, help="Folder to write the CSV files into.")
         parser.add_argument("--overwrite", action="store_true", help="Replace export files already in DIR.")
 
     def handle(self, *, study, out, overwrite, **options):
