@@ -100,3 +100,27 @@ def power_figure(power, titles, target):
     for ax in axes[::columns]:
         ax.set_ylabel("Power")
     return png_bytes(figure)
+
+
+def metric_rating_figure(stimulus_table, models, metrics, labels, log_scale=("ris", "ros")):
+    """Each stimulus's mean rating against each of its explanation metrics, one colour per model."""
+    figure = Figure(figsize=(2.6 * len(metrics), 2.4 * len(STATEMENTS)), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(len(STATEMENTS), len(metrics), sharey=True, squeeze=False))
+    colours = {model: f"C{i}" for i, model in enumerate(models)}
+    for row, statement in enumerate(STATEMENTS):
+        for column, metric in enumerate(metrics):
+            ax = axes[row, column]
+            for model in models:
+                group = stimulus_table[(stimulus_table["model"] == model) & stimulus_table[metric].notna()]
+                ax.scatter(group[metric], group[f"mean_{statement}"], s=12, alpha=0.7, color=colours[model],
+                           label=model)
+            if metric in log_scale and (stimulus_table[metric] > 0).any():
+                ax.set_xscale("log")
+            ax.set_ylim(LIKERT_LEVELS[0] - 0.2, LIKERT_LEVELS[-1] + 0.2)
+            if row == len(STATEMENTS) - 1:
+                ax.set_xlabel(labels[metric])
+            if column == 0:
+                ax.set_ylabel(f"Mean {statement} rating")
+    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=len(models),
+                  fontsize=8, frameon=False, title="Model")
+    return png_bytes(figure)

@@ -21,6 +21,10 @@ CHOICES_COLUMNS = ("participant", "image", "dataset", "class_name", "left", "mid
                    "chosen_model", "justification", "rt_ms", "answered_at")
 PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "cv_experience_years",
                         "attention_passed", "attention_total")
+STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence",
+                   "gini", "ris", "ros", "road_aopc", "ssim")
+EXPLANATION_METRICS = ("gini", "ris", "ros", "road_aopc", "ssim")
+STIMULI_USED = ("image", "model", *EXPLANATION_METRICS)
 
 # Columns the analysis uses; the rest of each file is checked for presence only.
 RATINGS_USED = ("participant", "image", "dataset", "class_name", "model", "sufficiency", "trust")
@@ -46,6 +50,7 @@ class StudyData:
     choices: pd.DataFrame
     participants: pd.DataFrame | None
     sources: dict = field(default_factory=dict)  # "ratings" -> the file name used in messages
+    stimuli: pd.DataFrame | None = None  # stimuli.csv: each stimulus's explanation metrics
 
 
 @dataclass
@@ -107,16 +112,19 @@ def read_csv(path, columns, used, label):
     return frame[list(used)]
 
 
-def read_export(ratings_path, choices_path, participants_path=None):
-    """The three export files, read and checked."""
+def read_export(ratings_path, choices_path, participants_path=None, stimuli_path=None):
+    """The export files, read and checked."""
     sources = {"ratings": str(ratings_path), "choices": str(choices_path)}
     ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings")
     choices = read_csv(choices_path, CHOICES_COLUMNS, CHOICES_USED, "choices")
-    participants = None
+    participants = stimuli = None
     if participants_path is not None:
         sources["participants"] = str(participants_path)
         participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, PARTICIPANTS_COLUMNS, "participants")
-    return check_study_data(StudyData(ratings, choices, participants, sources))
+    if stimuli_path is not None:
+        sources["stimuli"] = str(stimuli_path)
+        stimuli = read_csv(stimuli_path, STIMULI_COLUMNS, STIMULI_USED, "stimuli")
+    return check_study_data(StudyData(ratings, choices, participants, sources, stimuli))
 
 
 def read_ratings(ratings_path):
@@ -128,10 +136,16 @@ def read_ratings(ratings_path):
 
 
 def from_export_frames(frames, source):
-    """The frames of studyapp.export.export_frames (keyed by file name), checked like the files."""
-    sources = {name: source for name in ("ratings", "choices", "participants")}
+    """The frames of studyapp.export.export_frames (keyed by file name), checked like the files.
+
+    stimuli.csv is used when some stimulus carries a metric (stimuli made before the metrics have none).
+    """
+    sources = {name: source for name in ("ratings", "choices", "participants", "stimuli")}
+    stimuli = frames.get("stimuli.csv")
+    if stimuli is not None and not stimuli[list(EXPLANATION_METRICS)].notna().any(axis=None):
+        stimuli = None
     return check_study_data(StudyData(frames["ratings.csv"], frames["choices.csv"], frames["participants.csv"],
-                                      sources))
+                                      sources, stimuli))
 
 
 def check_columns(frame, columns, label):
@@ -223,7 +237,7 @@ def guard_formula(text):
 def check_study_data(data):
     """Check the three frames (from files or the database); raise InputError listing every problem."""
     label = {k: f"{k} ({data.sources[k]})" if k in data.sources else k
-             for k in ("ratings", "choices", "participants")}
+             for k in ("ratings", "choices", "participants", "stimuli")}
     check_columns(data.ratings, RATINGS_USED, label["ratings"])
     check_columns(data.choices, CHOICES_USED, label["choices"])
     if len(data.ratings) == 0:
@@ -286,9 +300,49 @@ def check_study_data(data):
                 problems.append(f"{label[name]}: participant(s) not listed in {label['participants']}, "
                                 f"data rows {format_rows(rows)}.")
 
+    stimuli = data.stimuli
+    if stimuli is not None:
+        stimuli = check_stimuli(stimuli, ratings, label.get("stimuli", "stimuli"), label["ratings"], problems)
+
     if problems:
         raise InputError("\n".join(problems))
-    return StudyData(ratings, choices, participants, data.sources)
+    return StudyData(ratings, choices, participants, data.sources, stimuli)
+
+
+def check_stimuli(stimuli, ratings, label, ratings_label, problems):
+    """stimuli.csv: known models, numbers or empty cells for the metrics, one row per image and model,
+    and exactly the images and models that were rated. Returns the checked frame (metrics as float64)."""
+    check_columns(stimuli, STIMULI_USED, label)
+    stimuli = as_categories(stimuli[list(STIMULI_USED)])
+    missing_values(stimuli, ("image", "model"), label, problems)
+    unknown_codes(stimuli, ("model",), label, problems)
+    for column in EXPLANATION_METRICS:
+        values = stimuli[column]
+        numbers = values
+        if not pd.api.types.is_numeric_dtype(values):
+            text = values.astype("string").str.strip().fillna("")
+            numbers = pd.to_numeric(text.replace("", None), errors="coerce")
+            rows = np.flatnonzero((numbers.isna() & text.ne("")).to_numpy())
+            if len(rows):
+                problems.append(f"{label}: '{column}' must hold numbers (or nothing); data rows "
+                                f"{format_rows(rows)} hold {', '.join(repr(t) for t in text.iloc[rows[:ROWS_SHOWN]])}.")
+        stimuli[column] = numbers.astype("float64")
+    complete = stimuli.dropna(subset=["image", "model"])
+    repeated_answers(complete, ("image", "model"), label, "the same image and model is listed", problems)
+    listed = set(zip(complete["image"].astype(str), complete["model"].astype(str)))
+    rated = set(zip(ratings["image"].astype(str), ratings["model"].astype(str)))
+    unlisted = sorted(rated - listed)
+    if unlisted:
+        shown = ", ".join(f"{image} {model}" for image, model in unlisted[:ROWS_SHOWN])
+        more = f" and {len(unlisted) - ROWS_SHOWN} more" if len(unlisted) > ROWS_SHOWN else ""
+        problems.append(f"{label}: no row for rated image and model {shown}{more} of {ratings_label}; "
+                        "export stimuli.csv from the same study as the ratings.")
+    unrated = sorted(set(complete["image"].astype(str)) - {image for image, _ in rated})
+    if unrated:
+        more = f" and {len(unrated) - ROWS_SHOWN} more" if len(unrated) > ROWS_SHOWN else ""
+        problems.append(f"{label}: image(s) {', '.join(unrated[:ROWS_SHOWN])}{more} were never rated in "
+                        f"{ratings_label}; export stimuli.csv from the same study as the ratings.")
+    return stimuli
 
 
 def present_models(ratings):
@@ -344,4 +398,4 @@ def select_sample(data, models=None, exclude_failed_attention=False):
         models=models,
         exclusion_rule=rule,
     )
-    return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources), sample
+    return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli), sample

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 
 from analysis import choices as choice_stats
-from analysis import figures, mixed, ordinal, stats
+from analysis import explanations, figures, loading, mixed, ordinal, stats
 from analysis.loading import FORMULA_START_CHARACTERS, LIKERT_LEVELS, STATEMENTS, guard_formula, select_sample
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
 # Tables with one row per participant or per answer: CSV only, not repeated in results.json.
-PER_ROW_TABLES = ("participant_means", "most_chosen", "justifications")
+PER_ROW_TABLES = ("participant_means", "most_chosen", "justifications", "stimulus_metrics")
 
 
 @dataclass
@@ -93,6 +93,14 @@ def run_analysis(data, options):
             most_chosen_summary=choice_stats.most_chosen_summary(per_participant, choice_models),
             justifications=choice_stats.justifications(data.choices, choice_models),
         )
+    if data.stimuli is not None:
+        per_stimulus = explanations.stimulus_ratings(ratings, data.stimuli, models)
+        tables.update(
+            stimulus_metrics=per_stimulus,
+            metric_correlations=explanations.metric_correlations(per_stimulus),
+            metric_agreement=explanations.within_image_agreement(per_stimulus, models),
+            metric_means=explanations.metric_means(per_stimulus, models),
+        )
     analysis = Analysis(sample, options, models, choice_models, tables)
     analysis.figures = {
         "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),
@@ -100,6 +108,9 @@ def run_analysis(data, options):
     }
     if "choice_shares" in tables:
         analysis.figures["choice_shares"] = figures.choice_figure(tables["choice_shares"], choice_models)
+    if "stimulus_metrics" in tables:
+        analysis.figures["metric_ratings"] = figures.metric_rating_figure(
+            tables["stimulus_metrics"], models, loading.EXPLANATION_METRICS, explanations.METRIC_LABELS)
     return analysis
 
 
@@ -300,6 +311,47 @@ def display_tables(analysis):
     return shown
 
 
+def metric_tables(analysis):
+    """The section "Explanation metrics and ratings" (only with stimuli.csv): its tables, formatted."""
+    t = analysis.tables
+    if "stimulus_metrics" not in t:
+        return []
+    alpha, labels = analysis.options.alpha, explanations.METRIC_LABELS
+    metric_names = loading.EXPLANATION_METRICS
+    means = t["metric_means"]
+    shown = [DisplayTable(
+        "Metrics per model", "Mean of each explanation metric over the model's rated stimuli (n: stimuli with a "
+        "value; RIS/ROS are empty where noise changed the prediction). Better: "
+        + ", ".join(f"{labels[m]} {explanations.METRIC_BETTER[m]}" for m in metric_names) + ".",
+        ["Model", "Stimuli", *[labels[m] for m in metric_names]],
+        [[r["model"], str(r["stimuli"]), *[f"{r[f'mean_{m}']:.4g} (n={r[f'n_{m}']})" if r[f"n_{m}"] else "n/a"
+                                           for m in metric_names]] for _, r in means.iterrows()],
+        "metric_means.csv, stimulus_metrics.csv")]
+    correlations = t["metric_correlations"]
+    shown.append(DisplayTable(
+        "Spearman correlation of metric and mean rating",
+        "Spearman's rho (scipy.stats.spearmanr) between a stimulus's metric and its mean rating over the "
+        f"participants who rated it, over all rated stimuli with that metric; * marks p < {alpha}.",
+        ["Statement", "Metric", "n", "rho", "p"],
+        [[r["statement"].capitalize(), labels[r["metric"]], str(r["n"]), format_number(r["rho"], 3),
+          format_p(r["p"]) + mark(r["p"], alpha)] for _, r in correlations.iterrows()],
+        "metric_correlations.csv"))
+    agreement = t["metric_agreement"]
+    shown.append(DisplayTable(
+        "Within-image comparison",
+        "For each pair of models: of the images where the two stimuli differ in both the metric and the mean "
+        "rating, the share where the model with the higher metric also got the higher mean rating (ties are "
+        "counted apart). 50 % is chance; for RIS and ROS, where lower is better, agreement means the less "
+        "stable map was rated higher.",
+        ["Statement", "Metric", "Models", "Images", "Compared", "Agree", "Share", "Metric ties", "Rating ties"],
+        [[r["statement"].capitalize(), labels[r["metric"]], f"{r['model_a']} vs {r['model_b']}", str(r["images"]),
+          str(r["compared"]), str(r["agree"]),
+          "n/a" if r["compared"] == 0 else f"{100 * r['share']:.1f} %", str(r["metric_ties"]),
+          str(r["rating_ties"])] for _, r in agreement.iterrows()],
+        "metric_agreement.csv"))
+    return shown
+
+
 def sample_lines(analysis):
     s, o = analysis.sample, analysis.options
     lines = [f"Participants: {s.participants}"
@@ -357,6 +409,7 @@ def html_context(analysis):
         "sample_lines": sample_lines(analysis),
         "method_lines": method_lines(analysis),
         "tables": display_tables(analysis),
+        "metric_tables": metric_tables(analysis),
         "figures": [{"title": title, "data_uri": "data:image/png;base64," + base64.b64encode(
             analysis.figures[name]).decode("ascii")} for name, title in figure_titles(analysis)],
         "justifications": by_model,
@@ -367,7 +420,8 @@ def html_context(analysis):
 def figure_titles(analysis):
     titles = {"mean_ci": "Mean rating per model with 95% CI (over participants)",
               "likert": "Answers per model (diverging stacked bars)",
-              "choice_shares": "Share of side-by-side choices per model"}
+              "choice_shares": "Share of side-by-side choices per model",
+              "metric_ratings": "Mean rating of each stimulus against its explanation metrics, one colour per model"}
     return [(name, titles[name]) for name in analysis.figures]
 
 
@@ -393,6 +447,10 @@ def markdown_report(analysis, context):
     lines += ["", "## Results", ""]
     for table in context["tables"]:
         lines += markdown_table(table)
+    if context["metric_tables"]:
+        lines += ["## Explanation metrics and ratings", ""]
+        for table in context["metric_tables"]:
+            lines += markdown_table(table)
     lines += ["## Figures", ""] + [f"![{title}](figures/{name}.png)" for name, title in figure_titles(analysis)]
     if context["justifications"]:
         lines += ["", "## Justifications", "",

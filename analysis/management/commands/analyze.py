@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--ratings", help="ratings.csv written by export_responses")
         parser.add_argument("--choices", help="choices.csv written by export_responses")
         parser.add_argument("--participants", help="participants.csv (needed for --exclude-failed-attention)")
+        parser.add_argument("--stimuli", help="stimuli.csv (the stimuli's explanation metrics): adds the section "
+                                              "'Explanation metrics and ratings'")
         parser.add_argument("--out", required=True, help="folder for the report (created; written all at once)")
         parser.add_argument("--models", nargs="+", choices=MODEL_ORDER, metavar="MODEL",
                             help="models to compare, in this order (default: those rated, in the order "
@@ -39,12 +41,12 @@ class Command(BaseCommand):
             raise CommandError(f"--out {out} exists and is not a folder.")
         if not 0 < options["alpha"] < 1:
             raise CommandError(f"--alpha must be between 0 and 1, not {options['alpha']}.")
-        files = [options[name] for name in ("ratings", "choices", "participants") if options[name]]
+        files = [options[name] for name in ("ratings", "choices", "participants", "stimuli") if options[name]]
         if options["study"] and files:
             raise CommandError("Give either --study S or the exported files, not both.")
         if not options["study"] and not (options["ratings"] and options["choices"]):
             raise CommandError("Give --study S, or the exported files: --ratings ratings.csv --choices choices.csv "
-                               "[--participants participants.csv].")
+                               "[--participants participants.csv] [--stimuli stimuli.csv].")
         settings = Options(models=options["models"], alpha=options["alpha"], zero_method=options["zero_method"],
                            exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"],
                            mixed_model=not options["no_mixed"])
@@ -52,7 +54,7 @@ class Command(BaseCommand):
             if options["study"]:
                 data = from_export_frames(export_frames(study_by_slug(options["study"])), f"study {options['study']!r}")
             else:
-                data = read_export(options["ratings"], options["choices"], options["participants"])
+                data = read_export(options["ratings"], options["choices"], options["participants"], options["stimuli"])
             analysis = run_analysis(data, settings)
             publish(out, analysis, lambda context: render_to_string("analysis/report.html", context))
         except InputError as error:
