@@ -5,6 +5,7 @@ import io
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from analysis.loading import LIKERT_LEVELS, STATEMENTS
 
@@ -116,6 +117,7 @@ def metric_rating_figure(stimulus_table, models, metrics, labels, log_scale=("ri
                            label=model)
             if metric in log_scale and (stimulus_table[metric] > 0).any():
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels crowd a range under a decade
             ax.set_ylim(LIKERT_LEVELS[0] - 0.2, LIKERT_LEVELS[-1] + 0.2)
             if row == len(STATEMENTS) - 1:
                 ax.set_xlabel(labels[metric])
