@@ -3,11 +3,9 @@
 import time
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from saliency.devices import DEVICE_CHOICES
-from saliency.models import Dataset, Variant
+from saliency.management.options import add_model_options
 
 METHOD_CHOICES = ["VG", "IG", "SG"]
 
@@ -20,21 +18,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--datasets", nargs="+", default=["fmnist"], choices=Dataset.values)
-        parser.add_argument("--models", nargs="+", default=["N", "A", "M2"], choices=Variant.values,
-                            help="Models to score; N is the reference of Table 1 and must be one of them.")
+        add_model_options(parser)  # --models: N, the reference of Table 1, must be one of them
         parser.add_argument("--methods", nargs="+", default=METHOD_CHOICES, choices=METHOD_CHOICES)
         parser.add_argument("--images", type=int, default=1000, help="Test images per dataset (default 1000).")
         parser.add_argument("--samples", type=int, default=200,
                             help="Perturbations per image for RIS and ROS (default 200, as quantus and the study).")
-        parser.add_argument("--preset", default="cpu", choices=["paper", "cpu"])
-        parser.add_argument("--checkpoints", type=Path, default=Path(settings.BASE_DIR) / "fixtures" / "models")
-        parser.add_argument("--data-root", type=Path, default=None,
-                            help="Folder with cifar-10-batches-py/, imagenette2-320/ or fashion-mnist/.")
-        parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-        parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--out", type=Path, required=True, help="Folder for the four output files.")
-        parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 
     def handle(self, *args, **options):
         import pandas as pd

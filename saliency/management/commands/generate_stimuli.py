@@ -5,8 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from saliency.devices import DEVICE_CHOICES
-from saliency.models import Dataset, Variant
+from saliency.management.options import add_model_options
 
 
 class Command(BaseCommand):
@@ -17,23 +16,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--datasets", nargs="+", default=["fmnist"], choices=Dataset.values)
-        parser.add_argument("--models", nargs="+", default=["N", "A", "M2"], choices=Variant.values)
+        add_model_options(parser)
         parser.add_argument("--images-per-dataset", type=int, default=10)
-        parser.add_argument("--preset", default="cpu", choices=["paper", "cpu"])
-        parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
-                            help="auto: CUDA when torch sees a CUDA device, else the CPU.")
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--data-root", type=Path, default=None,
-                            help="Folder with cifar-10-batches-py/, imagenette2-320/ or fashion-mnist/ "
-                                 "(Fashion-MNIST defaults to Debian's /usr/share/datasets/fashion-mnist/).")
-        parser.add_argument("--checkpoints", type=Path, default=Path(settings.BASE_DIR) / "fixtures" / "models")
         parser.add_argument("--out", type=Path, default=Path(settings.BASE_DIR) / "fixtures")
         parser.add_argument("--smoothing-position", type=int, default=1,
                             help="Stage after which M1/M2/G put the smoothing block (1 = after the first block).")
         parser.add_argument("--max-batches", type=int, default=None,
                             help="Cap each training epoch and evaluation at this many batches (smoke tests only).")
-        parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
 
     def handle(self, *args, **options):
         import torch

@@ -1,0 +1,23 @@
+"""Options that saliency's commands share: which models, from where, on which device."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from saliency.devices import DEVICE_CHOICES
+from saliency.models import Dataset, Variant
+
+
+def add_model_options(parser):
+    """--datasets --models --preset --checkpoints --data-root --device --seed --threads."""
+    parser.add_argument("--datasets", nargs="+", default=["fmnist"], choices=Dataset.values)
+    parser.add_argument("--models", nargs="+", default=["N", "A", "M2"], choices=Variant.values)
+    parser.add_argument("--preset", default="cpu", choices=["paper", "cpu"])
+    parser.add_argument("--checkpoints", type=Path, default=Path(settings.BASE_DIR) / "fixtures" / "models")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="Folder with cifar-10-batches-py/, imagenette2-320/ or fashion-mnist/ "
+                             "(Fashion-MNIST defaults to Debian's /usr/share/datasets/fashion-mnist/).")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                        help="auto: CUDA when torch sees a CUDA device, else the CPU.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
