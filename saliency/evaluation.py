@@ -23,7 +23,6 @@ from saliency.stimuli import choose_images
 
 METRICS = metrics.METRIC_NAMES
 PER_IMAGE_COLUMNS = ["dataset", "test_index", "model", "method", *METRICS]
-IMAGES_PER_CHUNK = 100  # images evaluated together: fixed, so that the noise each image gets does not depend on --images
 # Table 1 rows: the study's name, our metric, and whether it is compared on a log scale (see table1).
 TABLE1_ROWS = (("dG", "gini", False), ("dRIS", "ris", True), ("dROS", "ros", True), ("dROAD", "road_aopc", False))
 # The study's Table 1, FMNIST column: model minus N.
@@ -83,8 +82,8 @@ def evaluate(dataset, test_data, explainers, method_names, n_images, seed, devic
             with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
                 torch.manual_seed(seed)  # SmoothGrad's noise (captum draws it from the global generator)
                 generator = torch.Generator(device=device).manual_seed(seed)
-                for start in tqdm(range(0, len(indices), IMAGES_PER_CHUNK), desc=f"{dataset} {explainer.variant} {name}"):
-                    x, target = images[start : start + IMAGES_PER_CHUNK], predicted[start : start + IMAGES_PER_CHUNK]
+                for chunk in tqdm(metrics.image_chunks(images), desc=f"{dataset} {explainer.variant} {name}"):
+                    x, target = images[chunk], predicted[chunk]
                     maps = METHODS[name].explain(explainer.model, x, target)
                     scores = metrics.evaluate_maps(explainer.model, METHODS[name], x, target, maps, generator, samples)
                     for metric in METRICS:

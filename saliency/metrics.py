@@ -207,6 +207,18 @@ def noisy_copy_ssim(model, explain, images, target, maps, generator=None):
     return torch.where(kept, values, torch.tensor(float("nan"), dtype=values.dtype, device=values.device))
 
 
+CHUNK_VALUES = 100 * 28 * 28  # image values evaluated together: 100 FMNIST images, 25 CIFAR-10 images, 1 ImageNette
+
+
+def image_chunks(images):
+    """Slices of at most CHUNK_VALUES image values, so 200 perturbed copies of a chunk fit in memory.
+
+    The slicing depends on the image size only, so an image gets the same noise whatever the number of images.
+    """
+    size = max(1, CHUNK_VALUES // images[0].numel())
+    return [slice(start, start + size) for start in range(0, len(images), size)]
+
+
 def evaluate_maps(model, method, images, target, maps, generator=None, samples=STABILITY_SAMPLES,
                   percentages=ROAD_PERCENTAGES, batch_images=1000):
     """The five metrics of each map, as float64 tensors on the images' device: gini, ris, ros, road_aopc, ssim.

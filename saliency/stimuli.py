@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from saliency.attribution import METHODS, predict, vanilla_gradient
 from saliency.data import batches
-from saliency.metrics import METRIC_NAMES, evaluate_maps
+from saliency.metrics import METRIC_NAMES, evaluate_maps, image_chunks
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"
@@ -99,8 +99,11 @@ def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Pa
         maps = vanilla_gradient(explainer.model, x, predicted)
         # Every model's maps get the same noise, as in manage.py evaluate_explanations.
         generator = torch.Generator(device=device).manual_seed(seed)
-        scores = evaluate_maps(explainer.model, METHODS["VG"], x, predicted, maps, generator)
-        scores = torch.stack([scores[name] for name in METRIC_NAMES], dim=1).tolist()
+        scores = []
+        for chunk in image_chunks(x):
+            values = evaluate_maps(explainer.model, METHODS["VG"], x[chunk], predicted[chunk], maps[chunk], generator)
+            scores.append(torch.stack([values[name] for name in METRIC_NAMES], dim=1))
+        scores = torch.cat(scores).tolist()
         for source, saliency, cls, conf, values in zip(sources, maps.cpu(), predicted.tolist(), confidence.tolist(),
                                                        scores):
             stimuli.append({

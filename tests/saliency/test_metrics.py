@@ -185,3 +185,9 @@ def test_maps_equal_quantus_explain(natural, ours, theirs):
     expected = quantus.explain(model, images.numpy(), labels.numpy(), method=theirs)
     np.testing.assert_allclose(METHODS[ours].explain(model, images, labels).numpy(), expected[:, 0], rtol=1e-5,
                                atol=1e-7)
+
+
+def test_image_chunks_depend_on_the_image_size_only():
+    assert metrics.image_chunks(torch.zeros(250, 1, 28, 28)) == [slice(0, 100), slice(100, 200), slice(200, 300)]
+    assert metrics.image_chunks(torch.zeros(30, 3, 32, 32))[0] == slice(0, 25)
+    assert metrics.image_chunks(torch.zeros(3, 3, 224, 224)) == [slice(0, 1), slice(1, 2), slice(2, 3)]
