@@ -76,14 +76,14 @@ def evaluate(dataset, test_data, explainers, method_names, n_images, seed, devic
     images = images.to(device)
     frames = []
     for explainer in explainers:
-        predicted = predict(explainer.model, images)[0]
         for name in method_names:
             values = {metric: [] for metric in METRICS}
             with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
                 torch.manual_seed(seed)  # SmoothGrad's noise (captum draws it from the global generator)
                 generator = torch.Generator(device=device).manual_seed(seed)
                 for chunk in tqdm(metrics.image_chunks(images), desc=f"{dataset} {explainer.variant} {name}"):
-                    x, target = images[chunk], predicted[chunk]
+                    x = images[chunk]
+                    target = predict(explainer.model, x)[0]  # the true class: every model classifies x correctly
                     maps = METHODS[name].explain(explainer.model, x, target)
                     scores = metrics.evaluate_maps(explainer.model, METHODS[name], x, target, maps, generator, samples)
                     for metric in METRICS:
