@@ -155,6 +155,11 @@ def table1_markdown(table, per_image):
         for method, rows in group[group["metric"] == "SSIM"].groupby("method", sort=False):
             cells = rows.set_index("model")
             lines.append(f"| {method} | " + " | ".join(_cell(cells.at[m, "value"]) for m in all_models) + " |")
+        scored = per_image[per_image["dataset"] == dataset].groupby(["method", "model"], sort=False)["ris"].count()
+        lines += ["", "Images with a RIS/ROS value (no perturbation changed the predicted class):", "",
+                  "| method | " + " | ".join(all_models) + " |", "|---|" + "---|" * len(all_models)]
+        for method in dict.fromkeys(per_image.loc[per_image["dataset"] == dataset, "method"]):
+            lines.append(f"| {method} | " + " | ".join(f"{scored[method, m]} of {images}" for m in all_models) + " |")
         lines.append("")
     lines.append("dG, dROAD: difference of the means. dRIS, dROS: difference of the mean natural logs (a log ratio). "
                  "Images whose RIS/ROS is NaN (a perturbation changed the prediction) are left out of those means.")
