@@ -19,6 +19,7 @@ from tqdm import tqdm
 from saliency import metrics
 from saliency.attribution import IG_RULE, IG_STEPS, METHODS, SG_SAMPLES, SG_STDEV, predict
 from saliency.data import batches
+from saliency.devices import seeded_generator
 from saliency.stimuli import choose_images
 
 METRICS = metrics.METRIC_NAMES
@@ -80,7 +81,7 @@ def evaluate(dataset, test_data, explainers, method_names, n_images, seed, devic
             values = {metric: [] for metric in METRICS}
             with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
                 torch.manual_seed(seed)  # SmoothGrad's noise (captum draws it from the global generator)
-                generator = torch.Generator(device=device).manual_seed(seed)
+                generator = seeded_generator(device, seed)
                 for chunk in tqdm(metrics.image_chunks(images), desc=f"{dataset} {explainer.variant} {name}"):
                     x = images[chunk]
                     target = predict(explainer.model, x)[0]  # the true class: every model classifies x correctly

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from saliency.attribution import METHODS, predict, vanilla_gradient
 from saliency.data import batches
+from saliency.devices import seeded_generator
 from saliency.metrics import METRIC_NAMES, evaluate_maps, image_chunks
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
@@ -98,7 +99,7 @@ def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Pa
         predicted, confidence = predict(explainer.model, x)
         maps = vanilla_gradient(explainer.model, x, predicted)
         # Every model's maps get the same noise, as in manage.py evaluate_explanations.
-        generator = torch.Generator(device=device).manual_seed(seed)
+        generator = seeded_generator(device, seed)
         scores = []
         for chunk in image_chunks(x):
             values = evaluate_maps(explainer.model, METHODS["VG"], x[chunk], predicted[chunk], maps[chunk], generator)
