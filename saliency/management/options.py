@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from django.conf import settings
+from django.core.management.base import CommandError
 
-from saliency.devices import DEVICE_CHOICES
+from saliency.devices import DEVICE_CHOICES, DeviceError, resolve_device
 from saliency.models import Dataset, Variant
 
 
@@ -21,3 +22,15 @@ def add_model_options(parser):
                         help="auto: CUDA when torch sees a CUDA device, else the CPU.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+
+
+def device_from_options(options):
+    """Apply --threads and resolve --device; a device torch does not have is a CommandError."""
+    import torch
+
+    if options["threads"]:
+        torch.set_num_threads(options["threads"])
+    try:
+        return resolve_device(options["device"])
+    except DeviceError as error:
+        raise CommandError(str(error)) from error

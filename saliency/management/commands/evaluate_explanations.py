@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from saliency.management.options import add_model_options
+from saliency.management.options import add_model_options, device_from_options
 
 METHOD_CHOICES = ["VG", "IG", "SG"]
 
@@ -30,7 +30,6 @@ class Command(BaseCommand):
         import torch
 
         from saliency.data import DataError, load_split
-        from saliency.devices import DeviceError, resolve_device
         from saliency.evaluation import evaluate, write_outputs
         from saliency.stimuli import Explainer, SelectionError
         from saliency.training import CheckpointError, checkpoint_paths, load_checkpoint
@@ -45,12 +44,7 @@ class Command(BaseCommand):
         out = options["out"]
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} is a file; give a folder.")
-        if options["threads"]:
-            torch.set_num_threads(options["threads"])
-        try:
-            device = resolve_device(options["device"])
-        except DeviceError as error:
-            raise CommandError(str(error)) from error
+        device = device_from_options(options)
         missing = [str(path) for dataset in datasets for variant in variants
                    for path in checkpoint_paths(options["checkpoints"], dataset, variant, options["preset"])
                    if not path.exists()]

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from saliency.management.options import add_model_options
+from saliency.management.options import add_model_options, device_from_options
 
 
 class Command(BaseCommand):
@@ -25,10 +25,7 @@ class Command(BaseCommand):
                             help="Cap each training epoch and evaluation at this many batches (smoke tests only).")
 
     def handle(self, *args, **options):
-        import torch
-
         from saliency.data import DataError, load_split
-        from saliency.devices import DeviceError, resolve_device
         from saliency.stimuli import Explainer, SelectionError, write_stimuli
         from saliency.training import (
             CheckpointError, checkpoint_paths, get_preset, load_checkpoint, train_and_save, write_accuracy_table,
@@ -36,12 +33,7 @@ class Command(BaseCommand):
 
         if options["images_per_dataset"] < 1:
             raise CommandError("--images-per-dataset must be at least 1.")
-        if options["threads"]:
-            torch.set_num_threads(options["threads"])
-        try:
-            device = resolve_device(options["device"])
-        except DeviceError as error:
-            raise CommandError(str(error)) from error
+        device = device_from_options(options)
         variants = list(dict.fromkeys(options["models"]))
         datasets = list(dict.fromkeys(options["datasets"]))
         checkpoints, data_root = options["checkpoints"], options["data_root"]
