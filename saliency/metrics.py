@@ -4,7 +4,8 @@ The study computed them with Quantus; these follow quantus 0.6.0's definitions a
 them with quantus on the same inputs and noise) and run on the device of the model and the images. Maps are
 (B, H, W), images (B, C, H, W) in [0, 1]; `explain(model, images, target)` recomputes maps of changed inputs.
 Noise comes from the `generator` passed in (one of the images' device; None: torch's global one).
-Nothing here copies to the host or waits for the device inside a loop.
+Nothing here copies to the host inside a loop; only ROAD's solver waits for the device, to read its stop flag
+every 8 steps.
 """
 
 import torch
