@@ -381,8 +381,8 @@ def method_lines(analysis):
         "not hang on treating the answers 1-5 as numbers.",
         "Mixed model: statsmodels MixedLM, REML, rating ~ model fitted as one group holding every rating, with "
         f"variance components (vc_formula) for participant and image; optimizer '{mixed.FIT_OPTIONS['method']}' "
-        f"(ftol {mixed.FIT_OPTIONS['ftol']}; sparse random-effects designs from {mixed.SPARSE_FROM_RATINGS:,} "
-        f"ratings on); z tests and {mixed.CONFIDENCE:.0%} confidence intervals from the fitted covariance of the "
+        f"(ftol {mixed.FIT_OPTIONS['ftol']}; where it meets a singular matrix, Nelder-Mead, as the variance table "
+        f"then says; sparse random-effects designs from {mixed.SPARSE_FROM_RATINGS:,} ratings on); z tests and {mixed.CONFIDENCE:.0%} confidence intervals from the fitted covariance of the "
         f"fixed effects. Above {o.mixed_max_participants} participants it is fitted on a random subsample of "
         f"{o.mixed_max_participants} participants (numpy default_rng seed {o.seed}).",
         f"Wilcoxon signed-rank: scipy.stats.wilcoxon with zero_method='{o.zero_method}' (zero differences are "

@@ -126,3 +126,19 @@ def test_the_first_model_is_the_reference(export):
     assert len(table) == 2 and table["p_holm"].equals(table["p"])  # one pair: Holm leaves it alone
     # every participant rated every image under both: the estimate is the difference of the means either way
     assert row["estimate"] == pytest.approx(-both.loc[("trust", "N", "M2"), "estimate"], rel=1e-6)
+
+
+def test_a_singular_step_falls_back_to_nelder_mead_at_the_same_optimum(tmp_path):
+    """6 participants x 3 images, both variances near 0: Powell meets a singular matrix on the trust ratings."""
+    paths = simulate_export(tmp_path, 6, images=3, effects={"N": 0.0, "A": 1.0, "M2": 2.0}, noise_sd=0.8, seed=29)
+    ratings = read_export(*paths).ratings
+    raw = pd.read_csv(paths[0])
+    with pytest.raises(np.linalg.LinAlgError):
+        direct_fit(raw, "trust", reml=True, method="powell", ftol=1e-10)
+    table = mixed.mixed_models(ratings, MODELS).query("statement == 'trust'").set_index(["model_a", "model_b"])
+    assert "optimizer powell failed (Singular matrix); fitted with optimizer nm" in table["fit_warnings"].iloc[0]
+    nelder_mead = direct_fit(raw, "trust", reml=True, method="nm", maxiter=20000)
+    assert table["log_likelihood"].iloc[0] == pytest.approx(nelder_mead.llf, rel=1e-9)
+    assert table["log_likelihood"].iloc[0] >= direct_fit(raw, "trust", reml=True).llf  # the default chain's optimum
+    for model in ("A", "M2"):
+        assert table.loc[("N", model), "estimate"] == pytest.approx(nelder_mead.params[term(model)], rel=1e-6)
