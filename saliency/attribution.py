@@ -55,10 +55,27 @@ class Method:
     name: str
     explain: object  # explain(model, images, target) -> (B, H, W) maps
     passes: int  # gradient passes per image, to size batches
+    forwards_the_inputs: bool = False  # its one forward pass is on the images themselves (not scaled or noisy)
+
+    def explain_with_logits(self, model, images, target):
+        """(maps, logits of the images). Where the method's own forward pass is on the images, its logits are
+        caught there (a forward hook), which spares a second forward pass; else the model runs once more."""
+        if not self.forwards_the_inputs:
+            maps = self.explain(model, images, target)
+            with torch.no_grad():
+                return maps, model(images)
+        caught = []
+        hook = model.register_forward_hook(lambda module, inputs, output: caught.append(output.detach()))
+        try:
+            maps = self.explain(model, images, target)
+        finally:
+            hook.remove()
+        (logits,) = caught
+        return maps, logits
 
 
 METHODS = {
-    "VG": Method("VG", vanilla_gradient, 1),
+    "VG": Method("VG", vanilla_gradient, 1, forwards_the_inputs=True),
     "IG": Method("IG", integrated_gradients, IG_STEPS),
     "SG": Method("SG", smoothgrad, SG_SAMPLES),
 }

@@ -2,7 +2,7 @@
 
 The study computed them with Quantus; these follow quantus 0.6.0's definitions and defaults (tests compare
 them with quantus on the same inputs and noise) and run on the device of the model and the images. Maps are
-(B, H, W), images (B, C, H, W) in [0, 1]; `explain(model, images, target)` recomputes maps of changed inputs.
+(B, H, W), images (B, C, H, W) in [0, 1]; a saliency.attribution.Method recomputes maps of changed inputs.
 Noise comes from the `generator` passed in (one of the images' device; None: torch's global one).
 Nothing here copies to the host inside a loop; only ROAD's solver waits for the device, to read its stop flag
 every 8 steps.
@@ -54,7 +54,7 @@ def stability_noise(shape, samples, device, generator=None):
     return torch.rand((samples, *shape), device=device, generator=generator) * (high - low) + low
 
 
-def relative_stability(model, explain, images, target, maps, noise, batch_size=500):
+def relative_stability(model, method, images, target, maps, noise, batch_size=500):
     """(RIS, ROS) per image: the maximum over the perturbations in `noise` (samples, B, C, H, W).
 
     As quantus: RIS = ||(e - e') / e|| / ||(x - x') / x||, ROS = ||(e - e') / e|| / ||logits - logits'||,
@@ -70,10 +70,10 @@ def relative_stability(model, explain, images, target, maps, noise, batch_size=5
     targets = target.repeat(samples)
     explained, outputs = [], []
     for start in range(0, len(perturbed_all), batch_size):
-        perturbed = perturbed_all[start : start + batch_size]
-        explained.append(explain(model, perturbed, targets[start : start + batch_size]))
-        with torch.no_grad():
-            outputs.append(model(perturbed))
+        perturbed_maps, perturbed_logits = method.explain_with_logits(
+            model, perturbed_all[start : start + batch_size], targets[start : start + batch_size])
+        explained.append(perturbed_maps)
+        outputs.append(perturbed_logits)
     maps_perturbed = torch.cat(explained).view(samples, count, *maps.shape[1:]).double()
     logits_perturbed = torch.cat(outputs).view(samples, count, -1)
     explanation_change = _relative_change(maps.double().unsqueeze(0), maps_perturbed)
@@ -227,7 +227,7 @@ def evaluate_maps(model, method, images, target, maps, generator=None, samples=S
     `method` is a saliency.attribution.Method; `batch_images` bounds the images per gradient pass.
     """
     noise = stability_noise(images.shape, samples, images.device, generator)
-    ris, ros = relative_stability(model, method.explain, images, target, maps, noise,
+    ris, ros = relative_stability(model, method, images, target, maps, noise,
                                   max(1, batch_images // method.passes))
     return {
         "gini": gini(maps),

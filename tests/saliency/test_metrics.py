@@ -70,7 +70,7 @@ def test_relative_stability_equals_quantus_with_the_same_noise(natural, metric_c
     draws = quantus_uniform_draws(1, samples, images.shape)
     # quantus perturbs in float32: x' = float32(x + noise); ours differs from it by at most an ulp.
     noise = torch.from_numpy((images.numpy()[None] + draws).astype(np.float32)) - images
-    ours = metrics.relative_stability(model, vanilla_gradient, images, labels, maps, noise, batch_size=20)[position]
+    ours = metrics.relative_stability(model, METHODS["VG"], images, labels, maps, noise, batch_size=20)[position]
     theirs = np.asarray(theirs, dtype=np.float64)
     assert np.isfinite(theirs).sum() >= 3  # most perturbations keep N's class
     np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-4, equal_nan=True)
@@ -82,7 +82,7 @@ def test_relative_stability_is_nan_when_noise_changes_the_class(natural):
     noise[1, 0] = 5.0  # sample 1 of image 0 pushes the image far out of its class
     changed = predict(model, images[:1] + 5.0)[0] != labels[:1]
     assert changed.all()
-    ris, ros = metrics.relative_stability(model, vanilla_gradient, images, labels, maps, noise)
+    ris, ros = metrics.relative_stability(model, METHODS["VG"], images, labels, maps, noise)
     assert torch.isnan(ris[0]) and torch.isnan(ros[0])
     assert torch.isfinite(ris[1:]).all() and torch.isfinite(ros[1:]).all()
 
@@ -171,7 +171,7 @@ def test_every_metric_on_the_meta_device_stays_there(natural):
     images, labels, maps = images.to("meta"), labels.to("meta"), maps.to("meta")
     noise = metrics.stability_noise(images.shape, 3, "meta")
     for method in METHODS.values():
-        ris, ros = metrics.relative_stability(model, method.explain, images, labels, maps, noise)
+        ris, ros = metrics.relative_stability(model, method, images, labels, maps, noise)
         assert ris.device.type == ros.device.type == "meta" and ris.shape == (len(images),)
         assert metrics.noisy_copy_ssim(model, method.explain, images, labels, maps).device.type == "meta"
     assert metrics.gini(maps).device.type == "meta"
