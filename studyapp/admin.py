@@ -22,13 +22,34 @@ def count_column(annotation, description):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "stimulus_count", "participant_count", "started_count", "completed_count",
-                    "created_at"]
+    list_display = ["title", "slug", "recruitment_source", "is_open", "stimulus_count", "participant_count",
+                    "started_count", "completed_count", "created_at"]
     search_fields = ["title", "slug"]
     filter_horizontal = ["stimuli"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["created_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "consent_text", "seed", "created_at"]}),
+        ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
+                              "comparison_count", "attention_checks", "attention_failure_ending"]}),
+        ("Recruitment", {
+            "fields": ["recruitment_source", "id_parameter", "is_open", "max_participants", "inactivity_limit"],
+            "description": "The platform sends everyone to the study link shown at the top of this page (once "
+                           "a source is saved); each platform ID gets one participant.",
+        }),
+        ("Endings", {
+            "fields": [field for fields in Study.ENDING_FIELDS.values() for field in fields],
+            "description": "Each ending shows its code, or sends the participant to its URL. Prolific's "
+                           "completion URL is https://app.prolific.com/submissions/complete?cc={code}; "
+                           "MTurk's HITs are handed in through MTurk's own form.",
+        }),
+    ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        study = self.get_object(request, object_id)
+        link = study.study_link(request.build_absolute_uri("/")) if study else ""
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "study_link": link})
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -51,16 +72,20 @@ class StudyAdmin(admin.ModelAdmin):
 
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
-    """Participants are enrolled by `manage.py create_participants`, which mints their token and seed."""
+    """Participants are enrolled by `manage.py create_participants` (invite links) or arrive through the study
+    link; either way their token and seed are minted for them. Platform IDs are searchable, for payments."""
 
-    list_display = ["pseudonym", "study", "consented", "completed", "progress"]
-    list_filter = ["study", ("consented_at", admin.EmptyFieldListFilter),
+    list_display = ["pseudonym", "study", "source", "outcome", "consented", "completed", "progress"]
+    list_filter = ["study", "outcome", "source", ("consented_at", admin.EmptyFieldListFilter),
                    ("completed_at", admin.EmptyFieldListFilter)]
-    search_fields = ["pseudonym"]
+    search_fields = ["pseudonym", "external_id"]
     list_select_related = ["study"]
-    fields = ["pseudonym", "study", "user", "invite_token", "seed", "consented_at", "completed_at", "degree",
-              "cv_experience_years"]
-    readonly_fields = ["pseudonym", "study", "user", "invite_token", "seed", "consented_at", "completed_at"]
+    fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
+              "external_submit_to", "arrived_at", "consented_at", "completed_at", "outcome", "ended_at",
+              "ending_code", "degree", "cv_experience_years"]
+    readonly_fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id",
+                       "external_session", "external_submit_to", "arrived_at", "consented_at", "completed_at",
+                       "outcome", "ended_at", "ending_code"]
 
     def has_add_permission(self, request):
         return False

@@ -1,7 +1,7 @@
 """Enrol participants in a study: a login-less user, a pseudonym, an invite token, a recorded seed.
 
-Shared by `create_participants`, `create_demo_study` and `simulate_participants`, so that a
-rehearsal enrols people exactly as a live study does.
+Shared by `create_participants`, `create_demo_study`, `simulate_participants` and arrivals through a
+study link (studyapp/recruitment.py), so that a rehearsal enrols people exactly as a live study does.
 """
 
 import re
@@ -28,8 +28,8 @@ def next_pseudonyms(existing, count):
 
 
 @transaction.atomic
-def enroll_participants(study, count):
-    """Create `count` participants of `study`; all or none (one transaction)."""
+def enroll_participants(study, count, **fields):
+    """Create `count` participants of `study` with `fields` (e.g. a platform ID); all or none (one transaction)."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     study = Study.objects.select_for_update().get(pk=study.pk)  # serialises concurrent enrolments
@@ -44,7 +44,7 @@ def enroll_participants(study, count):
         user.save()
         participants.append(Participant.objects.create(
             study=study, user=user, pseudonym=pseudonym, invite_token=mint_invite_token(),
-            seed=participant_seed(study.seed, number + offset),
+            seed=participant_seed(study.seed, number + offset), **fields,
         ))
     return participants
 

@@ -5,7 +5,8 @@ state on every request and send anything else there, so a typed URL, an old tab 
 can never move a participant or skip a page.
 
 Pages come in this order: consent, instructions, background questions, the trials of the participant's
-plan in their order, completion. The plan (trials) exists from consent on.
+plan in their order, completion. The plan (trials) exists from consent on. A participation that has
+ended (completed, declined, ended early, expired) shows its ending page, whatever else it stands at.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ CONSENT, INSTRUCTIONS, BACKGROUND, TRIAL, COMPLETE = "consent", "instructions", 
 @dataclass(frozen=True)
 class Standing:
     """A participant's stored state: `answered` of the `planned` trials (the plan exists from consent on),
-    and the position of the first trial without its answer, None once every trial has one."""
+    the position of the first trial without its answer (None once every trial has one), and whether
+    the participation has `ended`."""
 
     consented: bool
     instructions_read: bool
@@ -24,6 +26,7 @@ class Standing:
     answered: int = 0
     planned: int = 0
     first_unanswered: int | None = None
+    ended: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class Progress:
 
 
 def current_page(standing: Standing) -> Page:
-    """The one page this participant may see now: the first step not yet done."""
+    """The one page this participant may see now: the first step not yet done, or their ending."""
+    if standing.ended:
+        return Page(COMPLETE)
     if not standing.consented:
         return Page(CONSENT)
     if not standing.instructions_read:

@@ -6,13 +6,18 @@ itself refuses a second answer to the same trial.
 """
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
+
+from . import platforms
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
 JUSTIFICATION_MAX_LENGTH = 2000
@@ -25,6 +30,46 @@ def default_likert_labels():
 def new_trial_token():
     """128 random bits: the trial's opaque name in its answer form and image URLs."""
     return secrets.token_urlsafe(16)
+
+
+def validate_ending_url(template):
+    problem = platforms.placeholder_problem(template)
+    if problem:
+        raise ValidationError(problem)
+
+
+def ending_code_field(ending):
+    return models.CharField(max_length=64, blank=True, help_text=f"Shown to participants {ending}.")
+
+
+def ending_url_field(ending):
+    return models.URLField(
+        max_length=500, blank=True, validators=[validate_ending_url],
+        help_text=f"If set, participants {ending} are sent here instead of to a page that shows the code. "
+                  "Placeholders: {code}, {external_id} (their platform ID), {survey_code} (SONA's name for it).")
+
+
+class RecruitmentSource(models.TextChoices):
+    NONE = "", "None: personal invite links only"
+    PROLIFIC = platforms.PROLIFIC, "Prolific"
+    MTURK = platforms.MTURK, "MTurk"
+    SONA = platforms.SONA, "SONA"
+    GENERIC = platforms.GENERIC, "Another site (name its ID parameter)"
+
+
+class Ending(models.TextChoices):
+    """The ways a participation ends; each has its own code and redirect in the study."""
+
+    COMPLETED = "completed", "Completed"
+    NO_CONSENT = "no_consent", "No consent"
+    ATTENTION_FAILED = "attention_failed", "Failed attention checks"
+    OVER_QUOTA = "over_quota", "Over quota or closed"
+
+
+class AttentionFailureEnding(models.TextChoices):
+    FLAG = "", "None: failed checks are only flagged in the export"
+    AT_END = "at_end", "After the last page: the failed-attention ending instead of the completed one"
+    EARLY = "early", "At once: the first failed check ends the study with the failed-attention ending"
 
 
 class Study(models.Model):
@@ -46,16 +91,91 @@ class Study(models.Model):
         null=True, blank=True, help_text="Side-by-side comparisons per participant; blank: every image of the study."
     )
     attention_checks = models.BooleanField(default=True, help_text="Mix instructed-response items into the trials.")
-    completion_code = models.CharField(max_length=64, blank=True)
-    completion_redirect_url = models.URLField(blank=True, help_text="Sent here on completion, if set.")
+    attention_failure_ending = models.CharField(
+        max_length=16, choices=AttentionFailureEnding.choices, blank=True,
+        help_text="Whether failing an attention check ends the participation with its own ending.")
+    recruitment_source = models.CharField(
+        max_length=16, choices=RecruitmentSource.choices, blank=True,
+        help_text="Where people come from: the platform sends them to the study link below with their ID.")
+    id_parameter = models.CharField(
+        max_length=40, blank=True,
+        help_text="Another site only: the link's query parameter that carries the person's ID, e.g. pid.")
+    is_open = models.BooleanField(
+        "open", default=True,
+        help_text="New people may arrive through the study link. Those already in can always go on.")
+    max_participants = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Places: completed participants, and started ones until they are inactive for the limit "
+                  "below. Arrivals beyond it get the over-quota ending. Blank: no limit.")
+    inactivity_limit = models.DurationField(
+        default=timedelta(hours=2),
+        help_text="A started participant inactive this long gives up their place when a newcomer needs it, "
+                  "e.g. 2:00:00 (Prolific frees the places of people who return or time out).")
+    completion_code = ending_code_field("who completed the study")
+    completion_redirect_url = ending_url_field("who completed the study")
+    no_consent_code = ending_code_field("who did not consent")
+    no_consent_redirect_url = ending_url_field("who did not consent")
+    attention_failed_code = ending_code_field("who failed the attention checks")
+    attention_failed_redirect_url = ending_url_field("who failed the attention checks")
+    over_quota_code = ending_code_field("who arrive when the study is full or closed")
+    over_quota_redirect_url = ending_url_field("who arrive when the study is full or closed")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    ENDING_FIELDS = {
+        Ending.COMPLETED: ("completion_code", "completion_redirect_url"),
+        Ending.NO_CONSENT: ("no_consent_code", "no_consent_redirect_url"),
+        Ending.ATTENTION_FAILED: ("attention_failed_code", "attention_failed_redirect_url"),
+        Ending.OVER_QUOTA: ("over_quota_code", "over_quota_redirect_url"),
+    }
 
     class Meta:
         verbose_name_plural = "studies"
 
     def __str__(self):
         return self.title
+
+    def clean(self):
+        if self.recruitment_source == RecruitmentSource.GENERIC and not platforms.PARAMETER_NAME.fullmatch(
+                self.id_parameter):
+            raise ValidationError({"id_parameter": "Name the query parameter that carries the person's ID: a "
+                                                   "letter, then letters, digits, '.', '-' or '_' (at most 40)."})
+
+    def ending_code(self, ending):
+        return getattr(self, self.ENDING_FIELDS[ending][0])
+
+    def ending_redirect_url(self, ending):
+        return getattr(self, self.ENDING_FIELDS[ending][1])
+
+    def platform(self):
+        return platforms.platform(self.recruitment_source, self.id_parameter) if self.recruitment_source else None
+
+    def study_link(self, base_url):
+        """The URL to paste into the recruitment platform ("" without a source); `base_url`: scheme and host."""
+        if not self.recruitment_source:
+            return ""
+        path = reverse("studyapp:study_link", kwargs={"slug": self.slug})
+        return platforms.study_link(base_url.rstrip("/") + path, self.recruitment_source, self.id_parameter)
+
+
+class Outcome(models.TextChoices):
+    """Where a participation stands; every value but IN_PROGRESS is an ending."""
+
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    NO_CONSENT = "no_consent", "Did not consent"
+    ATTENTION_FAILED = "attention_failed", "Failed attention checks"
+    EXPIRED = "expired", "Expired: inactive, place given to a newcomer"
+
+
+ENDING_OF_OUTCOME = {
+    Outcome.COMPLETED: Ending.COMPLETED,
+    Outcome.NO_CONSENT: Ending.NO_CONSENT,
+    Outcome.ATTENTION_FAILED: Ending.ATTENTION_FAILED,
+    Outcome.EXPIRED: Ending.OVER_QUOTA,
+}
+
+INVITE_SOURCE = "invite"
 
 
 class Participant(models.Model):
@@ -69,9 +189,33 @@ class Participant(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     degree = models.CharField(max_length=32, blank=True)
     cv_experience_years = models.PositiveSmallIntegerField(null=True, blank=True)
+    source = models.CharField(
+        max_length=16, default=INVITE_SOURCE,
+        help_text="How they came: 'invite' (a personal invite link) or the study link's platform.")
+    external_id = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,
+                                   help_text="Their platform ID (personal data: only recruitment.csv carries it).")
+    external_session = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,
+                                        help_text="The platform's attempt: Prolific's SESSION_ID, MTurk's "
+                                                  "assignmentId.")
+    external_submit_to = models.URLField(blank=True, help_text="MTurk's turkSubmitTo: where the ending form posts.")
+    arrived_at = models.DateTimeField(null=True, blank=True, help_text="First opened the study or invite link.")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.IN_PROGRESS)
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="When the outcome was reached.")
+    ending_code = models.CharField(max_length=64, blank=True, help_text="The code their ending showed them.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "external_id"], condition=~Q(external_id=""),
+                                    name="one_participant_per_platform_id"),
+        ]
+        indexes = [models.Index(fields=["study", "outcome"], name="participant_study_outcome")]
 
     def __str__(self):
         return self.pseudonym
+
+    @property
+    def ending(self):
+        return ENDING_OF_OUTCOME.get(self.outcome)
 
 
 class Trial(models.Model):

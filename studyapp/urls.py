@@ -7,6 +7,7 @@ app_name = "studyapp"
 urlpatterns = [
     path("", views.survey, name="survey"),
     path("i/<slug:token>/", views.invite, name="invite"),
+    path("s/<slug:slug>/", views.study_link, name="study_link"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="studyapp:login"), name="logout"),
     path("consent/", views.consent, name="consent"),

@@ -24,9 +24,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from saliency.models import Stimulus
 
-from . import flow, pictures, randomization, throttling
+from . import flow, participation, pictures, platforms, randomization, recruitment, throttling
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
-from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
+from .models import (
+    AttentionCheck, AttentionFailureEnding, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
+    Trial,
+)
 
 logger = logging.getLogger("studyapp")
 
@@ -83,25 +86,21 @@ class Survey:
             answered=trials[0].answered_count if trials else 0,
             planned=trials[0].planned if trials else 0,
             first_unanswered=self.trial.position if self.trial else None,
+            ended=participant.outcome != Outcome.IN_PROGRESS,
         )
         self.page = flow.current_page(self.standing)
 
     def progress(self):
-        planned = 0
-        if not self.standing.consented:
-            planned = randomization.plan_length(
-                study_stimulus_refs(self.study), comparison_count=self.study.comparison_count,
-                attention_checks=self.study.attention_checks,
-            )
-        return flow.progress(self.standing, planned)
+        return flow.progress(self.standing, 0 if self.standing.consented else plan_length(self.study))
 
-    def after_answering(self):
-        """The page that follows once the current trial is answered; records completion when it is the end."""
+    def after_answering(self, failed_check=False):
+        """The page that follows once the current trial is answered; records the ending when there is one."""
+        if failed_check and self.study.attention_failure_ending == AttentionFailureEnding.EARLY:
+            participation.end(self.participant, Outcome.ATTENTION_FAILED)
+            return flow.Page(flow.COMPLETE)
         if self.next_trial is not None:
             return flow.Page(flow.TRIAL, self.next_trial.position)
-        Participant.objects.filter(pk=self.participant.pk, completed_at__isnull=True).update(
-            completed_at=timezone.now()
-        )
+        participation.finish(self.participant)
         return flow.Page(flow.COMPLETE)
 
 
@@ -133,6 +132,12 @@ def page_url(page):
     if page.name == flow.TRIAL:
         return reverse("studyapp:trial", args=[page.position])
     return reverse(PAGE_URL_NAMES[page.name])
+
+
+def plan_length(study):
+    """How many trials a participant of `study` will have."""
+    return randomization.plan_length(study_stimulus_refs(study), comparison_count=study.comparison_count,
+                                     attention_checks=study.attention_checks)
 
 
 def study_stimulus_refs(study):
@@ -168,8 +173,38 @@ def invite(request, token):
     if participant is None or not participant.user.is_active:
         throttling.record_unknown_invite(request, token)
         raise Http404("This invite link is not valid. Check that you copied the whole link.")
+    if participant.arrived_at is None:
+        Participant.objects.filter(pk=participant.pk, arrived_at__isnull=True).update(arrived_at=timezone.now())
     if request.user != participant.user:
         login(request, participant.user)
+    return redirect("studyapp:survey")
+
+
+@require_safe
+@never_cache
+def study_link(request, slug):
+    """The study's one open link, as a recruitment platform sends people to it with their platform ID.
+
+    The same ID always gets the same participant (resuming, or seeing their ending again); a new ID
+    gets one while the study is open and has a place. A malformed link answers 400 and stores nothing.
+    """
+    study = get_object_or_404(Study, slug=slug)
+    if not study.recruitment_source:
+        raise Http404("This study has no open link; use the personal invite link you were sent.")
+    try:
+        arrival = platforms.read_arrival(study.recruitment_source, dict(request.GET.lists()), study.id_parameter)
+    except platforms.ArrivalError as error:
+        return render(request, "studyapp/arrival_refused.html", {"study": study, "problem": str(error)}, status=400)
+    if arrival is None:  # an MTurk worker previewing the HIT
+        return render(request, "studyapp/preview.html", {"study": study, "pages": plan_length(study) + 3})
+    admission = recruitment.admit(study, arrival, study.recruitment_source)
+    if admission.participant is None:
+        return ending_response(request, study, Ending.OVER_QUOTA, study.ending_code(Ending.OVER_QUOTA),
+                               source=study.recruitment_source, reason=admission.refusal,
+                               external_id=arrival.external_id, external_session=arrival.external_session,
+                               submit_to=arrival.submit_to)
+    if request.user != admission.participant.user:
+        login(request, admission.participant.user)
     return redirect("studyapp:survey")
 
 
@@ -204,10 +239,11 @@ def start_study(participant):
         logger.info("Participant %s consented twice at once; the first plan stands", participant.pseudonym)
 
 
-def step_view(step, template, form_class, save):
+def step_view(step, template, form_class, save, decline=None):
     """A page before the trials: shown only while it is the current page; a valid POST runs `save`.
 
     `save` returns None, or the reason it could not save (the study is not ready): the page shows it, 503.
+    A POST with `decline` (the page's other button) runs `decline` instead, when the page has one.
     """
 
     @participant_required
@@ -216,6 +252,9 @@ def step_view(step, template, form_class, save):
         current = Survey(participant)
         if current.page.name != step:
             return see_other(page_url(current.page))
+        if decline is not None and request.method == "POST" and "decline" in request.POST:
+            decline(participant)
+            return see_other(page_url(flow.Page(flow.COMPLETE)))
         form = form_class(request.POST if request.method == "POST" else None)
         if request.method == "POST":
             if form.is_valid():
@@ -253,7 +292,11 @@ def save_background(participant, data):
     return None
 
 
-consent = step_view(flow.CONSENT, "studyapp/consent.html", ConsentForm, save_consent)
+def decline_consent(participant):
+    participation.end(participant, Outcome.NO_CONSENT)
+
+
+consent = step_view(flow.CONSENT, "studyapp/consent.html", ConsentForm, save_consent, decline=decline_consent)
 instructions = step_view(flow.INSTRUCTIONS, "studyapp/instructions.html", InstructionsForm, save_instructions_read)
 background = step_view(flow.BACKGROUND, "studyapp/background.html", BackgroundForm, save_background)
 
@@ -349,18 +392,42 @@ def answer(request, current):
             store_answer(shown, form.cleaned_data, rt_ms)
     except IntegrityError:
         logger.info("Duplicate answer to trial %s of %s ignored", shown.position, current.participant.pseudonym)
-    return see_other(page_url(current.after_answering()))
+    failed_check = shown.kind == Trial.Kind.ATTENTION and form.cleaned_data["answer"] != shown.attention_target
+    return see_other(page_url(current.after_answering(failed_check)))
 
+
+# --- Endings ------------------------------------------------------------------------------------------
 
 @participant_required
 @require_GET
 def complete(request, participant):
+    """The participant's ending: its code, and the way back to their platform (a redirect, a link, a form)."""
     current = Survey(participant)
     if current.page.name != flow.COMPLETE:
         return see_other(page_url(current.page))
-    if current.study.completion_redirect_url:
-        return redirect(current.study.completion_redirect_url)
-    return render_page(request, current, "studyapp/complete.html", {})
+    if participant.outcome == Outcome.IN_PROGRESS:  # every trial answered, the ending not yet recorded (a crash)
+        participation.finish(participant)
+        participant.refresh_from_db(fields=["outcome", "ending_code", "completed_at", "ended_at"])
+    ending = participant.ending
+    return ending_response(
+        request, current.study, ending, participant.ending_code, source=participant.source,
+        reason=participant.outcome, external_id=participant.external_id,
+        external_session=participant.external_session, submit_to=participant.external_submit_to,
+        progress=current.progress() if ending == Ending.COMPLETED else None)
+
+
+def ending_response(request, study, ending, code, *, source, reason, external_id="", external_session="",
+                    submit_to="", progress=None):
+    """An ending page (shown only once the final answer is stored), or the redirect the study sets for it."""
+    hands_in = ending in (Ending.COMPLETED, Ending.ATTENTION_FAILED)
+    way = platforms.way_back(source, code, study.ending_redirect_url(ending), external_id=external_id,
+                             external_session=external_session, submit_to=submit_to, hands_in=hands_in)
+    if way.redirect_url:
+        return redirect(way.redirect_url)
+    platform = study.platform() if source == study.recruitment_source else None
+    return render(request, "studyapp/ending.html", {
+        "study": study, "progress": progress, "ending": ending, "reason": reason, "code": code, "way": way,
+        "platform": platform, "asks_return": not hands_in})
 
 
 # --- Staff dashboard ----------------------------------------------------------------------------------
@@ -391,5 +458,13 @@ def dashboard(request, slug=None):
         attention_passed=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION,
                                                   trials__attention_response__answer=F("trials__attention_target"))),
     ).select_related("study").order_by("study__title", "pseudonym")
+    summary = {}
+    if selected:
+        outcomes = dict(selected.participants.values_list("outcome").annotate(n=Count("id")).order_by())
+        summary = {
+            "study_link": selected.study_link(request.build_absolute_uri("/")),
+            "places_taken": recruitment.places_taken(selected),
+            "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
+        }
     return render(request, "studyapp/dashboard.html",
-                  {"studies": studies, "selected": selected, "participants": participants})
+                  {"studies": studies, "selected": selected, "participants": participants, **summary})

@@ -1,4 +1,4 @@
-"""Double clicks that really happen at once, on PostgreSQL: two threads, two connections, one answer.
+"""Requests that really happen at once, on PostgreSQL: two threads, two connections, one answer or participant.
 
 Runs in the `--postgres` pass of `make test` only: SQLite serialises every write, so it cannot race.
 """
@@ -6,6 +6,7 @@ Runs in the `--postgres` pass of `make test` only: SQLite serialises every write
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 
@@ -73,3 +74,25 @@ def test_two_consents_at_the_same_moment_draw_one_plan(client, study_factory, pa
     participant = Participant.objects.get(pk=participant.pk)
     plan = list(participant.trials.values_list("position", flat=True))
     assert plan == list(range(1, len(plan) + 1)) and len(plan) == 2 * 3 + 2 + 2
+
+
+def test_two_first_arrivals_of_one_platform_id_at_the_same_moment_make_one_participant(study_factory):
+    study = study_factory(images=1, recruitment_source="prolific")
+    for round_ in range(3):  # each round a fresh ID, both requests released together
+        pid = f"5f8a1b2c3d4e5f6a7b8c9d{round_:02d}"
+        link = f"/s/{study.slug}/?PROLIFIC_PID={pid}&STUDY_ID=60a1&SESSION_ID=s1"
+        clients = [Client(), Client()]
+        replies = at_once([lambda c=c: c.get(link) for c in clients])
+        assert [location(r) for r in replies] == ["/", "/"]
+        (participant,) = Participant.objects.filter(study=study, external_id=pid)
+        assert [int(c.session["_auth_user_id"]) for c in clients] == [participant.user_id] * 2
+        assert [location(c.get("/")) for c in clients] == ["/consent/", "/consent/"]
+    assert Participant.objects.count() == 3 and get_user_model().objects.count() == 3
+
+
+def test_simultaneous_arrivals_of_different_ids_never_overtake_the_last_place(study_factory):
+    study = study_factory(images=1, recruitment_source="sona", max_participants=1)
+    replies = at_once([lambda n=n: Client().get(f"/s/{study.slug}/?id={4711 + n}") for n in range(4)])
+    assert sorted(r.status_code for r in replies) == [200, 200, 200, 302]
+    assert sum("This study is full" in r.content.decode() for r in replies) == 3
+    assert Participant.objects.count() == 1 and get_user_model().objects.count() == 1

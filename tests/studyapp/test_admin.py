@@ -96,3 +96,26 @@ def test_participants_and_anonymous_users_are_refused(model, answered, client):
     response = client.get(url)
     assert response.status_code == 302 and response.url.startswith(reverse("admin:login"))
     assert client.get(admin_url(model, "change", model.objects.first().pk)).status_code == 302
+
+
+def test_the_study_page_shows_the_link_to_paste_into_the_platform(study_factory, admin_client):
+    study = study_factory(images=1, slug="main", recruitment_source="prolific")
+    html = admin_client.get(admin_url(Study, "change", study.pk)).content.decode()
+    assert ('<code class="study-link">http://testserver/s/main/?PROLIFIC_PID={{%PROLIFIC_PID%}}&amp;'
+            "STUDY_ID={{%STUDY_ID%}}&amp;SESSION_ID={{%SESSION_ID%}}</code>") in html
+    invite_only = study_factory(images=1)
+    assert "study-link" not in admin_client.get(admin_url(Study, "change", invite_only.pk)).content.decode()
+
+
+def test_an_ending_url_with_an_unknown_placeholder_is_refused_in_the_admin(study_factory, admin_client):
+    study = study_factory(images=1, slug="main")
+    page = admin_client.get(admin_url(Study, "change", study.pk))
+    data = {key: value for key, value in page.context["adminform"].form.initial.items() if value is not None}
+    data.update(stimuli=[s.pk for s in study.stimuli.all()], likert_labels='["1", "2", "3", "4", "5"]',
+                inactivity_limit="2:00:00", completion_redirect_url="https://example.org/done?c={cc}")
+    response = admin_client.post(admin_url(Study, "change", study.pk), data)
+    assert response.status_code == 200 and "Unknown placeholder(s) {cc}" in response.content.decode()
+    data["completion_redirect_url"] = "https://example.org/done?c={code}"
+    assert admin_client.post(admin_url(Study, "change", study.pk), data).status_code == 302
+    study.refresh_from_db()
+    assert study.completion_redirect_url == "https://example.org/done?c={code}"

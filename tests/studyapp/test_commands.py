@@ -148,6 +148,15 @@ def test_create_demo_study_is_idempotent_and_its_links_and_account_work(study_fa
     client.logout()
     response = client.get(links[0][1].removeprefix("http://127.0.0.1:8000"), follow=True)
     assert response.redirect_chain[-1][0] == reverse("studyapp:consent")
+    prolific = re.search(r"^  (http://127.0.0.1:8000/s/demo/\?PROLIFIC_PID=\S+)$", first, flags=re.M).group(1)
+    assert prolific == ("http://127.0.0.1:8000/s/demo/?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
+                        "&SESSION_ID={{%SESSION_ID%}}")
+    client.logout()
+    trying = prolific.removeprefix("http://127.0.0.1:8000").replace("{{%PROLIFIC_PID%}}", "tester1") \
+        .replace("{{%STUDY_ID%}}", "demo1").replace("{{%SESSION_ID%}}", "try1")
+    assert client.get(trying, follow=True).redirect_chain[-1][0] == reverse("studyapp:consent")
+    assert demo.participants.get(external_id="tester1").source == "prolific"
+    demo.participants.filter(external_id="tester1").delete()
 
     study_factory(images=1)  # stimuli loaded since: the demo study takes them up
     second_password, second_links = demo_output(run("create_demo_study", base_url="http://127.0.0.1:8000"))

@@ -33,3 +33,9 @@ def test_progress_counts_the_steps_and_the_answered_trials():
     assert progress(trials(3, 4, 4), planned_trials=99) == Progress(6, 7)
     assert progress(trials(3, 3, None), planned_trials=0).percent == 100
     assert Progress(1, 3).percent == 33
+
+
+def test_an_ended_participation_shows_its_ending_wherever_it_stood():
+    assert current_page(Standing(False, False, False, ended=True)) == Page(COMPLETE)  # declined consent
+    assert current_page(Standing(True, True, True, answered=2, planned=5, first_unanswered=3,
+                                 ended=True)) == Page(COMPLETE)  # ended early, or expired

@@ -1,5 +1,7 @@
 """`manage.py create_demo_study [--base-url http://127.0.0.1:8000]`, run unattended by `make run`.
 
+The demo study recruits on Prolific with a completion code; the command prints its Prolific study link
+(open it with any ID in place of the placeholders to try it) and a few personal invite links.
 Idempotent: a second run reuses the study, its participants and the researcher account, adds
 stimuli loaded since, and prints a fresh researcher password (the old one cannot be shown).
 """
@@ -13,7 +15,7 @@ from django.db import transaction
 
 from saliency.models import Stimulus
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
-from studyapp.models import Study
+from studyapp.models import RecruitmentSource, Study
 
 DEMO_SLUG = "demo"
 DEMO_SEED = 20240601
@@ -21,7 +23,8 @@ RESEARCHER = "researcher"
 
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo study with all loaded stimuli, a researcher account and invite links."
+    help = ("Create (or refresh) the demo study with all loaded stimuli, a researcher account, its Prolific "
+            "study link and invite links.")
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", type=base_url_argument, default="http://127.0.0.1:8000",
@@ -41,6 +44,9 @@ class Command(BaseCommand):
                 slug=DEMO_SLUG,
                 defaults={"title": "Demo study: saliency maps", "seed": DEMO_SEED, "completion_code": "DEMO-DONE"},
             )
+            if not study.recruitment_source:  # a demo study made before studies had one
+                study.recruitment_source = RecruitmentSource.PROLIFIC
+                study.save(update_fields=["recruitment_source"])
             study.stimuli.add(*stimuli)
             researcher = self.researcher_account(password)
             missing = participants - study.participants.count()
@@ -51,6 +57,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo study {study.slug!r} {'created' if created else 'exists'}: "
                           f"{study.stimuli.count()} stimuli.")
         self.stdout.write(f"Researcher (admin {base}/admin/): username {researcher.username!r}, password {password!r}")
+        self.stdout.write(f"{study.get_recruitment_source_display()} study link (put any ID in place of each "
+                          f"{{{{%...%}}}} to try it):\n  {study.study_link(base)}")
         self.stdout.write("Participant invite links:")
         for participant in invited:
             self.stdout.write(f"  {participant.pseudonym}  {invite_url(participant, base)}")
