@@ -20,7 +20,9 @@ RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "tr
 CHOICES_COLUMNS = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
                    "chosen_model", "justification", "rt_ms", "answered_at")
 PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "cv_experience_years",
-                        "attention_passed", "attention_total")
+                        "attention_passed", "attention_total", "outcome", "consent_version")
+OUTCOMES = ("in_progress", "completed", "no_consent", "attention_failed", "expired", "withdrawn", "erased")
+DELETED_OUTCOMES = ("withdrawn", "erased")  # their answers were deleted: counted, never analysed
 STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence",
                    "gini", "ris", "ros", "road_aopc", "ssim")
 EXPLANATION_METRICS = ("gini", "ris", "ros", "road_aopc", "ssim")
@@ -66,6 +68,7 @@ class Sample:
     choices: int
     models: list
     exclusion_rule: str
+    outcomes: dict | None = None  # participants per outcome (from participants.csv), in OUTCOMES order
 
 
 def format_rows(positions, limit=ROWS_SHOWN):
@@ -299,6 +302,7 @@ def check_study_data(data):
             if len(rows):
                 problems.append(f"{label[name]}: participant(s) not listed in {label['participants']}, "
                                 f"data rows {format_rows(rows)}.")
+        deleted_outcomes(participants, ratings, choices, label, problems)
 
     stimuli = data.stimuli
     if stimuli is not None:
@@ -343,6 +347,28 @@ def check_stimuli(stimuli, ratings, label, ratings_label, problems):
         problems.append(f"{label}: image(s) {', '.join(unrated[:ROWS_SHOWN])}{more} were never rated in "
                         f"{ratings_label}; export stimuli.csv from the same study as the ratings.")
     return stimuli
+
+
+def deleted_outcomes(participants, ratings, choices, label, problems):
+    """Outcomes must be known ones, and withdrawn or erased participants must have no answers left."""
+    outcome = participants["outcome"].astype("string")
+    rows = np.flatnonzero(~outcome.isin(OUTCOMES).to_numpy())
+    if len(rows):
+        found = ", ".join(sorted({repr(value) for value in outcome.iloc[rows[:ROWS_SHOWN]].fillna("")}))
+        problems.append(f"{label['participants']}: 'outcome' must be one of {', '.join(OUTCOMES)}; data rows "
+                        f"{format_rows(rows)} hold {found}.")
+    deleted = participants.loc[outcome.isin(DELETED_OUTCOMES).to_numpy(), "participant"].dropna().unique()
+    for name, frame in (("ratings", ratings), ("choices", choices)):
+        rows = np.flatnonzero(frame["participant"].isin(deleted).to_numpy())
+        if len(rows):
+            who = ", ".join(sorted(map(str, frame["participant"].iloc[rows].unique()))[:ROWS_SHOWN])
+            problems.append(f"{label[name]}: data rows {format_rows(rows)} are answers of participants who withdrew "
+                            f"or were erased ({who}); their answers may not be analysed. Export the study again.")
+
+
+def outcome_counts(participants):
+    counts = participants["outcome"].astype("string").value_counts()
+    return {outcome: int(counts[outcome]) for outcome in OUTCOMES if outcome in counts}
 
 
 def present_models(ratings):
@@ -397,5 +423,6 @@ def select_sample(data, models=None, exclude_failed_attention=False):
         choices=len(choices),
         models=models,
         exclusion_rule=rule,
+        outcomes=outcome_counts(participants) if participants is not None else None,
     )
     return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli), sample

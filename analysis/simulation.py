@@ -82,6 +82,6 @@ def simulate_export(directory, participants, images=20, effects=None, participan
     pd.DataFrame({
         "participant": names, "started_at": iso_times(starts), "completed_at": iso_times(starts + 890),
         "degree": "MSc", "cv_experience_years": rng.integers(0, 10, participants),
-        "attention_passed": 2, "attention_total": 2,
+        "attention_passed": 2, "attention_total": 2, "outcome": "completed", "consent_version": 1,
     })[list(PARTICIPANTS_COLUMNS)].to_csv(directory / "participants.csv", index=False)
     return directory / "ratings.csv", directory / "choices.csv", directory / "participants.csv"

@@ -3,13 +3,18 @@
 Answers are evidence: the admin shows and filters them but neither adds nor edits them.
 Invite tokens log a participant in, so no list shows them; a participant's page does.
 Justifications are shown through Django's default escaping (nothing here is mark_safe).
+Participants are never deleted here: their answers and background are erased (an action, with a
+confirmation page) and their audit row stays, for returns and payments.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Count, Q
+from django.template.response import TemplateResponse
 
-from .models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
+from . import participation
+from .models import AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
 
 
 def count_column(annotation, description):
@@ -18,6 +23,24 @@ def count_column(annotation, description):
     def column(self, obj):
         return getattr(obj, annotation)
     return column
+
+
+class ConsentVersionInline(admin.TabularInline):
+    """Every consent text the study has shown; kept as they were, never edited."""
+
+    model = ConsentVersion
+    fields = ["number", "created_at", "text", "participant_count"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(participant_total=Count("participants"))
+
+    participant_count = count_column("participant_total", "participants who agreed")
 
 
 @admin.register(Study)
@@ -29,8 +52,12 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["created_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    inlines = [ConsentVersionInline]
     fieldsets = [
-        (None, {"fields": ["title", "slug", "consent_text", "seed", "created_at"]}),
+        (None, {"fields": ["title", "slug", "seed", "created_at"]}),
+        ("Consent", {"fields": ["consent_text"],
+                     "description": "Saving a changed text makes a new consent version (listed below); participants "
+                                    "keep the version they agreed to."}),
         ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
                               "comparison_count", "attention_checks", "attention_failure_ending"]}),
         ("Recruitment", {
@@ -81,14 +108,40 @@ class ParticipantAdmin(admin.ModelAdmin):
     search_fields = ["pseudonym", "external_id"]
     list_select_related = ["study"]
     fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
-              "external_submit_to", "arrived_at", "consented_at", "completed_at", "outcome", "ended_at",
-              "ending_code", "degree", "cv_experience_years"]
+              "external_submit_to", "arrived_at", "consent_version", "consented_at", "completed_at", "outcome",
+              "ended_at", "ending_code", "degree", "cv_experience_years"]
     readonly_fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id",
-                       "external_session", "external_submit_to", "arrived_at", "consented_at", "completed_at",
-                       "outcome", "ended_at", "ending_code"]
+                       "external_session", "external_submit_to", "arrived_at", "consent_version", "consented_at",
+                       "completed_at", "outcome", "ended_at", "ending_code"]
+    actions = ["erase_data"]
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the audit row stays: erase a participant's data instead
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("studyapp.erase_participant")
+
+    @admin.action(description="Erase the selected participants' answers and background", permissions=["erase"])
+    def erase_data(self, request, queryset):
+        """Ask first (a page listing who), then erase; the participants' audit rows stay."""
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(request, "admin/studyapp/participant/erase_confirmation.html", {
+                **self.admin_site.each_context(request), "title": "Erase these participants' data?",
+                "participants": queryset.select_related("study"), "opts": self.model._meta,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            })
+        erased = {participant.pseudonym: participation.erase(participant, Outcome.ERASED) for participant in queryset}
+        done = sorted(name for name, erasure in erased.items() if not erasure.already)
+        answers = sum(erasure.answers for erasure in erased.values())
+        self.message_user(request, f"Erased the answers ({answers}) and background of {len(done)} participant(s): "
+                                   f"{', '.join(done) or 'none'}. Their audit rows stay.", messages.SUCCESS)
+        already = sorted(name for name, erasure in erased.items() if erasure.already)
+        if already:
+            self.message_user(request, f"Already deleted before: {', '.join(already)}.", messages.INFO)
+        return None
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(

@@ -6,7 +6,9 @@ hold exactly what the files hold, so both paths see the same values:
 
 ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at
 choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at
-participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total
+participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total,
+                  outcome,consent_version
+recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
 stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim
 
 - `participant` is the pseudonym, never a username or e-mail.
@@ -20,11 +22,20 @@ stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini
 - stimuli.csv has one row per stimulus of the study (image + model) with its map's explanation metrics
   (saliency.metrics); an empty metric cell is one that could not be computed (RIS/ROS when noise changed
   the prediction).
+- `outcome`: in_progress, completed, no_consent, attention_failed, expired, withdrawn or erased.
+  Withdrawn and erased participants' answers and background are deleted, so they are in no file but
+  as a row of participants.csv and recruitment.csv. `consent_version` is the number of the consent
+  text they agreed to (empty: not consented, or before versions were recorded).
+- Platform IDs are personal data: only recruitment.csv carries them (`source` is `invite` for a
+  personal invite link, else the platform; `external_session` is Prolific's SESSION_ID or MTurk's
+  assignmentId; `completion_code` is the code their ending showed), so the other three files can be
+  shared (stimuli.csv holds no person's data).
 
 Files are UTF-8 CSV with CRLF line ends (RFC 4180): with "\n" alone, Python's csv writer would
 leave a cell holding a bare carriage return unquoted, and a justification could break its row.
 
-Formula injection: a text cell (class_name, justification, degree) that starts with
+Formula injection: a text cell (class_name, justification, degree, and recruitment.csv's source,
+external_id, external_session, completion_code) that starts with
 `=`, `+`, `-`, `@`, a tab, a carriage return, or `'` gets one leading `'`, so a spreadsheet
 shows it as text instead of running it. To recover the original text, drop one leading `'`
 from any text cell that starts with one (`value[1:] if value.startswith("'") else value`);
@@ -47,7 +58,11 @@ CHOICES_COLUMNS = [
 ]
 PARTICIPANTS_COLUMNS = [
     "participant", "started_at", "completed_at", "degree", "cv_experience_years", "attention_passed",
-    "attention_total",
+    "attention_total", "outcome", "consent_version",
+]
+RECRUITMENT_COLUMNS = [
+    "participant", "source", "external_id", "external_session", "outcome", "completion_code", "started_at",
+    "completed_at",
 ]
 STIMULUS_METRICS = ["gini", "ris", "ros", "road_aopc", "ssim"]
 STIMULI_COLUMNS = ["image", "dataset", "class_name", "model", "predicted_class", "confidence", *STIMULUS_METRICS]
@@ -151,7 +166,8 @@ def choices_frame(study):
 def participants_frame(study):
     """One row per participant of the study, started or not, with their attention-check tally."""
     people = query_frame(Participant.objects.filter(study=study).order_by("pseudonym"), {
-        name: name for name in ("id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years")})
+        **{name: name for name in ("id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years",
+                                   "outcome")}, "consent_number": "consent_version__number"})
     checks = query_frame(AttentionCheck.objects.filter(trial__participant__study=study), {
         "answer": "answer", "participant_id": "trial__participant_id", "target": "trial__attention_target"})
     checks["passed"] = (checks["answer"] == checks["target"]).astype(int)
@@ -165,6 +181,8 @@ def participants_frame(study):
         "cv_experience_years": integers(people["cv_experience_years"]),
         "attention_passed": integers(tally["sum"]),
         "attention_total": integers(tally["count"]),
+        "outcome": people["outcome"].astype("string"),
+        "consent_version": integers(people["consent_number"]),
     }, columns=PARTICIPANTS_COLUMNS)
 
 
@@ -182,9 +200,24 @@ def stimuli_frame(study):
         "predicted_class": texts(data["predicted_class"]),
         **{name: data[name].astype("float64") for name in ["confidence", *STIMULUS_METRICS]},
     }, columns=STIMULI_COLUMNS)
+def recruitment_frame(study):
+    """One row per participant of the study: how they came, their platform IDs and how it ended (for payments)."""
+    people = query_frame(Participant.objects.filter(study=study).order_by("pseudonym"), {
+        "participant": "pseudonym", "completion_code": "ending_code",
+        **{name: name for name in ("source", "external_id", "external_session", "outcome", "consented_at",
+                                   "completed_at")}})
+    return pd.DataFrame({
+        "participant": people["participant"].astype("string"),
+        **{name: texts(people[name]) for name in ("source", "external_id", "external_session")},
+        "outcome": people["outcome"].astype("string"),
+        "completion_code": texts(people["completion_code"]),
+        "started_at": iso_utc(people["consented_at"]),
+        "completed_at": iso_utc(people["completed_at"]),
+    }, columns=RECRUITMENT_COLUMNS)
 
 
 def export_frames(study):
     """The export files of a study, by file name."""
     return {"ratings.csv": ratings_frame(study), "choices.csv": choices_frame(study),
-            "participants.csv": participants_frame(study), "stimuli.csv": stimuli_frame(study)}
+            "participants.csv": participants_frame(study), "recruitment.csv": recruitment_frame(study),
+            "stimuli.csv": stimuli_frame(study)}

@@ -1,6 +1,6 @@
 """The survey's forms. Field names are stable: scripts play participants through them.
 
-consent: agree              background: degree, cv_experience_years
+consent: agree, consent_version (or decline)    background: degree, cv_experience_years
 rating: trial, sufficiency, trust      attention: trial, answer      choice: trial, choice, justification
 
 `trial` is the current trial's opaque token (Trial.token); the view checks it against the server's
@@ -24,10 +24,24 @@ POSITIONS = [("left", "Map 1"), ("middle", "Map 2"), ("right", "Map 3")]
 
 
 class ConsentForm(forms.Form):
+    """Agreement to one consent version: the page's hidden `consent_version` must still be the study's current one."""
+
     agree = forms.BooleanField(
         label="I have read the information above and agree to take part.",
-        error_messages={"required": "To take part, tick the box to say you agree; otherwise you can close this page."},
+        error_messages={"required": "To take part, tick the box to say you agree; otherwise press \"I do not want "
+                                    "to take part\"."},
     )
+    consent_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, version, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.version = version
+
+    def clean_consent_version(self):
+        if self.cleaned_data["consent_version"] != self.version.number:
+            raise forms.ValidationError("The consent text changed while you were reading it. Please read the text "
+                                        "above, then agree again if you still want to take part.")
+        return self.version
 
 
 class InstructionsForm(forms.Form):

@@ -1,8 +1,9 @@
-"""A study, its participants, each participant's plan of trials, and their answers.
+"""A study, its consent versions, its participants, each participant's plan of trials, and their answers.
 
 A participant's plan (their `Trial` rows, in the order they are shown) is drawn once, from a
 recorded seed, when they consent. Each answer hangs one-to-one on its trial, so the database
-itself refuses a second answer to the same trial.
+itself refuses a second answer to the same trial. Consent texts are kept as numbered versions that
+are never edited, and each participant records the version they agreed to.
 """
 
 import secrets
@@ -11,7 +12,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.db.models import Q
 from django.urls import reverse
 
@@ -21,6 +22,18 @@ from . import platforms
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
 JUSTIFICATION_MAX_LENGTH = 2000
+
+
+DEFAULT_CONSENT_TEXT = """\
+You are invited to take part in a study about how people understand saliency maps: images that highlight the \
+parts of a picture that an image classifier relied on for its prediction.
+
+You will rate pairs of an image and its saliency map, then compare three maps of the same image.
+
+Taking part is voluntary. Your answers are saved as you go, and you can come back with the same link. You may \
+stop at any time, and withdraw at any time with the link at the bottom of each page: your answers are then deleted.
+
+Your answers are stored under a pseudonymous identifier and analysed only in aggregate."""
 
 
 def default_likert_labels():
@@ -64,6 +77,7 @@ class Ending(models.TextChoices):
     NO_CONSENT = "no_consent", "No consent"
     ATTENTION_FAILED = "attention_failed", "Failed attention checks"
     OVER_QUOTA = "over_quota", "Over quota or closed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class AttentionFailureEnding(models.TextChoices):
@@ -119,6 +133,8 @@ class Study(models.Model):
     attention_failed_redirect_url = ending_url_field("who failed the attention checks")
     over_quota_code = ending_code_field("who arrive when the study is full or closed")
     over_quota_redirect_url = ending_url_field("who arrive when the study is full or closed")
+    withdrawn_code = ending_code_field("who withdraw")
+    withdrawn_redirect_url = ending_url_field("who withdraw")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -127,6 +143,7 @@ class Study(models.Model):
         Ending.NO_CONSENT: ("no_consent_code", "no_consent_redirect_url"),
         Ending.ATTENTION_FAILED: ("attention_failed_code", "attention_failed_redirect_url"),
         Ending.OVER_QUOTA: ("over_quota_code", "over_quota_redirect_url"),
+        Ending.WITHDRAWN: ("withdrawn_code", "withdrawn_redirect_url"),
     }
 
     class Meta:
@@ -134,6 +151,26 @@ class Study(models.Model):
 
     def __str__(self):
         return self.title
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        self.consent_version()
+
+    def consent_version(self):
+        """The consent text participants see now: the latest version, a new one if the study's text has changed.
+
+        Called when a study is saved and when the consent page is shown (also covering texts changed by
+        means that skip save(), such as loaddata).
+        """
+        text = self.consent_text or DEFAULT_CONSENT_TEXT
+        latest = self.consent_versions.order_by("-number").first()
+        if latest is not None and latest.text == text:
+            return latest
+        try:
+            with transaction.atomic():
+                return self.consent_versions.create(number=latest.number + 1 if latest else 1, text=text)
+        except IntegrityError:  # a simultaneous request made that version first
+            return self.consent_versions.get(number=latest.number + 1 if latest else 1)
 
     def clean(self):
         if self.recruitment_source == RecruitmentSource.GENERIC and not platforms.PARAMETER_NAME.fullmatch(
@@ -158,6 +195,22 @@ class Study(models.Model):
         return platforms.study_link(base_url.rstrip("/") + path, self.recruitment_source, self.id_parameter)
 
 
+class ConsentVersion(models.Model):
+    """A consent text as participants saw it; editing the study's text makes a new version, old ones stay."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="consent_versions")
+    number = models.PositiveIntegerField(help_text="1, 2, ... within the study.")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "number"]
+        constraints = [models.UniqueConstraint(fields=["study", "number"], name="unique_consent_version")]
+
+    def __str__(self):
+        return f"{self.study.slug} consent v{self.number}"
+
+
 class Outcome(models.TextChoices):
     """Where a participation stands; every value but IN_PROGRESS is an ending."""
 
@@ -166,6 +219,8 @@ class Outcome(models.TextChoices):
     NO_CONSENT = "no_consent", "Did not consent"
     ATTENTION_FAILED = "attention_failed", "Failed attention checks"
     EXPIRED = "expired", "Expired: inactive, place given to a newcomer"
+    WITHDRAWN = "withdrawn", "Withdrew: answers and background deleted"
+    ERASED = "erased", "Erased on request: answers and background deleted"
 
 
 ENDING_OF_OUTCOME = {
@@ -173,7 +228,10 @@ ENDING_OF_OUTCOME = {
     Outcome.NO_CONSENT: Ending.NO_CONSENT,
     Outcome.ATTENTION_FAILED: Ending.ATTENTION_FAILED,
     Outcome.EXPIRED: Ending.OVER_QUOTA,
+    Outcome.WITHDRAWN: Ending.WITHDRAWN,
+    Outcome.ERASED: Ending.WITHDRAWN,
 }
+DELETED_OUTCOMES = (Outcome.WITHDRAWN, Outcome.ERASED)  # answers and background deleted; the audit row stays
 
 INVITE_SOURCE = "invite"
 
@@ -185,6 +243,8 @@ class Participant(models.Model):
     invite_token = models.CharField(max_length=64, unique=True)
     seed = models.BigIntegerField(help_text="Seed of this participant's trial order and side-by-side positions.")
     consented_at = models.DateTimeField(null=True, blank=True)
+    consent_version = models.ForeignKey(ConsentVersion, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="participants", help_text="The text they agreed to.")
     instructions_read_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     degree = models.CharField(max_length=32, blank=True)
@@ -209,6 +269,7 @@ class Participant(models.Model):
                                     name="one_participant_per_platform_id"),
         ]
         indexes = [models.Index(fields=["study", "outcome"], name="participant_study_outcome")]
+        permissions = [("erase_participant", "Can erase a participant's answers and background")]
 
     def __str__(self):
         return self.pseudonym
@@ -216,6 +277,10 @@ class Participant(models.Model):
     @property
     def ending(self):
         return ENDING_OF_OUTCOME.get(self.outcome)
+
+    @property
+    def can_withdraw(self):
+        return self.consented_at is not None and self.outcome not in DELETED_OUTCOMES
 
 
 class Trial(models.Model):

@@ -1,13 +1,20 @@
-"""How a participation ends: its outcome, when, and the code its ending showed.
+"""How a participation ends: its outcome, when, and the code its ending showed; and how its data is deleted.
 
-Each change is one guarded UPDATE (`outcome = in_progress`), so of two racing requests only the
-first ends a participation, and an ended one never changes again by accident.
+Each ending is one guarded UPDATE (`outcome = in_progress`), so of two racing requests only the
+first ends a participation, and an ended one never changes again by accident. Withdrawal and erasure
+delete the participant's answers and background but keep the audit row (pseudonym, platform ID,
+consent record, times, outcome) that returns and payments are handled with.
 """
 
+from dataclasses import dataclass
+
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import ENDING_OF_OUTCOME, AttentionCheck, AttentionFailureEnding, Outcome, Participant
+from .models import (
+    DELETED_OUTCOMES, ENDING_OF_OUTCOME, AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial,
+)
 
 
 def end(participant, outcome, answered_every_page=False):
@@ -31,3 +38,32 @@ def finish(participant):
     if participant.study.attention_failure_ending == AttentionFailureEnding.AT_END and failed_a_check(participant):
         outcome = Outcome.ATTENTION_FAILED
     return end(participant, outcome, answered_every_page=True)
+
+
+@dataclass(frozen=True)
+class Erasure:
+    trials: int  # pages of the plan deleted, each with its answer if it had one
+    answers: int
+    already: bool = False  # the data had been deleted before; nothing changed
+
+
+@transaction.atomic
+def erase(participant, outcome):
+    """Delete `participant`'s answers and background; their outcome becomes `outcome` (withdrawn or erased).
+
+    A withdrawing participant sees the withdrawal ending; erasure on request keeps the code they were shown.
+    """
+    if outcome not in DELETED_OUTCOMES:
+        raise ValueError(f"erase() records withdrawn or erased, not {outcome!r}")
+    locked = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
+    if locked.outcome in DELETED_OUTCOMES:
+        return Erasure(0, 0, already=True)
+    _, deleted = Trial.objects.filter(participant=locked).delete()
+    trials = deleted.get(Trial._meta.label, 0)
+    locked.outcome, locked.ended_at = outcome, timezone.now()
+    if outcome == Outcome.WITHDRAWN:
+        locked.ending_code = locked.study.ending_code(ENDING_OF_OUTCOME[outcome])
+    locked.degree, locked.cv_experience_years, locked.instructions_read_at = "", None, None
+    locked.save(update_fields=["outcome", "ended_at", "ending_code", "degree", "cv_experience_years",
+                               "instructions_read_at"])
+    return Erasure(trials, sum(deleted.values()) - trials)

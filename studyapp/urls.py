@@ -15,6 +15,7 @@ urlpatterns = [
     path("background/", views.background, name="background"),
     path("trial/<int:position>/", views.trial, name="trial"),
     path("complete/", views.complete, name="complete"),
+    path("withdraw/", views.withdraw, name="withdraw"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/<slug:slug>/", views.dashboard, name="dashboard_study"),
 ]

@@ -146,8 +146,8 @@ def study_stimulus_refs(study):
 
 
 def render_page(request, survey, template, context, status=200):
-    return render(request, template, {"study": survey.study, "progress": survey.progress(), **context},
-                  status=status)
+    return render(request, template, {"study": survey.study, "progress": survey.progress(),
+                                      "can_withdraw": survey.participant.can_withdraw, **context}, status=status)
 
 
 # --- Getting in ---------------------------------------------------------------------------------------
@@ -215,8 +215,8 @@ def survey(request, participant):
 
 # --- Pages before the trials ------------------------------------------------------------------------
 
-def start_study(participant):
-    """Consent: draw the plan from the participant's seed and store it, once, in one transaction."""
+def start_study(participant, consent_version):
+    """Consent to `consent_version`: draw the plan from the participant's seed and store it, once, in one transaction."""
     try:
         with transaction.atomic():
             locked = Participant.objects.select_for_update().get(pk=participant.pk)
@@ -233,17 +233,18 @@ def start_study(participant):
                       attention_target=t.attention_target)
                 for position, t in enumerate(plan, start=1)
             )
-            locked.consented_at = timezone.now()
-            locked.save(update_fields=["consented_at"])
+            locked.consented_at, locked.consent_version = timezone.now(), consent_version
+            locked.save(update_fields=["consented_at", "consent_version"])
     except IntegrityError:
         logger.info("Participant %s consented twice at once; the first plan stands", participant.pseudonym)
 
 
-def step_view(step, template, form_class, save, decline=None):
+def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda participant: {}):
     """A page before the trials: shown only while it is the current page; a valid POST runs `save`.
 
     `save` returns None, or the reason it could not save (the study is not ready): the page shows it, 503.
     A POST with `decline` (the page's other button) runs `decline` instead, when the page has one.
+    `form_kwargs(participant)` gives the form's further arguments.
     """
 
     @participant_required
@@ -255,7 +256,7 @@ def step_view(step, template, form_class, save, decline=None):
         if decline is not None and request.method == "POST" and "decline" in request.POST:
             decline(participant)
             return see_other(page_url(flow.Page(flow.COMPLETE)))
-        form = form_class(request.POST if request.method == "POST" else None)
+        form = form_class(request.POST if request.method == "POST" else None, **form_kwargs(participant))
         if request.method == "POST":
             if form.is_valid():
                 problem = save(participant, form.cleaned_data)
@@ -271,7 +272,7 @@ def step_view(step, template, form_class, save, decline=None):
 
 def save_consent(participant, data):
     try:
-        start_study(participant)
+        start_study(participant, data["consent_version"])
     except ValueError as error:  # the study cannot supply the plan it asks for
         logger.error("Study %s cannot start: %s", participant.study.slug, error)
         return "The study is not ready yet. Please try again later or contact the researchers."
@@ -296,7 +297,8 @@ def decline_consent(participant):
     participation.end(participant, Outcome.NO_CONSENT)
 
 
-consent = step_view(flow.CONSENT, "studyapp/consent.html", ConsentForm, save_consent, decline=decline_consent)
+consent = step_view(flow.CONSENT, "studyapp/consent.html", ConsentForm, save_consent, decline=decline_consent,
+                    form_kwargs=lambda participant: {"version": participant.study.consent_version()})
 instructions = step_view(flow.INSTRUCTIONS, "studyapp/instructions.html", InstructionsForm, save_instructions_read)
 background = step_view(flow.BACKGROUND, "studyapp/background.html", BackgroundForm, save_background)
 
@@ -413,11 +415,11 @@ def complete(request, participant):
         request, current.study, ending, participant.ending_code, source=participant.source,
         reason=participant.outcome, external_id=participant.external_id,
         external_session=participant.external_session, submit_to=participant.external_submit_to,
-        progress=current.progress() if ending == Ending.COMPLETED else None)
+        progress=current.progress() if ending == Ending.COMPLETED else None, can_withdraw=participant.can_withdraw)
 
 
 def ending_response(request, study, ending, code, *, source, reason, external_id="", external_session="",
-                    submit_to="", progress=None):
+                    submit_to="", progress=None, can_withdraw=False):
     """An ending page (shown only once the final answer is stored), or the redirect the study sets for it."""
     hands_in = ending in (Ending.COMPLETED, Ending.ATTENTION_FAILED)
     way = platforms.way_back(source, code, study.ending_redirect_url(ending), external_id=external_id,
@@ -427,7 +429,20 @@ def ending_response(request, study, ending, code, *, source, reason, external_id
     platform = study.platform() if source == study.recruitment_source else None
     return render(request, "studyapp/ending.html", {
         "study": study, "progress": progress, "ending": ending, "reason": reason, "code": code, "way": way,
-        "platform": platform, "asks_return": not hands_in})
+        "platform": platform, "asks_return": not hands_in, "can_withdraw": can_withdraw})
+
+
+@participant_required
+@require_http_methods(["GET", "POST"])
+def withdraw(request, participant):
+    """Withdrawal, confirmed by a POST: the participant's answers and background are deleted, the audit row stays."""
+    if not participant.can_withdraw:
+        return see_other(page_url(Survey(participant).page))
+    if request.method == "POST":
+        erasure = participation.erase(participant, Outcome.WITHDRAWN)
+        logger.info("%s withdrew: %d answers deleted", participant.pseudonym, erasure.answers)
+        return see_other(page_url(flow.Page(flow.COMPLETE)))
+    return render(request, "studyapp/withdraw.html", {"study": participant.study, "back": page_url(Survey(participant).page)})
 
 
 # --- Staff dashboard ----------------------------------------------------------------------------------
@@ -465,6 +480,7 @@ def dashboard(request, slug=None):
             "study_link": selected.study_link(request.build_absolute_uri("/")),
             "places_taken": recruitment.places_taken(selected),
             "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
+            "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")),
         }
     return render(request, "studyapp/dashboard.html",
                   {"studies": studies, "selected": selected, "participants": participants, **summary})

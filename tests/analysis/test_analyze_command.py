@@ -55,7 +55,8 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
 
     data = results(out)
     assert data["sample"] == {"participants": 15, "started": 15, "completed": 15, "excluded": [], "analysed": 15,
-                              "ratings": 180, "choices": 60, "models": ["N", "A", "M2"], "exclusion_rule": "none"}
+                              "ratings": 180, "choices": 60, "models": ["N", "A", "M2"], "exclusion_rule": "none",
+                              "outcomes": {"completed": 15}}
     raw = pd.read_csv(export["ratings"])
     wide = raw.pivot_table(index=["participant", "image"], columns="model", values="sufficiency")
     expected = [sp.wilcoxon(wide[a], wide[b], zero_method="pratt").pvalue for a, b in (("N", "A"), ("A", "M2"), ("N", "M2"))]
@@ -151,6 +152,20 @@ def test_failed_attention_checks_exclude_participants_when_asked(export):
     assert "Excluded: 1" in (export["out"] / "report.html").read_text()
 
 
+def test_withdrawn_and_erased_participants_are_counted_and_not_analysed(export):
+    people = pd.read_csv(export["participants"], dtype=str, keep_default_na=False)
+    gone = pd.DataFrame([{**people.iloc[0].to_dict(), "participant": name, "degree": "", "cv_experience_years": "",
+                          "attention_passed": "0", "attention_total": "0", "outcome": outcome}
+                         for name, outcome in (("P000098", "withdrawn"), ("P000099", "erased"))])
+    pd.concat([people, gone]).to_csv(export["participants"], index=False)
+    analyze(*file_args(export))
+    sample = results(export["out"])["sample"]
+    assert sample["outcomes"] == {"completed": 15, "withdrawn": 1, "erased": 1}
+    assert (sample["participants"], sample["analysed"]) == (17, 15)
+    assert ("Outcomes: 15 completed, 1 withdrawn, 1 erased (1 withdrawn and 1 erased: their answers were deleted "
+            "and are not analysed)") in (export["out"] / "report.md").read_text()
+
+
 def test_models_option_picks_and_orders_the_models(export):
     analyze(*file_args(export), "--models", "M2", "N", "--alpha", "0.01", "--zero-method", "wilcox")
     data = results(export["out"])
@@ -231,6 +246,13 @@ BAD_INPUTS = {
                              ["ratings.csv): participant(s) not listed in participants (", "data rows 1, 2, 3"]),
     "attention tally": (lambda e: set_cell(e["participants"], 2, "attention_passed", "3"), [],
                         ["attention_passed exceeds attention_total in data rows 2"]),
+    "unknown outcome": (lambda e: set_cell(e["participants"], 3, "outcome", "done"), [],
+                        ["participants.csv): 'outcome' must be one of in_progress, completed, no_consent, "
+                         "attention_failed, expired, withdrawn, erased; data rows 3 hold 'done'"]),
+    "answers of a withdrawn participant": (lambda e: set_cell(e["participants"], 1, "outcome", "withdrawn"), [],
+                                           ["ratings.csv): data rows 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 2 more are "
+                                            "answers of participants who withdrew or were erased (P000001)",
+                                            "choices.csv): data rows 1, 2, 3, 4 are answers"]),
 }
 
 

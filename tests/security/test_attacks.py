@@ -24,7 +24,7 @@ from django.urls import get_resolver
 
 from studyapp import throttling
 from studyapp.models import ChoiceResponse, LikertResponse, Participant, Trial
-from tests.studyapp.test_survey import answer_for, location, play_to_end, play_until, start, trial_at
+from tests.studyapp.test_survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_every_post_without_the_csrf_token_is_refused_and_stores_nothing(study_f
         # The same request with the page's token goes through: the refusals were the CSRF check's.
         assert client.post(url, {**data, "csrfmiddlewaretoken": csrf_token_of(page)}).status_code == 303
 
-    for url, data in (("/consent/", {"agree": "on"}), ("/instructions/", {}),
+    for url, data in (("/consent/", AGREE), ("/instructions/", {}),
                       ("/background/", {"degree": "master", "cv_experience_years": "2"})):
         refused_then_accepted(url, data)
     url = location(client.get("/"))

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from studyapp.models import LikertResponse, Participant, Trial
-from tests.studyapp.test_survey import answer_for, location, open_first_trial
+from tests.studyapp.test_survey import AGREE, answer_for, location, open_first_trial
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -68,8 +68,8 @@ def test_two_consents_at_the_same_moment_draw_one_plan(client, study_factory, pa
     participant = participant_factory(study_factory(images=2))
     client.get(f"/i/{participant.invite_token}/")
     twin = same_browser(client)
-    replies = at_once([lambda: client.post("/consent/", {"agree": "on"}),
-                       lambda: twin.post("/consent/", {"agree": "on"})])
+    replies = at_once([lambda: client.post("/consent/", AGREE),
+                       lambda: twin.post("/consent/", AGREE)])
     assert [location(r) for r in replies] == ["/instructions/", "/instructions/"]
     participant = Participant.objects.get(pk=participant.pk)
     plan = list(participant.trials.values_list("position", flat=True))

@@ -15,7 +15,7 @@ from PIL import Image
 from saliency.models import Variant
 from studyapp.models import Trial
 
-from .test_survey import answer_for, location, play_to_end, start, trial_at
+from .test_survey import AGREE, answer_for, location, play_to_end, start, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ def participant_pages(client, participant):
     """The HTML of every page one participant sees, start to finish, with a refused answer on each kind."""
     pages = []
     client.get(f"/i/{participant.invite_token}/")
-    for url, data in (("/consent/", {"agree": "on"}), ("/instructions/", {}),
+    for url, data in (("/consent/", AGREE), ("/instructions/", {}),
                       ("/background/", {"degree": "none", "cv_experience_years": "0"})):
         pages.append(client.get(url).content.decode())
         client.post(url, data)

@@ -8,11 +8,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from studyapp import participation
 from studyapp.export import (
-    CHOICES_COLUMNS, PARTICIPANTS_COLUMNS, RATINGS_COLUMNS, STIMULI_COLUMNS, choices_frame, neutralize_formula,
-    participants_frame, ratings_frame, stimuli_frame,
+    CHOICES_COLUMNS, PARTICIPANTS_COLUMNS, RATINGS_COLUMNS, RECRUITMENT_COLUMNS, STIMULI_COLUMNS, choices_frame,
+    neutralize_formula, participants_frame, ratings_frame, recruitment_frame, stimuli_frame,
 )
-from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Trial
+from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Trial
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=UTC)
@@ -63,6 +64,8 @@ def answered(study_factory, participant_factory):
     first, second = participant_factory(study), participant_factory(study)
     first.consented_at, first.completed_at = T0, T0 + dt.timedelta(minutes=30)
     first.degree, first.cv_experience_years = "master", 3
+    first.outcome, first.consent_version, first.ending_code = Outcome.COMPLETED, study.consent_version(), "DONE-1"
+    first.source, first.external_id, first.external_session = "prolific", "5f8a1b2c3d4e5f6a7b8c9d0e", "sess9"
     first.save()
     second.consented_at = T0 + dt.timedelta(hours=1)
     second.save()
@@ -126,21 +129,59 @@ def test_participants_frame_counts_attention_checks_and_leaves_open_times_empty(
     frame = participants_frame(study).astype(object).where(lambda f: f.notna(), None)
     assert list(frame.columns) == PARTICIPANTS_COLUMNS
     rows = {row[0]: row for row in frame.values.tolist()}
-    assert rows[first.pseudonym] == [first.pseudonym, iso(T0), iso(T0 + dt.timedelta(minutes=30)), "master", 3, 1, 2]
-    assert rows[second.pseudonym] == [second.pseudonym, iso(T0 + dt.timedelta(hours=1)), None, "", None, 0, 0]
+    assert rows[first.pseudonym] == [first.pseudonym, iso(T0), iso(T0 + dt.timedelta(minutes=30)), "master", 3, 1, 2,
+                                     "completed", 1]
+    assert rows[second.pseudonym] == [second.pseudonym, iso(T0 + dt.timedelta(hours=1)), None, "", None, 0, 0,
+                                      "in_progress", None]
+
+
+def test_recruitment_frame_alone_carries_the_platform_ids(answered):
+    study, first, second, _, _ = answered
+    frame = recruitment_frame(study).astype(object).where(lambda f: f.notna(), None)
+    assert list(frame.columns) == RECRUITMENT_COLUMNS
+    rows = {row[0]: row for row in frame.values.tolist()}
+    assert rows[first.pseudonym] == [first.pseudonym, "prolific", "5f8a1b2c3d4e5f6a7b8c9d0e", "sess9", "completed",
+                                     "DONE-1", iso(T0), iso(T0 + dt.timedelta(minutes=30))]
+    assert rows[second.pseudonym] == [second.pseudonym, "invite", "", "", "in_progress", "",
+                                      iso(T0 + dt.timedelta(hours=1)), None]
+    shared = [ratings_frame(study), choices_frame(study), participants_frame(study)]
+    assert not any(frame.astype(str).isin(["5f8a1b2c3d4e5f6a7b8c9d0e", "sess9"]).any().any() for frame in shared)
+
+
+def test_withdrawn_and_erased_participants_keep_only_their_audit_row(answered, participant_factory, exports):
+    study, first, second, ratings, _ = answered
+    participation.erase(first, Outcome.WITHDRAWN)
+    participation.erase(second, Outcome.ERASED)
+    call_command("export_responses", study=study.slug, out=exports / "export")
+    read = {name: pd.read_csv(exports / "export" / name, dtype=str, keep_default_na=False)
+            for name in ("ratings.csv", "choices.csv", "participants.csv", "recruitment.csv")}
+    assert read["ratings.csv"].empty and read["choices.csv"].empty
+    people = read["participants.csv"].set_index("participant")
+    assert people.loc[first.pseudonym].tolist() == [iso(T0), iso(T0 + dt.timedelta(minutes=30)), "", "", "0", "0",
+                                                    "withdrawn", "1"]
+    assert people.loc[second.pseudonym, ["degree", "outcome"]].tolist() == ["", "erased"]
+    audit = read["recruitment.csv"].set_index("participant")
+    assert audit.loc[first.pseudonym, ["external_id", "outcome", "completed_at"]].tolist() == [
+        "5f8a1b2c3d4e5f6a7b8c9d0e", "withdrawn", iso(T0 + dt.timedelta(minutes=30))]
+    assert audit.loc[second.pseudonym, "outcome"] == "erased"
+    assert not Trial.objects.exists() and not LikertResponse.objects.exists() and not ChoiceResponse.objects.exists()
 
 
 def test_export_command_writes_the_files_as_the_frames_hold_them(answered, exports):
     study, first, *_ = answered
     out = exports / "export"
     call_command("export_responses", study=study.slug, out=out)
-    assert sorted(p.name for p in out.iterdir()) == ["choices.csv", "participants.csv", "ratings.csv", "stimuli.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["choices.csv", "participants.csv", "ratings.csv",
+                                                     "recruitment.csv", "stimuli.csv"]
     ratings = pd.read_csv(out / "ratings.csv", dtype=str, keep_default_na=False)
     assert list(ratings.columns) == RATINGS_COLUMNS
     assert ratings.values.tolist() == ratings_frame(study).astype(str).values.tolist()
     header, *rows = (out / "participants.csv").read_text().splitlines()
     assert header == ",".join(PARTICIPANTS_COLUMNS)
-    assert f"{first.pseudonym},{iso(T0)},{iso(T0 + dt.timedelta(minutes=30))},master,3,1,2" in rows
+    assert f"{first.pseudonym},{iso(T0)},{iso(T0 + dt.timedelta(minutes=30))},master,3,1,2,completed,1" in rows
+    recruitment = pd.read_csv(out / "recruitment.csv", dtype=str, keep_default_na=False)
+    assert list(recruitment.columns) == RECRUITMENT_COLUMNS
+    assert recruitment.values.tolist() == recruitment_frame(study).fillna("").astype(str).values.tolist()
     assert not [p for p in exports.iterdir() if p.name.startswith(".")], "staging folder left behind"
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from studyapp.models import AttentionCheck, LikertResponse, Outcome, Participant, Trial
 
-from .test_survey import answer_for, location, play_to_end, stored_answers, trial_at
+from .test_survey import AGREE, answer_for, location, play_to_end, stored_answers, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def arrive(client, url):
 
 def through_background(client):
     """From consent to the first trial; its URL."""
-    assert location(client.post("/consent/", {"agree": "on"})) == "/instructions/"
+    assert location(client.post("/consent/", AGREE)) == "/instructions/"
     assert location(client.post("/instructions/")) == "/background/"
     return location(client.post("/background/", {"degree": "master", "cv_experience_years": "3"}))
 
@@ -83,7 +83,7 @@ def test_an_id_that_declines_consent_is_told_to_return_the_study(study_factory):
         html = response.content.decode()
         assert "You chose not to take part" in html and "NOCONSENT-1" in html
         assert "https://app.prolific.com/submissions/complete?cc=NOCONSENT-1" in html
-    assert location(client.post("/consent/", {"agree": "on"})) == "/complete/"  # no way back in
+    assert location(client.post("/consent/", AGREE)) == "/complete/"  # no way back in
     assert Participant.objects.count() == 1 and not Trial.objects.exists()
 
 

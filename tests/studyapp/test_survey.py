@@ -9,6 +9,8 @@ from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Part
 
 pytestmark = pytest.mark.django_db
 
+AGREE = {"agree": "on", "consent_version": "1"}  # a new study's consent text is its version 1
+
 
 def location(response):
     assert response.status_code in (302, 303), (response.status_code, response.content[:500])
@@ -19,7 +21,7 @@ def start(client, participant, degree="master", years="3"):
     """Invite link, consent, instructions, background: returns the first trial's URL."""
     assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
     assert location(client.get("/")) == "/consent/"
-    assert location(client.post("/consent/", {"agree": "on"})) == "/instructions/"
+    assert location(client.post("/consent/", AGREE)) == "/instructions/"
     assert location(client.post("/instructions/")) == "/background/"
     return location(client.post("/background/", {"degree": degree, "cv_experience_years": years}))
 
@@ -154,9 +156,9 @@ def test_consenting_twice_draws_the_plan_once(client, study_factory, participant
     participant = participant_factory(study_factory(images=2))
     start(client, participant)
     tokens = list(participant.trials.values_list("token", flat=True))
-    assert location(client.post("/consent/", {"agree": "on"})) == "/trial/1/"
+    assert location(client.post("/consent/", AGREE)) == "/trial/1/"
     from studyapp.views import start_study
-    start_study(participant)
+    start_study(participant, participant.study.consent_version())
     assert list(participant.trials.values_list("token", flat=True)) == tokens
 
 
@@ -467,7 +469,7 @@ def test_consent_without_agreeing_starts_nothing(client, study_factory, particip
 def test_bad_background_answers_are_refused(client, study_factory, participant_factory, data, message):
     participant = participant_factory(study_factory(images=1))
     client.get(f"/i/{participant.invite_token}/")
-    client.post("/consent/", {"agree": "on"})
+    client.post("/consent/", AGREE)
     client.post("/instructions/")
     response = client.post("/background/", data)
     assert response.status_code == 400
@@ -481,7 +483,7 @@ def test_a_study_that_cannot_supply_its_plan_refuses_consent_clearly(client, stu
                                                                       caplog):
     participant = participant_factory(study_factory(images=2, comparison_count=5))
     client.get(f"/i/{participant.invite_token}/")
-    response = client.post("/consent/", {"agree": "on"})
+    response = client.post("/consent/", AGREE)
     assert response.status_code == 503
     assert "The study is not ready yet." in response.content.decode()
     assert "asks for 5 side-by-side comparisons but only 2" in caplog.text
@@ -495,9 +497,9 @@ def test_an_answer_without_the_csrf_token_is_refused(study_factory, participant_
     client = Client(enforce_csrf_checks=True)
     participant = participant_factory(study_factory(images=1))
     client.get(f"/i/{participant.invite_token}/")
-    assert client.post("/consent/", {"agree": "on"}).status_code == 403
+    assert client.post("/consent/", AGREE).status_code == 403
     participant.refresh_from_db()
     assert participant.consented_at is None
     page = client.get("/consent/").content.decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    assert location(client.post("/consent/", {"agree": "on", "csrfmiddlewaretoken": token})) == "/instructions/"
+    assert location(client.post("/consent/", {**AGREE, "csrfmiddlewaretoken": token})) == "/instructions/"

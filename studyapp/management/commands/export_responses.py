@@ -1,6 +1,8 @@
-"""`manage.py export_responses --study S --out DIR` writes ratings.csv, choices.csv, participants.csv, stimuli.csv.
+"""`manage.py export_responses --study S --out DIR` writes ratings.csv, choices.csv, participants.csv,
+recruitment.csv and stimuli.csv.
 
 Columns, value formats and the formula-injection prefix are documented in studyapp/export.py.
+recruitment.csv alone carries platform IDs (personal data); the other files can be shared.
 """
 
 import os
@@ -15,8 +17,9 @@ from studyapp.management.studies import study_by_slug
 
 
 class Command(BaseCommand):
-    help = ("Export a study's answers as ratings.csv, choices.csv and participants.csv, and its stimuli with their "
-            "explanation metrics as stimuli.csv, into DIR (all files or none).")
+    help = ("Export a study's answers as ratings.csv, choices.csv and participants.csv into DIR, and its "
+            "participants' platform IDs and outcomes (personal data, for payments) as recruitment.csv, and its stimuli "
+            "with their explanation metrics as stimuli.csv; all files or none.")
 
     def add_arguments(self, parser):
         parser.add_argument("--study", required=True, help="The study's slug.")
@@ -45,4 +48,5 @@ class Command(BaseCommand):
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         counts = ", ".join(f"{len(frame)} rows in {name}" for name, frame in frames.items())
-        self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}.")
+        self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}. recruitment.csv holds platform IDs "
+                          "(personal data): keep it for payments, do not share it.")
