@@ -374,6 +374,9 @@ def fill(form, rng):
 
 
 def answer_of(data):
+    """What of a POST is stored: an attention check keeps only its instructed answer, not the statement above it."""
+    if "answer" in data:
+        return {"answer": data["answer"]}
     return {key: value for key, value in data.items() if key not in ("csrfmiddlewaretoken", "trial")}
 
 

@@ -1,7 +1,7 @@
 """The survey's forms. Field names are stable: scripts play participants through them.
 
 consent: agree, consent_version (or decline)    background: degree, cv_experience_years
-rating: trial, sufficiency, trust      attention: trial, answer      choice: trial, choice, justification
+rating: trial, sufficiency, trust      attention: trial, sufficiency, answer      choice: trial, choice, justification
 
 `trial` is the current trial's opaque token (Trial.token); the view checks it against the server's
 idea of the current trial before a form is even validated.
@@ -87,8 +87,14 @@ class RatingForm(TrialForm):
 
 
 class AttentionForm(TrialForm):
+    """Looks like a rating: the first statement, then the instruction where the second statement would be.
+
+    The first statement's answer is validated like a rating's (so the page behaves like one) and not stored.
+    """
+
     def __init__(self, *args, study, instruction, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["sufficiency"] = likert_field(study.sufficiency_statement, study.likert_labels)
         self.fields["answer"] = likert_field(instruction, study.likert_labels)
 
 

@@ -21,6 +21,9 @@ RATING, ATTENTION, CHOICE = "rating", "attention", "choice"
 
 # Instructed responses ("select 'Agree' for this item"), as 1-5 answers; one check per entry.
 ATTENTION_TARGETS = (4, 2)
+# An attention page shows a stimulus, like a rating page; it is drawn from its own stream of the participant's
+# seed, so the rest of the plan is what the seed drew before attention pages had one.
+ATTENTION_STREAM = 1
 
 # The six orders of three maps, as two cyclic Latin squares back to back.
 ARRANGEMENTS = ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2))
@@ -77,6 +80,14 @@ def plan_length(stimuli: Sequence[StimulusRef], *, comparison_count: int | None,
     return len(stimuli) + (len(ATTENTION_TARGETS) if attention_checks else 0) + comparisons
 
 
+def attention_stimuli(stimuli: Sequence[StimulusRef], seed: int) -> list[int]:
+    """The stimulus each attention page shows (distinct while the study has enough), from the seed's own stream."""
+    ordered = sorted(ref.stimulus for ref in stimuli)
+    rng = np.random.default_rng([seed % 2**64, ATTENTION_STREAM])
+    picks = rng.choice(len(ordered), size=len(ATTENTION_TARGETS), replace=len(ordered) < len(ATTENTION_TARGETS))
+    return [ordered[int(i)] for i in picks]
+
+
 def draw_plan(
     stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None, attention_checks: bool
 ) -> list[PlannedTrial]:
@@ -96,8 +107,9 @@ def draw_plan(
         k, n = len(ATTENTION_TARGETS), len(plan)
         bounds = [(i * n // k, max((i + 1) * n // k, i * n // k + 1)) for i in range(k)]
         slots = [int(rng.integers(low, high)) + 1 for low, high in bounds]
-        for offset, (slot, target) in enumerate(zip(slots, ATTENTION_TARGETS)):
-            plan.insert(slot + offset, PlannedTrial(ATTENTION, attention_target=target))
+        shown = attention_stimuli(stimuli, seed)
+        for offset, (slot, target, stimulus) in enumerate(zip(slots, ATTENTION_TARGETS, shown)):
+            plan.insert(slot + offset, PlannedTrial(ATTENTION, stimulus=stimulus, attention_target=target))
 
     images = comparison_images(stimuli)
     study_index = {image: k for k, image in enumerate(images)}

@@ -98,11 +98,12 @@ class Rehearsal:
             sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant)
             self.tally.ratings += 1
             return {"sufficiency": str(sufficiency), "trust": str(trust)}
-        if trial.kind == Trial.Kind.ATTENTION:
+        if trial.kind == Trial.Kind.ATTENTION:  # the first statement is answered like a rating (and not stored)
+            sufficiency, _ = self.answers.rating(rng, trial.stimulus.variant)
             answer = self.answers.attention(rng, trial.attention_target)
             self.tally.attention_checks += 1
             self.tally.attention_failed += answer != trial.attention_target
-            return {"answer": str(answer)}
+            return {"sufficiency": str(sufficiency), "answer": str(answer)}
         positions = form.choices("choice")  # "left", "middle", "right", in page order
         picked = self.answers.choice(rng, [getattr(trial, position).variant for position in positions])
         self.tally.choices += 1

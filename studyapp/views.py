@@ -319,26 +319,30 @@ def trial_form(trial, study, data=None):
 
 
 def render_trial(request, current, trial, form, status=200, refusal=""):
-    """The trial page with its stimulus images embedded (data: URIs): no image URL exists to leak or share."""
+    """The trial page with its stimulus images embedded (data: URIs): no image URL exists to leak or share.
+
+    An attention check is a rating page (same template, same figures) whose second statement is the instruction.
+    """
     context = {"trial": trial, "form": form, "refusal": refusal}
-    if trial.kind != Trial.Kind.ATTENTION:
-        try:
-            context.update(stimulus_pictures(trial))
-        except OSError as error:
-            logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
-            return HttpResponse("This page's images are missing on the server; the researchers have been told. "
-                                "Please try again later.", status=503, content_type="text/plain")
-    return render_page(request, current, f"studyapp/{trial.kind}.html", context, status=status)
+    try:
+        context.update(stimulus_pictures(trial))
+    except OSError as error:
+        logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
+        return HttpResponse("This page's images are missing on the server; the researchers have been told. "
+                            "Please try again later.", status=503, content_type="text/plain")
+    template = "studyapp/choice.html" if trial.kind == Trial.Kind.CHOICE else "studyapp/rating.html"
+    return render_page(request, current, template, context, status=status)
 
 
 def stimulus_pictures(trial):
-    """Class name, original image and map(s) of a rating or side-by-side trial, as data: URIs."""
-    ids = [trial.stimulus_id] if trial.kind == Trial.Kind.RATING else [trial.left_id, trial.middle_id, trial.right_id]
+    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's three), as data: URIs."""
+    single = trial.kind != Trial.Kind.CHOICE
+    ids = [trial.stimulus_id] if single else [trial.left_id, trial.middle_id, trial.right_id]
     stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk(ids)
     source = stimuli[ids[0]].source_image  # every map of a trial is of the trial's one image
     maps = [pictures.png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]
     context = {"class_name": source.class_name, "image_src": pictures.png_data_uri(settings.STIMULI_ROOT, source.image)}
-    if trial.kind == Trial.Kind.RATING:
+    if single:
         context["map_src"] = maps[0]
     else:
         context["maps"] = [(f"Map {slot}", src) for slot, src in enumerate(maps, start=1)]

@@ -131,18 +131,21 @@ def test_a_participant_takes_the_whole_study_in_chromium(browser, live_server, s
         token = driver.find_element(By.NAME, "trial").get_attribute("value")
         by_keyboard = position % 3 == 0
         names = [e.get_attribute("name") for e in driver.find_elements(By.CSS_SELECTOR, "input[type=radio]")]
-        if "sufficiency" in names:
+        if "answer" in names:  # an attention check: a rating page whose second statement is the instruction
+            if "attention" not in seen:
+                inspect_page(browser, "attention-check")
+                browser.view(LAPTOP)
+            instruction = driver.find_elements(By.TAG_NAME, "legend")[1].text
+            label = re.search(r"select '([^']+)'", instruction).group(1)
+            values = {"sufficiency": str(position % 5 + 1), "answer": str(study.likert_labels.index(label) + 1)}
+            kind = "attention"
+        elif "sufficiency" in names:
             if "rating" not in seen:
                 inspect_page(browser, "rating")
                 assert form_top_with_images(browser, shown=False) == form_top_with_images(browser, shown=True)
                 browser.view(LAPTOP)
             values = {"sufficiency": str(position % 5 + 1), "trust": str((position * 2) % 5 + 1)}
             kind = "rating"
-        elif "answer" in names:
-            instruction = driver.find_element(By.TAG_NAME, "legend").text
-            label = re.search(r"select '([^']+)'", instruction).group(1)
-            values = {"answer": str(study.likert_labels.index(label) + 1)}
-            kind = "attention"
         else:
             if "choice" not in seen:
                 inspect_page(browser, "side-by-side")

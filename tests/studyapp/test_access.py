@@ -13,9 +13,9 @@ from django.contrib.auth import get_user_model
 from PIL import Image
 
 from saliency.models import Variant
-from studyapp.models import Trial
+from studyapp.models import AttentionCheck, LikertResponse, Trial
 
-from .test_survey import AGREE, answer_for, location, play_to_end, start, trial_at
+from .test_survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -182,13 +182,65 @@ def test_each_trial_page_embeds_its_own_stimulus_files(client, study_factory, pa
             expected = [trial.stimulus.source_image.image, trial.stimulus.heatmap]
         elif trial.kind == "choice":
             expected = [trial.source_image.image, trial.left.heatmap, trial.middle.heatmap, trial.right.heatmap]
-        else:
-            expected = []
+        else:  # an attention check looks like a rating page: an image and a map
+            expected = [trial.stimulus.source_image.image, trial.stimulus.heatmap]
         assert shown == [(root / name).read_bytes() for name in expected]
         kinds.add(trial.kind)
         url = location(client.post(url, answer_for(trial, trial.position)))
     assert kinds == {"rating", "attention", "choice"}
     assert client.get("/img/x/map/").status_code == 404  # no image URLs at all
+
+
+class Skeleton(HTMLParser):
+    """A page's tags with their attribute names and classes, and its visible words: what a participant can tell."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.words = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, tuple(sorted(name for name, _ in attrs)), dict(attrs).get("class")))
+
+    def handle_data(self, data):
+        self.words.extend(data.lower().split())
+
+
+def skeleton(html):
+    parsed = Skeleton()
+    parsed.feed(html)
+    return parsed
+
+
+def test_an_attention_check_looks_like_a_rating_page(client, study_factory, participant_factory):
+    study = study_factory(images=2)
+    participant = participant_factory(study)
+    rating_url = play_until(client, participant, start(client, participant), "rating")
+    rating, rating_trial = client.get(rating_url).content.decode(), trial_at(rating_url, participant)
+    check_url = play_until(client, participant, rating_url, "attention")
+    check, check_trial = client.get(check_url).content.decode(), trial_at(check_url, participant)
+    assert skeleton(check).tags == skeleton(rating).tags  # same elements, same layout, same classes
+    heading = "<h1>Observe the image from class '{}' and its saliency map</h1>"
+    assert heading.format(check_trial.stimulus.source_image.class_name) in check
+    assert heading.format(rating_trial.stimulus.source_image.class_name) in rating
+    legends = [re.findall(r"<legend>(.*?)</legend>", html) for html in (rating, check)]
+    assert legends[0] == [study.sufficiency_statement, study.trust_statement]
+    assert legends[1] == [study.sufficiency_statement, "To show you are reading, select &#x27;Agree&#x27; for this item."]
+    shown_words = set(skeleton(check).words) - set(skeleton(rating).words)
+    assert not shown_words & {"attention", "check", "carefully", "careful"}
+
+
+def test_an_attention_check_needs_both_answers_and_stores_only_the_instructed_one(client, study_factory,
+                                                                                  participant_factory):
+    participant = participant_factory(study_factory(images=1))
+    url = play_until(client, participant, start(client, participant), "attention")
+    trial = trial_at(url, participant)
+    data = answer_for(trial, 0)
+    response = client.post(url, {key: value for key, value in data.items() if key != "sufficiency"})
+    assert response.status_code == 400 and "Choose one answer from 1 (Strongly disagree)" in response.content.decode()
+    assert not AttentionCheck.objects.exists()
+    location(client.post(url, data))
+    assert list(AttentionCheck.objects.values_list("trial", "answer")) == [(trial.pk, trial.attention_target)]
+    assert not LikertResponse.objects.filter(trial=trial).exists()
 
 
 def test_a_missing_stimulus_file_is_a_logged_503_and_no_form(client, study_factory, participant_factory, caplog):

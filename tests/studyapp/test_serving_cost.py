@@ -34,7 +34,7 @@ def test_trial_pages_and_their_answers_use_few_small_queries(client, study_facto
             url = location(client.post(url, answer_for(trial, trial.position)))
         # session, user with participant and study, standing with the current trial, then:
         # GET: shown_at (first view), the stimuli with their image; POST: the answer (completion at the end)
-        assert len(statements(page)) <= 3 + 1 + (trial.kind != "attention"), statements(page)
+        assert len(statements(page)) <= 3 + 1 + 1, statements(page)
         assert len(statements(answer)) <= 3 + 1 + (url == "/complete/"), statements(answer)
         for sql in statements(page) + statements(answer):
             assert tables_in(sql) <= MAX_TABLES_PER_QUERY, sql

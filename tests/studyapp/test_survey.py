@@ -37,8 +37,8 @@ def answer_for(trial, n):
     """A valid answer to `trial`, varied with `n`."""
     if trial.kind == Trial.Kind.RATING:
         return {"trial": trial.token, "sufficiency": str(n % 5 + 1), "trust": str((n + 2) % 5 + 1)}
-    if trial.kind == Trial.Kind.ATTENTION:
-        return {"trial": trial.token, "answer": str(trial.attention_target)}
+    if trial.kind == Trial.Kind.ATTENTION:  # the first statement's answer (not stored), then the instruction's
+        return {"trial": trial.token, "sufficiency": str(n % 5 + 1), "answer": str(trial.attention_target)}
     return {"trial": trial.token, "choice": ("left", "middle", "right")[n % 3], "justification": f"Reason {n}"}
 
 
@@ -135,6 +135,23 @@ def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, pa
         orders.append(tuple(s[1] for s in stored if s[0] == "rating"))
     assert len(set(orders)) == 3
     assert all(sorted(order) == sorted(study.stimuli.values_list("pk", flat=True)) for order in orders)
+
+
+def test_attention_checks_drawn_before_they_showed_a_stimulus_get_the_one_their_seed_draws(
+        client, study_factory, participant_factory):
+    import importlib
+
+    from django.apps import apps
+
+    participant = participant_factory(study_factory(images=3))
+    start(client, participant)
+    checks = participant.trials.filter(kind=Trial.Kind.ATTENTION)
+    drawn = list(checks.values_list("stimulus", flat=True))
+    assert len(drawn) == 2 and None not in drawn
+    checks.update(stimulus=None)  # as a plan drawn before this migration has them
+    migration = importlib.import_module("studyapp.migrations.0006_attention_pages_show_a_stimulus")
+    migration.show_a_stimulus_on_attention_pages(apps, None)
+    assert list(checks.values_list("stimulus", flat=True)) == drawn
 
 
 def test_stored_side_by_side_positions_are_balanced_over_participants(client, study_factory, participant_factory):
