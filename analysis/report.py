@@ -357,8 +357,9 @@ def sample_lines(analysis):
     lines = [f"Participants: {s.participants}"
              + (f" ({s.started} started, {s.completed} completed)" if s.completed is not None else "")]
     if s.outcomes:
+        counts = ", ".join(f"{count} {outcome.replace('_', ' ')}" for outcome, count in s.outcomes.items())
         deleted = [f"{s.outcomes[o]} {o}" for o in ("withdrawn", "erased") if o in s.outcomes]
-        lines.append("Outcomes: " + ", ".join(f"{count} {outcome.replace('_', ' ')}" for outcome, count in s.outcomes.items())
+        lines.append(f"Outcomes: {counts}"
                      + (f" ({' and '.join(deleted)}: their answers were deleted and are not analysed)" if deleted else ""))
     lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"
                  if o.exclude_failed_attention else "Excluded: none (no exclusion asked for)")

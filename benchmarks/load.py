@@ -150,16 +150,14 @@ def prepare_database(workdir):
 
 def study_plan_length(slug):
     """Trials in each participant's plan: the pages after background and before completion."""
-    from studyapp import randomization
     from studyapp.models import Study
-    from studyapp.views import study_stimulus_refs
+    from studyapp.views import plan_length
 
-    study = Study.objects.get(slug=slug)
-    return randomization.plan_length(study_stimulus_refs(study), comparison_count=study.comparison_count,
-                                     attention_checks=study.attention_checks)
+    return plan_length(Study.objects.get(slug=slug))
 
 
 def create_participants(slug, count, base_url, workdir):
+    """(pseudonym, invite link) of `count` new participants, enrolled in advance."""
     from django.core.management import call_command
     from django.db import connections
 
@@ -168,6 +166,20 @@ def create_participants(slug, count, base_url, workdir):
     connections.close_all()
     with open(out, newline="") as file:
         return [(row["pseudonym"], row["invite_url"]) for row in csv.DictReader(file)]
+
+
+def prolific_arrivals(slug, count, base_url):
+    """(PROLIFIC_PID, study link) of `count` new people: the study's Prolific link as Prolific fills it in."""
+    from studyapp.models import Study
+
+    link = Study.objects.get(slug=slug).study_link(base_url)
+    study_id = secrets.token_hex(12)
+    people = []
+    for _ in range(count):
+        pid, session = secrets.token_hex(12), secrets.token_hex(12)  # Prolific's IDs: 24 hex digits
+        people.append((pid, link.replace("{{%PROLIFIC_PID%}}", pid).replace("{{%STUDY_ID%}}", study_id)
+                       .replace("{{%SESSION_ID%}}", session)))
+    return people
 
 
 class Gunicorn:
@@ -256,8 +268,8 @@ class Stats:
 
 @dataclass
 class Player:
-    pseudonym: str
-    invite_url: str
+    name: str  # the pseudonym (invite links) or the PROLIFIC_PID (the study link)
+    link: str  # the invite link or the study link: where the player starts, and comes back after a crash
     rng: np.random.Generator
     cookies: dict = field(default_factory=dict)
     acknowledged: dict = field(default_factory=dict)  # trial token -> answer, POST answered with a redirect
@@ -313,7 +325,7 @@ class Client:
     async def _play(self, player):
         if self.think > 0:
             await asyncio.sleep(player.rng.uniform(0, self.think))  # arrivals spread over the first pages
-        method, url, data = "GET", player.invite_url, None
+        method, url, data = "GET", player.link, None
         gone_since = None
         while player.pages < self.max_pages and time.monotonic() < self.deadline:
             try:
@@ -327,7 +339,7 @@ class Client:
                 if time.monotonic() - gone_since > self.retry_for:
                     raise
                 await asyncio.sleep(0.5)
-                method, url, data = "GET", self.base + "/", None  # reopen the survey: it resumes
+                method, url, data = "GET", player.link, None  # reopen the link: it resumes
             if method is None:
                 return
         raise RuntimeError(f"stopped after {player.pages} pages without reaching the completion page")
@@ -421,9 +433,29 @@ def stored_answers(pseudonyms, planned):
     return answers, problems
 
 
-def check(players, planned):
+def pseudonyms_of(players, slug, arrive):
+    """The pseudonyms of the players' participants, and problems: a study link must make one participant per ID."""
+    from django.db.models import Count
+
+    from studyapp.models import Participant
+
+    if arrive == "invite":
+        return [p.name for p in players], []
+    found = dict(Participant.objects.filter(study__slug=slug, external_id__in=[p.name for p in players])
+                 .values_list("external_id", "pseudonym"))
+    doubled = Participant.objects.filter(study__slug=slug).values("external_id").annotate(n=Count("id")) \
+        .filter(n__gt=1).exclude(external_id="").count()
+    problems = [f"{label}: {n}" for label, n in (("platform IDs with more than one participant", doubled),
+                                                  ("players whose ID made no participant",
+                                                   sum(p.name not in found for p in players))) if n]
+    return list(found.values()), problems
+
+
+def check(players, planned, slug, arrive):
     """Compare what the players sent with what is stored; the list of problems (empty: all good)."""
-    stored, problems = stored_answers([p.pseudonym for p in players], planned)
+    pseudonyms, problems = pseudonyms_of(players, slug, arrive)
+    stored, integrity = stored_answers(pseudonyms, planned)
+    problems += integrity
     acknowledged = {token: answer for p in players for token, answer in p.acknowledged.items()}
     in_doubt = {token: answer for p in players for token, answer in p.in_doubt.items()}
     lost = [t for t in acknowledged if t not in stored]
@@ -446,10 +478,10 @@ def percentiles(values):
     return f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, p99 {p99:.0f} ms"
 
 
-async def run_participants(server, invites, plan_length, args):
+async def run_participants(server, people, plan_length, args):
     stats = Stats()
     deadline = time.monotonic() + args.deadline
-    players = [Player(pseudonym, url, np.random.default_rng([args.seed, i])) for i, (pseudonym, url) in enumerate(invites)]
+    players = [Player(name, link, np.random.default_rng([args.seed, i])) for i, (name, link) in enumerate(people)]
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as session:
@@ -481,7 +513,9 @@ def report(n, args, players, stats, elapsed, verdict, cpu):
     span = max(stats.last - stats.first, 1e-9)
     completed = sum(p.completed for p in players)
     errors = [p for p in players if p.error]
-    print(f"participants {n}, think {args.think:g} s{', --kill' if args.kill else ''}: "
+    pace = f"think {0.5 * args.think:g}-{1.5 * args.think:g} s" if args.think else "no think time"
+    print(f"participants {n} arriving through the {'study link' if args.arrive == 'link' else 'invite links'}, "
+          f"{pace}{', --kill' if args.kill else ''}: "
           f"{completed}/{n} completed in {elapsed:.0f} s")
     print(f"  {requests} requests in {span:.1f} s: {requests / span:.0f} requests/s")
     print(f"  page latency {percentiles(stats.page_latencies)}")
@@ -494,7 +528,7 @@ def report(n, args, players, stats, elapsed, verdict, cpu):
     print(f"  answers: {acknowledged} acknowledged, {stored} stored; {no_reply} answer POSTs got no reply: "
           f"{stored_without_reply} of them stored (the participant went on), the others sent again")
     for player in errors[:5]:
-        print(f"  ! {player.pseudonym}: {player.error}")
+        print(f"  ! {player.name}: {player.error}")
     for problem in problems:
         print(f"  ! {problem}")
     print("  data check: every answer sent is stored exactly once, with the values sent; nothing half-written"
@@ -533,7 +567,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", type=int, nargs="+", default=[50, 200, 500],
                         help="Runs, one per number of concurrent participants (default: 50 200 500).")
-    parser.add_argument("--think", type=float, default=2.0, help="Mean think time between pages, s (0: none).")
+    parser.add_argument("--think", type=float, default=2.0,
+                        help="Mean think time between pages, s: each pause is uniform over 0.5-1.5 x this (10: the "
+                             "5-15 s people take; 0: none).")
+    parser.add_argument("--arrive", choices=["link", "invite"], default="link",
+                        help="How participants come in: through the study's Prolific link, each with a new "
+                             "PROLIFIC_PID (default), or through personal invite links made in advance.")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config/gunicorn.py's).")
     parser.add_argument("--kill", action="store_true", help="SIGKILL gunicorn mid-run and restart it.")
     parser.add_argument("--max-pages", type=int, default=400, help="Per participant, a bound on pages.")
@@ -564,14 +603,15 @@ def main(argv=None):
                 for path in ("/login/", "/no-such-page/") if args.floor else ():
                     measure_floor(server, cluster, path, args.floor)
                 for n in args.participants:
-                    invites = create_participants(slug, n, server.base, workdir)
+                    people = (prolific_arrivals(slug, n, server.base) if args.arrive == "link"
+                              else create_participants(slug, n, server.base, workdir))
                     started, cpu_before, client_before = time.monotonic(), server_cpu_seconds(server, cluster), \
                         time.process_time()
-                    players, stats = asyncio.run(run_participants(server, invites, plan_length, args))
+                    players, stats = asyncio.run(run_participants(server, people, plan_length, args))
                     # A killed gunicorn takes its CPU account with it: no CPU figures for --kill runs.
                     cpu = None if args.kill else (*np.subtract(server_cpu_seconds(server, cluster), cpu_before),
                                                   time.process_time() - client_before)
-                    verdict = check(players, plan_length)
+                    verdict = check(players, plan_length, slug, args.arrive)
                     all_ok &= report(n, args, players, stats, time.monotonic() - started, verdict, cpu)
             finally:
                 server.stop()

@@ -216,7 +216,8 @@ def survey(request, participant):
 # --- Pages before the trials ------------------------------------------------------------------------
 
 def start_study(participant, consent_version):
-    """Consent to `consent_version`: draw the plan from the participant's seed and store it, once, in one transaction."""
+    """Consent to `consent_version`: draw the plan from the participant's seed and store it, once, in one
+    transaction."""
     try:
         with transaction.atomic():
             locked = Participant.objects.select_for_update().get(pk=participant.pk)
@@ -446,7 +447,8 @@ def withdraw(request, participant):
         erasure = participation.erase(participant, Outcome.WITHDRAWN)
         logger.info("%s withdrew: %d answers deleted", participant.pseudonym, erasure.answers)
         return see_other(page_url(flow.Page(flow.COMPLETE)))
-    return render(request, "studyapp/withdraw.html", {"study": participant.study, "back": page_url(Survey(participant).page)})
+    return render(request, "studyapp/withdraw.html",
+                  {"study": participant.study, "back": page_url(Survey(participant).page)})
 
 
 # --- Staff dashboard ----------------------------------------------------------------------------------

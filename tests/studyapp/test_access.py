@@ -224,7 +224,8 @@ def test_an_attention_check_looks_like_a_rating_page(client, study_factory, part
     assert heading.format(rating_trial.stimulus.source_image.class_name) in rating
     legends = [re.findall(r"<legend>(.*?)</legend>", html) for html in (rating, check)]
     assert legends[0] == [study.sufficiency_statement, study.trust_statement]
-    assert legends[1] == [study.sufficiency_statement, "To show you are reading, select &#x27;Agree&#x27; for this item."]
+    instruction = "To show you are reading, select &#x27;Agree&#x27; for this item."
+    assert legends[1] == [study.sufficiency_statement, instruction]
     shown_words = set(skeleton(check).words) - set(skeleton(rating).words)
     assert not shown_words & {"attention", "check", "carefully", "careful"}
 

@@ -207,6 +207,15 @@ def test_formula_like_justifications_are_neutralised_losslessly(text, study_fact
     assert cell[1:] == text  # the documented way back
 
 
+def test_formula_like_codes_in_recruitment_csv_are_neutralised(study_factory, participant_factory, exports):
+    participant = participant_factory(study_factory(images=1))
+    participant.ending_code, participant.external_session = "=HYPERLINK(\"http://evil.example\")", "-1+2"
+    participant.save()
+    call_command("export_responses", study=participant.study.slug, out=exports / "export")
+    row = pd.read_csv(exports / "export" / "recruitment.csv", dtype=str, keep_default_na=False).iloc[0]
+    assert (row["completion_code"], row["external_session"]) == ("'=HYPERLINK(\"http://evil.example\")", "'-1+2")
+
+
 def test_line_breaks_in_justifications_survive_the_csv(study_factory, participant_factory, exports):
     study = study_factory(images=1)
     triple = list(study.stimuli.select_related("source_image").order_by("variant"))
