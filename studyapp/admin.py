@@ -38,7 +38,7 @@ class ConsentVersionInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(participant_total=Count("participants"))
+        return super().get_queryset(request).annotate(participant_total=Count("participants")).order_by("number")
 
     participant_count = count_column("participant_total", "participants who agreed")
 

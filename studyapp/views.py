@@ -486,7 +486,7 @@ def dashboard(request, slug=None):
             "study_link": selected.study_link(request.build_absolute_uri("/")),
             "places_taken": recruitment.places_taken(selected),
             "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
-            "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")),
+            "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
         }
     return render(request, "studyapp/dashboard.html",
                   {"studies": studies, "selected": selected, "participants": participants, **summary})
