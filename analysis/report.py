@@ -358,7 +358,7 @@ def sample_lines(analysis):
              + (f" ({s.started} started, {s.completed} completed)" if s.completed is not None else "")]
     if s.outcomes:
         counts = ", ".join(f"{count} {outcome.replace('_', ' ')}" for outcome, count in s.outcomes.items())
-        deleted = [f"{s.outcomes[o]} {o}" for o in ("withdrawn", "erased") if o in s.outcomes]
+        deleted = [f"{s.outcomes[o]} {o}" for o in loading.DELETED_OUTCOMES if o in s.outcomes]
         lines.append(f"Outcomes: {counts}"
                      + (f" ({' and '.join(deleted)}: their answers were deleted and are not analysed)" if deleted else ""))
     lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"

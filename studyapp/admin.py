@@ -110,9 +110,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
               "external_submit_to", "arrived_at", "consent_version", "consented_at", "completed_at", "outcome",
               "ended_at", "ending_code", "degree", "cv_experience_years"]
-    readonly_fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id",
-                       "external_session", "external_submit_to", "arrived_at", "consent_version", "consented_at",
-                       "completed_at", "outcome", "ended_at", "ending_code"]
+    readonly_fields = [name for name in fields if name not in ("degree", "cv_experience_years")]
     actions = ["erase_data"]
 
     def has_add_permission(self, request):

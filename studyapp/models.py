@@ -166,11 +166,12 @@ class Study(models.Model):
         latest = self.consent_versions.order_by("-number").first()
         if latest is not None and latest.text == text:
             return latest
+        number = latest.number + 1 if latest else 1
         try:
             with transaction.atomic():
-                return self.consent_versions.create(number=latest.number + 1 if latest else 1, text=text)
+                return self.consent_versions.create(number=number, text=text)
         except IntegrityError:  # a simultaneous request made that version first
-            return self.consent_versions.get(number=latest.number + 1 if latest else 1)
+            return self.consent_versions.get(number=number)
 
     def clean(self):
         if self.recruitment_source == RecruitmentSource.GENERIC and not platforms.PARAMETER_NAME.fullmatch(
@@ -180,6 +181,10 @@ class Study(models.Model):
 
     def ending_code(self, ending):
         return getattr(self, self.ENDING_FIELDS[ending][0])
+
+    def outcome_code(self, outcome):
+        """The code shown to a participant whose participation ended with `outcome`."""
+        return self.ending_code(ENDING_OF_OUTCOME[outcome])
 
     def ending_redirect_url(self, ending):
         return getattr(self, self.ENDING_FIELDS[ending][1])

@@ -17,7 +17,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from .enrollment import enroll_participants
-from .models import ENDING_OF_OUTCOME, Outcome, Participant, Study, Trial
+from .models import Outcome, Participant, Study, Trial
 
 CLOSED, FULL = "closed", "full"
 ENROLMENT_ATTEMPTS = 3  # pseudonyms are numbered across studies: a simultaneous arrival elsewhere can take one
@@ -45,7 +45,7 @@ def expire_inactive(study, now):
     inactive = Participant.objects.filter(study=study, outcome=Outcome.IN_PROGRESS, arrived_at__lt=cutoff).exclude(
         consented_at__gte=cutoff).exclude(instructions_read_at__gte=cutoff).exclude(Exists(recent_page))
     return inactive.update(outcome=Outcome.EXPIRED, ended_at=now,
-                           ending_code=study.ending_code(ENDING_OF_OUTCOME[Outcome.EXPIRED]))
+                           ending_code=study.outcome_code(Outcome.EXPIRED))
 
 
 def refusal(study, now):
