@@ -178,6 +178,19 @@ class Study(models.Model):
                 self.id_parameter):
             raise ValidationError({"id_parameter": "Name the query parameter that carries the person's ID: a "
                                                    "letter, then letters, digits, '.', '-' or '_' (at most 40)."})
+        self.clean_credit()
+
+    def clean_credit(self):
+        """An open study recruiting on a platform that credits people must say how completers are credited."""
+        if not self.is_open:
+            return
+        url = self.completion_redirect_url
+        if url and platforms.placeholder_problem(url):
+            return  # the URL field's own validator reports it
+        problem = platforms.credit_problem(self.recruitment_source, self.completion_code, url)
+        if problem:
+            raise ValidationError({"completion_code": f"{problem} Set it before the study opens, or leave the "
+                                                      "study closed until then."})
 
     def ending_code(self, ending):
         return getattr(self, self.ENDING_FIELDS[ending][0])

@@ -143,6 +143,39 @@ def way_back(source, code, redirect_template, *, external_id="", external_sessio
     return WayBack()
 
 
+CREDITED_SOURCES = (PROLIFIC, MTURK, SONA)  # platforms that credit (pay, grant course credit) only on proof
+
+
+def credit_problem(source, code, redirect_template):
+    """Why people who complete a study from `source` could not be credited with this ending; None when they can.
+
+    Prolific credits a completion code (shown, or in its completion URL); SONA grants credit when the
+    person is sent to the study's credit URL with their ID; MTurk takes the HIT back through its own form,
+    and the researcher approves it by the code the worker hands in.
+    """
+    if source not in CREDITED_SOURCES:
+        return None
+    name = PLATFORMS[source].name
+    if source == MTURK and not code:
+        return (f"{name} needs a completion code: the worker hands it in with the HIT through {name}'s form "
+                "(a redirect is not used), and you approve assignments by it.")
+    if source == SONA and redirect_template and not {"survey_code", "external_id"} & placeholder_names(
+            redirect_template):
+        return (f"{name}'s credit URL must carry the person's ID: put {{survey_code}} where SONA's completion "
+                "URL has XXXX.")
+    if not code and not redirect_template:
+        how = ("a completion code (Prolific's 'completion code' of the study), or a redirect to "
+               + PROLIFIC_COMPLETION_URL) if source == PROLIFIC else \
+            "a redirect to SONA's completion URL with {survey_code} (or a code to check by hand)"
+        return f"People who complete the study cannot be credited on {name} without {how}."
+    return None
+
+
+def placeholder_names(template):
+    """The placeholder names in a well-formed ending URL template."""
+    return {name for _, name, _, _ in Formatter().parse(template) if name}
+
+
 def placeholder_problem(template):
     """Why an ending URL template cannot be filled (unknown or malformed placeholder); None when it can."""
     try:

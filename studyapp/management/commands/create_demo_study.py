@@ -47,6 +47,7 @@ class Command(BaseCommand):
             if not study.recruitment_source:  # a demo study made before studies had one
                 study.recruitment_source = RecruitmentSource.PROLIFIC
                 study.save(update_fields=["recruitment_source"])
+            study.full_clean()  # the demo study must open as any study does (studyapp.models.Study.clean)
             study.stimuli.add(*stimuli)
             researcher = self.researcher_account(password)
             missing = participants - study.participants.count()
