@@ -61,7 +61,8 @@ class StudyAdmin(admin.ModelAdmin):
         ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
                               "comparison_count", "attention_checks", "attention_failure_ending"]}),
         ("Recruitment", {
-            "fields": ["recruitment_source", "id_parameter", "is_open", "max_participants", "inactivity_limit"],
+            "fields": ["recruitment_source", "id_parameter", "is_open", "max_participants", "inactivity_limit",
+                       "unconsented_limit"],
             "description": "The platform sends everyone to the study link shown at the top of this page (once "
                            "a source is saved); each platform ID gets one participant.",
         }),

@@ -119,12 +119,20 @@ class Study(models.Model):
         help_text="New people may arrive through the study link. Those already in can always go on.")
     max_participants = models.PositiveIntegerField(
         null=True, blank=True,
-        help_text="Places: completed participants, and started ones until they are inactive for the limit "
-                  "below. Arrivals beyond it get the over-quota ending. Blank: no limit.")
+        help_text="Places, counted as Prolific counts them: completed participants and those actively in the "
+                  "study. On Prolific, set it to the study's places there: Prolific stops sending people when its "
+                  "places are taken and reopens one when someone returns or times out, and the two limits below "
+                  "free the place here too. Arrivals beyond it get the over-quota ending. Blank: no limit.")
     inactivity_limit = models.DurationField(
         default=timedelta(hours=2),
-        help_text="A started participant inactive this long gives up their place when a newcomer needs it, "
-                  "e.g. 2:00:00 (Prolific frees the places of people who return or time out).")
+        help_text="A participant who consented and then shows no new page for this long gives up their place "
+                  "when a newcomer needs it, e.g. 1:00:00. On Prolific, set it to the study's maximum time "
+                  "allowed, after which Prolific times them out and reopens their place.")
+    unconsented_limit = models.DurationField(
+        "place held before consent", default=timedelta(minutes=10),
+        help_text="Someone who opened the link but has not consented gives up their place after this long when "
+                  "a newcomer needs it, e.g. 0:10:00. Most people who return a Prolific study do so on the "
+                  "consent page, and Prolific reopens their place at once.")
     completion_code = ending_code_field("who completed the study")
     completion_redirect_url = ending_url_field("who completed the study")
     no_consent_code = ending_code_field("who did not consent")

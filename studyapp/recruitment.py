@@ -5,15 +5,19 @@ whatever it stands at. A new ID is admitted under a lock on the study's row, so 
 of one ID at the same moment make one participant (the second finds the first's), and the count of
 places taken cannot be overtaken by a simultaneous arrival.
 
-Places: completed participants always hold one; started ones (arrived, not yet ended) hold one until
-they have been inactive for the study's limit, and give it up only when a newcomer needs it (they
-are then marked expired). Closed or full, an arrival is refused and nothing is stored.
+Places are counted as Prolific counts them: completed participants, and those actively in the study.
+Anyone who arrived and has not ended holds a place; a consented one who showed no new page for the
+study's inactivity limit, or one who has not consented within the (minutes-long) unconsented limit, is
+idle, and gives up their place only when a newcomer needs it: exactly as many idle participants as the
+newcomer needs (one), the longest idle first, are marked expired. Closed or full, an arrival is refused
+and nothing is stored.
 """
 
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from .enrollment import enroll_participants
@@ -33,29 +37,47 @@ def participant_of(study, external_id):
     return Participant.objects.select_related("user").filter(study=study, external_id=external_id).first()
 
 
-def places_taken(study):
+def place_holders(study):
+    """Participants holding a place: arrived, and in progress or completed."""
     return Participant.objects.filter(study=study, arrived_at__isnull=False,
-                                      outcome__in=[Outcome.IN_PROGRESS, Outcome.COMPLETED]).count()
+                                      outcome__in=[Outcome.IN_PROGRESS, Outcome.COMPLETED])
 
 
-def expire_inactive(study, now):
-    """Mark started participants inactive for the study's limit as expired; how many were."""
-    cutoff = now - study.inactivity_limit
-    recent_page = Trial.objects.filter(participant=OuterRef("pk"), shown_at__gte=cutoff)
-    inactive = Participant.objects.filter(study=study, outcome=Outcome.IN_PROGRESS, arrived_at__lt=cutoff).exclude(
-        consented_at__gte=cutoff).exclude(instructions_read_at__gte=cutoff).exclude(Exists(recent_page))
-    return inactive.update(outcome=Outcome.EXPIRED, ended_at=now,
-                           ending_code=study.outcome_code(Outcome.EXPIRED))
+def idle(study, now):
+    """Place holders in progress whose last step is older than the limit that applies to them, longest idle first."""
+    last_page = Trial.objects.filter(participant=OuterRef("pk"), shown_at__isnull=False).order_by(
+        "-shown_at").values("shown_at")[:1]
+    last_step = Greatest(F("arrived_at"), *(Coalesce(step, F("arrived_at")) for step in (
+        F("consented_at"), F("instructions_read_at"), Subquery(last_page))))
+    return place_holders(study).filter(outcome=Outcome.IN_PROGRESS).annotate(last_step=last_step).filter(
+        Q(consented_at__isnull=True, last_step__lt=now - study.unconsented_limit)
+        | Q(consented_at__isnull=False, last_step__lt=now - study.inactivity_limit)).order_by("last_step", "pk")
+
+
+def places_taken(study, now=None):
+    """Places taken as Prolific counts them: completed participants and those active (not idle)."""
+    return place_holders(study).count() - idle(study, now or timezone.now()).count()
+
+
+def expire_idle(study, now, count):
+    """Mark the `count` longest idle participants expired, freeing their places; False (nothing changed) when
+    fewer than `count` are idle."""
+    chosen = list(idle(study, now).values_list("pk", flat=True)[:count])
+    if len(chosen) < count:
+        return False
+    expired = idle(study, now).filter(pk__in=chosen).order_by().update(  # still idle: none resumed meanwhile
+        outcome=Outcome.EXPIRED, ended_at=now, ending_code=study.outcome_code(Outcome.EXPIRED))
+    return expired == count
 
 
 def refusal(study, now):
-    """Why a new arrival cannot be admitted now (CLOSED or FULL), or "" when it can."""
+    """Why a new arrival cannot be admitted now (CLOSED or FULL), or "" when it can (freeing an idle place)."""
     if not study.is_open:
         return CLOSED
     if study.max_participants is None:
         return ""
-    if places_taken(study) >= study.max_participants and (
-            not expire_inactive(study, now) or places_taken(study) >= study.max_participants):
+    missing = place_holders(study).count() - study.max_participants + 1
+    if missing > 0 and not expire_idle(study, now, missing):
         return FULL
     return ""
 

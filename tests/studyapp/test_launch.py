@@ -1,11 +1,18 @@
 """Launch readiness: a study cannot open on a platform without the way to credit its completers."""
 
+import datetime as dt
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.forms.models import model_to_dict
+from django.test import Client
+from django.utils import timezone
 
-from studyapp.models import Study
+from studyapp import recruitment
+from studyapp.models import Outcome, Participant, Study, Trial
+
+from .test_recruitment import arrive, prolific, through_background
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +76,55 @@ def test_the_demo_study_opens(study_factory):
     demo = Study.objects.get(slug="demo")
     assert demo.is_open and demo.recruitment_source == "prolific"
     demo.full_clean()
+
+
+# --- Places, as Prolific counts them ---------------------------------------------------------------------
+
+def ago(**delta):
+    return timezone.now() - dt.timedelta(**delta)
+
+
+def test_someone_who_has_not_consented_holds_a_place_only_for_the_studys_minutes(study_factory):
+    study = study_factory(images=1, recruitment_source="prolific", max_participants=2, over_quota_code="FULL")
+    consenting, opener = Client(), Client()
+    arrive(consenting, prolific(study.slug, pid="AAA1"))
+    through_background(consenting)
+    arrive(opener, prolific(study.slug, pid="BBB2"))  # opens the link, never consents
+    assert "This study is full" in Client().get(prolific(study.slug, pid="CCC3")).content.decode()
+    assert recruitment.places_taken(study) == 2
+
+    Participant.objects.filter(external_id="BBB2").update(arrived_at=ago(minutes=11))  # the default 10 min passed
+    assert recruitment.places_taken(study) == 1  # what Prolific counts: the opener is no longer active
+    assert arrive(Client(), prolific(study.slug, pid="CCC3")) == "/consent/"
+    assert Participant.objects.get(external_id="BBB2").outcome == Outcome.EXPIRED
+    assert Participant.objects.get(external_id="AAA1").outcome == Outcome.IN_PROGRESS  # consented 0 min ago
+    assert "Your time for this study ran out" in opener.get("/complete/").content.decode()
+
+
+def test_an_arrival_expires_exactly_the_places_it_needs_the_longest_idle_first(study_factory):
+    study = study_factory(images=1, recruitment_source="prolific", max_participants=3,
+                          inactivity_limit=dt.timedelta(hours=1))
+    for pid in ("AAA1", "BBB2", "CCC3"):
+        client = Client()
+        arrive(client, prolific(study.slug, pid=pid))
+        through_background(client)
+    for pid, hours in (("AAA1", 2), ("BBB2", 3), ("CCC3", 0.5)):
+        when = ago(hours=hours)
+        Participant.objects.filter(external_id=pid).update(arrived_at=when, consented_at=when,
+                                                           instructions_read_at=when)
+        Trial.objects.filter(participant__external_id=pid).update(shown_at=when)
+    assert arrive(Client(), prolific(study.slug, pid="DDD4")) == "/consent/"
+    outcomes = dict(Participant.objects.values_list("external_id", "outcome"))
+    assert outcomes == {"AAA1": "in_progress", "BBB2": "expired", "CCC3": "in_progress", "DDD4": "in_progress"}
+    assert arrive(Client(), prolific(study.slug, pid="EEE5")) == "/consent/"
+    assert Participant.objects.get(external_id="AAA1").outcome == Outcome.EXPIRED
+    assert Participant.objects.get(external_id="CCC3").outcome == Outcome.IN_PROGRESS  # within its hour
+    assert "This study is full" in Client().get(prolific(study.slug, pid="FFF6")).content.decode()
+    assert Participant.objects.filter(outcome=Outcome.EXPIRED).count() == 2
+
+
+def test_a_full_study_with_too_few_idle_places_expires_no_one(study_factory):
+    study = study_factory(images=1, recruitment_source="prolific", max_participants=1)
+    arrive(Client(), prolific(study.slug, pid="AAA1"))
+    assert "This study is full" in Client().get(prolific(study.slug, pid="BBB2")).content.decode()
+    assert Participant.objects.get().outcome == Outcome.IN_PROGRESS
