@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 
-from . import participation
+from . import participation, readiness
 from .models import AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
 
 
@@ -76,8 +76,19 @@ class StudyAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         study = self.get_object(request, object_id)
+        if study and request.method == "GET":
+            self.warn_of_conflicts(request, study)
         link = study.study_link(request.build_absolute_uri("/")) if study else ""
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "study_link": link})
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self.warn_of_conflicts(request, obj)
+
+    def warn_of_conflicts(self, request, study):
+        """The study's settings that conflict with its platform's rules, as warnings (saving is still allowed)."""
+        for conflict in readiness.rule_conflicts(study):
+            self.message_user(request, conflict, messages.WARNING)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(

@@ -80,10 +80,14 @@ class Ending(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+ATTENTION_FAILURES_TO_END = 2  # Prolific: a submission may be rejected for failed checks only from the second on
+
+
 class AttentionFailureEnding(models.TextChoices):
     FLAG = "", "None: failed checks are only flagged in the export"
-    AT_END = "at_end", "After the last page: the failed-attention ending instead of the completed one"
-    EARLY = "early", "At once: the first failed check ends the study with the failed-attention ending"
+    AT_END = "at_end", "After the last page: the failed-attention ending for those who failed two checks"
+    SECOND = "second", "At the second failed check: it ends the study with the failed-attention ending"
+    EARLY = "early", "At once: the first failed check ends the study (Prolific does not allow this)"
 
 
 class Study(models.Model):
@@ -107,7 +111,9 @@ class Study(models.Model):
     attention_checks = models.BooleanField(default=True, help_text="Mix instructed-response items into the trials.")
     attention_failure_ending = models.CharField(
         max_length=16, choices=AttentionFailureEnding.choices, blank=True,
-        help_text="Whether failing an attention check ends the participation with its own ending.")
+        help_text="Whether failing attention checks ends the participation with its own ending. Prolific lets you "
+                  "reject a submission only for two failed checks (in a study of 5 minutes or more): choose 'At the "
+                  "second failed check' or 'After the last page' there.")
     recruitment_source = models.CharField(
         max_length=16, choices=RecruitmentSource.choices, blank=True,
         help_text="Where people come from: the platform sends them to the study link below with their ID.")
@@ -137,7 +143,10 @@ class Study(models.Model):
     completion_redirect_url = ending_url_field("who completed the study")
     no_consent_code = ending_code_field("who did not consent")
     no_consent_redirect_url = ending_url_field("who did not consent")
-    attention_failed_code = ending_code_field("who failed the attention checks")
+    attention_failed_code = models.CharField(
+        max_length=64, blank=True,
+        help_text="Shown to participants who failed the attention checks. On Prolific, give this code the action "
+                  "'Manually review' (a check of yours, then reject if you must), never 'Reject' automatically.")
     attention_failed_redirect_url = ending_url_field("who failed the attention checks")
     over_quota_code = ending_code_field("who arrive when the study is full or closed")
     over_quota_redirect_url = ending_url_field("who arrive when the study is full or closed")

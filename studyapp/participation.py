@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import (
-    DELETED_OUTCOMES, AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial,
+    ATTENTION_FAILURES_TO_END, DELETED_OUTCOMES, AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial,
 )
 
 
@@ -27,15 +27,30 @@ def end(participant, outcome, answered_every_page=False):
     return ended == 1
 
 
-def failed_a_check(participant):
+def failed_checks(participant):
     return AttentionCheck.objects.filter(trial__participant=participant).exclude(
-        answer=F("trial__attention_target")).exists()
+        answer=F("trial__attention_target")).count()
+
+
+def failed_attention(participant):
+    """Whether the participant has failed as many checks as Prolific requires before a rejection."""
+    return failed_checks(participant) >= ATTENTION_FAILURES_TO_END
+
+
+def end_on_failed_check(participant):
+    """After a failed check: end with the failed-attention ending if the study's policy says so now; whether it did."""
+    policy = participant.study.attention_failure_ending
+    if policy == AttentionFailureEnding.EARLY or (policy == AttentionFailureEnding.SECOND
+                                                  and failed_attention(participant)):
+        end(participant, Outcome.ATTENTION_FAILED)
+        return True
+    return False
 
 
 def finish(participant):
     """Every trial is answered: completed, or failed attention when the study ends failures after the last page."""
     outcome = Outcome.COMPLETED
-    if participant.study.attention_failure_ending == AttentionFailureEnding.AT_END and failed_a_check(participant):
+    if participant.study.attention_failure_ending == AttentionFailureEnding.AT_END and failed_attention(participant):
         outcome = Outcome.ATTENTION_FAILED
     return end(participant, outcome, answered_every_page=True)
 

@@ -27,7 +27,7 @@ from saliency.models import Stimulus
 from . import flow, participation, pictures, platforms, randomization, recruitment, throttling
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from .models import (
-    AttentionCheck, AttentionFailureEnding, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
+    AttentionCheck, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
     Trial,
 )
 
@@ -95,8 +95,7 @@ class Survey:
 
     def after_answering(self, failed_check=False):
         """The page that follows once the current trial is answered; records the ending when there is one."""
-        if failed_check and self.study.attention_failure_ending == AttentionFailureEnding.EARLY:
-            participation.end(self.participant, Outcome.ATTENTION_FAILED)
+        if failed_check and participation.end_on_failed_check(self.participant):
             return flow.Page(flow.COMPLETE)
         if self.next_trial is not None:
             return flow.Page(flow.TRIAL, self.next_trial.position)

@@ -13,6 +13,7 @@ from studyapp import recruitment
 from studyapp.models import Outcome, Participant, Study, Trial
 
 from .test_recruitment import arrive, prolific, through_background
+from .test_survey import answer_for, location, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +129,58 @@ def test_a_full_study_with_too_few_idle_places_expires_no_one(study_factory):
     arrive(Client(), prolific(study.slug, pid="AAA1"))
     assert "This study is full" in Client().get(prolific(study.slug, pid="BBB2")).content.decode()
     assert Participant.objects.get().outcome == Outcome.IN_PROGRESS
+
+
+# --- Attention checks, as Prolific allows ------------------------------------------------------------------
+
+def answer_checks(client, participant, url, failing):
+    """Answer every page from `url`; the attention checks numbered in `failing` (1, 2) wrongly. The URLs reached."""
+    seen, checks = [], 0
+    while url.startswith("/trial/"):
+        client.get(url)
+        trial = trial_at(url, participant)
+        answer = answer_for(trial, trial.position)
+        if trial.kind == Trial.Kind.ATTENTION:
+            checks += 1
+            answer["answer"] = str(trial.attention_target % 5 + 1 if checks in failing else trial.attention_target)
+        url = location(client.post(url, answer))
+        seen.append((trial.kind, url))
+    return seen
+
+
+@pytest.mark.parametrize("policy, failing, outcome", [
+    ("second", {1}, Outcome.COMPLETED), ("second", {2}, Outcome.COMPLETED), ("at_end", {1}, Outcome.COMPLETED),
+    ("at_end", {1, 2}, Outcome.ATTENTION_FAILED), ("second", {1, 2}, Outcome.ATTENTION_FAILED),
+])
+def test_a_participation_ends_for_failed_attention_only_from_the_second_failed_check(study_factory, policy, failing,
+                                                                                     outcome):
+    study = study_factory(images=2, recruitment_source="prolific", attention_failure_ending=policy,
+                          attention_failed_code="ATTN")
+    client = Client()
+    arrive(client, prolific(study.slug))
+    participant = Participant.objects.get()
+    seen = answer_checks(client, participant, through_background(client), failing)
+    participant.refresh_from_db()
+    assert participant.outcome == outcome
+    checks = [i for i, (kind, _) in enumerate(seen) if kind == Trial.Kind.ATTENTION]
+    if policy == "second" and outcome == Outcome.ATTENTION_FAILED:
+        assert seen[-1] == (Trial.Kind.ATTENTION, "/complete/") and len(seen) == checks[1] + 1  # ended there
+        assert participant.completed_at is None
+    else:
+        assert len(seen) == participant.trials.count()
+
+
+def test_the_admin_warns_of_settings_prolific_does_not_allow(study_factory, admin_client):
+    study = study_factory(images=1, recruitment_source="prolific", attention_failure_ending="early",
+                          attention_failed_code="DONE-1")
+    html = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
+    assert "reject a submission only after the second failed attention check" in html
+    assert "The failed-attention code is the completion code" in html
+    study.attention_failure_ending, study.attention_failed_code = "second", "ATTN"
+    study.save()
+    html = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
+    assert "failed attention check" not in html and "failed-attention code is" not in html
+    study.attention_checks = False
+    study.save()
+    html = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
+    assert "the failed-attention ending never happens" in html
