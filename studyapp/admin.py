@@ -8,12 +8,14 @@ confirmation page) and their audit row stays, for returns and payments.
 """
 
 from django.contrib import admin, messages
+from django.contrib.auth import login
+from django.shortcuts import redirect
 from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 
-from . import participation, readiness
+from . import participation, pilot, readiness
 from .models import AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
 
 
@@ -53,6 +55,7 @@ class StudyAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ConsentVersionInline]
+    actions = ["preview", "duplicate_as_pilot"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "seed", "created_at"]}),
         ("Consent", {"fields": ["consent_text"],
@@ -80,6 +83,24 @@ class StudyAdmin(admin.ModelAdmin):
             self.warn_of_conflicts(request, study)
         link = study.study_link(request.build_absolute_uri("/")) if study else ""
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "study_link": link})
+
+    @admin.action(description="Preview: take the selected study as a participant (logs you out of the admin)",
+                  permissions=["change"])
+    def preview(self, request, queryset):
+        """Log in as a new preview participant of the one selected study and open its first page."""
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one study to preview.", messages.ERROR)
+            return None
+        participant = pilot.enroll_preview(queryset.get())
+        login(request, participant.user)
+        return redirect("studyapp:survey")
+
+    @admin.action(description="Duplicate the selected studies as closed pilot copies", permissions=["add"])
+    def duplicate_as_pilot(self, request, queryset):
+        copies = [pilot.pilot_copy(study) for study in queryset]
+        self.message_user(request, "Made " + ", ".join(f"{copy.slug!r} ({copy.title})" for copy in copies)
+                          + ": closed, without participants. Open one to rehearse; its participants' times "
+                            "estimate the original's duration.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -115,7 +136,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     link; either way their token and seed are minted for them. Platform IDs are searchable, for payments."""
 
     list_display = ["pseudonym", "study", "source", "outcome", "consented", "completed", "progress"]
-    list_filter = ["study", "outcome", "source", ("consented_at", admin.EmptyFieldListFilter),
+    list_filter = ["study", "outcome", "source", "is_preview", ("consented_at", admin.EmptyFieldListFilter),
                    ("completed_at", admin.EmptyFieldListFilter)]
     search_fields = ["pseudonym", "external_id"]
     list_select_related = ["study"]

@@ -26,6 +26,8 @@ stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini
   Withdrawn and erased participants' answers and background are deleted, so they are in no file but
   as a row of participants.csv and recruitment.csv. `consent_version` is the number of the consent
   text they agreed to (empty: not consented, or before versions were recorded).
+- Researchers' preview participants (`source` preview) are left out of every file unless the export asks
+  for them (`export_responses --include-preview`).
 - Platform IDs are personal data: only recruitment.csv carries them (`source` is `invite` for a
   personal invite link, else the platform; `external_session` is Prolific's SESSION_ID or MTurk's
   assignmentId; `completion_code` is the code their ending showed), so the other three files can be
@@ -121,9 +123,15 @@ def image_columns(data):
     }
 
 
-def ratings_frame(study):
+def exported_participants(study, include_preview):
+    """The study's participants an export holds: researchers' previews only when asked."""
+    found = Participant.objects.filter(study=study)
+    return found if include_preview else found.filter(is_preview=False)
+
+
+def ratings_frame(study, include_preview=False):
     """One row per rating answer of the study's participants, in participant then page order."""
-    trials = Trial.objects.filter(participant__study=study, kind=Trial.Kind.RATING).annotate(
+    trials = Trial.objects.filter(participant__in=exported_participants(study, include_preview), kind=Trial.Kind.RATING).annotate(
         rating_number=Window(RowNumber(), partition_by=[F("participant_id")], order_by=F("position").asc()))
     data = query_frame(trials, {
         **image_lookups("participant", "stimulus__source_image"), "position": "position",
@@ -144,9 +152,9 @@ def ratings_frame(study):
     }, columns=RATINGS_COLUMNS).reset_index(drop=True)
 
 
-def choices_frame(study):
+def choices_frame(study, include_preview=False):
     """One row per side-by-side choice, with the three variants in their displayed order."""
-    answers = ChoiceResponse.objects.filter(trial__participant__study=study).order_by(
+    answers = ChoiceResponse.objects.filter(trial__participant__in=exported_participants(study, include_preview)).order_by(
         "trial__participant__pseudonym", "trial__position")
     data = query_frame(answers, {
         **image_lookups("trial__participant", "trial__source_image"),
@@ -163,9 +171,9 @@ def choices_frame(study):
     }, columns=CHOICES_COLUMNS)
 
 
-def participants_frame(study):
+def participants_frame(study, include_preview=False):
     """One row per participant of the study, started or not, with their attention-check tally."""
-    people = query_frame(Participant.objects.filter(study=study).order_by("pseudonym"), {
+    people = query_frame(exported_participants(study, include_preview).order_by("pseudonym"), {
         **{name: name for name in ("id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years",
                                    "outcome")}, "consent_number": "consent_version__number"})
     checks = query_frame(AttentionCheck.objects.filter(trial__participant__study=study), {
@@ -200,9 +208,9 @@ def stimuli_frame(study):
         "predicted_class": texts(data["predicted_class"]),
         **{name: data[name].astype("float64") for name in ["confidence", *STIMULUS_METRICS]},
     }, columns=STIMULI_COLUMNS)
-def recruitment_frame(study):
+def recruitment_frame(study, include_preview=False):
     """One row per participant of the study: how they came, their platform IDs and how it ended (for payments)."""
-    people = query_frame(Participant.objects.filter(study=study).order_by("pseudonym"), {
+    people = query_frame(exported_participants(study, include_preview).order_by("pseudonym"), {
         "participant": "pseudonym", "completion_code": "ending_code",
         **{name: name for name in ("source", "external_id", "external_session", "outcome", "consented_at",
                                    "completed_at")}})
@@ -216,8 +224,8 @@ def recruitment_frame(study):
     }, columns=RECRUITMENT_COLUMNS)
 
 
-def export_frames(study):
-    """The export files of a study, by file name."""
-    return {"ratings.csv": ratings_frame(study), "choices.csv": choices_frame(study),
-            "participants.csv": participants_frame(study), "recruitment.csv": recruitment_frame(study),
-            "stimuli.csv": stimuli_frame(study)}
+def export_frames(study, include_preview=False):
+    """The export files of a study, by file name; researchers' preview participants only with `include_preview`."""
+    return {"ratings.csv": ratings_frame(study, include_preview), "choices.csv": choices_frame(study, include_preview),
+            "participants.csv": participants_frame(study, include_preview),
+            "recruitment.csv": recruitment_frame(study, include_preview), "stimuli.csv": stimuli_frame(study)}

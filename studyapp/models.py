@@ -18,9 +18,10 @@ from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
 
-from . import platforms
+from . import platforms, randomization
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
+PAGES_BEFORE_TRIALS = 3  # consent, instructions, background (studyapp.flow)
 JUSTIFICATION_MAX_LENGTH = 2000
 
 
@@ -152,6 +153,13 @@ class Study(models.Model):
     over_quota_redirect_url = ending_url_field("who arrive when the study is full or closed")
     withdrawn_code = ending_code_field("who withdraw")
     withdrawn_redirect_url = ending_url_field("who withdraw")
+    seconds_per_page = models.PositiveIntegerField(
+        default=12, validators=[MinValueValidator(1)],
+        help_text="Your guess of the seconds a page takes, for the estimated duration until previews or a pilot "
+                  "copy have real times.")
+    copied_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies", editable=False,
+        help_text="The study this one is a pilot copy of: its participants' times estimate that study's duration.")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -219,6 +227,15 @@ class Study(models.Model):
     def ending_redirect_url(self, ending):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
+    def stimulus_refs(self):
+        return [randomization.StimulusRef(pk, image, variant)
+                for pk, image, variant in self.stimuli.values_list("pk", "source_image_id", "variant")]
+
+    def plan_length(self):
+        """How many trials a participant of this study gets (the pages before them are PAGES_BEFORE_TRIALS)."""
+        return randomization.plan_length(self.stimulus_refs(), comparison_count=self.comparison_count,
+                                         attention_checks=self.attention_checks)
+
     def platform(self):
         return platforms.platform(self.recruitment_source, self.id_parameter) if self.recruitment_source else None
 
@@ -269,6 +286,7 @@ ENDING_OF_OUTCOME = {
 DELETED_OUTCOMES = (Outcome.WITHDRAWN, Outcome.ERASED)  # answers and background deleted; the audit row stays
 
 INVITE_SOURCE = "invite"
+PREVIEW_SOURCE = "preview"
 
 
 class Participant(models.Model):
@@ -286,7 +304,8 @@ class Participant(models.Model):
     cv_experience_years = models.PositiveSmallIntegerField(null=True, blank=True)
     source = models.CharField(
         max_length=16, default=INVITE_SOURCE,
-        help_text="How they came: 'invite' (a personal invite link) or the study link's platform.")
+        help_text="How they came: 'invite' (a personal invite link), 'preview' (a researcher's preview) or the "
+                  "study link's platform.")
     external_id = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,
                                    help_text="Their platform ID (personal data: only recruitment.csv carries it).")
     external_session = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,
@@ -297,6 +316,9 @@ class Participant(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.IN_PROGRESS)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="When the outcome was reached.")
     ending_code = models.CharField(max_length=64, blank=True, help_text="The code their ending showed them.")
+    is_preview = models.BooleanField(
+        "preview", default=False,
+        help_text="A researcher trying the study: holds no place, left out of exports and analyses by default.")
 
     class Meta:
         constraints = [

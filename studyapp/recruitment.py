@@ -38,8 +38,8 @@ def participant_of(study, external_id):
 
 
 def place_holders(study):
-    """Participants holding a place: arrived, and in progress or completed."""
-    return Participant.objects.filter(study=study, arrived_at__isnull=False,
+    """Participants holding a place: arrived, and in progress or completed (a researcher's preview holds none)."""
+    return Participant.objects.filter(study=study, arrived_at__isnull=False, is_preview=False,
                                       outcome__in=[Outcome.IN_PROGRESS, Outcome.COMPLETED])
 
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("withdraw/", views.withdraw, name="withdraw"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/<slug:slug>/", views.dashboard, name="dashboard_study"),
+    path("dashboard/<slug:slug>/preview/", views.preview, name="preview"),
 ]

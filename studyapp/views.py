@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from saliency.models import Stimulus
 
-from . import flow, participation, pictures, platforms, randomization, recruitment, throttling
+from . import flow, participation, pictures, pilot, platforms, randomization, recruitment, throttling
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from .models import (
-    AttentionCheck, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
+    PAGES_BEFORE_TRIALS, AttentionCheck, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
     Trial,
 )
 
@@ -134,14 +134,11 @@ def page_url(page):
 
 
 def plan_length(study):
-    """How many trials a participant of `study` will have."""
-    return randomization.plan_length(study_stimulus_refs(study), comparison_count=study.comparison_count,
-                                     attention_checks=study.attention_checks)
+    return study.plan_length()
 
 
 def study_stimulus_refs(study):
-    return [randomization.StimulusRef(pk, image, variant)
-            for pk, image, variant in study.stimuli.values_list("pk", "source_image_id", "variant")]
+    return study.stimulus_refs()
 
 
 def render_page(request, survey, template, context, status=200):
@@ -195,7 +192,7 @@ def study_link(request, slug):
     except platforms.ArrivalError as error:
         return render(request, "studyapp/arrival_refused.html", {"study": study, "problem": str(error)}, status=400)
     if arrival is None:  # an MTurk worker previewing the HIT
-        return render(request, "studyapp/preview.html", {"study": study, "pages": plan_length(study) + 3})
+        return render(request, "studyapp/preview.html", {"study": study, "pages": plan_length(study) + PAGES_BEFORE_TRIALS})
     admission = recruitment.admit(study, arrival, study.recruitment_source)
     if admission.participant is None:
         return ending_response(request, study, Ending.OVER_QUOTA, study.ending_code(Ending.OVER_QUOTA),
@@ -480,7 +477,8 @@ def dashboard(request, slug=None):
     ).select_related("study").order_by("study__title", "pseudonym")
     summary = {}
     if selected:
-        outcomes = dict(selected.participants.values_list("outcome").annotate(n=Count("id")).order_by())
+        outcomes = dict(selected.participants.filter(is_preview=False).values_list("outcome").annotate(
+            n=Count("id")).order_by())
         summary = {
             "study_link": selected.study_link(request.build_absolute_uri("/")),
             "places_taken": recruitment.places_taken(selected),
@@ -489,3 +487,12 @@ def dashboard(request, slug=None):
         }
     return render(request, "studyapp/dashboard.html",
                   {"studies": studies, "selected": selected, "participants": participants, **summary})
+
+
+@staff_required
+@require_http_methods(["POST"])
+def preview(request, slug):
+    """Take the study as a new preview participant, through the participants' own pages (logs the researcher out)."""
+    participant = pilot.enroll_preview(get_object_or_404(Study, slug=slug))
+    login(request, participant.user)
+    return see_other(reverse("studyapp:survey"))

@@ -1,6 +1,7 @@
 """Launch readiness: a study cannot open on a platform without the way to credit its completers."""
 
 import datetime as dt
+import io
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -10,10 +11,11 @@ from django.test import Client
 from django.utils import timezone
 
 from studyapp import recruitment
+from studyapp.export import export_frames
 from studyapp.models import Outcome, Participant, Study, Trial
 
 from .test_recruitment import arrive, prolific, through_background
-from .test_survey import answer_for, location, trial_at
+from .test_survey import answer_for, location, play_to_end, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +186,79 @@ def test_the_admin_warns_of_settings_prolific_does_not_allow(study_factory, admi
     study.save()
     html = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
     assert "the failed-attention ending never happens" in html
+
+
+# --- Preview and pilot copies --------------------------------------------------------------------------------
+
+def preview_from_the_dashboard(client, study):
+    """A researcher presses Preview on the study's dashboard; the page it leads to."""
+    page = client.get(f"/dashboard/{study.slug}/").content.decode()
+    assert f'action="/dashboard/{study.slug}/preview/"' in page
+    assert location(client.post(f"/dashboard/{study.slug}/preview/")) == "/"
+    return location(client.get("/"))
+
+
+def test_a_researcher_previews_the_study_through_the_participants_pages(study_factory, admin_client):
+    study = study_factory(images=1, recruitment_source="prolific", max_participants=1, completion_code="C0DE")
+    assert preview_from_the_dashboard(admin_client, study) == "/consent/"
+    previewer = Participant.objects.get()
+    assert previewer.is_preview and previewer.source == "preview" and not previewer.user.is_staff
+    play_to_end(admin_client, previewer, through_background(admin_client))
+    html = admin_client.get("/complete/").content.decode()
+    assert "Thank you!" in html and "C0DE" in html  # the ending a participant sees
+    previewer.refresh_from_db()
+    assert previewer.outcome == Outcome.COMPLETED and previewer.trials.count() == study.plan_length()
+    # It held no place: the one place is free for a real participant.
+    assert recruitment.places_taken(study) == 0
+    assert arrive(Client(), prolific(study.slug, pid="AAA1")) == "/consent/"
+
+
+def test_previews_are_left_out_of_exports_and_analyses_by_default(study_factory, admin_client, tmp_path):
+    study = study_factory(images=1, attention_checks=False)
+    preview_from_the_dashboard(admin_client, study)
+    previewer = Participant.objects.get()
+    play_to_end(admin_client, previewer, through_background(admin_client))
+    frames = export_frames(study)
+    assert all(frame.empty for name, frame in frames.items() if name != "stimuli.csv")
+    with_preview = export_frames(study, include_preview=True)
+    assert list(with_preview["participants.csv"]["participant"]) == [previewer.pseudonym]
+    assert len(with_preview["ratings.csv"]) == study.stimuli.count()
+    call_command("export_responses", study=study.slug, out=tmp_path / "default", stdout=io.StringIO())
+    assert previewer.pseudonym not in (tmp_path / "default" / "participants.csv").read_text()
+    call_command("export_responses", study=study.slug, out=tmp_path / "all", include_preview=True,
+                 stdout=io.StringIO())
+    assert previewer.pseudonym in (tmp_path / "all" / "participants.csv").read_text()
+
+
+def test_previewing_needs_a_staff_login_and_a_post(study_factory, client, participant_factory):
+    study = study_factory(images=1)
+    assert client.post(f"/dashboard/{study.slug}/preview/").status_code == 302  # to the login page
+    participant = participant_factory(study)
+    client.get(f"/i/{participant.invite_token}/")
+    assert client.post(f"/dashboard/{study.slug}/preview/").status_code == 403
+    assert not Participant.objects.filter(is_preview=True).exists()
+
+
+def test_a_study_is_duplicated_as_a_closed_pilot_copy(study_factory, admin_client, participant_factory):
+    study = study_factory(images=2, recruitment_source="prolific", max_participants=40, consent_text="Agree?",
+                          attention_failure_ending="second", completion_code="REAL")
+    participant_factory(study)
+    response = admin_client.post("/admin/studyapp/study/", {"action": "duplicate_as_pilot",
+                                                             "_selected_action": [study.pk]}, follow=True)
+    assert f"{study.slug}-pilot" in response.content.decode()
+    copy = Study.objects.get(slug=f"{study.slug}-pilot")
+    assert copy.copied_from == study and not copy.is_open and copy.title == f"{study.title} (pilot)"
+    assert set(copy.stimuli.all()) == set(study.stimuli.all()) and not copy.participants.exists()
+    assert (copy.max_participants, copy.attention_failure_ending, copy.completion_code, copy.seed) == \
+        (40, "second", "REAL", study.seed)
+    assert copy.consent_version().text == "Agree?"
+    admin_client.post("/admin/studyapp/study/", {"action": "duplicate_as_pilot", "_selected_action": [study.pk]})
+    assert Study.objects.filter(slug=f"{study.slug}-pilot-2").exists()
+
+
+def test_the_admin_preview_action_logs_in_as_a_preview_participant(study_factory, admin_client):
+    study = study_factory(images=1)
+    response = admin_client.post("/admin/studyapp/study/", {"action": "preview", "_selected_action": [study.pk]})
+    assert location(response) == "/"
+    assert location(admin_client.get("/")) == "/consent/"
+    assert Participant.objects.get().is_preview

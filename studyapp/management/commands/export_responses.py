@@ -25,14 +25,16 @@ class Command(BaseCommand):
         parser.add_argument("--study", required=True, help="The study's slug.")
         parser.add_argument("--out", required=True, type=Path, help="Folder to write the CSV files into.")
         parser.add_argument("--overwrite", action="store_true", help="Replace export files already in DIR.")
+        parser.add_argument("--include-preview", action="store_true",
+                            help="Also export researchers' preview participants (left out by default).")
 
-    def handle(self, *, study, out, overwrite, **options):
+    def handle(self, *, study, out, overwrite, include_preview=False, **options):
         study = study_by_slug(study)
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} is a file; give a folder.")
         if not out.parent.is_dir():
             raise CommandError(f"Folder {out.parent} does not exist; create it or choose another --out.")
-        frames = export_frames(study)
+        frames = export_frames(study, include_preview)
         clashes = [name for name in frames if (out / name).exists()]
         if clashes and not overwrite:
             raise CommandError(f"{out} already holds {', '.join(clashes)}; pass --overwrite or choose another --out.")

@@ -1,0 +1,40 @@
+"""Trying a study before launch: a researcher's preview through the participant pages, and pilot copies.
+
+A preview participant is enrolled like any other (same pages, same plan drawing) but is marked
+`is_preview`: it holds no place, and exports and analyses leave it out unless asked. A pilot copy is a
+closed copy of a study's settings and stimuli, to rehearse on; its participants' real times estimate
+the original's duration (studyapp.readiness).
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from .enrollment import enroll_participants
+from .models import PREVIEW_SOURCE, Study
+
+PILOT_SUFFIX = "-pilot"
+NOT_COPIED = {"id", "slug", "title", "is_open", "created_at", "copied_from"}
+
+
+def enroll_preview(study):
+    """A new preview participant of `study`, arrived now (the staff member is logged in as it to take the study)."""
+    (participant,) = enroll_participants(study, 1, source=PREVIEW_SOURCE, is_preview=True, arrived_at=timezone.now())
+    return participant
+
+
+def free_slug(base):
+    """`base`, or `base-2`, `base-3`, ... : the first that no study has (within the slug's 50 characters)."""
+    taken = set(Study.objects.filter(slug__startswith=base[:40]).values_list("slug", flat=True))
+    candidates = (base if n == 1 else f"{base[:40]}-{n}" for n in range(1, len(taken) + 2))
+    return next(slug for slug in candidates if slug not in taken)
+
+
+@transaction.atomic
+def pilot_copy(study):
+    """A closed copy of `study`'s settings, texts, endings and stimuli, named '<slug>-pilot'; no participants."""
+    values = {field.name: getattr(study, field.name) for field in Study._meta.concrete_fields
+              if field.name not in NOT_COPIED}
+    copy = Study.objects.create(**values, slug=free_slug(study.slug[:50 - len(PILOT_SUFFIX)] + PILOT_SUFFIX),
+                                title=f"{study.title} (pilot)", is_open=False, copied_from=study)
+    copy.stimuli.set(study.stimuli.all())
+    return copy
