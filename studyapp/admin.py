@@ -47,12 +47,12 @@ class ConsentVersionInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "recruitment_source", "is_open", "stimulus_count", "participant_count",
-                    "started_count", "completed_count", "created_at"]
+    list_display = ["title", "slug", "recruitment_source", "is_open", "stimulus_count", "length",
+                    "participant_count", "started_count", "completed_count", "created_at"]
     search_fields = ["title", "slug"]
     filter_horizontal = ["stimuli"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "length"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ConsentVersionInline]
     actions = ["preview", "duplicate_as_pilot"]
@@ -62,7 +62,8 @@ class StudyAdmin(admin.ModelAdmin):
                      "description": "Saving a changed text makes a new consent version (listed below); participants "
                                     "keep the version they agreed to."}),
         ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
-                              "comparison_count", "attention_checks", "attention_failure_ending"]}),
+                              "comparison_count", "attention_checks", "attention_failure_ending", "length",
+                              "seconds_per_page"]}),
         ("Recruitment", {
             "fields": ["recruitment_source", "id_parameter", "is_open", "max_participants", "inactivity_limit",
                        "unconsented_limit"],
@@ -123,6 +124,11 @@ class StudyAdmin(admin.ModelAdmin):
         if db_field.name == "stimuli":
             kwargs["queryset"] = db_field.remote_field.model.objects.select_related("source_image")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description="pages per participant and estimated duration")
+    def length(self, study):
+        """What to tell Prolific: e.g. '67 trials + 3 pages; about 14 min' (saved studies only)."""
+        return str(readiness.study_length(study)) if study.pk else "-"
 
     stimulus_count = count_column("stimulus_total", "stimuli")
     participant_count = count_column("participant_total", "participants")

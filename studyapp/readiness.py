@@ -1,12 +1,19 @@
-"""Is a study ready to launch: settings that conflict with its platform's rules.
+"""Is a study ready to launch: settings that conflict with its platform's rules, and how long it is.
 
 The hard requirement (how completers are credited) is model validation (Study.clean), so that
 nothing can open without it; what is here are warnings the admin shows beside a study, because a
-researcher may have reasons (and the platform the last word).
+researcher may have reasons (and the platform the last word). The estimated duration is what Prolific
+asks for (and computes the maximum time allowed from).
 """
 
+import statistics
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.db.models.functions import Coalesce
+
 from . import platforms
-from .models import AttentionFailureEnding
+from .models import PAGES_BEFORE_TRIALS, AttentionFailureEnding, Participant
 
 
 def rule_conflicts(study):
@@ -27,3 +34,43 @@ def rule_conflicts(study):
             conflicts.append("Participants who fail the attention checks get no code to hand in on Prolific, so "
                              "they must return the study: set a failed-attention code ('Manually review').")
     return conflicts
+
+
+@dataclass(frozen=True)
+class Length:
+    """How long the study is for each participant, and how long that should take."""
+
+    trials: int
+    seconds: int  # estimated duration
+    timed: int  # real participations the estimate comes from; 0: the study's stated seconds per page
+
+    @property
+    def pages(self):
+        return self.trials + PAGES_BEFORE_TRIALS
+
+    @property
+    def minutes(self):
+        return max(1, round(self.seconds / 60))
+
+    def __str__(self):
+        basis = (f"median pace of {self.timed} preview or pilot participation{'s' if self.timed > 1 else ''}"
+                 if self.timed else "stated seconds per page, until a preview or pilot copy has real times")
+        return f"{self.trials} trials + {PAGES_BEFORE_TRIALS} pages; about {self.minutes} min ({basis})"
+
+
+def real_paces(study):
+    """Seconds per page of the completed participations that time this study: its previews and its pilot copies'."""
+    timed = Participant.objects.filter(
+        Q(study=study, is_preview=True) | Q(study__copied_from=study), completed_at__isnull=False,
+    ).annotate(began=Coalesce("arrived_at", "consented_at"), planned=Count("trials")).values_list(
+        "began", "completed_at", "planned")
+    return [(done - began).total_seconds() / (planned + PAGES_BEFORE_TRIALS)
+            for began, done, planned in timed if began is not None and done > began]
+
+
+def study_length(study):
+    """The pages each participant gets and the estimated duration: from real times when there are any."""
+    trials = study.plan_length()
+    paces = real_paces(study)
+    pace = statistics.median(paces) if paces else study.seconds_per_page
+    return Length(trials, round(pace * (trials + PAGES_BEFORE_TRIALS)), len(paces))

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from saliency.models import Stimulus
 
-from . import flow, participation, pictures, pilot, platforms, randomization, recruitment, throttling
+from . import flow, participation, pictures, pilot, platforms, randomization, readiness, recruitment, throttling
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from .models import (
     PAGES_BEFORE_TRIALS, AttentionCheck, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
@@ -482,6 +482,7 @@ def dashboard(request, slug=None):
         summary = {
             "study_link": selected.study_link(request.build_absolute_uri("/")),
             "places_taken": recruitment.places_taken(selected),
+            "length": readiness.study_length(selected),
             "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
             "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
         }

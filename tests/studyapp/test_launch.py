@@ -4,13 +4,14 @@ import datetime as dt
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.forms.models import model_to_dict
 from django.test import Client
 from django.utils import timezone
 
-from studyapp import recruitment
+from studyapp import pilot, readiness, recruitment
 from studyapp.export import export_frames
 from studyapp.models import Outcome, Participant, Study, Trial
 
@@ -262,3 +263,29 @@ def test_the_admin_preview_action_logs_in_as_a_preview_participant(study_factory
     assert location(response) == "/"
     assert location(admin_client.get("/")) == "/consent/"
     assert Participant.objects.get().is_preview
+
+
+# --- Length and estimated duration -----------------------------------------------------------------------------
+
+def test_the_admin_and_dashboard_show_the_pages_and_an_estimated_duration(study_factory, admin_client,
+                                                                          participant_factory):
+    study = study_factory(images=2, seconds_per_page=30)  # 6 ratings + 2 checks + 2 comparisons = 10 trials
+    stated = "10 trials + 3 pages; about 6 min (stated seconds per page"  # 13 x 30 s = 6.5 min
+    assert stated in admin_client.get("/admin/studyapp/study/").content.decode()
+    assert stated in admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
+    assert stated in admin_client.get(f"/dashboard/{study.slug}/").content.decode()
+
+    preview_from_the_dashboard(admin_client, study)
+    play_to_end(admin_client, Participant.objects.get(), through_background(admin_client))
+    start = timezone.now() - dt.timedelta(minutes=26)  # 13 pages in 26 min: 2 min a page
+    Participant.objects.update(arrived_at=start, completed_at=start + dt.timedelta(minutes=26))
+    pilot_copy = pilot.pilot_copy(study)
+    timed = participant_factory(pilot_copy)  # a pilot participant at 1 min a page, whose plan has 10 trials too
+    Trial.objects.bulk_create(Trial(participant=timed, position=n, kind="attention", attention_target=1)
+                              for n in range(1, 11))
+    Participant.objects.filter(pk=timed.pk).update(arrived_at=start, completed_at=start + dt.timedelta(minutes=13))
+    admin_client.force_login(get_user_model().objects.get(is_superuser=True))
+    length = readiness.study_length(study)
+    assert (length.trials, length.pages, length.timed, length.minutes) == (10, 13, 2, 20)  # median 1.5 min a page
+    assert "10 trials + 3 pages; about 20 min (median pace of 2 preview or pilot participations)" in \
+        admin_client.get(f"/dashboard/{study.slug}/").content.decode()
