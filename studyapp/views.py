@@ -416,12 +416,15 @@ def complete(request, participant):
         request, current.study, ending, participant.ending_code, source=participant.source,
         reason=participant.outcome, external_id=participant.external_id,
         external_session=participant.external_session, submit_to=participant.external_submit_to,
-        progress=current.progress() if ending == Ending.COMPLETED else None, can_withdraw=participant.can_withdraw)
+        progress=current.progress() if ending == Ending.COMPLETED else None)
 
 
 def ending_response(request, study, ending, code, *, source, reason, external_id="", external_session="",
-                    submit_to="", progress=None, can_withdraw=False):
-    """An ending page (shown only once the final answer is stored), or the redirect the study sets for it."""
+                    submit_to="", progress=None):
+    """An ending page (shown only once the final answer is stored), or the redirect the study sets for it.
+
+    It has no withdrawal link: the participation has ended, and the code may be handed in already.
+    """
     hands_in = ending in (Ending.COMPLETED, Ending.ATTENTION_FAILED)
     way = platforms.way_back(source, code, study.ending_redirect_url(ending), external_id=external_id,
                              external_session=external_session, submit_to=submit_to, hands_in=hands_in)
@@ -430,7 +433,7 @@ def ending_response(request, study, ending, code, *, source, reason, external_id
     platform = study.platform() if source == study.recruitment_source else None
     return render(request, "studyapp/ending.html", {
         "study": study, "progress": progress, "ending": ending, "reason": reason, "code": code, "way": way,
-        "platform": platform, "asks_return": not hands_in, "can_withdraw": can_withdraw})
+        "platform": platform, "asks_return": not hands_in})
 
 
 @participant_required

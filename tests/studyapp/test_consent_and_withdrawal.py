@@ -89,7 +89,7 @@ def test_the_dashboard_and_admin_count_participants_per_consent_version(study_fa
 
 # --- Withdrawal ---------------------------------------------------------------------------------------
 
-def test_every_page_after_consent_offers_a_quiet_withdrawal_link(study_factory, participant_factory, client):
+def test_every_page_from_consent_to_the_last_trial_offers_a_quiet_withdrawal_link(study_factory, participant_factory, client):
     participant = participant_factory(study_factory(images=1, attention_checks=False))
     client.get(f"/i/{participant.invite_token}/")
     assert "Withdraw from the study" not in client.get("/consent/").content.decode()  # nothing to withdraw yet
@@ -101,9 +101,10 @@ def test_every_page_after_consent_offers_a_quiet_withdrawal_link(study_factory, 
     while url != "/complete/":
         pages.append(client.get(url).content.decode())
         url = location(client.post(url, answer_for(trial_at(url, participant), 1)))
-    pages.append(client.get(url).content.decode())
+    ending = client.get(url).content.decode()
     link = '<footer class="site-footer"><a href="/withdraw/">Withdraw from the study</a></footer>'
-    assert len(pages) == 2 + 4 + 1 and all(link in html for html in pages)
+    assert len(pages) == 2 + 4 and all(link in html for html in pages)
+    assert "Thank you!" in ending and link not in ending  # an ending page offers none
 
 
 def test_withdrawing_asks_first_then_deletes_the_answers_and_background_and_keeps_the_audit_row(
@@ -143,10 +144,13 @@ def prolific_pid():
     return re.search(r"PROLIFIC_PID=(\w+)", prolific("x")).group(1)
 
 
-def test_a_completed_participant_can_still_withdraw(study_factory, participant_factory, client):
+def test_a_completed_participant_can_still_withdraw_but_no_ending_page_offers_it(study_factory, participant_factory,
+                                                                                client):
     participant = participant_factory(study_factory(images=1, attention_checks=False))
     play_to_end(client, participant, start(client, participant))
-    assert "Withdraw from the study" in client.get("/complete/").content.decode()
+    ending = client.get("/complete/").content.decode()
+    assert "Thank you!" in ending and "Withdraw from the study" not in ending and "/withdraw/" not in ending
+    assert "Withdraw from the study?" in client.get("/withdraw/").content.decode()
     client.post("/withdraw/")
     participant.refresh_from_db()
     assert participant.outcome == Outcome.WITHDRAWN and participant.completed_at is not None
