@@ -474,7 +474,8 @@ def dashboard(request, slug=None):
         trials_total=Count("trials"),
         trials_done=Count("trials", filter=Q(trials__likert_response__isnull=False)
                           | Q(trials__attention_response__isnull=False) | Q(trials__choice_response__isnull=False)),
-        attention_total=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION)),
+        attention_total=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION,  # reached: answered, as exported
+                                                  trials__attention_response__isnull=False)),
         attention_passed=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION,
                                                   trials__attention_response__answer=F("trials__attention_target"))),
     ).select_related("study").order_by("study__title", "pseudonym")

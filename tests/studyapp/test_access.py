@@ -289,12 +289,15 @@ def test_the_dashboard_shows_each_participants_progress(client, study_factory, p
     cells = {name: re.findall(r"<td>(.*?)</td>", row) for name, row in rows.items()}
     assert cells[done.pseudonym][1:] == ["6/6", cells[done.pseudonym][2], "1/2", "Completed"]
     assert cells[done.pseudonym][2] != "no"
-    assert cells[halfway.pseudonym][1:] == ["1/6", "no", "0/2", "In progress"]
+    reached = AttentionCheck.objects.filter(trial__participant=halfway).count()
+    assert reached == 0  # its first page is a rating: it has reached no check (the export says 0/0 too)
+    passed = sum(check.passed for check in AttentionCheck.objects.filter(trial__participant=halfway))
+    assert cells[halfway.pseudonym][1:] == ["1/6", "no", f"{passed}/{reached}", "In progress"]  # checks reached
     assert cells[idle.pseudonym] == ["no", "0/0", "no", "0/0", "In progress"]
     assert "No recruitment source: participants come through personal invite links only." in html
     outcomes = dict(re.findall(r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td></tr>', html))
     assert (outcomes["Completed"], outcomes["In progress"], outcomes["Did not consent"]) == ("1", "2", "0")
-    assert "2 places taken." in html  # the finished and the halfway participants; the idle one never came
+    assert "2 places taken\n(completed and active" in html  # the finished and halfway ones; the idle one never came
     assert elsewhere.pseudonym not in html
     assert elsewhere.pseudonym in client.get("/dashboard/").content.decode()
     assert client.get("/dashboard/nope/").status_code == 404
@@ -305,4 +308,4 @@ def test_the_dashboard_shows_the_study_link_to_paste_and_the_places(client, stud
     client.force_login(admin_user)
     html = client.get("/dashboard/live/").content.decode()
     assert '<code class="study-link">http://testserver/s/live/?id=%SURVEY_CODE%</code>' in html
-    assert "The study is <strong>closed</strong>;\n0 places taken of 40." in html
+    assert "The study is <strong>closed</strong>;\n0 places taken of 40\n(completed and active participants" in html
