@@ -366,6 +366,15 @@ def deleted_outcomes(participants, ratings, choices, label, problems):
                             f"or were erased ({who}); their answers may not be analysed. Export the study again.")
 
 
+def kept_count(participants, column):
+    """Participants with `column` set whose answers were kept (withdrawn and erased ones are counted by outcome
+    alone, so that 'N completed' here is the outcomes' 'N completed'); None without participants.csv."""
+    if participants is None:
+        return None
+    kept = ~participants["outcome"].astype("string").isin(DELETED_OUTCOMES).fillna(False)
+    return int((participants[column].notna() & kept).sum())
+
+
 def outcome_counts(participants):
     counts = participants["outcome"].astype("string").value_counts()
     return {outcome: int(counts[outcome]) for outcome in OUTCOMES if outcome in counts}
@@ -415,8 +424,8 @@ def select_sample(data, models=None, exclude_failed_attention=False):
     people = set(ratings["participant"].unique()) | set(choices["participant"].unique())
     sample = Sample(
         participants=len(participants) if participants is not None else len(people),
-        started=int(participants["started_at"].notna().sum()) if participants is not None else None,
-        completed=int(participants["completed_at"].notna().sum()) if participants is not None else None,
+        started=kept_count(participants, "started_at"),
+        completed=kept_count(participants, "completed_at"),
         excluded=excluded,
         analysed=int(ratings["participant"].nunique()),
         ratings=len(ratings),

@@ -162,6 +162,9 @@ def test_withdrawn_and_erased_participants_are_counted_and_not_analysed(export):
     sample = results(export["out"])["sample"]
     assert sample["outcomes"] == {"completed": 15, "withdrawn": 1, "erased": 1}
     assert (sample["participants"], sample["analysed"]) == (17, 15)
+    # The erased and withdrawn people had completed (their rows keep the times) but count as their outcome only.
+    assert (sample["started"], sample["completed"]) == (15, 15)
+    assert "Participants: 17 (15 started, 15 completed)" in (export["out"] / "report.md").read_text()
     assert ("Outcomes: 15 completed, 1 withdrawn, 1 erased (1 withdrawn and 1 erased: their answers were deleted "
             "and are not analysed)") in (export["out"] / "report.md").read_text()
 
