@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 
 from . import participation, pilot, readiness
-from .models import AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
+from .models import DELETED_OUTCOMES, AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
 
 
 def count_column(annotation, description):
@@ -113,11 +113,17 @@ class StudyAdmin(admin.ModelAdmin):
             self.message_user(request, conflict, messages.WARNING)
 
     def get_queryset(self, request):
+        """Counts of participants without researchers' previews; started and completed ones whose answers are kept
+        (withdrawn and erased people are counted by their outcome, as in the dashboard and the report)."""
+        real = Q(participants__is_preview=False)
+        kept = real & ~Q(participants__outcome__in=DELETED_OUTCOMES)
         return super().get_queryset(request).annotate(
             stimulus_total=Count("stimuli", distinct=True),
-            participant_total=Count("participants", distinct=True),
-            started_total=Count("participants", filter=Q(participants__consented_at__isnull=False), distinct=True),
-            completed_total=Count("participants", filter=Q(participants__completed_at__isnull=False), distinct=True),
+            participant_total=Count("participants", filter=real, distinct=True),
+            started_total=Count("participants", filter=kept & Q(participants__consented_at__isnull=False),
+                                distinct=True),
+            completed_total=Count("participants", filter=kept & Q(participants__completed_at__isnull=False),
+                                  distinct=True),
         )
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
@@ -149,7 +155,7 @@ class ParticipantAdmin(admin.ModelAdmin):
     fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
               "external_submit_to", "arrived_at", "consent_version", "consented_at", "completed_at", "outcome",
               "ended_at", "ending_code", "degree", "cv_experience_years"]
-    readonly_fields = [name for name in fields if name not in ("degree", "cv_experience_years")]
+    readonly_fields = fields  # answers are evidence: the background too (README); erasure is an action
     actions = ["erase_data"]
 
     def has_add_permission(self, request):

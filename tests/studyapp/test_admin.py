@@ -2,8 +2,10 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Study, Trial
+from studyapp import participation
+from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant, Study, Trial
 
 MODELS = [Study, Participant, Trial, LikertResponse, ChoiceResponse, AttentionCheck]
 
@@ -62,13 +64,30 @@ def test_invite_tokens_never_appear_in_lists(answered, admin_client):
         assert participant.invite_token not in admin_client.get(admin_url(model)).content.decode()
 
 
-def test_participants_are_enrolled_by_command_and_seeds_are_read_only(answered, admin_client):
+def test_participants_are_enrolled_by_command_and_seeds_and_background_are_read_only(answered, admin_client):
     _, participant = answered
+    participant.degree, participant.cv_experience_years = "master", 3
+    participant.save()
     assert admin_client.get(admin_url(Participant, "add")).status_code == 403
+    page = admin_client.get(admin_url(Participant, "change", participant.pk)).content.decode()
+    assert 'name="degree"' not in page and 'name="cv_experience_years"' not in page
     admin_client.post(admin_url(Participant, "change", participant.pk),
                       {"seed": "1", "degree": "phd", "cv_experience_years": "2"})
     participant.refresh_from_db()
-    assert participant.seed != 1 and participant.degree == "phd"
+    assert participant.seed != 1 and (participant.degree, participant.cv_experience_years) == ("master", 3)
+
+
+def test_the_study_list_counts_neither_previews_nor_erased_people_as_started_or_completed(study_factory,
+                                                                                         participant_factory,
+                                                                                         admin_client):
+    study = study_factory(images=1)
+    now = timezone.now()
+    kept, erased, preview = (participant_factory(study) for _ in range(3))
+    Participant.objects.update(consented_at=now, completed_at=now, outcome=Outcome.COMPLETED)
+    participation.erase(erased, Outcome.ERASED)
+    Participant.objects.filter(pk=preview.pk).update(is_preview=True)
+    row = admin_client.get(admin_url(Study)).context["cl"].result_list[0]
+    assert (row.participant_total, row.started_total, row.completed_total) == (2, 1, 1)
 
 
 def test_answers_are_read_only(answered, admin_client):
