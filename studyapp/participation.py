@@ -13,7 +13,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import (
-    ATTENTION_FAILURES_TO_END, DELETED_OUTCOMES, AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial,
+    ATTENTION_FAILURES_TO_END, DELETED_OUTCOMES, AttentionCheck, AttentionFailureEnding, ChoiceResponse,
+    LikertResponse, Outcome, Participant, Trial,
 )
 
 
@@ -60,6 +61,14 @@ class Erasure:
     trials: int  # pages of the plan deleted, each with its answer if it had one
     answers: int
     already: bool = False  # the data had been deleted before; nothing changed
+
+
+def held_data(participant):
+    """What erasing `participant` would delete now, as an Erasure (nothing changes)."""
+    trials = Trial.objects.filter(participant=participant)
+    answers = sum(model.objects.filter(trial__in=trials).count()
+                  for model in (LikertResponse, AttentionCheck, ChoiceResponse))
+    return Erasure(trials.count(), answers)
 
 
 @transaction.atomic

@@ -192,7 +192,7 @@ def run(*args, **options):
 def test_erase_participant_deletes_one_persons_data_by_pseudonym_or_platform_id(two_finished):
     study, (erased, kept) = two_finished
     Participant.objects.filter(pk=kept.pk).update(source="prolific", external_id="5f8a1b2c")
-    output = run("erase_participant", study="main", participant=erased.pseudonym)
+    output = run("erase_participant", study="main", participant=erased.pseudonym, yes=True)
     assert f"Erased {erased.pseudonym} of 'main': 6 answers on 6 pages and their background deleted" in output
     erased.refresh_from_db()
     assert erased.outcome == Outcome.ERASED and erased.completed_at is not None and erased.ending_code == "DONE-1"
@@ -200,8 +200,33 @@ def test_erase_participant_deletes_one_persons_data_by_pseudonym_or_platform_id(
     assert Trial.objects.filter(participant=kept).count() == 6 and stored_answers() == 6
     assert "already deleted (outcome erased); nothing to do" in run("erase_participant", study="main",
                                                                     participant=erased.pseudonym)
-    assert f"Erased {kept.pseudonym}" in run("erase_participant", "--external-id", "5f8a1b2c", study="main")
+    assert f"Erased {kept.pseudonym}" in run("erase_participant", "--external-id", "5f8a1b2c", "--no-input",
+                                             study="main")
     assert stored_answers() == 0 and Participant.objects.count() == 2
+
+
+def test_erase_participant_says_what_it_will_delete_and_asks_first(two_finished, monkeypatch):
+    study, (first, _) = two_finished
+    dry = run("erase_participant", "--dry-run", study="main", participant=first.pseudonym)
+    assert f"Dry run: would erase {first.pseudonym} of 'main': 6 answers on 6 pages and their background" in dry
+    assert stored_answers() == 12
+    for reply in ("no", ""):
+        monkeypatch.setattr("builtins.input", lambda: reply)
+        with pytest.raises(CommandError, match="Not confirmed; nothing was erased"):
+            run("erase_participant", study="main", participant=first.pseudonym)
+
+    def closed_stdin():
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", closed_stdin)
+    with pytest.raises(CommandError, match="Not confirmed"):
+        run("erase_participant", study="main", participant=first.pseudonym)
+    assert stored_answers() == 12
+    monkeypatch.setattr("builtins.input", lambda: "yes")
+    output = run("erase_participant", study="main", participant=first.pseudonym)
+    assert f"Erase {first.pseudonym} of 'main': 6 answers on 6 pages and their background? This cannot be undone." \
+        in output and f"Erased {first.pseudonym}" in output
+    assert stored_answers() == 6
 
 
 @pytest.mark.parametrize("args, message", [
@@ -258,7 +283,7 @@ def test_answer_tables_lose_nothing_of_other_participants(two_finished):
     _, (erased, kept) = two_finished
     before = {model: set(model.objects.filter(trial__participant=kept).values_list("pk", flat=True))
               for model in (LikertResponse, AttentionCheck, ChoiceResponse)}
-    run("erase_participant", study="main", participant=erased.pseudonym)
+    run("erase_participant", study="main", participant=erased.pseudonym, yes=True)
     for model, pks in before.items():
         assert set(model.objects.values_list("pk", flat=True)) == pks
     assert ConsentVersion.objects.count() == 1
