@@ -10,6 +10,7 @@ import logging
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
@@ -371,16 +372,25 @@ def trial(request, participant, position):
     return render_trial(request, current, shown, trial_form(shown, current.study))
 
 
+STALE_ANSWER = ("The answer you just sent came from a page that was already done (an old tab or the back "
+                "button), so it was not saved; your earlier answer stands. Please go on from here.")
+
+
+def stale_answer(request, current):
+    """Send an answer from a page no longer current to the current page, which says why it was not saved."""
+    messages.warning(request, STALE_ANSWER)
+    return see_other(page_url(current.page))
+
+
 def answer(request, current):
     """Store the answer to the current trial, or refuse and store nothing."""
     posted = request.POST.get("trial", "")
     shown = current.trial
     if shown is None or current.page.name != flow.TRIAL:
-        return see_other(page_url(current.page))  # an old tab or a double click after the last trial
+        return stale_answer(request, current)  # an old tab or a double click after the last trial
     if posted != shown.token:
         if current.participant.trials.filter(token=posted).exists():
-            # An old tab, the back button or a double click: that page is done; go to the current one.
-            return see_other(page_url(current.page))
+            return stale_answer(request, current)  # an old tab, the back button or a double click
         return render_trial(request, current, shown, trial_form(shown, current.study), status=400,
                             refusal="That answer did not come from this page, so nothing was saved. "
                                     "Please answer the page below.")

@@ -297,8 +297,11 @@ def test_back_button_and_stale_posts_are_refused(client, study_factory, particip
     for elsewhere in ("/trial/1/", "/trial/3/", "/trial/999/", "/consent/", "/instructions/", "/background/",
                       "/complete/", "/"):
         assert location(client.get(elsewhere)) == "/trial/2/", elsewhere
-    # The old page's form sent again with other values: nothing changes.
+    # The old page's form sent again with other values: nothing changes, and the current page says so, once.
     assert location(client.post("/trial/1/", answer_for(first, 4))) == "/trial/2/"
+    told = client.get("/trial/2/").content.decode()
+    assert 'role="status"' in told and "already done (an old tab or the back button), so it was not saved" in told
+    assert "so it was not saved" not in client.get("/trial/2/").content.decode()
     # A later trial's form (its token read from somewhere) is not the current one either.
     later = Trial.objects.get(participant=participant, position=3)
     Trial.objects.filter(pk=later.pk).update(shown_at=first.shown_at)
@@ -320,6 +323,7 @@ def test_a_finished_participant_stays_on_the_completion_page(client, study_facto
         assert location(client.get(elsewhere)) == "/complete/"
     first = Trial.objects.get(participant=participant, position=1)
     assert location(client.post("/trial/1/", answer_for(first, 2))) == "/complete/"
+    assert "so it was not saved; your earlier answer stands" in client.get("/complete/").content.decode()
     assert stored_answers() == 4
 
 
