@@ -93,7 +93,9 @@ class AttentionFailureEnding(models.TextChoices):
 
 class Study(models.Model):
     slug = models.SlugField(unique=True)
-    title = models.CharField(max_length=200)
+    title = models.CharField(
+        max_length=200, help_text="Shown at the top of every participant page and in its browser tab: write "
+                                  "nothing participants should not see (no model names or hypotheses).")
     consent_text = models.TextField(
         blank=True, help_text="What participants agree to, as your ethics board approved it: plain text, a blank "
                               "line between paragraphs. Blank: the built-in text about this kind of study.",
