@@ -29,7 +29,8 @@ DEFAULT_CONSENT_TEXT = """\
 You are invited to take part in a study about how people understand saliency maps: images that highlight the \
 parts of a picture that an image classifier relied on for its prediction.
 
-You will rate pairs of an image and its saliency map, then compare three maps of the same image.
+You will rate pairs of an image and its saliency map, then compare three maps of the same image. The study \
+requires seeing images: every page shows pictures that you judge by looking at them.
 
 Taking part is voluntary. Your answers are saved as you go, and you can come back with the same link. You may \
 stop at any time, and withdraw at any time with the link at the bottom of each page: your answers are then deleted.
@@ -98,7 +99,8 @@ class Study(models.Model):
                                   "nothing participants should not see (no model names or hypotheses).")
     consent_text = models.TextField(
         blank=True, help_text="What participants agree to, as your ethics board approved it: plain text, a blank "
-                              "line between paragraphs. Blank: the built-in text about this kind of study.",
+                              "line between paragraphs. Say that the study requires seeing images. Blank: the "
+                              "built-in text about this kind of study.",
     )
     stimuli = models.ManyToManyField(Stimulus, related_name="studies")
     sufficiency_statement = models.CharField(

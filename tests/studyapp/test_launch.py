@@ -2,6 +2,7 @@
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,7 +17,7 @@ from studyapp.export import export_frames
 from studyapp.models import Outcome, Participant, Study, Trial
 
 from .test_recruitment import arrive, prolific, through_background
-from .test_survey import answer_for, location, play_to_end, trial_at
+from .test_survey import AGREE, answer_for, location, play_to_end, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -289,3 +290,42 @@ def test_the_admin_and_dashboard_show_the_pages_and_an_estimated_duration(study_
     assert (length.trials, length.pages, length.timed, length.minutes) == (10, 13, 2, 20)  # median 1.5 min a page
     assert "10 trials + 3 pages; about 20 min (median pace of 2 preview or pilot participations)" in \
         admin_client.get(f"/dashboard/{study.slug}/").content.decode()
+
+
+# --- Pages that say where you are ------------------------------------------------------------------------------
+
+def title(response):
+    return re.search(r"<title>(.*?)</title>", response.content.decode(), re.S).group(1)
+
+
+def test_every_participant_page_has_a_title_that_says_where_you_are(study_factory, participant_factory, client):
+    study = study_factory(images=1, title="Maps study")  # 3 ratings + 2 checks + 1 comparison = 6 trials, 9 pages
+    participant = participant_factory(study)
+    client.get(f"/i/{participant.invite_token}/")
+    consent = client.get("/consent/")
+    assert title(consent) == "Consent – Maps study" and "requires seeing images" in consent.content.decode()
+    assert title(client.post("/consent/", {"consent_version": "1"})) == "Error: Consent – Maps study"  # no tick
+    client.post("/consent/", AGREE)
+    assert title(client.get("/instructions/")) == "Instructions – Maps study"
+    client.post("/instructions/")
+    assert title(client.post("/background/", {"degree": "master", "cv_experience_years": "-1"})) == \
+        "Error: About you – Maps study"
+    url = location(client.post("/background/", {"degree": "master", "cv_experience_years": "3"}))
+    titles = []
+    while url.startswith("/trial/"):
+        trial = trial_at(url, participant)
+        titles.append(title(client.get(url)))
+        if trial.position == 1:
+            assert title(client.post(url, {"trial": trial.token})) == f"Error: {titles[-1]}"
+        url = location(client.post(url, answer_for(trial, trial.position)))
+    kinds = list(participant.trials.order_by("position").values_list("kind", flat=True))
+    # An attention check is a rating page, and its title says so too: nothing tells it apart.
+    assert titles == [f"{'Comparison' if kind == 'choice' else 'Rating'} {page} of 9 – Maps study"
+                      for page, kind in enumerate(kinds, start=4)]
+    assert title(client.get("/complete/")) == "Thank you – Maps study"
+
+
+def test_the_dashboards_scrolling_table_can_be_reached_by_keyboard(study_factory, admin_client):
+    study = study_factory(images=1)
+    html = admin_client.get(f"/dashboard/{study.slug}/").content.decode()
+    assert re.search(r'<div class="table-scroll" tabindex="0" role="region" aria-label="[^"]+">', html)
