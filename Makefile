@@ -7,10 +7,15 @@ MANAGE := $(PY) manage.py
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
 # Fashion-MNIST's files; Chromium for the browser tests; PostgreSQL 15 for the tests' second pass.
 DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15
+# axe-core, the accessibility rules the Chromium tests run on every participant page: pinned, installed once by
+# npm into build/node (ignored by git); nothing is downloaded while the tests run.
+AXE_CORE_VERSION := 4.14.1
+NODE_TOOLS := build/node
+AXE := $(NODE_TOOLS)/axe-core-$(AXE_CORE_VERSION).installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install system-packages run test demo clean
+.PHONY: install system-packages node-tools run test demo clean
 
 install: $(VENV)/.installed
 
@@ -37,10 +42,16 @@ demo: install system-packages
 run: demo
 	$(MANAGE) runserver --noreload $(HOST):$(PORT)
 
+node-tools: $(AXE)
+
+$(AXE):
+	npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE_VERSION)
+	test -f $(NODE_TOOLS)/node_modules/axe-core/axe.min.js && touch $@
+
 # Everything on SQLite, then the database-facing tests again on a throwaway PostgreSQL cluster.
-test: install system-packages
+test: install system-packages node-tools
 	$(PY) -m pytest
 	$(PY) -m pytest --postgres
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache
+	rm -rf $(VENV) $(NODE_TOOLS) db.sqlite3 .pytest_cache

@@ -2,7 +2,9 @@
 
 `browser` is a fresh Chromium (its own --user-data-dir, nothing shared between tests);
 `browser.view(size)` sets a phone or laptop viewport; `browser.screenshot(name)` writes a full-page
-PNG to tests/artifacts/ (ignored by git) for people to look at.
+PNG to tests/artifacts/ (ignored by git) for people to look at; `browser.axe_violations()` runs
+axe-core (installed by `make node-tools` into build/node, pinned in the Makefile) on the page at
+WCAG 2.2 AA.
 """
 
 import base64
@@ -15,6 +17,15 @@ import pytest
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PHONE, LAPTOP = (390, 844), (1366, 768)
+AXE_CORE = Path(__file__).resolve().parents[2] / "build" / "node" / "node_modules" / "axe-core"
+WCAG_22_AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")  # axe's tags for every A and AA rule
+RUN_AXE = """
+const [tags, done] = arguments;
+axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]})
+  .then(result => done(result.violations.map(v => `${v.id} (${v.impact}): ${v.help}: `
+                                                  + v.nodes.map(n => n.target.join(" ")).join(", "))))
+  .catch(error => done([`axe-core failed: ${error}`]));
+"""
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
 
@@ -38,6 +49,14 @@ class Browser:
     def script(self, source, *args):
         return self.driver.execute_script(source, *args)
 
+    def axe_violations(self):
+        """axe-core's WCAG 2.2 AA violations on the page as it is now, one line each (rule, impact, elements)."""
+        script = AXE_CORE / "axe.min.js"
+        if not script.exists():
+            pytest.fail(f"{script} missing: run `make node-tools` (npm installs the pinned axe-core).")
+        self.script(script.read_text(encoding="utf-8"))
+        return self.driver.execute_async_script(RUN_AXE, list(WCAG_22_AA))
+
 
 @pytest.fixture
 def browser():
@@ -54,6 +73,7 @@ def browser():
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.implicitly_wait(0)
+    driver.set_script_timeout(60)
     try:
         yield Browser(driver)
     finally:
