@@ -19,6 +19,7 @@ MTURK_SUBMIT_HOSTS = ("https://www.mturk.com", "https://workersandbox.mturk.com"
 PROLIFIC_COMPLETION_URL = "https://app.prolific.com/submissions/complete?cc={code}"
 PLACEHOLDERS = ("code", "external_id", "survey_code")
 PARAMETER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,39}")
+UNFILLED_PLACEHOLDER = re.compile(r"\{\{%\w+%\}\}|%SURVEY_CODE%|<ID>")  # as in link_query, not yet filled in
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ def checked_id(value, name, spec, required):
         raise ArrivalError(f"{name} is empty in this link; it should carry your ID from {spec.name}. {source}")
     if len(value) > MAX_ID_LENGTH:
         raise ArrivalError(f"{name} is {len(value)} characters long; an ID has at most {MAX_ID_LENGTH}. {source}")
+    if UNFILLED_PLACEHOLDER.search(value):
+        raise ArrivalError(f"{name} is still the platform's placeholder {value}: this is the study link as it is "
+                           f"pasted into {spec.name}, which puts each person's ID in its place. Researchers: to try "
+                           "the study, use Preview on its dashboard or in the admin.")
     if not re.fullmatch(spec.alphabet, value):
         raise ArrivalError(f"{name} must consist of {spec.alphabet_text}; the one in this link does not. {source}")
     return value

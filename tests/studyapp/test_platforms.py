@@ -34,7 +34,7 @@ def test_an_mturk_preview_is_no_arrival():
     (PROLIFIC, {}, "This link has no PROLIFIC_PID, the ID Prolific adds to it."),
     (PROLIFIC, query(PROLIFIC_PID=""), "PROLIFIC_PID is empty in this link"),
     (PROLIFIC, query(PROLIFIC_PID="a" * 101), "PROLIFIC_PID is 101 characters long; an ID has at most 100."),
-    (PROLIFIC, query(PROLIFIC_PID="{{%PROLIFIC_PID%}}"), "PROLIFIC_PID must consist of letters and digits"),
+    (PROLIFIC, query(PROLIFIC_PID="{{%PROLIFIC_PID%}}"), "PROLIFIC_PID is still the platform's placeholder"),
     (PROLIFIC, query(PROLIFIC_PID="abc def"), "PROLIFIC_PID must consist of letters and digits"),
     (PROLIFIC, query(PROLIFIC_PID=PID, SESSION_ID="x;y"), "SESSION_ID must consist of letters and digits"),
     (PROLIFIC, query(PROLIFIC_PID=PID, STUDY_ID=""), "STUDY_ID is empty"),

@@ -101,6 +101,9 @@ def test_without_a_code_a_declining_id_is_asked_to_return_the_study(study_factor
     ("prolific", "", {"PROLIFIC_PID": "a" * 101}, "PROLIFIC_PID is 101 characters long; an ID has at most 100."),
     ("prolific", "", {"PROLIFIC_PID": "<script>alert(1)</script>"}, "must consist of letters and digits"),
     ("sona", "", {"id": "0123"}, "id must consist of 2 to 7 digits, the first not 0"),
+    ("prolific", "", {"PROLIFIC_PID": "{{%PROLIFIC_PID%}}"}, "placeholder {{%PROLIFIC_PID%}}: this is the study "
+                                                              "link as it is pasted into Prolific"),
+    ("sona", "", {"id": "%SURVEY_CODE%"}, "Researchers: to try the study, use Preview"),
     ("mturk", "", {"workerId": "A1", "assignmentId": "B2", "hitId": "C3", "turkSubmitTo": "https://evil.example"},
      "turkSubmitTo must be https://www.mturk.com or https://workersandbox.mturk.com"),
     ("generic", "pid", {"id": "x"}, "This link has no pid"),
