@@ -76,8 +76,11 @@ def admin_form(study):
 
 
 def test_the_demo_study_opens(study_factory):
-    study_factory(images=1)  # stimuli to put in it
-    call_command("create_demo_study", stdout=open("/dev/null", "w"))
+    study_factory(images=1)  # stimuli to put in it: 3 ratings, 2 checks, 1 comparison
+    out = io.StringIO()
+    call_command("create_demo_study", stdout=out)
+    assert "3 stimuli. Each participant gets 6 trials + 3 pages; about 2 min (stated seconds per page" in \
+        out.getvalue()
     demo = Study.objects.get(slug="demo")
     assert demo.is_open and demo.recruitment_source == "prolific"
     demo.full_clean()

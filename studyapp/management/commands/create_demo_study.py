@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from saliency.models import Stimulus
+from studyapp import readiness
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
 from studyapp.models import RecruitmentSource, Study
 
@@ -56,7 +57,7 @@ class Command(BaseCommand):
             invited = study.participants.order_by("pseudonym")[:participants]
         base = base_url.rstrip("/")
         self.stdout.write(f"Demo study {study.slug!r} {'created' if created else 'exists'}: "
-                          f"{study.stimuli.count()} stimuli.")
+                          f"{study.stimuli.count()} stimuli. Each participant gets {readiness.study_length(study)}.")
         self.stdout.write(f"Researcher (admin {base}/admin/): username {researcher.username!r}, password {password!r}")
         self.stdout.write(f"{study.get_recruitment_source_display()} study link (put any ID in place of each "
                           f"{{{{%...%}}}} to try it):\n  {study.study_link(base)}")
