@@ -105,7 +105,8 @@ class StudyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        self.warn_of_conflicts(request, obj)
+        if "_continue" not in request.POST:  # else the study's page, shown next, warns
+            self.warn_of_conflicts(request, obj)
 
     def warn_of_conflicts(self, request, study):
         """The study's settings that conflict with its platform's rules, as warnings (saving is still allowed)."""

@@ -332,3 +332,12 @@ def test_the_dashboards_scrolling_table_can_be_reached_by_keyboard(study_factory
     study = study_factory(images=1)
     html = admin_client.get(f"/dashboard/{study.slug}/").content.decode()
     assert re.search(r'<div class="table-scroll" tabindex="0" role="region" aria-label="[^"]+">', html)
+
+
+def test_saving_a_conflicting_setting_warns_once(study_factory, admin_client):
+    study = study_factory(images=1, recruitment_source="prolific", attention_failed_code="ATTN")
+    for button in ("_continue", "_save"):
+        response = admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", {
+            **admin_form(study), "attention_failure_ending": "early", button: "1"}, follow=True)
+        html = response.content.decode()
+        assert html.count("reject a submission only after the second failed attention check") == 1, button
