@@ -52,12 +52,12 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     filter_horizontal = ["stimuli"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["created_at", "length"]
+    readonly_fields = ["created_at", "copied_from", "length"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ConsentVersionInline]
     actions = ["preview", "duplicate_as_pilot"]
     fieldsets = [
-        (None, {"fields": ["title", "slug", "seed", "created_at"]}),
+        (None, {"fields": ["title", "slug", "seed", "created_at", "copied_from"]}),
         ("Consent", {"fields": ["consent_text"],
                      "description": "Saving a changed text makes a new consent version (listed below); participants "
                                     "keep the version they agreed to."}),

@@ -33,7 +33,8 @@ You will rate pairs of an image and its saliency map, then compare three maps of
 requires seeing images: every page shows pictures that you judge by looking at them.
 
 Taking part is voluntary. Your answers are saved as you go, and you can come back with the same link. You may \
-stop at any time, and withdraw at any time with the link at the bottom of each page: your answers are then deleted.
+stop at any time, and withdraw at any time while you take part with the link at the bottom of each page, or \
+afterwards by asking the researchers: your answers are then deleted.
 
 Your answers are stored under a pseudonymous identifier and analysed only in aggregate."""
 
