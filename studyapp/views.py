@@ -193,7 +193,8 @@ def study_link(request, slug):
     except platforms.ArrivalError as error:
         return render(request, "studyapp/arrival_refused.html", {"study": study, "problem": str(error)}, status=400)
     if arrival is None:  # an MTurk worker previewing the HIT
-        return render(request, "studyapp/preview.html", {"study": study, "pages": plan_length(study) + PAGES_BEFORE_TRIALS})
+        return render(request, "studyapp/preview.html",
+                      {"study": study, "pages": plan_length(study) + PAGES_BEFORE_TRIALS})
     admission = recruitment.admit(study, arrival, study.recruitment_source)
     if admission.participant is None:
         return ending_response(request, study, Ending.OVER_QUOTA, study.ending_code(Ending.OVER_QUOTA),
@@ -376,9 +377,13 @@ STALE_ANSWER = ("The answer you just sent came from a page that was already done
                 "button), so it was not saved; your earlier answer stands. Please go on from here.")
 
 
-def stale_answer(request, current):
-    """Send an answer from a page no longer current to the current page, which says why it was not saved."""
-    messages.warning(request, STALE_ANSWER)
+def stale_answer(request, current, token):
+    """Send an answer from a page no longer current to the current page; if that page had been answered (an old
+    tab), the current page says why this answer was not saved. (An ended participation's page says why itself.)"""
+    answered = Q(likert_response__isnull=False) | Q(attention_response__isnull=False) | Q(
+        choice_response__isnull=False)
+    if current.participant.trials.filter(answered, token=token).exists():
+        messages.warning(request, STALE_ANSWER)
     return see_other(page_url(current.page))
 
 
@@ -387,10 +392,10 @@ def answer(request, current):
     posted = request.POST.get("trial", "")
     shown = current.trial
     if shown is None or current.page.name != flow.TRIAL:
-        return stale_answer(request, current)  # an old tab or a double click after the last trial
+        return stale_answer(request, current, posted)  # an old tab or a double click after the last trial
     if posted != shown.token:
         if current.participant.trials.filter(token=posted).exists():
-            return stale_answer(request, current)  # an old tab, the back button or a double click
+            return stale_answer(request, current, posted)  # an old tab, the back button or a double click
         return render_trial(request, current, shown, trial_form(shown, current.study), status=400,
                             refusal="That answer did not come from this page, so nothing was saved. "
                                     "Please answer the page below.")

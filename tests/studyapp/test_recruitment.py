@@ -206,6 +206,7 @@ def test_places_count_started_and_completed_participants_until_inactivity_expire
     assert location(idle.post(url, answer_for(trial_at(url, expired), 0))) == "/complete/"
     html = idle.get("/complete/").content.decode()
     assert "Your time for this study ran out" in html and "FULL-1" in html
+    assert "so it was not saved" not in html  # it was never answered: the ending itself says why
     assert stored_answers() == before
     assert "This study is full" in Client().get(prolific(study.slug, pid="DDD4")).content.decode()
 
