@@ -45,6 +45,7 @@ run: demo
 node-tools: $(AXE)
 
 $(AXE):
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18 or later (Debian: nodejs npm)."; exit 1; }
 	npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE_VERSION)
 	test -f $(NODE_TOOLS)/node_modules/axe-core/axe.min.js && touch $@
 
