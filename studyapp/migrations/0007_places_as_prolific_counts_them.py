@@ -24,6 +24,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='study',
             name='max_participants',
-            field=models.PositiveIntegerField(blank=True, help_text="Places, counted as Prolific counts them: completed participants and those actively in the study. On Prolific, set it to the study's places there: Prolific stops sending people when its places are taken and reopens one when someone returns or times out, and the two limits below free the place here too. Arrivals beyond it get the over-quota ending. Blank: no limit.", null=True),
+            field=models.PositiveIntegerField(blank=True, help_text="Places, counted as Prolific counts them: completed participants and those actively in the study. Arrivals beyond it get the over-quota ending. Blank: no limit. On Prolific, which limits its own places and reopens one at once when someone returns, set it to Prolific's places plus the returns you expect after consent (e.g. 10% more): someone who returns after consenting keeps a place here until the inactivity limit below, one who returns before, for minutes.", null=True),
         ),
     ]
