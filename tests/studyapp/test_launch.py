@@ -1,4 +1,5 @@
-"""Launch readiness: a study cannot open on a platform without the way to credit its completers."""
+"""Ready for a paid launch: crediting completers, places as Prolific counts them, attention checks as Prolific allows,
+the researcher's preview and pilot copies, the study's length, and page titles that say where you are."""
 
 import datetime as dt
 import io
@@ -61,6 +62,11 @@ def test_the_admin_refuses_to_open_a_prolific_study_without_a_code(study_factory
     assert response.status_code == 200 and "cannot be credited on Prolific" in response.content.decode()
     study.refresh_from_db()
     assert study.recruitment_source == ""
+    response = admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", {
+        **admin_form(study), **form, "completion_code": "C0DE", "recruitment_source": "prolific", "is_open": "on"})
+    assert location(response) == "/admin/studyapp/study/"
+    study.refresh_from_db()
+    assert (study.recruitment_source, study.completion_code) == ("prolific", "C0DE")
 
 
 def admin_form(study):
