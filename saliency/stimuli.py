@@ -4,8 +4,12 @@ Everything is written into a temporary folder and moved into place only when
 all of it succeeded, so a failure leaves the old stimuli intact.
 File names are content hashes and stimulus primary keys are a seeded shuffle,
 so neither a file name nor a record id tells which model made a map.
+The models run in float64 here (STIMULUS_DTYPE): float32 kernels round differently on different CPUs
+(AVX2 or AVX-512, thread counts), enough to move a PNG's grey level or a RIS maximum over 200 perturbations;
+in float64 those differences stay far below the fixture's 8-bit pixels and 6 significant digits.
 """
 
+import copy
 import hashlib
 import json
 import math
@@ -24,6 +28,7 @@ from saliency.metrics import METRIC_NAMES, evaluate_maps, image_chunks
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"
+STIMULUS_DTYPE = torch.float64
 PNG_FOLDER = "stimuli"
 
 
@@ -61,7 +66,7 @@ def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_siz
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
         x, y = next(batches(test_data, len(indices), indices=indices))
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device, STIMULUS_DTYPE), y.to(device)
         correct = torch.ones_like(y, dtype=torch.bool)
         for explainer in explainers:
             correct &= predict(explainer.model, x)[0] == y
@@ -85,10 +90,15 @@ def _write_png(folder: Path, image) -> str:
 
 
 def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu"):
-    """Render one dataset's images and maps into png_folder; returns (source images, stimuli) as dicts."""
+    """Render one dataset's images and maps into png_folder; returns (source images, stimuli) as dicts.
+
+    The explainers' models are used as float64 copies (STIMULUS_DTYPE); the caller's models are left as they are.
+    """
+    explainers = [Explainer(e.variant, copy.deepcopy(e.model).to(STIMULUS_DTYPE), e.preset, e.checkpoint)
+                  for e in explainers]
     indices = choose_images(test_data, explainers, n_images, seed, device)
     x, y = next(batches(test_data, len(indices), indices=torch.tensor(indices)))
-    x = x.to(device)
+    x = x.to(device, STIMULUS_DTYPE)
     sources = [
         {"dataset": dataset, "test_index": index, "class_name": test_data.classes[label],
          "image": _write_png(png_folder, render_image(image.cpu()))}
