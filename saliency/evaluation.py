@@ -19,7 +19,6 @@ from tqdm import tqdm
 from saliency import metrics
 from saliency.attribution import IG_RULE, IG_STEPS, METHODS, SG_SAMPLES, SG_STDEV, predict
 from saliency.data import batches
-from saliency.devices import seeded_generator
 from saliency.stimuli import choose_images
 
 METRICS = metrics.METRIC_NAMES
@@ -50,7 +49,9 @@ def settings(samples=metrics.STABILITY_SAMPLES):
         "methods": {"VG": "captum Saliency, |gradient|, max over channels",
                     "IG": f"captum IntegratedGradients, zero baseline, {IG_STEPS} steps, {IG_RULE}, sum over channels",
                     "SG": f"captum NoiseTunnel(Saliency) smoothgrad, {SG_SAMPLES} samples, stdev {SG_STDEV}, "
-                          "|gradient|, max over channels"},
+                          "|gradient|, max over channels",
+                    "GradCAM": "captum LayerGradCam of the stage before the classifier head, ReLU, bilinear "
+                               "upsampling to the image size"},
         "gini": "quantus Sparseness: |map| / max|map| per map, + 1e-7",
         "ris_ros": f"quantus RelativeInputStability / RelativeOutputStability: {samples} perturbations "
                    f"x + U[{metrics.STABILITY_NOISE[0]}, {metrics.STABILITY_NOISE[1]}), eps_min {metrics.EPS_MIN}, "
@@ -77,21 +78,13 @@ def evaluate(dataset, test_data, explainers, method_names, n_images, seed, devic
     images = images.to(device)
     frames = []
     for explainer in explainers:
-        for name in method_names:
-            values = {metric: [] for metric in METRICS}
-            with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
-                torch.manual_seed(seed)  # SmoothGrad's noise (captum draws it from the global generator)
-                generator = seeded_generator(device, seed)
-                for chunk in tqdm(metrics.image_chunks(images), desc=f"{dataset} {explainer.variant} {name}"):
-                    x = images[chunk]
-                    target = predict(explainer.model, x)[0]  # the true class: every model classifies x correctly
-                    maps = METHODS[name].explain(explainer.model, x, target)
-                    scores = metrics.evaluate_maps(explainer.model, METHODS[name], x, target, maps, generator, samples)
-                    for metric in METRICS:
-                        values[metric].append(scores[metric])
+        # The true class (every model classifies the images correctly), predicted a chunk at a time to bound memory.
+        target = torch.cat([predict(explainer.model, images[chunk])[0] for chunk in metrics.image_chunks(images)])
+        for name in tqdm(method_names, desc=f"{dataset} {explainer.variant}"):
+            _, scores = metrics.explain_and_evaluate(explainer.model, METHODS[name], images, target, seed, samples)
             frames.append(pd.DataFrame({
                 "dataset": dataset, "test_index": indices, "model": explainer.variant, "method": name,
-                **{metric: torch.cat(values[metric]).cpu().numpy() for metric in METRICS},
+                **{metric: scores[metric].cpu().numpy() for metric in METRICS},
             }))
     return pd.concat(frames, ignore_index=True)[PER_IMAGE_COLUMNS]
 

@@ -1,4 +1,4 @@
-"""Choose test images, explain them with every model, and write PNGs + the Django fixture.
+"""Choose test images, explain them with every model and method, and write PNGs + the Django fixture.
 
 Everything is written into a temporary folder and moved into place only when
 all of it succeeded, so a failure leaves the old stimuli intact.
@@ -21,10 +21,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from saliency.attribution import METHODS, predict, vanilla_gradient
+from saliency.attribution import METHODS, predict
 from saliency.data import batches
-from saliency.devices import seeded_generator
-from saliency.metrics import METRIC_NAMES, evaluate_maps, image_chunks
+from saliency.metrics import METRIC_NAMES, explain_and_evaluate
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"
@@ -60,13 +59,14 @@ def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_siz
     `option` names the command-line option that asks for the images, for the error message.
     """
     generator = torch.Generator().manual_seed(seed)
+    dtype = next(explainers[0].model.parameters()).dtype  # float64 for the stimuli, float32 for evaluate_explanations
     quotas = class_quotas(n_images, len(test_data.classes), generator)
     order = torch.randperm(len(test_data), generator=generator)
     chosen = []
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
         x, y = next(batches(test_data, len(indices), indices=indices))
-        x, y = x.to(device, STIMULUS_DTYPE), y.to(device)
+        x, y = x.to(device, dtype), y.to(device)
         correct = torch.ones_like(y, dtype=torch.bool)
         for explainer in explainers:
             correct &= predict(explainer.model, x)[0] == y
@@ -89,10 +89,12 @@ def _write_png(folder: Path, image) -> str:
     return f"{PNG_FOLDER}/{name}"
 
 
-def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu"):
-    """Render one dataset's images and maps into png_folder; returns (source images, stimuli) as dicts.
+def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu", methods=("VG",)):
+    """Render one dataset's images and each model's maps by each method into png_folder; returns
+    (source images, stimuli) as dicts.
 
     The explainers' models are used as float64 copies (STIMULUS_DTYPE); the caller's models are left as they are.
+    Every model and method gets the same noise (explain_and_evaluate), as in manage.py evaluate_explanations.
     """
     explainers = [Explainer(e.variant, copy.deepcopy(e.model).to(STIMULUS_DTYPE), e.preset, e.checkpoint)
                   for e in explainers]
@@ -107,23 +109,18 @@ def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Pa
     stimuli = []
     for explainer in tqdm(explainers, desc=f"{dataset} saliency maps"):
         predicted, confidence = predict(explainer.model, x)
-        maps = vanilla_gradient(explainer.model, x, predicted)
-        # Every model's maps get the same noise, as in manage.py evaluate_explanations.
-        generator = seeded_generator(device, seed)
-        scores = []
-        for chunk in image_chunks(x):
-            values = evaluate_maps(explainer.model, METHODS["VG"], x[chunk], predicted[chunk], maps[chunk], generator)
-            scores.append(torch.stack([values[name] for name in METRIC_NAMES], dim=1))
-        scores = torch.cat(scores).tolist()
-        for source, saliency, cls, conf, values in zip(sources, maps.cpu(), predicted.tolist(), confidence.tolist(),
-                                                       scores):
-            stimuli.append({
-                "source": source, "variant": explainer.variant,
-                "heatmap": _write_png(png_folder, render_heatmap(saliency.numpy())),
-                "predicted_class": test_data.classes[cls], "confidence": round(conf, 4),
-                "preset": explainer.preset, "checkpoint": explainer.checkpoint,
-                **{name: _significant(value) for name, value in zip(METRIC_NAMES, values)},
-            })
+        for method in methods:
+            maps, scores = explain_and_evaluate(explainer.model, METHODS[method], x, predicted, seed)
+            scores = torch.stack([scores[name] for name in METRIC_NAMES], dim=1).tolist()
+            for source, saliency, cls, conf, values in zip(sources, maps.cpu(), predicted.tolist(),
+                                                           confidence.tolist(), scores):
+                stimuli.append({
+                    "source": source, "variant": explainer.variant, "method": method,
+                    "heatmap": _write_png(png_folder, render_heatmap(saliency.numpy())),
+                    "predicted_class": test_data.classes[cls], "confidence": round(conf, 4),
+                    "preset": explainer.preset, "checkpoint": explainer.checkpoint,
+                    **{name: _significant(value) for name, value in zip(METRIC_NAMES, values)},
+                })
     return sources, stimuli
 
 
@@ -143,8 +140,8 @@ def fixture_records(sources, stimuli, seed):
     stimulus_records = [
         {"model": "saliency.stimulus", "pk": pk, "fields": {
             "source_image": stimulus["source"]["pk"],
-            **{k: stimulus[k] for k in ("variant", "heatmap", "predicted_class", "confidence", "preset", "checkpoint",
-                                        *METRIC_NAMES)}}}
+            **{k: stimulus[k] for k in ("variant", "method", "heatmap", "predicted_class", "confidence", "preset",
+                                        "checkpoint", *METRIC_NAMES)}}}
         for pk, stimulus in zip(pks, stimuli)
     ]
     return records + sorted(stimulus_records, key=lambda record: record["pk"])
@@ -165,14 +162,15 @@ def _publish(staging: Path, out: Path):
         shutil.rmtree(incoming, ignore_errors=True)
 
 
-def write_stimuli(out: Path, per_dataset, seed, device="cpu"):
+def write_stimuli(out: Path, per_dataset, seed, device="cpu", methods=("VG",)):
     """per_dataset: [(dataset, test_data, explainers, n_images)]. Replaces out/stimuli.json and out/stimuli/."""
     with tempfile.TemporaryDirectory(prefix="stimuli-") as staging:
         staging = Path(staging)
         (staging / PNG_FOLDER).mkdir()
         sources, stimuli = [], []
         for dataset, test_data, explainers, n_images in per_dataset:
-            s, t = build_stimuli(dataset, test_data, explainers, n_images, seed, staging / PNG_FOLDER, device)
+            s, t = build_stimuli(dataset, test_data, explainers, n_images, seed, staging / PNG_FOLDER, device,
+                                 methods)
             sources += s
             stimuli += t
         records = fixture_records(sources, stimuli, seed)

@@ -144,3 +144,31 @@ def test_shipped_stimuli_are_what_the_shipped_checkpoints_make(tmp_path, setting
         for png in ("image", "heatmap"):
             if png in old["fields"]:
                 _assert_png_close(out / new["fields"][png], fixtures / old["fields"][png], f"{what} {png}")
+
+
+@pytest.mark.django_db
+def test_each_method_makes_its_own_maps_with_their_metrics(tmp_path, settings):
+    """--methods: one stimulus per image, model and method, each with an opaque PNG and its metrics."""
+    shutil.copytree(Path(settings.BASE_DIR) / "fixtures" / "models", tmp_path / "models")
+
+    def generate(out):
+        call_command("generate_stimuli", "--models", "N", "M2", "--methods", "VG", "IG", "SG", "GradCAM",
+                     "--images-per-dataset", "2", "--preset", "cpu", "--device", "cpu", "--seed", "3",
+                     "--checkpoints", str(tmp_path / "models"), "--out", str(out), stdout=io.StringIO())
+        return json.loads((out / "stimuli.json").read_text())
+
+    records = generate(tmp_path / "out")
+    stimuli = [r["fields"] for r in records if r["model"] == "saliency.stimulus"]
+    cells = [(s["source_image"], s["variant"], s["method"]) for s in stimuli]
+    assert len(cells) == len(set(cells)) == 2 * 2 * 4
+    assert {s["method"] for s in stimuli} == {"VG", "IG", "SG", "GradCAM"}
+    assert len({s["heatmap"] for s in stimuli}) == 16  # every map its own picture, named by its content only
+    assert all(s["gini"] is not None and s["road_aopc"] is not None for s in stimuli)
+    for image, variant in {(s["source_image"], s["variant"]) for s in stimuli}:
+        same = [s for s in stimuli if (s["source_image"], s["variant"]) == (image, variant)]
+        assert len({s["predicted_class"] for s in same}) == 1 and len({s["gini"] for s in same}) == 4
+    assert generate(tmp_path / "again") == records
+    assert _files(tmp_path / "again") == _files(tmp_path / "out")
+
+    call_command("loaddata", str(tmp_path / "out" / "stimuli.json"), stdout=io.StringIO())
+    assert Stimulus.objects.filter(method="GradCAM").count() == 4
