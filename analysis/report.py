@@ -18,7 +18,8 @@ import pandas as pd
 
 from analysis import choices as choice_stats
 from analysis import explanations, figures, loading, mixed, ordinal, stats
-from analysis.loading import FORMULA_START_CHARACTERS, LIKERT_LEVELS, STATEMENTS, guard_formula, select_sample
+from analysis.loading import LIKERT_LEVELS, STATEMENTS, select_sample
+from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES, guard_formulas
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
 # Tables with one row per participant or per answer: CSV only, not repeated in results.json.
@@ -110,7 +111,7 @@ def run_analysis(data, options):
         analysis.figures["choice_shares"] = figures.choice_figure(tables["choice_shares"], choice_models)
     if "stimulus_metrics" in tables:
         analysis.figures["metric_ratings"] = figures.metric_rating_figure(
-            tables["stimulus_metrics"], models, loading.EXPLANATION_METRICS, explanations.METRIC_LABELS)
+            tables["stimulus_metrics"], models, METRIC_NAMES, explanations.METRIC_LABELS)
     return analysis
 
 
@@ -317,7 +318,7 @@ def metric_tables(analysis):
     if "stimulus_metrics" not in t:
         return []
     alpha, labels = analysis.options.alpha, explanations.METRIC_LABELS
-    metric_names = loading.EXPLANATION_METRICS
+    metric_names = METRIC_NAMES
     means = t["metric_means"]
     shown = [DisplayTable(
         "Metrics per model", "Mean of each explanation metric over the model's rated stimuli (n: stimuli with a "
@@ -358,7 +359,7 @@ def sample_lines(analysis):
              + (f" ({s.started} started, {s.completed} completed)" if s.completed is not None else "")]
     if s.outcomes:
         counts = ", ".join(f"{count} {outcome.replace('_', ' ')}" for outcome, count in s.outcomes.items())
-        deleted = [f"{s.outcomes[o]} {o}" for o in loading.DELETED_OUTCOMES if o in s.outcomes]
+        deleted = [f"{s.outcomes[o]} {o}" for o in DELETED_OUTCOMES if o in s.outcomes]
         lines.append(f"Outcomes: {counts}"
                      + (f" ({' and '.join(deleted)}: their answers were deleted and are not analysed)" if deleted else ""))
     lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"
@@ -499,10 +500,10 @@ def csv_column(values):
     if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
         return values.tolist()
     if isinstance(values.dtype, pd.CategoricalDtype):
-        cells = np.array([guard_formula(str(c)) for c in values.cat.categories] + [""], dtype=object)
+        cells = np.array(guard_formulas([str(c) for c in values.cat.categories]) + [""], dtype=object)
         return cells[values.cat.codes.to_numpy()].tolist()  # code -1 (missing) picks the last cell, ""
     cells = values.astype(object).where(values.notna(), "").astype(str).tolist()
-    return ["'" + cell if cell[:1] in FORMULA_START_CHARACTERS else cell for cell in cells]  # guard_formula, inlined
+    return guard_formulas(cells)
 
 
 def write_csv(table, path):

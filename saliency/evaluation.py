@@ -20,10 +20,10 @@ from saliency import metrics
 from saliency.attribution import IG_RULE, IG_STEPS, METHODS, SG_SAMPLES, SG_STDEV, predict
 from saliency.data import batches
 from saliency.devices import seeded_generator
+from saliency.names import METRIC_NAMES
 from saliency.stimuli import choose_images
 
-METRICS = metrics.METRIC_NAMES
-PER_IMAGE_COLUMNS = ["dataset", "test_index", "model", "method", *METRICS]
+PER_IMAGE_COLUMNS = ["dataset", "test_index", "model", "method", *METRIC_NAMES]
 # Table 1 rows: the study's name, our metric, and whether it is compared on a log scale (see table1).
 TABLE1_ROWS = (("dG", "gini", False), ("dRIS", "ris", True), ("dROS", "ros", True), ("dROAD", "road_aopc", False))
 # The study's Table 1, FMNIST column: model minus N.
@@ -78,7 +78,7 @@ def evaluate(dataset, test_data, explainers, method_names, n_images, seed, devic
     frames = []
     for explainer in explainers:
         for name in method_names:
-            values = {metric: [] for metric in METRICS}
+            values = {metric: [] for metric in METRIC_NAMES}
             with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
                 torch.manual_seed(seed)  # SmoothGrad's noise (captum draws it from the global generator)
                 generator = seeded_generator(device, seed)
@@ -87,11 +87,11 @@ def evaluate(dataset, test_data, explainers, method_names, n_images, seed, devic
                     target = predict(explainer.model, x)[0]  # the true class: every model classifies x correctly
                     maps = METHODS[name].explain(explainer.model, x, target)
                     scores = metrics.evaluate_maps(explainer.model, METHODS[name], x, target, maps, generator, samples)
-                    for metric in METRICS:
+                    for metric in METRIC_NAMES:
                         values[metric].append(scores[metric])
             frames.append(pd.DataFrame({
                 "dataset": dataset, "test_index": indices, "model": explainer.variant, "method": name,
-                **{metric: torch.cat(values[metric]).cpu().numpy() for metric in METRICS},
+                **{metric: torch.cat(values[metric]).cpu().numpy() for metric in METRIC_NAMES},
             }))
     return pd.concat(frames, ignore_index=True)[PER_IMAGE_COLUMNS]
 
@@ -183,11 +183,11 @@ def write_outputs(out, per_image, run):
     """per_image.csv, metrics.json, table1.csv, table1.md into `out`, built in a temporary folder and moved in."""
     out = Path(out).absolute()
     table = table1(per_image)
-    summary = (per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRICS)]
+    summary = (per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRIC_NAMES)]
                .agg(lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan).reset_index())
     document = {**run, "settings": settings(run.get("samples", metrics.STABILITY_SAMPLES)),
                 "means": summary.to_dict("records"), "table1": table.to_dict("records"),
-                "nan_counts": per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRICS)]
+                "nan_counts": per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRIC_NAMES)]
                 .agg(lambda v: int(v.isna().sum())).reset_index().to_dict("records")}
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=out.parent))

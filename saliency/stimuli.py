@@ -20,7 +20,8 @@ from tqdm import tqdm
 from saliency.attribution import METHODS, predict, vanilla_gradient
 from saliency.data import batches
 from saliency.devices import seeded_generator
-from saliency.metrics import METRIC_NAMES, evaluate_maps, image_chunks
+from saliency.metrics import evaluate_maps, image_chunks
+from saliency.names import METRIC_NAMES
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"

@@ -18,7 +18,8 @@ from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
 
-from . import platforms
+from . import platforms, schema
+from .schema import DELETED_OUTCOMES
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
 JUSTIFICATION_MAX_LENGTH = 2000
@@ -219,13 +220,13 @@ class ConsentVersion(models.Model):
 class Outcome(models.TextChoices):
     """Where a participation stands; every value but IN_PROGRESS is an ending."""
 
-    IN_PROGRESS = "in_progress", "In progress"
-    COMPLETED = "completed", "Completed"
-    NO_CONSENT = "no_consent", "Did not consent"
-    ATTENTION_FAILED = "attention_failed", "Failed attention checks"
-    EXPIRED = "expired", "Expired: inactive, place given to a newcomer"
-    WITHDRAWN = "withdrawn", "Withdrew: answers and background deleted"
-    ERASED = "erased", "Erased on request: answers and background deleted"
+    IN_PROGRESS = schema.IN_PROGRESS, "In progress"
+    COMPLETED = schema.COMPLETED, "Completed"
+    NO_CONSENT = schema.NO_CONSENT, "Did not consent"
+    ATTENTION_FAILED = schema.ATTENTION_FAILED, "Failed attention checks"
+    EXPIRED = schema.EXPIRED, "Expired: inactive, place given to a newcomer"
+    WITHDRAWN = schema.WITHDRAWN, "Withdrew: answers and background deleted"
+    ERASED = schema.ERASED, "Erased on request: answers and background deleted"
 
 
 ENDING_OF_OUTCOME = {
@@ -236,7 +237,6 @@ ENDING_OF_OUTCOME = {
     Outcome.WITHDRAWN: Ending.WITHDRAWN,
     Outcome.ERASED: Ending.WITHDRAWN,
 }
-DELETED_OUTCOMES = (Outcome.WITHDRAWN, Outcome.ERASED)  # answers and background deleted; the audit row stays
 
 INVITE_SOURCE = "invite"
 

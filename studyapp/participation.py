@@ -12,9 +12,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import (
-    DELETED_OUTCOMES, AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial,
-)
+from .models import AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial
+from .schema import DELETED_OUTCOMES
 
 
 def end(participant, outcome, answered_every_page=False):

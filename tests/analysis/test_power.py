@@ -15,7 +15,8 @@ import pytest
 from django.core.management import call_command
 
 from analysis import mixed, power, report
-from analysis.loading import RATINGS_COLUMNS, InputError
+from analysis.loading import InputError
+from studyapp.schema import RATINGS_COLUMNS
 
 MC_Z = 4
 # A larger alpha than 0.05 makes the Monte-Carlo band narrow relative to it at the same number of studies.

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studyapp.export import CSV_LINE_END, export_frames
+from studyapp.export import export_frames
 from studyapp.management.studies import study_by_slug
+from studyapp.schema import CSV_LINE_END
 
 
 class Command(BaseCommand):
