@@ -46,7 +46,7 @@ import pandas as pd
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from .models import AttentionCheck, ChoiceResponse, Participant, Trial
+from .models import ChoiceResponse, Participant, Trial
 from .schema import (
     CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
@@ -140,22 +140,18 @@ def choices_frame(study):
 
 def participants_frame(study):
     """One row per participant of the study, started or not, with their attention-check tally."""
-    people = query_frame(Participant.objects.filter(study=study).order_by("pseudonym"), {
-        **{name: name for name in ("id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years",
-                                   "outcome")}, "consent_number": "consent_version__number"})
-    checks = query_frame(AttentionCheck.objects.filter(trial__participant__study=study), {
-        "answer": "answer", "participant_id": "trial__participant_id", "target": "trial__attention_target"})
-    checks["passed"] = (checks["answer"] == checks["target"]).astype(int)
-    tally = checks.groupby("participant_id")["passed"].agg(["sum", "count"])
-    tally = tally.reindex(people["id"], fill_value=0).set_axis(people.index)
+    people = query_frame(Participant.objects.filter(study=study).with_progress().order_by("pseudonym"), {
+        **{name: name for name in ("pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years",
+                                   "attention_passed", "attention_answered", "outcome")},
+        "consent_number": "consent_version__number"})
     return pd.DataFrame({
         "participant": people["pseudonym"].astype("string"),
         "started_at": iso_utc(people["consented_at"]),
         "completed_at": iso_utc(people["completed_at"]),
         "degree": texts(people["degree"]),
         "cv_experience_years": integers(people["cv_experience_years"]),
-        "attention_passed": integers(tally["sum"]),
-        "attention_total": integers(tally["count"]),
+        "attention_passed": integers(people["attention_passed"]),
+        "attention_total": integers(people["attention_answered"]),
         "outcome": people["outcome"].astype("string"),
         "consent_version": integers(people["consent_number"]),
     }, columns=PARTICIPANTS_COLUMNS)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import Count, F, Q
 from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
@@ -241,6 +241,34 @@ ENDING_OF_OUTCOME = {
 INVITE_SOURCE = "invite"
 
 
+def answered(trial=""):
+    """The trial at lookup path `trial` ("" or e.g. "trials__") has its answer: each kind has its own table."""
+    return (Q(**{f"{trial}likert_response__isnull": False}) | Q(**{f"{trial}attention_response__isnull": False})
+            | Q(**{f"{trial}choice_response__isnull": False}))
+
+
+def passed_check(trial=""):
+    """The attention check at lookup path `trial` was answered as instructed."""
+    return Q(**{f"{trial}attention_response__answer": F(f"{trial}attention_target")})
+
+
+class ParticipantQuerySet(models.QuerySet):
+    def with_progress(self):
+        """Each participant's tallies, in one query: trials planned (trials_total) and answered (trials_done),
+        attention checks planned (attention_total), answered (attention_answered) and passed (attention_passed)."""
+        return self.annotate(
+            trials_total=Count("trials"),
+            trials_done=Count("trials", filter=answered("trials__")),
+            attention_total=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION)),
+            attention_answered=Count("trials", filter=Q(trials__attention_response__isnull=False)),
+            attention_passed=Count("trials", filter=passed_check("trials__")),
+        )
+
+    def failed_a_check(self):
+        """Participants who answered at least one attention check other than instructed."""
+        return self.with_progress().filter(attention_passed__lt=F("attention_answered"))
+
+
 class Participant(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participant")
@@ -267,6 +295,8 @@ class Participant(models.Model):
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.IN_PROGRESS)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="When the outcome was reached.")
     ending_code = models.CharField(max_length=64, blank=True, help_text="The code their ending showed them.")
+
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         constraints = [

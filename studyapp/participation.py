@@ -9,10 +9,9 @@ consent record, times, outcome) that returns and payments are handled with.
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from .models import AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial
+from .models import AttentionFailureEnding, Outcome, Participant, Trial
 from .schema import DELETED_OUTCOMES
 
 
@@ -26,15 +25,11 @@ def end(participant, outcome, answered_every_page=False):
     return ended == 1
 
 
-def failed_a_check(participant):
-    return AttentionCheck.objects.filter(trial__participant=participant).exclude(
-        answer=F("trial__attention_target")).exists()
-
-
 def finish(participant):
     """Every trial is answered: completed, or failed attention when the study ends failures after the last page."""
     outcome = Outcome.COMPLETED
-    if participant.study.attention_failure_ending == AttentionFailureEnding.AT_END and failed_a_check(participant):
+    if (participant.study.attention_failure_ending == AttentionFailureEnding.AT_END
+            and Participant.objects.filter(pk=participant.pk).failed_a_check().exists()):
         outcome = Outcome.ATTENTION_FAILED
     return end(participant, outcome, answered_every_page=True)
 

@@ -14,7 +14,7 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -471,14 +471,8 @@ def staff_required(view):
 def dashboard(request, slug=None):
     studies = Study.objects.order_by("-created_at")
     selected = get_object_or_404(Study, slug=slug) if slug else None
-    participants = Participant.objects.filter(study__in=[selected] if selected else studies).annotate(
-        trials_total=Count("trials"),
-        trials_done=Count("trials", filter=Q(trials__likert_response__isnull=False)
-                          | Q(trials__attention_response__isnull=False) | Q(trials__choice_response__isnull=False)),
-        attention_total=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION)),
-        attention_passed=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION,
-                                                  trials__attention_response__answer=F("trials__attention_target"))),
-    ).select_related("study").order_by("study__title", "pseudonym")
+    participants = (Participant.objects.filter(study__in=[selected] if selected else studies).with_progress()
+                    .select_related("study").order_by("study__title", "pseudonym"))
     summary = {}
     if selected:
         outcomes = dict(selected.participants.values_list("outcome").annotate(n=Count("id")).order_by())
