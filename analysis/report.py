@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import choices as choice_stats
-from analysis import explanations, figures, loading, mixed, ordinal, stats
+from analysis import explanations, figures, mixed, ordinal, stats
 from analysis.loading import LIKERT_LEVELS, STATEMENTS, select_sample
 from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES, guard_formulas
 
