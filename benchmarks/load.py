@@ -164,7 +164,7 @@ def prepare_database(workdir):
 def study_plan_length(slug):
     """Trials in each participant's plan: the pages after background and before completion."""
     from studyapp.models import Study
-    from studyapp.views import plan_length
+    from studyapp.survey import plan_length
 
     return plan_length(Study.objects.get(slug=slug))
 

@@ -7,13 +7,11 @@ database and is treated as already answered.
 """
 
 import logging
-from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.views import redirect_to_login
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,12 +22,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from saliency.models import Stimulus
 
-from . import flow, participation, pictures, platforms, randomization, recruitment, throttling
+from . import flow, participation, pictures, platforms, recruitment, throttling
+from .decorators import participant_required, staff_required
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
-from .models import (
-    AttentionCheck, AttentionFailureEnding, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
-    Trial,
-)
+from .models import Ending, Outcome, Participant, Study, Trial
+from .survey import Survey, plan_length, start_study, store_answer
 
 logger = logging.getLogger("studyapp")
 
@@ -48,101 +45,10 @@ def see_other(url):
     return response
 
 
-def participant_required(view):
-    """Pass the logged-in user's Participant; log in first, and only participants may pass."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), "studyapp:login")
-        participant = getattr(request.user, "participant", None)  # loaded with the user (studyapp.backends)
-        if participant is None:
-            if request.user.is_staff:
-                return redirect("studyapp:dashboard")
-            return render(request, "studyapp/not_a_participant.html", status=403)
-        return view(request, participant, *args, **kwargs)
-
-    return never_cache(wrapper)
-
-
-class Survey:
-    """A participant's stored standing, read in one query per request.
-
-    The query puts unanswered trials first, in plan order, and counts every trial and the answered
-    ones over the whole plan: its first row is the current trial, its second the one after it.
-    """
-
-    def __init__(self, participant):
-        self.participant = participant
-        self.study = participant.study
-        trials = list(plan_with_counts(participant)) if participant.consented_at else []
-        unanswered = [t for t in trials if not t.answered]
-        self.trial = unanswered[0] if unanswered else None
-        self.next_trial = unanswered[1] if len(unanswered) > 1 else None
-        self.standing = flow.Standing(
-            consented=participant.consented_at is not None,
-            instructions_read=participant.instructions_read_at is not None,
-            background_given=participant.cv_experience_years is not None and bool(participant.degree),
-            answered=trials[0].answered_count if trials else 0,
-            planned=trials[0].planned if trials else 0,
-            first_unanswered=self.trial.position if self.trial else None,
-            ended=participant.outcome != Outcome.IN_PROGRESS,
-        )
-        self.page = flow.current_page(self.standing)
-
-    def progress(self):
-        return flow.progress(self.standing, 0 if self.standing.consented else plan_length(self.study))
-
-    def after_answering(self, failed_check=False):
-        """The page that follows once the current trial is answered; records the ending when there is one."""
-        if failed_check and self.study.attention_failure_ending == AttentionFailureEnding.EARLY:
-            participation.end(self.participant, Outcome.ATTENTION_FAILED)
-            return flow.Page(flow.COMPLETE)
-        if self.next_trial is not None:
-            return flow.Page(flow.TRIAL, self.next_trial.position)
-        participation.finish(self.participant)
-        return flow.Page(flow.COMPLETE)
-
-
-def plan_with_counts(participant):
-    """The participant's trials, unanswered first in plan order, each row with the plan's counts.
-
-    A trial is answered when the answer of its own kind is stored (each kind has its own table).
-    Raw SQL: this query runs on every survey request, and building it with the ORM cost more CPU
-    than everything else the request did (benchmarks/load.py).
-    """
-    tables = {model.__name__: connection.ops.quote_name(model._meta.db_table)
-              for model in (Trial, LikertResponse, AttentionCheck, ChoiceResponse)}
-    answered = "(likert.id IS NOT NULL OR attention.id IS NOT NULL OR choice.id IS NOT NULL)"
-    return Trial.objects.raw(
-        f"""SELECT trial.*, {answered} AS answered, COUNT(*) OVER () AS planned,
-                   SUM(CASE WHEN {answered} THEN 1 ELSE 0 END) OVER () AS answered_count
-            FROM {tables["Trial"]} trial
-            LEFT JOIN {tables["LikertResponse"]} likert ON likert.trial_id = trial.id AND trial.kind = %s
-            LEFT JOIN {tables["AttentionCheck"]} attention ON attention.trial_id = trial.id AND trial.kind = %s
-            LEFT JOIN {tables["ChoiceResponse"]} choice ON choice.trial_id = trial.id AND trial.kind = %s
-            WHERE trial.participant_id = %s
-            ORDER BY answered, trial.position
-            LIMIT 2""",
-        [Trial.Kind.RATING, Trial.Kind.ATTENTION, Trial.Kind.CHOICE, participant.pk],
-    )
-
-
 def page_url(page):
     if page.name == flow.TRIAL:
         return reverse("studyapp:trial", args=[page.position])
     return reverse(PAGE_URL_NAMES[page.name])
-
-
-def plan_length(study):
-    """How many trials a participant of `study` will have."""
-    return randomization.plan_length(study_stimulus_refs(study), comparison_count=study.comparison_count,
-                                     attention_checks=study.attention_checks)
-
-
-def study_stimulus_refs(study):
-    return [randomization.StimulusRef(pk, image, variant)
-            for pk, image, variant in study.stimuli.values_list("pk", "source_image_id", "variant")]
 
 
 def render_page(request, survey, template, context, status=200):
@@ -214,31 +120,6 @@ def survey(request, participant):
 
 
 # --- Pages before the trials ------------------------------------------------------------------------
-
-def start_study(participant, consent_version):
-    """Consent to `consent_version`: draw the plan from the participant's seed and store it, once, in one
-    transaction."""
-    try:
-        with transaction.atomic():
-            locked = Participant.objects.select_for_update().get(pk=participant.pk)
-            if locked.consented_at is not None:
-                return
-            plan = randomization.draw_plan(
-                study_stimulus_refs(participant.study), locked.seed,
-                comparison_count=participant.study.comparison_count,
-                attention_checks=participant.study.attention_checks,
-            )
-            Trial.objects.bulk_create(
-                Trial(participant=locked, position=position, kind=t.kind, stimulus_id=t.stimulus,
-                      source_image_id=t.source_image, left_id=t.left, middle_id=t.middle, right_id=t.right,
-                      attention_target=t.attention_target)
-                for position, t in enumerate(plan, start=1)
-            )
-            locked.consented_at, locked.consent_version = timezone.now(), consent_version
-            locked.save(update_fields=["consented_at", "consent_version"])
-    except IntegrityError:
-        logger.info("Participant %s consented twice at once; the first plan stands", participant.pseudonym)
-
 
 def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda participant: {}):
     """A page before the trials: shown only while it is the current page; a valid POST runs `save`.
@@ -350,16 +231,6 @@ def stimulus_pictures(trial):
     return context
 
 
-def store_answer(trial, data, rt_ms):
-    if trial.kind == Trial.Kind.RATING:
-        LikertResponse.objects.create(trial=trial, sufficiency=data["sufficiency"], trust=data["trust"], rt_ms=rt_ms)
-    elif trial.kind == Trial.Kind.ATTENTION:
-        AttentionCheck.objects.create(trial=trial, answer=data["answer"], rt_ms=rt_ms)
-    else:
-        chosen = getattr(trial, f"{data['choice']}_id")  # the form allows only left/middle/right
-        ChoiceResponse.objects.create(trial=trial, chosen_id=chosen, justification=data["justification"], rt_ms=rt_ms)
-
-
 @participant_required
 @require_http_methods(["GET", "POST"])
 def trial(request, participant, position):
@@ -452,20 +323,6 @@ def withdraw(request, participant):
 
 
 # --- Staff dashboard ----------------------------------------------------------------------------------
-
-def staff_required(view):
-    """Anonymous users log in first; logged-in users who are not staff get 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), "studyapp:login")
-        if not (request.user.is_active and request.user.is_staff):
-            return render(request, "studyapp/not_a_participant.html", {"staff_only": True}, status=403)
-        return view(request, *args, **kwargs)
-
-    return never_cache(wrapper)
-
 
 @staff_required
 def dashboard(request, slug=None):

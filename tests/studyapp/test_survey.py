@@ -117,7 +117,7 @@ def test_no_page_shows_a_stimulus_metric(client, study_factory, participant_fact
 
 def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, participant_factory):
     from studyapp.randomization import draw_plan
-    from studyapp.views import study_stimulus_refs
+    from studyapp.survey import study_stimulus_refs
 
     study = study_factory(images=4)
     orders = []
@@ -174,7 +174,7 @@ def test_consenting_twice_draws_the_plan_once(client, study_factory, participant
     start(client, participant)
     tokens = list(participant.trials.values_list("token", flat=True))
     assert location(client.post("/consent/", AGREE)) == "/trial/1/"
-    from studyapp.views import start_study
+    from studyapp.survey import start_study
     start_study(participant, participant.study.consent_version())
     assert list(participant.trials.values_list("token", flat=True)) == tokens
 
