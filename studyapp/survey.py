@@ -14,7 +14,7 @@ from .models import AttentionCheck, AttentionFailureEnding, ChoiceResponse, Like
 logger = logging.getLogger("studyapp")
 
 
-class Survey:
+class SurveyState:
     """A participant's stored standing, read in one query per request.
 
     The query puts unanswered trials first, in plan order, and counts every trial and the answered

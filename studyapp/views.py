@@ -26,7 +26,7 @@ from . import flow, participation, pictures, platforms, recruitment, throttling
 from .decorators import participant_required, staff_required
 from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
 from .models import Ending, Outcome, Participant, Study, Trial
-from .survey import Survey, plan_length, start_study, store_answer
+from .survey import SurveyState, plan_length, start_study, store_answer
 
 logger = logging.getLogger("studyapp")
 
@@ -51,9 +51,9 @@ def page_url(page):
     return reverse(PAGE_URL_NAMES[page.name])
 
 
-def render_page(request, survey, template, context, status=200):
-    return render(request, template, {"study": survey.study, "progress": survey.progress(),
-                                      "can_withdraw": survey.participant.can_withdraw, **context}, status=status)
+def render_page(request, current, template, context, status=200):
+    return render(request, template, {"study": current.study, "progress": current.progress(),
+                                      "can_withdraw": current.participant.can_withdraw, **context}, status=status)
 
 
 # --- Getting in ---------------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def study_link(request, slug):
 
 @participant_required
 def survey(request, participant):
-    return redirect(page_url(Survey(participant).page))
+    return redirect(page_url(SurveyState(participant).page))
 
 
 # --- Pages before the trials ------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda
     @participant_required
     @require_http_methods(["GET", "POST"])
     def view(request, participant):
-        current = Survey(participant)
+        current = SurveyState(participant)
         if current.page.name != step:
             return see_other(page_url(current.page))
         if decline is not None and request.method == "POST" and "decline" in request.POST:
@@ -145,7 +145,7 @@ def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda
                 if problem:
                     return render_page(request, current, template, {"form": form, "refusal": problem}, status=503)
                 participant.refresh_from_db()
-                return see_other(page_url(Survey(participant).page))
+                return see_other(page_url(SurveyState(participant).page))
             return render_page(request, current, template, {"form": form}, status=400)
         return render_page(request, current, template, {"form": form})
 
@@ -234,7 +234,7 @@ def stimulus_pictures(trial):
 @participant_required
 @require_http_methods(["GET", "POST"])
 def trial(request, participant, position):
-    current = Survey(participant)
+    current = SurveyState(participant)
     if request.method == "POST":
         return answer(request, current)
     if current.page != flow.Page(flow.TRIAL, position):
@@ -280,7 +280,7 @@ def answer(request, current):
 @require_GET
 def complete(request, participant):
     """The participant's ending: its code, and the way back to their platform (a redirect, a link, a form)."""
-    current = Survey(participant)
+    current = SurveyState(participant)
     if current.page.name != flow.COMPLETE:
         return see_other(page_url(current.page))
     if participant.outcome == Outcome.IN_PROGRESS:  # every trial answered, the ending not yet recorded (a crash)
@@ -313,13 +313,13 @@ def ending_response(request, study, ending, code, *, source, reason, external_id
 def withdraw(request, participant):
     """Withdrawal, confirmed by a POST: the participant's answers and background are deleted, the audit row stays."""
     if not participant.can_withdraw:
-        return see_other(page_url(Survey(participant).page))
+        return see_other(page_url(SurveyState(participant).page))
     if request.method == "POST":
         erasure = participation.erase(participant, Outcome.WITHDRAWN)
         logger.info("%s withdrew: %d answers deleted", participant.pseudonym, erasure.answers)
         return see_other(page_url(flow.Page(flow.COMPLETE)))
     return render(request, "studyapp/withdraw.html",
-                  {"study": participant.study, "back": page_url(Survey(participant).page)})
+                  {"study": participant.study, "back": page_url(SurveyState(participant).page)})
 
 
 # --- Staff dashboard ----------------------------------------------------------------------------------
