@@ -155,10 +155,11 @@ class Study(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        self.consent_version()
+        self.ensure_consent_version()
 
-    def consent_version(self):
-        """The consent text participants see now: the latest version, a new one if the study's text has changed.
+    def ensure_consent_version(self):
+        """The consent text participants see now: the latest version, inserting a new one if the study's text
+        has changed.
 
         Called when a study is saved and when the consent page is shown (also covering texts changed by
         means that skip save(), such as loaddata).

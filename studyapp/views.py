@@ -180,7 +180,7 @@ def decline_consent(participant):
 
 
 consent = step_view(flow.CONSENT, "studyapp/consent.html", ConsentForm, save_consent, decline=decline_consent,
-                    form_kwargs=lambda participant: {"version": participant.study.consent_version()})
+                    form_kwargs=lambda participant: {"version": participant.study.ensure_consent_version()})
 instructions = step_view(flow.INSTRUCTIONS, "studyapp/instructions.html", InstructionsForm, save_instructions_read)
 background = step_view(flow.BACKGROUND, "studyapp/background.html", BackgroundForm, save_background)
 

@@ -64,7 +64,8 @@ def answered(study_factory, participant_factory):
     first, second = participant_factory(study), participant_factory(study)
     first.consented_at, first.completed_at = T0, T0 + dt.timedelta(minutes=30)
     first.degree, first.cv_experience_years = "master", 3
-    first.outcome, first.consent_version, first.ending_code = Outcome.COMPLETED, study.consent_version(), "DONE-1"
+    first.outcome, first.ending_code = Outcome.COMPLETED, "DONE-1"
+    first.consent_version = study.ensure_consent_version()
     first.source, first.external_id, first.external_session = "prolific", "5f8a1b2c3d4e5f6a7b8c9d0e", "sess9"
     first.save()
     second.consented_at = T0 + dt.timedelta(hours=1)

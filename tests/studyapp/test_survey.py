@@ -175,7 +175,7 @@ def test_consenting_twice_draws_the_plan_once(client, study_factory, participant
     tokens = list(participant.trials.values_list("token", flat=True))
     assert location(client.post("/consent/", AGREE)) == "/trial/1/"
     from studyapp.survey import start_study
-    start_study(participant, participant.study.consent_version())
+    start_study(participant, participant.study.ensure_consent_version())
     assert list(participant.trials.values_list("token", flat=True)) == tokens
 
 
