@@ -181,14 +181,15 @@ class Study(models.Model):
             raise ValidationError({"id_parameter": "Name the query parameter that carries the person's ID: a "
                                                    "letter, then letters, digits, '.', '-' or '_' (at most 40)."})
 
-    def ending_code(self, ending):
+    def code_for(self, ending):
+        """The code this study shows with `ending` (a participant's own shown code is Participant.ending_code)."""
         return getattr(self, self.ENDING_FIELDS[ending][0])
 
-    def outcome_code(self, outcome):
+    def code_for_outcome(self, outcome):
         """The code shown to a participant whose participation ended with `outcome`."""
-        return self.ending_code(ENDING_OF_OUTCOME[outcome])
+        return self.code_for(ENDING_OF_OUTCOME[outcome])
 
-    def ending_redirect_url(self, ending):
+    def redirect_url_for(self, ending):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def platform(self):

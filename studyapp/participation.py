@@ -18,7 +18,7 @@ from .schema import DELETED_OUTCOMES
 def end(participant, outcome, answered_every_page=False):
     """End an ongoing participation with `outcome`; False when it had ended already."""
     now = timezone.now()
-    code = participant.study.outcome_code(outcome)
+    code = participant.study.code_for_outcome(outcome)
     completion = {"completed_at": now} if answered_every_page else {}
     ended = Participant.objects.filter(pk=participant.pk, outcome=Outcome.IN_PROGRESS).update(
         outcome=outcome, ended_at=now, ending_code=code, **completion)
@@ -56,7 +56,7 @@ def erase(participant, outcome):
     trials = deleted.get(Trial._meta.label, 0)
     locked.outcome, locked.ended_at = outcome, timezone.now()
     if outcome == Outcome.WITHDRAWN:
-        locked.ending_code = locked.study.outcome_code(outcome)
+        locked.ending_code = locked.study.code_for_outcome(outcome)
     locked.degree, locked.cv_experience_years, locked.instructions_read_at = "", None, None
     locked.save(update_fields=["outcome", "ended_at", "ending_code", "degree", "cv_experience_years",
                                "instructions_read_at"])

@@ -105,7 +105,7 @@ def study_link(request, slug):
         return render(request, "studyapp/preview.html", {"study": study, "pages": plan_length(study) + 3})
     admission = recruitment.admit(study, arrival, study.recruitment_source)
     if admission.participant is None:
-        return ending_response(request, study, Ending.OVER_QUOTA, study.ending_code(Ending.OVER_QUOTA),
+        return ending_response(request, study, Ending.OVER_QUOTA, study.code_for(Ending.OVER_QUOTA),
                                source=study.recruitment_source, reason=admission.refusal,
                                external_id=arrival.external_id, external_session=arrival.external_session,
                                submit_to=arrival.submit_to)
@@ -298,7 +298,7 @@ def ending_response(request, study, ending, code, *, source, reason, external_id
                     submit_to="", progress=None, can_withdraw=False):
     """An ending page (shown only once the final answer is stored), or the redirect the study sets for it."""
     hands_in = ending in (Ending.COMPLETED, Ending.ATTENTION_FAILED)
-    way = platforms.way_back(source, code, study.ending_redirect_url(ending), external_id=external_id,
+    way = platforms.way_back(source, code, study.redirect_url_for(ending), external_id=external_id,
                              external_session=external_session, submit_to=submit_to, hands_in=hands_in)
     if way.redirect_url:
         return redirect(way.redirect_url)
