@@ -316,6 +316,11 @@ class Participant(models.Model):
         return ENDING_OF_OUTCOME.get(self.outcome)
 
     @property
+    def arrival(self):
+        """The platform fields they arrived with (empty for an invite link), as the study link read them."""
+        return platforms.Arrival(self.external_id, self.external_session, self.external_submit_to)
+
+    @property
     def can_withdraw(self):
         return self.consented_at is not None and self.outcome not in DELETED_OUTCOMES
 

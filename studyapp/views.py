@@ -106,9 +106,7 @@ def study_link(request, slug):
     admission = recruitment.admit(study, arrival, study.recruitment_source)
     if admission.participant is None:
         return ending_response(request, study, Ending.OVER_QUOTA, study.code_for(Ending.OVER_QUOTA),
-                               source=study.recruitment_source, reason=admission.refusal,
-                               external_id=arrival.external_id, external_session=arrival.external_session,
-                               submit_to=arrival.submit_to)
+                               study.recruitment_source, arrival, reason=admission.refusal)
     if request.user != admission.participant.user:
         login(request, admission.participant.user)
     return redirect("studyapp:survey")
@@ -288,18 +286,19 @@ def complete(request, participant):
         participant.refresh_from_db(fields=["outcome", "ending_code", "completed_at", "ended_at"])
     ending = participant.ending
     return ending_response(
-        request, current.study, ending, participant.ending_code, source=participant.source,
-        reason=participant.outcome, external_id=participant.external_id,
-        external_session=participant.external_session, submit_to=participant.external_submit_to,
-        progress=current.progress() if ending == Ending.COMPLETED else None, can_withdraw=participant.can_withdraw)
+        request, current.study, ending, participant.ending_code, participant.source, participant.arrival,
+        reason=participant.outcome, progress=current.progress() if ending == Ending.COMPLETED else None,
+        can_withdraw=participant.can_withdraw)
 
 
-def ending_response(request, study, ending, code, *, source, reason, external_id="", external_session="",
-                    submit_to="", progress=None, can_withdraw=False):
-    """An ending page (shown only once the final answer is stored), or the redirect the study sets for it."""
+def ending_response(request, study, ending, code, source, arrival, *, reason, progress=None, can_withdraw=False):
+    """An ending page (shown only once the final answer is stored), or the redirect the study sets for it.
+
+    `source` is how the person came ('invite' or a platform); `arrival` their platforms.Arrival."""
     hands_in = ending in (Ending.COMPLETED, Ending.ATTENTION_FAILED)
-    way = platforms.way_back(source, code, study.redirect_url_for(ending), external_id=external_id,
-                             external_session=external_session, submit_to=submit_to, hands_in=hands_in)
+    way = platforms.way_back(source, code, study.redirect_url_for(ending), external_id=arrival.external_id,
+                             external_session=arrival.external_session, submit_to=arrival.submit_to,
+                             hands_in=hands_in)
     if way.redirect_url:
         return redirect(way.redirect_url)
     platform = study.platform() if source == study.recruitment_source else None
