@@ -1,4 +1,4 @@
-"""The participant survey, the stimulus images it shows, and the staff dashboard.
+"""The participant survey over HTTP: its pages, their redirects and refusals (the staff dashboard: console.py).
 
 Every survey view loads the participant's standing and asks `flow.current_page` where they are;
 a request for any other page is redirected there, and an answer is stored only for the current trial
@@ -8,11 +8,9 @@ database and is treated as already answered.
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -20,11 +18,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from saliency.models import Stimulus
-
 from . import flow, participation, pictures, platforms, recruitment, throttling
-from .decorators import participant_required, staff_required
-from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
+from .decorators import participant_required
+from .forms import BackgroundForm, ConsentForm, InstructionsForm, trial_form
 from .models import Ending, Outcome, Participant, Study, Trial
 from .survey import SurveyState, plan_length, start_study, store_answer
 
@@ -185,19 +181,6 @@ background = step_view(flow.BACKGROUND, "studyapp/background.html", BackgroundFo
 
 # --- Trials -------------------------------------------------------------------------------------------
 
-def attention_instruction(study, target):
-    return f"To show you are reading, select '{study.likert_labels[target - 1]}' for this item."
-
-
-def trial_form(trial, study, data=None):
-    if trial.kind == Trial.Kind.RATING:
-        return RatingForm(data, study=study, initial={"trial": trial.token})
-    if trial.kind == Trial.Kind.ATTENTION:
-        return AttentionForm(data, study=study, instruction=attention_instruction(study, trial.attention_target),
-                             initial={"trial": trial.token})
-    return ChoiceForm(data, initial={"trial": trial.token})
-
-
 def render_trial(request, current, trial, form, status=200, refusal=""):
     """The trial page with its stimulus images embedded (data: URIs): no image URL exists to leak or share.
 
@@ -205,28 +188,13 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
     """
     context = {"trial": trial, "form": form, "refusal": refusal}
     try:
-        context.update(stimulus_pictures(trial))
+        context.update(pictures.stimulus_pictures(trial))
     except OSError as error:
         logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
         return HttpResponse("This page's images are missing on the server; the researchers have been told. "
                             "Please try again later.", status=503, content_type="text/plain")
     template = "studyapp/choice.html" if trial.kind == Trial.Kind.CHOICE else "studyapp/rating.html"
     return render_page(request, current, template, context, status=status)
-
-
-def stimulus_pictures(trial):
-    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's three), as data: URIs."""
-    single = trial.kind != Trial.Kind.CHOICE
-    ids = [trial.stimulus_id] if single else [trial.left_id, trial.middle_id, trial.right_id]
-    stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk(ids)
-    source = stimuli[ids[0]].source_image  # every map of a trial is of the trial's one image
-    maps = [pictures.png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]
-    context = {"class_name": source.class_name, "image_src": pictures.png_data_uri(settings.STIMULI_ROOT, source.image)}
-    if single:
-        context["map_src"] = maps[0]
-    else:
-        context["maps"] = [(f"Map {slot}", src) for slot, src in enumerate(maps, start=1)]
-    return context
 
 
 @participant_required
@@ -319,24 +287,3 @@ def withdraw(request, participant):
         return see_other(page_url(flow.Page(flow.COMPLETE)))
     return render(request, "studyapp/withdraw.html",
                   {"study": participant.study, "back": page_url(SurveyState(participant).page)})
-
-
-# --- Staff dashboard ----------------------------------------------------------------------------------
-
-@staff_required
-def dashboard(request, slug=None):
-    studies = Study.objects.order_by("-created_at")
-    selected = get_object_or_404(Study, slug=slug) if slug else None
-    participants = (Participant.objects.filter(study__in=[selected] if selected else studies).with_progress()
-                    .select_related("study").order_by("study__title", "pseudonym"))
-    summary = {}
-    if selected:
-        outcomes = dict(selected.participants.values_list("outcome").annotate(n=Count("id")).order_by())
-        summary = {
-            "study_link": selected.study_link(request.build_absolute_uri("/")),
-            "places_taken": recruitment.places_taken(selected),
-            "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
-            "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
-        }
-    return render(request, "studyapp/dashboard.html",
-                  {"studies": studies, "selected": selected, "participants": participants, **summary})
