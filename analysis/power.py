@@ -21,6 +21,7 @@ from tqdm import tqdm
 from analysis import figures, mixed, report
 from analysis.loading import LIKERT_LEVELS, MODEL_ORDER, STATEMENTS, InputError
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
+from saliency.files import json_ready
 
 # test -> (report table, the p-value that decides, what it compares, title); Holm is over one study's model pairs.
 TESTS = {
@@ -258,7 +259,7 @@ def write_outputs(folder, table, plan):
     """power.csv, power.json (`plan`: summary()), power.png and answers.txt."""
     table.to_csv(folder / "power.csv", index=False, columns=["test", "comparison", "participants", "power",
                                                              "simulations"])
-    (folder / "power.json").write_text(json.dumps(report.json_ready(plan), indent=2, allow_nan=False),
+    (folder / "power.json").write_text(json.dumps(json_ready(plan), indent=2, allow_nan=False),
                                        encoding="utf-8")
     titles = {test: title for test, (*_, title) in TESTS.items()}
     (folder / "power.png").write_bytes(figures.power_figure(table, titles, TARGET_POWER))

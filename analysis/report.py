@@ -8,8 +8,6 @@ import base64
 import csv
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pandas as pd
 from analysis import choices as choice_stats
 from analysis import explanations, figures, mixed, ordinal, stats
 from analysis.loading import LIKERT_LEVELS, STATEMENTS, select_sample
+from saliency.files import json_ready, publish_folder
 from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES, guard_formulas
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
@@ -469,20 +468,6 @@ def markdown_report(analysis, context):
     return "\n".join(lines) + "\n"
 
 
-def json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None  # JSON has no NaN or infinity
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def results_json(analysis):
     results = {"sample": asdict(analysis.sample), "options": asdict(analysis.options),
                "models": analysis.models, "choice_models": analysis.choice_models,
@@ -532,29 +517,3 @@ def write_outputs(directory, analysis, render_html):
 def publish(out, analysis, render_html):
     """Write the report into a temporary folder beside `out`, then move it into place: all or nothing."""
     return publish_folder(out, lambda folder: write_outputs(folder, analysis, render_html), ".analyze-")
-
-
-def publish_folder(out, write, prefix):
-    """Call write(folder) on a new temporary folder beside `out`, then move its files into `out`.
-
-    On any error nothing reaches `out`; files of `out` that `write` does not make are left alone.
-    """
-    out = Path(out).absolute()
-    anchor = out.parent
-    while not anchor.exists():
-        anchor = anchor.parent
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=anchor))
-    try:
-        write(staging)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not out.exists():
-            staging.rename(out)
-            return out
-        for item in list(staging.iterdir()):
-            target = out / item.name
-            if target.is_dir() and not target.is_symlink():
-                target.rename(staging / f".previous-{item.name}")
-            item.replace(target)
-        return out
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

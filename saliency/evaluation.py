@@ -7,9 +7,6 @@ writes per_image.csv, metrics.json, table1.csv and table1.md all at once.
 
 import json
 import math
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +17,7 @@ from saliency import metrics
 from saliency.attribution import IG_RULE, IG_STEPS, METHODS, SG_SAMPLES, SG_STDEV, predict
 from saliency.data import batches
 from saliency.devices import seeded_generator
+from saliency.files import json_ready, publish_folder
 from saliency.names import METRIC_NAMES
 from saliency.stimuli import choose_images
 
@@ -167,21 +165,8 @@ def table1_markdown(table, per_image):
     return "\n".join(lines) + "\n"
 
 
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def write_outputs(out, per_image, run):
     """per_image.csv, metrics.json, table1.csv, table1.md into `out`, built in a temporary folder and moved in."""
-    out = Path(out).absolute()
     table = table1(per_image)
     summary = (per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRIC_NAMES)]
                .agg(lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan).reset_index())
@@ -189,16 +174,12 @@ def write_outputs(out, per_image, run):
                 "means": summary.to_dict("records"), "table1": table.to_dict("records"),
                 "nan_counts": per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRIC_NAMES)]
                 .agg(lambda v: int(v.isna().sum())).reset_index().to_dict("records")}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=out.parent))
-    try:
-        per_image.to_csv(staging / "per_image.csv", index=False, float_format="%.9g")
-        table.to_csv(staging / "table1.csv", index=False, float_format="%.6g")
-        (staging / "table1.md").write_text(table1_markdown(table, per_image))
-        (staging / "metrics.json").write_text(json.dumps(_json_ready(document), indent=2, allow_nan=False) + "\n")
-        out.mkdir(exist_ok=True)
-        for item in staging.iterdir():
-            item.replace(out / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    def write(folder):
+        per_image.to_csv(folder / "per_image.csv", index=False, float_format="%.9g")
+        table.to_csv(folder / "table1.csv", index=False, float_format="%.6g")
+        (folder / "table1.md").write_text(table1_markdown(table, per_image))
+        (folder / "metrics.json").write_text(json.dumps(json_ready(document), indent=2, allow_nan=False) + "\n")
+
+    publish_folder(out, write, ".evaluate-")
     return table

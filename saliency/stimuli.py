@@ -9,8 +9,6 @@ so neither a file name nor a record id tells which model made a map.
 import hashlib
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from tqdm import tqdm
 from saliency.attribution import METHODS, predict, vanilla_gradient
 from saliency.data import batches
 from saliency.devices import seeded_generator
+from saliency.files import publish_folder
 from saliency.metrics import evaluate_maps, image_chunks
 from saliency.names import METRIC_NAMES
 from saliency.rendering import png_bytes, render_heatmap, render_image
@@ -141,32 +140,19 @@ def fixture_records(sources, stimuli, seed):
     return records + sorted(stimulus_records, key=lambda record: record["pk"])
 
 
-def _publish(staging: Path, out: Path):
-    """Swap the staged PNG folder and fixture into out/ (renames within out/, so nearly atomic)."""
-    out.mkdir(parents=True, exist_ok=True)
-    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=out))
-    try:
-        shutil.move(str(staging / PNG_FOLDER), incoming / PNG_FOLDER)
-        shutil.move(str(staging / FIXTURE_NAME), incoming / FIXTURE_NAME)
-        if (out / PNG_FOLDER).exists():
-            (out / PNG_FOLDER).rename(incoming / "previous")
-        (incoming / PNG_FOLDER).rename(out / PNG_FOLDER)
-        (incoming / FIXTURE_NAME).replace(out / FIXTURE_NAME)
-    finally:
-        shutil.rmtree(incoming, ignore_errors=True)
-
-
 def write_stimuli(out: Path, per_dataset, seed, device="cpu"):
     """per_dataset: [(dataset, test_data, explainers, n_images)]. Replaces out/stimuli.json and out/stimuli/."""
-    with tempfile.TemporaryDirectory(prefix="stimuli-") as staging:
-        staging = Path(staging)
+    records = []
+
+    def write(staging):
         (staging / PNG_FOLDER).mkdir()
         sources, stimuli = [], []
         for dataset, test_data, explainers, n_images in per_dataset:
             s, t = build_stimuli(dataset, test_data, explainers, n_images, seed, staging / PNG_FOLDER, device)
             sources += s
             stimuli += t
-        records = fixture_records(sources, stimuli, seed)
+        records.extend(fixture_records(sources, stimuli, seed))
         (staging / FIXTURE_NAME).write_text(json.dumps(records, indent=2) + "\n")
-        _publish(staging, Path(out))
+
+    publish_folder(out, write, ".stimuli-")
     return records
