@@ -22,6 +22,7 @@ from analysis import figures, mixed, report
 from analysis.loading import LIKERT_LEVELS, MODEL_ORDER, STATEMENTS, InputError
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
 from saliency.files import json_ready
+from studyapp.simulation import likert_answers, parse_model_values
 
 # test -> (report table, the p-value that decides, what it compares, title); Holm is over one study's model pairs.
 TESTS = {
@@ -72,20 +73,11 @@ class Design:
 
 
 def parse_means(text):
-    """`N=2.08,A=2.99,M2=3.33` -> {"N": 2.08, "A": 2.99, "M2": 3.33}, in the given order."""
-    means = {}
-    for item in text.split(","):
-        code, equals, value = (part.strip() for part in item.partition("="))
-        try:
-            number = float(value) if equals and code else None
-        except ValueError:
-            number = None
-        if number is None or not math.isfinite(number):
-            raise InputError(f"--means: {item.strip()!r} is not MODEL=MEAN; write e.g. N=2.08,A=2.99,M2=3.33.")
-        if code in means:
-            raise InputError(f"--means: model {code} appears twice.")
-        means[code] = number
-    return means
+    """`N=2.08,A=2.99,M2=3.33` -> {"N": 2.08, "A": 2.99, "M2": 3.33}, in the given order (InputError if not)."""
+    try:
+        return parse_model_values(text, "--means")
+    except ValueError as error:
+        raise InputError(str(error)) from None
 
 
 def design_from_ratings(ratings, statement, models=None, seed=0):
@@ -134,7 +126,7 @@ def simulate_ratings(design, participants, rng):
         latent = (mean + rng.normal(0, design.participant_sd, participants)[person]
                   + rng.normal(0, design.image_sd, design.images)[image]
                   + rng.normal(0, design.sd, len(person)))
-        columns[statement] = np.clip(np.rint(latent), LIKERT_LEVELS[0], LIKERT_LEVELS[-1]).astype(np.int64)
+        columns[statement] = likert_answers(latent)
     return pd.DataFrame({
         "participant": pd.Categorical.from_codes(person, [f"P{i + 1:06d}" for i in range(participants)]),
         "image": pd.Categorical.from_codes(image, [f"img-{i + 1:04d}" for i in range(design.images)]),
