@@ -2,7 +2,7 @@
 
 A simulated study has every participant rate every image under every model; a rating is the model's
 mean plus the participant's and the image's random intercept plus residual noise, rounded and clipped
-to 1-5 (as `simulate_participants` answers). report.model_tests, the tests `manage.py analyze` runs,
+to 1-5 (as `simulate_participants` answers). pipeline.model_tests, the tests `manage.py analyze` runs,
 decides on each, so a planned power is the power of the report such a study would get.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analysis import figures, mixed, report
+from analysis import figures, mixed, pipeline
 from analysis.loading import LIKERT_LEVELS, MODEL_ORDER, STATEMENTS, InputError
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
 from saliency.files import json_ready
@@ -160,7 +160,7 @@ def simulate_frames(design, sizes, options, seed, frames):
     for frame in frames:
         ratings = simulate_ratings(design, max(sizes), np.random.default_rng([seed, frame]))
         for participants in sizes:
-            _, tables = report.model_tests(first_participants(ratings, design, participants), design.models, options)
+            _, tables = pipeline.model_tests(first_participants(ratings, design, participants), design.models, options)
             for test, comparison, statement, significant in decisions(tables, design.models, options.alpha):
                 records.append((test, comparison, participants, 2 * frame + STATEMENTS.index(statement), significant))
     return records
@@ -173,7 +173,7 @@ def simulate_power(design, sizes, simulations, alpha=0.05, seed=0, zero_method=D
     Simulation s is statement s % 2 of frame s // 2, drawn from numpy default_rng([seed, frame]): the
     same seed gives the same numbers for any number of `jobs`.
     """
-    options = report.Options(models=design.models, alpha=alpha, zero_method=zero_method, mixed_model=mixed_model,
+    options = pipeline.Options(models=design.models, alpha=alpha, zero_method=zero_method, mixed_model=mixed_model,
                              seed=seed)
     frames = list(range(math.ceil(simulations / 2)))
     tasks = [frames[i:i + FRAMES_PER_TASK] for i in range(0, len(frames), FRAMES_PER_TASK)]

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from analysis import mixed, power, report
+from analysis import mixed, pipeline, power
 from analysis.loading import InputError
 from studyapp.schema import RATINGS_COLUMNS
 
@@ -123,7 +123,7 @@ def test_each_simulated_study_is_decided_as_analyze_decides_on_its_export(tmp_pa
         for row in results[table]:
             comparison = f"{row['model_a']}-{row['model_b']}" if compares == "pairs" else "all"
             from_report.add((test, comparison, row["statement"], row[column] < 0.1))
-    _, tables = report.model_tests(ratings, design.models, report.Options(models=design.models, alpha=0.1))
+    _, tables = pipeline.model_tests(ratings, design.models, pipeline.Options(models=design.models, alpha=0.1))
     assert set(power.decisions(tables, design.models, 0.1)) == from_report
     assert len(from_report) == 2 * (3 + 3 + 1 + 3 + 1)
     assert {significant for *_, significant in from_report} == {True, False}  # both outcomes are compared
