@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from saliency.devices import seeded_generator
+from saliency.names import METRIC_NAMES
 
-METRIC_NAMES = ("gini", "ris", "ros", "road_aopc", "ssim")
 EPS_MIN = 1e-6  # quantus's guard against division by zero in RIS/ROS
 GINI_OFFSET = 1e-7  # quantus Sparseness adds this to every attribution
 STABILITY_SAMPLES = 200  # quantus's nr_samples

@@ -13,8 +13,6 @@ import copy
 import hashlib
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +21,9 @@ from tqdm import tqdm
 
 from saliency.attribution import METHODS, predict
 from saliency.data import batches
-from saliency.metrics import METRIC_NAMES, explain_and_evaluate
+from saliency.files import publish_folder
+from saliency.metrics import explain_and_evaluate
+from saliency.names import METRIC_NAMES
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"
@@ -147,25 +147,11 @@ def fixture_records(sources, stimuli, seed):
     return records + sorted(stimulus_records, key=lambda record: record["pk"])
 
 
-def _publish(staging: Path, out: Path):
-    """Swap the staged PNG folder and fixture into out/ (renames within out/, so nearly atomic)."""
-    out.mkdir(parents=True, exist_ok=True)
-    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=out))
-    try:
-        shutil.move(str(staging / PNG_FOLDER), incoming / PNG_FOLDER)
-        shutil.move(str(staging / FIXTURE_NAME), incoming / FIXTURE_NAME)
-        if (out / PNG_FOLDER).exists():
-            (out / PNG_FOLDER).rename(incoming / "previous")
-        (incoming / PNG_FOLDER).rename(out / PNG_FOLDER)
-        (incoming / FIXTURE_NAME).replace(out / FIXTURE_NAME)
-    finally:
-        shutil.rmtree(incoming, ignore_errors=True)
-
-
 def write_stimuli(out: Path, per_dataset, seed, device="cpu", methods=("VG",)):
     """per_dataset: [(dataset, test_data, explainers, n_images)]. Replaces out/stimuli.json and out/stimuli/."""
-    with tempfile.TemporaryDirectory(prefix="stimuli-") as staging:
-        staging = Path(staging)
+    records = []
+
+    def write(staging):
         (staging / PNG_FOLDER).mkdir()
         sources, stimuli = [], []
         for dataset, test_data, explainers, n_images in per_dataset:
@@ -173,7 +159,8 @@ def write_stimuli(out: Path, per_dataset, seed, device="cpu", methods=("VG",)):
                                  methods)
             sources += s
             stimuli += t
-        records = fixture_records(sources, stimuli, seed)
+        records.extend(fixture_records(sources, stimuli, seed))
         (staging / FIXTURE_NAME).write_text(json.dumps(records, indent=2) + "\n")
-        _publish(staging, Path(out))
+
+    publish_folder(out, write, ".stimuli-")
     return records

@@ -9,33 +9,27 @@ consent record, times, outcome) that returns and payments are handled with.
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from .models import (
-    DELETED_OUTCOMES, AttentionCheck, AttentionFailureEnding, Outcome, Participant, Trial,
-)
+from .models import AttentionFailureEnding, Outcome, Participant, Trial
+from .schema import DELETED_OUTCOMES
 
 
 def end(participant, outcome, answered_every_page=False):
     """End an ongoing participation with `outcome`; False when it had ended already."""
     now = timezone.now()
-    code = participant.study.outcome_code(outcome)
+    code = participant.study.code_for_outcome(outcome)
     completion = {"completed_at": now} if answered_every_page else {}
     ended = Participant.objects.filter(pk=participant.pk, outcome=Outcome.IN_PROGRESS).update(
         outcome=outcome, ended_at=now, ending_code=code, **completion)
     return ended == 1
 
 
-def failed_a_check(participant):
-    return AttentionCheck.objects.filter(trial__participant=participant).exclude(
-        answer=F("trial__attention_target")).exists()
-
-
 def finish(participant):
     """Every trial is answered: completed, or failed attention when the study ends failures after the last page."""
     outcome = Outcome.COMPLETED
-    if participant.study.attention_failure_ending == AttentionFailureEnding.AT_END and failed_a_check(participant):
+    if (participant.study.attention_failure_ending == AttentionFailureEnding.AT_END
+            and Participant.objects.filter(pk=participant.pk).failed_a_check().exists()):
         outcome = Outcome.ATTENTION_FAILED
     return end(participant, outcome, answered_every_page=True)
 
@@ -62,7 +56,7 @@ def erase(participant, outcome):
     trials = deleted.get(Trial._meta.label, 0)
     locked.outcome, locked.ended_at = outcome, timezone.now()
     if outcome == Outcome.WITHDRAWN:
-        locked.ending_code = locked.study.outcome_code(outcome)
+        locked.ending_code = locked.study.code_for_outcome(outcome)
     locked.degree, locked.cv_experience_years, locked.instructions_read_at = "", None, None
     locked.save(update_fields=["outcome", "ended_at", "ending_code", "degree", "cv_experience_years",
                                "instructions_read_at"])

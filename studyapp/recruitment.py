@@ -45,7 +45,7 @@ def expire_inactive(study, now):
     inactive = Participant.objects.filter(study=study, outcome=Outcome.IN_PROGRESS, arrived_at__lt=cutoff).exclude(
         consented_at__gte=cutoff).exclude(instructions_read_at__gte=cutoff).exclude(Exists(recent_page))
     return inactive.update(outcome=Outcome.EXPIRED, ended_at=now,
-                           ending_code=study.outcome_code(Outcome.EXPIRED))
+                           ending_code=study.code_for_outcome(Outcome.EXPIRED))
 
 
 def refusal(study, now):

@@ -12,7 +12,7 @@ import torch
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from saliency.metrics import METRIC_NAMES
+from saliency.names import METRIC_NAMES
 from saliency.models import SourceImage, Stimulus
 
 
