@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.loading import EXPLANATION_METRICS, STATEMENTS
+from analysis.loading import STATEMENTS
 from analysis.stats import model_pairs
+from studyapp.schema import METRIC_NAMES
 
 METRIC_LABELS = {"gini": "Gini sparsity", "ris": "RIS", "ros": "ROS", "road_aopc": "ROAD AOPC", "ssim": "SSIM"}
 # Which way is better, as the study reads each metric.
@@ -29,7 +30,7 @@ def stimulus_ratings(ratings, stimuli, models):
         **{f"mean_{statement}": means[(statement, "mean")].to_numpy() for statement in STATEMENTS},
     })
     metrics = stimuli.assign(image=stimuli["image"].astype(str), model=stimuli["model"].astype(str))
-    table = table.merge(metrics[["image", "model", *EXPLANATION_METRICS]], on=["image", "model"], how="left")
+    table = table.merge(metrics[["image", "model", *METRIC_NAMES]], on=["image", "model"], how="left")
     table["model"] = pd.Categorical(table["model"], categories=models)
     return table.sort_values(["image", "model"]).reset_index(drop=True).astype({"model": str})
 
@@ -38,7 +39,7 @@ def metric_correlations(table):
     """Spearman's rho between each metric and each statement's mean rating, over the stimuli with that metric."""
     rows = []
     for statement in STATEMENTS:
-        for metric in EXPLANATION_METRICS:
+        for metric in METRIC_NAMES:
             known = table[metric].notna().to_numpy()
             x, y = table[metric].to_numpy()[known], table[f"mean_{statement}"].to_numpy()[known]
             rho = p = np.nan
@@ -56,8 +57,8 @@ def within_image_agreement(table, models):
     share where the model with the higher metric also got the higher mean rating (ties in either: left out)."""
     rows = []
     for statement in STATEMENTS:
-        wide = table.pivot(index="image", columns="model", values=[f"mean_{statement}", *EXPLANATION_METRICS])
-        for metric in EXPLANATION_METRICS:
+        wide = table.pivot(index="image", columns="model", values=[f"mean_{statement}", *METRIC_NAMES])
+        for metric in METRIC_NAMES:
             for first, second in model_pairs(models):
                 if (metric, first) not in wide or (metric, second) not in wide:
                     continue
@@ -83,7 +84,7 @@ def metric_means(table, models):
     for model in models:
         group = table[table["model"] == model]
         row = {"model": model, "stimuli": len(group)}
-        for metric in EXPLANATION_METRICS:
+        for metric in METRIC_NAMES:
             values = group[metric].dropna()
             row[f"mean_{metric}"] = float(values.mean()) if len(values) else np.nan
             row[f"n_{metric}"] = len(values)

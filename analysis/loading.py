@@ -11,34 +11,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from studyapp.schema import (
+    CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE,
+    RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
+)
+
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")
 STATEMENTS = ("sufficiency", "trust")
 LIKERT_LEVELS = (1, 2, 3, 4, 5)
-
-RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial",
-                   "sufficiency", "trust", "rt_ms", "answered_at")
-CHOICES_COLUMNS = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
-                   "chosen_model", "justification", "rt_ms", "answered_at")
-PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "cv_experience_years",
-                        "attention_passed", "attention_total", "outcome", "consent_version")
-OUTCOMES = ("in_progress", "completed", "no_consent", "attention_failed", "expired", "withdrawn", "erased")
-DELETED_OUTCOMES = ("withdrawn", "erased")  # their answers were deleted: counted, never analysed
-STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence",
-                   "gini", "ris", "ros", "road_aopc", "ssim")
-EXPLANATION_METRICS = ("gini", "ris", "ros", "road_aopc", "ssim")
-STIMULI_USED = ("image", "model", *EXPLANATION_METRICS)
 
 # Columns the analysis uses; the rest of each file is checked for presence only.
 RATINGS_USED = ("participant", "image", "dataset", "class_name", "model", "sufficiency", "trust")
 CHOICES_USED = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
                 "chosen_model", "justification")
+STIMULI_USED = ("image", "model", *METRIC_NAMES)
 CATEGORY_COLUMNS = ("participant", "image", "dataset", "class_name", "model",
                     "left", "middle", "right", "chosen_model")
 
-# The exporter (studyapp/export.py) prepends one quote to text cells that a spreadsheet would run as a
-# formula, and to cells that start with a quote themselves, so that the guard can be undone exactly.
-FORMULA_START_CHARACTERS = frozenset(("=", "+", "-", "@", "\t", "\r", "'"))
-FORMULA_GUARD = re.compile("'[" + re.escape("".join(sorted(FORMULA_START_CHARACTERS))) + "]")
 ROWS_SHOWN = 10
 
 
@@ -144,10 +133,10 @@ def from_export_frames(frames, source):
     stimuli.csv is used when some stimulus carries a metric (stimuli made before the metrics have none).
     """
     sources = {name: source for name in ("ratings", "choices", "participants", "stimuli")}
-    stimuli = frames.get("stimuli.csv")
-    if stimuli is not None and not stimuli[list(EXPLANATION_METRICS)].notna().any(axis=None):
+    stimuli = frames.get(STIMULI_FILE)
+    if stimuli is not None and not stimuli[list(METRIC_NAMES)].notna().any(axis=None):
         stimuli = None
-    return check_study_data(StudyData(frames["ratings.csv"], frames["choices.csv"], frames["participants.csv"],
+    return check_study_data(StudyData(frames[RATINGS_FILE], frames[CHOICES_FILE], frames[PARTICIPANTS_FILE],
                                       sources, stimuli))
 
 
@@ -228,13 +217,7 @@ def repeated_answers(frame, keys, label, what, problems):
 def strip_formula_guard(text):
     """Undo the exporter's spreadsheet guard: drop one leading quote before = + - @ tab, CR or a quote."""
     cells = ["" if t is None or t != t else str(t) for t in text.tolist()]
-    return pd.Series([t[1:] if t[:1] == "'" and FORMULA_GUARD.match(t) else t for t in cells],
-                     index=text.index, dtype=object)
-
-
-def guard_formula(text):
-    """The exporter's spreadsheet guard, for the CSV tables this app writes: quote a cell a spreadsheet would run."""
-    return "'" + text if text[:1] in FORMULA_START_CHARACTERS else text
+    return pd.Series(unguard_formulas(cells), index=text.index, dtype=object)
 
 
 def check_study_data(data):
@@ -320,7 +303,7 @@ def check_stimuli(stimuli, ratings, label, ratings_label, problems):
     stimuli = as_categories(stimuli[list(STIMULI_USED)])
     missing_values(stimuli, ("image", "model"), label, problems)
     unknown_codes(stimuli, ("model",), label, problems)
-    for column in EXPLANATION_METRICS:
+    for column in METRIC_NAMES:
         values = stimuli[column]
         numbers = values
         if not pd.api.types.is_numeric_dtype(values):

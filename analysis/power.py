@@ -2,7 +2,7 @@
 
 A simulated study has every participant rate every image under every model; a rating is the model's
 mean plus the participant's and the image's random intercept plus residual noise, rounded and clipped
-to 1-5 (as `simulate_participants` answers). report.model_tests, the tests `manage.py analyze` runs,
+to 1-5 (as `simulate_participants` answers). pipeline.model_tests, the tests `manage.py analyze` runs,
 decides on each, so a planned power is the power of the report such a study would get.
 """
 
@@ -18,9 +18,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analysis import figures, mixed, report
+from analysis import figures, mixed, pipeline
 from analysis.loading import LIKERT_LEVELS, MODEL_ORDER, STATEMENTS, InputError
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
+from saliency.files import json_ready
+from studyapp.simulation import likert_answers, parse_model_values
 
 # test -> (report table, the p-value that decides, what it compares, title); Holm is over one study's model pairs.
 TESTS = {
@@ -71,20 +73,11 @@ class Design:
 
 
 def parse_means(text):
-    """`N=2.08,A=2.99,M2=3.33` -> {"N": 2.08, "A": 2.99, "M2": 3.33}, in the given order."""
-    means = {}
-    for item in text.split(","):
-        code, equals, value = (part.strip() for part in item.partition("="))
-        try:
-            number = float(value) if equals and code else None
-        except ValueError:
-            number = None
-        if number is None or not math.isfinite(number):
-            raise InputError(f"--means: {item.strip()!r} is not MODEL=MEAN; write e.g. N=2.08,A=2.99,M2=3.33.")
-        if code in means:
-            raise InputError(f"--means: model {code} appears twice.")
-        means[code] = number
-    return means
+    """`N=2.08,A=2.99,M2=3.33` -> {"N": 2.08, "A": 2.99, "M2": 3.33}, in the given order (InputError if not)."""
+    try:
+        return parse_model_values(text, "--means")
+    except ValueError as error:
+        raise InputError(str(error)) from None
 
 
 def design_from_ratings(ratings, statement, models=None, seed=0):
@@ -133,7 +126,7 @@ def simulate_ratings(design, participants, rng):
         latent = (mean + rng.normal(0, design.participant_sd, participants)[person]
                   + rng.normal(0, design.image_sd, design.images)[image]
                   + rng.normal(0, design.sd, len(person)))
-        columns[statement] = np.clip(np.rint(latent), LIKERT_LEVELS[0], LIKERT_LEVELS[-1]).astype(np.int64)
+        columns[statement] = likert_answers(latent)
     return pd.DataFrame({
         "participant": pd.Categorical.from_codes(person, [f"P{i + 1:06d}" for i in range(participants)]),
         "image": pd.Categorical.from_codes(image, [f"img-{i + 1:04d}" for i in range(design.images)]),
@@ -167,7 +160,7 @@ def simulate_frames(design, sizes, options, seed, frames):
     for frame in frames:
         ratings = simulate_ratings(design, max(sizes), np.random.default_rng([seed, frame]))
         for participants in sizes:
-            _, tables = report.model_tests(first_participants(ratings, design, participants), design.models, options)
+            _, tables = pipeline.model_tests(first_participants(ratings, design, participants), design.models, options)
             for test, comparison, statement, significant in decisions(tables, design.models, options.alpha):
                 records.append((test, comparison, participants, 2 * frame + STATEMENTS.index(statement), significant))
     return records
@@ -180,7 +173,7 @@ def simulate_power(design, sizes, simulations, alpha=0.05, seed=0, zero_method=D
     Simulation s is statement s % 2 of frame s // 2, drawn from numpy default_rng([seed, frame]): the
     same seed gives the same numbers for any number of `jobs`.
     """
-    options = report.Options(models=design.models, alpha=alpha, zero_method=zero_method, mixed_model=mixed_model,
+    options = pipeline.Options(models=design.models, alpha=alpha, zero_method=zero_method, mixed_model=mixed_model,
                              seed=seed)
     frames = list(range(math.ceil(simulations / 2)))
     tasks = [frames[i:i + FRAMES_PER_TASK] for i in range(0, len(frames), FRAMES_PER_TASK)]
@@ -258,7 +251,7 @@ def write_outputs(folder, table, plan):
     """power.csv, power.json (`plan`: summary()), power.png and answers.txt."""
     table.to_csv(folder / "power.csv", index=False, columns=["test", "comparison", "participants", "power",
                                                              "simulations"])
-    (folder / "power.json").write_text(json.dumps(report.json_ready(plan), indent=2, allow_nan=False),
+    (folder / "power.json").write_text(json.dumps(json_ready(plan), indent=2, allow_nan=False),
                                        encoding="utf-8")
     titles = {test: title for test, (*_, title) in TESTS.items()}
     (folder / "power.png").write_bytes(figures.power_figure(table, titles, TARGET_POWER))

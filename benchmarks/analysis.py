@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from analysis.loading import read_export  # noqa: E402
 from analysis.mixed import mixed_models  # noqa: E402
 from analysis.simulation import simulate_export  # noqa: E402
+from studyapp.schema import CHOICES_FILE, PARTICIPANTS_FILE, RATINGS_FILE  # noqa: E402
 
 EFFECTS = {"N": 0.0, "A": 0.3, "M2": 0.6}
 CHOICE_WEIGHTS = {"N": 1.0, "A": 2.0, "M2": 4.0}
@@ -46,7 +47,7 @@ def main():
         for count in args.participants:
             folder = (args.keep or Path(scratch)) / f"{count}x{args.images}-seed{args.seed}-image-sd{args.image_sd}"
             start = time.perf_counter()
-            paths = [folder / "export" / name for name in ("ratings.csv", "choices.csv", "participants.csv")]
+            paths = [folder / "export" / name for name in (RATINGS_FILE, CHOICES_FILE, PARTICIPANTS_FILE)]
             if not all(path.exists() for path in paths):
                 paths = simulate_export(folder / "export", count, images=args.images, effects=EFFECTS,
                                         choice_weights=CHOICE_WEIGHTS, seed=args.seed, image_sd=args.image_sd)

@@ -1,6 +1,6 @@
 """Load and crash benchmark: N participants at once through the whole study, over HTTP.
 
-Starts its own throwaway PostgreSQL (tests/pg_cluster.py, durable settings) and gunicorn on
+Starts its own throwaway PostgreSQL (devtools/pg_cluster.py, durable settings) and gunicorn on
 127.0.0.1 with the production settings (DEBUG=0, config/gunicorn.py), creates the demo study (the
 shipped fixtures/stimuli.json, or 20 synthetic images x 3 maps when it is missing; it recruits on
 Prolific) and, per run, fresh participants. They arrive through the study's Prolific link, each with a
@@ -94,7 +94,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from studyapp.simulation import JUSTIFICATIONS, parse_page  # noqa: E402  (pure Python, no Django)
-from tests.pg_cluster import PostgresCluster, free_port  # noqa: E402
+from devtools.pg_cluster import PostgresCluster, free_port  # noqa: E402
 
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front of gunicorn adds
 SYNTHETIC_IMAGES, SYNTHETIC_VARIANTS = 20, ("N", "A", "M2")
@@ -164,9 +164,8 @@ def prepare_database(workdir):
 def study_plan_length(slug):
     """Trials in each participant's plan: the pages after background and before completion."""
     from studyapp.models import Study
-    from studyapp.views import plan_length
 
-    return plan_length(Study.objects.get(slug=slug))
+    return Study.objects.get(slug=slug).plan_length()
 
 
 def create_participants(slug, count, base_url, workdir):

@@ -25,7 +25,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 from saliency.data import batches, load_split  # noqa: E402
 from saliency.devices import seeded_generator  # noqa: E402
 from saliency.smoothing import SmoothingBlock  # noqa: E402
-from saliency.training import PRESET_NAMES, _optimizer, get_preset, make_model, training_step  # noqa: E402
+from saliency.training import PRESET_NAMES, get_preset, make_model, make_optimizer, training_step  # noqa: E402
 
 VARIANTS = ("N", "A", "M2")
 
@@ -44,7 +44,7 @@ def training_throughput(train_data, preset, variant, n_batches, kornia_median=Fa
     model = make_model("fmnist", variant, preset).to(device).train()
     if kornia_median:
         use_kornia_median(model)
-    optimizer = _optimizer(model, preset)
+    optimizer = make_optimizer(model, preset)
     generator = seeded_generator(device, 1)
     stream = batches(train_data, preset.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0))
 

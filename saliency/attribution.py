@@ -1,4 +1,4 @@
-"""Saliency maps with captum, for the class the model predicts: Vanilla Gradient (the stimuli), IG and SmoothGrad.
+"""Saliency maps with captum, for the class the model predicts: Vanilla Gradient, IG, SmoothGrad and Grad-CAM.
 
 Every method returns one (H, W) map per image, computed on the images' device.
 """
@@ -6,7 +6,7 @@ Every method returns one (H, W) map per image, computed on the images' device.
 from dataclasses import dataclass
 
 import torch
-from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, NoiseTunnel, Saliency
 
 # Integrated Gradients as quantus.explain runs it (zero baseline, 10 steps, trapezoid rule); the study leaves it open.
 IG_STEPS = 10
@@ -50,6 +50,13 @@ def smoothgrad(model, images, target):
     return attributions.max(dim=1).values.detach()
 
 
+def gradcam(model, images, target):
+    """Grad-CAM (captum LayerGradCam, ReLU of the weighted sum) of the last feature stage, the one before the
+    classifier head (model[-2] of the study's staged networks), bilinearly upsampled to the image size."""
+    layer_maps = LayerGradCam(model, model[-2]).attribute(images.detach(), target=target, relu_attributions=True)
+    return LayerAttribution.interpolate(layer_maps, tuple(images.shape[2:]), "bilinear")[:, 0].detach()
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -78,4 +85,5 @@ METHODS = {
     "VG": Method("VG", vanilla_gradient, 1, forwards_the_inputs=True),
     "IG": Method("IG", integrated_gradients, IG_STEPS),
     "SG": Method("SG", smoothgrad, SG_SAMPLES),
+    "GradCAM": Method("GradCAM", gradcam, 1, forwards_the_inputs=True),
 }

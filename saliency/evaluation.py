@@ -7,9 +7,6 @@ writes per_image.csv, metrics.json, table1.csv and table1.md all at once.
 
 import json
 import math
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,11 +16,11 @@ from tqdm import tqdm
 from saliency import metrics
 from saliency.attribution import IG_RULE, IG_STEPS, METHODS, SG_SAMPLES, SG_STDEV, predict
 from saliency.data import batches
-from saliency.devices import seeded_generator
+from saliency.files import json_ready, publish_folder
+from saliency.names import METRIC_NAMES
 from saliency.stimuli import choose_images
 
-METRICS = metrics.METRIC_NAMES
-PER_IMAGE_COLUMNS = ["dataset", "test_index", "model", "method", *METRICS]
+PER_IMAGE_COLUMNS = ["dataset", "test_index", "model", "method", *METRIC_NAMES]
 # Table 1 rows: the study's name, our metric, and whether it is compared on a log scale (see table1).
 TABLE1_ROWS = (("dG", "gini", False), ("dRIS", "ris", True), ("dROS", "ros", True), ("dROAD", "road_aopc", False))
 # The study's Table 1, FMNIST column: model minus N.
@@ -50,7 +47,9 @@ def settings(samples=metrics.STABILITY_SAMPLES):
         "methods": {"VG": "captum Saliency, |gradient|, max over channels",
                     "IG": f"captum IntegratedGradients, zero baseline, {IG_STEPS} steps, {IG_RULE}, sum over channels",
                     "SG": f"captum NoiseTunnel(Saliency) smoothgrad, {SG_SAMPLES} samples, stdev {SG_STDEV}, "
-                          "|gradient|, max over channels"},
+                          "|gradient|, max over channels",
+                    "GradCAM": "captum LayerGradCam of the stage before the classifier head, ReLU, bilinear "
+                               "upsampling to the image size"},
         "gini": "quantus Sparseness: |map| / max|map| per map, + 1e-7",
         "ris_ros": f"quantus RelativeInputStability / RelativeOutputStability: {samples} perturbations "
                    f"x + U[{metrics.STABILITY_NOISE[0]}, {metrics.STABILITY_NOISE[1]}), eps_min {metrics.EPS_MIN}, "
@@ -77,21 +76,13 @@ def evaluate(dataset, test_data, explainers, method_names, n_images, seed, devic
     images = images.to(device)
     frames = []
     for explainer in explainers:
-        for name in method_names:
-            values = {metric: [] for metric in METRICS}
-            with torch.random.fork_rng(devices=[torch.device(device)] if torch.device(device).type == "cuda" else []):
-                torch.manual_seed(seed)  # SmoothGrad's noise (captum draws it from the global generator)
-                generator = seeded_generator(device, seed)
-                for chunk in tqdm(metrics.image_chunks(images), desc=f"{dataset} {explainer.variant} {name}"):
-                    x = images[chunk]
-                    target = predict(explainer.model, x)[0]  # the true class: every model classifies x correctly
-                    maps = METHODS[name].explain(explainer.model, x, target)
-                    scores = metrics.evaluate_maps(explainer.model, METHODS[name], x, target, maps, generator, samples)
-                    for metric in METRICS:
-                        values[metric].append(scores[metric])
+        # The true class (every model classifies the images correctly), predicted a chunk at a time to bound memory.
+        target = torch.cat([predict(explainer.model, images[chunk])[0] for chunk in metrics.image_chunks(images)])
+        for name in tqdm(method_names, desc=f"{dataset} {explainer.variant}"):
+            _, scores = metrics.explain_and_evaluate(explainer.model, METHODS[name], images, target, seed, samples)
             frames.append(pd.DataFrame({
                 "dataset": dataset, "test_index": indices, "model": explainer.variant, "method": name,
-                **{metric: torch.cat(values[metric]).cpu().numpy() for metric in METRICS},
+                **{metric: scores[metric].cpu().numpy() for metric in METRIC_NAMES},
             }))
     return pd.concat(frames, ignore_index=True)[PER_IMAGE_COLUMNS]
 
@@ -167,38 +158,21 @@ def table1_markdown(table, per_image):
     return "\n".join(lines) + "\n"
 
 
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def write_outputs(out, per_image, run):
     """per_image.csv, metrics.json, table1.csv, table1.md into `out`, built in a temporary folder and moved in."""
-    out = Path(out).absolute()
     table = table1(per_image)
-    summary = (per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRICS)]
+    summary = (per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRIC_NAMES)]
                .agg(lambda v: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan).reset_index())
     document = {**run, "settings": settings(run.get("samples", metrics.STABILITY_SAMPLES)),
                 "means": summary.to_dict("records"), "table1": table.to_dict("records"),
-                "nan_counts": per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRICS)]
+                "nan_counts": per_image.groupby(["dataset", "method", "model"], sort=False)[list(METRIC_NAMES)]
                 .agg(lambda v: int(v.isna().sum())).reset_index().to_dict("records")}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".evaluate-", dir=out.parent))
-    try:
-        per_image.to_csv(staging / "per_image.csv", index=False, float_format="%.9g")
-        table.to_csv(staging / "table1.csv", index=False, float_format="%.6g")
-        (staging / "table1.md").write_text(table1_markdown(table, per_image))
-        (staging / "metrics.json").write_text(json.dumps(_json_ready(document), indent=2, allow_nan=False) + "\n")
-        out.mkdir(exist_ok=True)
-        for item in staging.iterdir():
-            item.replace(out / item.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    def write(folder):
+        per_image.to_csv(folder / "per_image.csv", index=False, float_format="%.9g")
+        table.to_csv(folder / "table1.csv", index=False, float_format="%.6g")
+        (folder / "table1.md").write_text(table1_markdown(table, per_image))
+        (folder / "metrics.json").write_text(json.dumps(json_ready(document), indent=2, allow_nan=False) + "\n")
+
+    publish_folder(out, write, ".evaluate-")
     return table

@@ -11,7 +11,9 @@ every 8 steps.
 import torch
 import torch.nn.functional as F
 
-METRIC_NAMES = ("gini", "ris", "ros", "road_aopc", "ssim")
+from saliency.devices import seeded_generator
+from saliency.names import METRIC_NAMES
+
 EPS_MIN = 1e-6  # quantus's guard against division by zero in RIS/ROS
 GINI_OFFSET = 1e-7  # quantus Sparseness adds this to every attribution
 STABILITY_SAMPLES = 200  # quantus's nr_samples
@@ -236,3 +238,24 @@ def evaluate_maps(model, method, images, target, maps, generator=None, samples=S
         "road_aopc": road_aopc(road_probabilities(model, images, maps, percentages, generator=generator), target),
         "ssim": noisy_copy_ssim(model, method.explain, images, target, maps, generator),
     }
+
+
+def explain_and_evaluate(model, method, images, target, seed, samples=STABILITY_SAMPLES):
+    """(maps, {metric: values}) of `method` for every image, chunk by chunk (image_chunks), as float64 metrics.
+
+    The noise, SmoothGrad's (torch's global generator, restored afterwards) and the metrics' (a generator on the
+    images' device), comes from `seed` alone, so every model and method gets the same noise and their
+    differences are paired.
+    """
+    device = images.device
+    maps, values = [], {name: [] for name in METRIC_NAMES}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        generator = seeded_generator(device, seed)
+        for chunk in image_chunks(images):
+            chunk_maps = method.explain(model, images[chunk], target[chunk])
+            scores = evaluate_maps(model, method, images[chunk], target[chunk], chunk_maps, generator, samples)
+            maps.append(chunk_maps)
+            for name in METRIC_NAMES:
+                values[name].append(scores[name])
+    return torch.cat(maps), {name: torch.cat(parts) for name, parts in values.items()}

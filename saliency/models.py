@@ -1,7 +1,9 @@
-"""The stimulus records that `manage.py generate_stimuli` writes to fixtures/stimuli.json.
+"""The stimulus records that `manage.py generate_stimuli` writes to fixtures/stimuli.json and that
+`manage.py import_stimuli` makes from a researcher's own images and maps.
 
 PNG paths are relative to settings.STIMULI_ROOT and opaque: they name neither the
-model nor the class, so serving them cannot unblind a participant.
+model, the method nor the class, so serving them cannot unblind a participant.
+Datasets, models (variants) and methods are free text: the built-in ones below, or an imported study's names.
 """
 
 from django.db import models
@@ -21,11 +23,22 @@ class Variant(models.TextChoices):
     G = "G", "Adversarial training + Gaussian smoothing"
 
 
-class SourceImage(models.Model):
-    """A test-set image; its stimuli are the maps that each model gives for it."""
+class Method(models.TextChoices):
+    """The explanation methods generate_stimuli computes (saliency.attribution.METHODS)."""
 
-    dataset = models.CharField(max_length=16, choices=Dataset.choices)
-    test_index = models.PositiveIntegerField(help_text="Index of the image in the dataset's test split.")
+    VG = "VG", "Vanilla Gradient"
+    IG = "IG", "Integrated Gradients"
+    SG = "SG", "SmoothGrad"
+    GRADCAM = "GradCAM", "Grad-CAM"
+
+
+class SourceImage(models.Model):
+    """A test-set image; its stimuli are the maps that each model and method give for it."""
+
+    dataset = models.CharField(max_length=64, help_text="fmnist, cifar10, imagenette, or an imported dataset's name.")
+    test_index = models.PositiveIntegerField(null=True, blank=True,
+                                             help_text="Index of the image in the dataset's test split "
+                                                       "(empty for an imported image without one).")
     class_name = models.CharField(max_length=64)
     image = models.CharField(max_length=255, help_text="PNG path relative to STIMULI_ROOT.")
 
@@ -36,19 +49,23 @@ class SourceImage(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_dataset_display()} #{self.test_index} ({self.class_name})"
+        dataset = dict(Dataset.choices).get(self.dataset, self.dataset)
+        return f"{dataset} #{self.test_index if self.test_index is not None else self.pk} ({self.class_name})"
 
 
 class Stimulus(models.Model):
     """One image + saliency-map pair: what a participant rates."""
 
     source_image = models.ForeignKey(SourceImage, on_delete=models.CASCADE, related_name="stimuli")
-    variant = models.CharField(max_length=4, choices=Variant.choices)
+    variant = models.CharField(max_length=64, help_text="The model: N, A, M1, M2, G, or an imported model's name.")
+    method = models.CharField(max_length=64, default=Method.VG,
+                              help_text="The explanation method: VG, IG, SG, GradCAM, or an imported method's name.")
     heatmap = models.CharField(max_length=255, help_text="PNG path relative to STIMULI_ROOT.")
-    predicted_class = models.CharField(max_length=64)
-    confidence = models.FloatField()
-    preset = models.CharField(max_length=32)
-    checkpoint = models.CharField(max_length=255)
+    predicted_class = models.CharField(max_length=64, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    preset = models.CharField(max_length=32, blank=True, help_text="Training preset (empty for imported maps).")
+    checkpoint = models.CharField(max_length=255, blank=True,
+                                  help_text="Checkpoint file, or the imported map's file name.")
     # The map's explanation metrics (saliency.metrics, as manage.py evaluate_explanations computes them).
     # For researchers and the export only: never shown to participants.
     gini = models.FloatField(null=True, blank=True, help_text="Gini sparsity of the map (higher: sparser).")
@@ -62,11 +79,11 @@ class Stimulus(models.Model):
                                                               "stable); empty when no copy kept the prediction.")
 
     class Meta:
-        ordering = ["source_image", "variant"]
+        ordering = ["source_image", "variant", "method"]
         verbose_name_plural = "stimuli"
         constraints = [
-            models.UniqueConstraint(fields=["source_image", "variant"], name="unique_stimulus_variant"),
+            models.UniqueConstraint(fields=["source_image", "variant", "method"], name="unique_stimulus_condition"),
         ]
 
     def __str__(self):
-        return f"{self.source_image} / {self.variant}"
+        return f"{self.source_image} / {self.variant} / {self.method}"

@@ -1,29 +1,33 @@
-"""Choose test images, explain them with every model, and write PNGs + the Django fixture.
+"""Choose test images, explain them with every model and method, and write PNGs + the Django fixture.
 
 Everything is written into a temporary folder and moved into place only when
 all of it succeeded, so a failure leaves the old stimuli intact.
 File names are content hashes and stimulus primary keys are a seeded shuffle,
 so neither a file name nor a record id tells which model made a map.
+The models run in float64 here (STIMULUS_DTYPE): float32 kernels round differently on different CPUs
+(AVX2 or AVX-512, thread counts), enough to move a PNG's grey level or a RIS maximum over 200 perturbations;
+in float64 those differences stay far below the fixture's 8-bit pixels and 6 significant digits.
 """
 
+import copy
 import hashlib
 import json
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from saliency.attribution import METHODS, predict, vanilla_gradient
+from saliency.attribution import METHODS, predict
 from saliency.data import batches
-from saliency.devices import seeded_generator
-from saliency.metrics import METRIC_NAMES, evaluate_maps, image_chunks
+from saliency.files import publish_folder
+from saliency.metrics import explain_and_evaluate
+from saliency.names import METRIC_NAMES
 from saliency.rendering import png_bytes, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"
+STIMULUS_DTYPE = torch.float64
 PNG_FOLDER = "stimuli"
 
 
@@ -55,13 +59,14 @@ def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_siz
     `option` names the command-line option that asks for the images, for the error message.
     """
     generator = torch.Generator().manual_seed(seed)
+    dtype = next(explainers[0].model.parameters()).dtype  # float64 for the stimuli, float32 for evaluate_explanations
     quotas = class_quotas(n_images, len(test_data.classes), generator)
     order = torch.randperm(len(test_data), generator=generator)
     chosen = []
     for start in range(0, len(order), batch_size):
         indices = order[start : start + batch_size]
         x, y = next(batches(test_data, len(indices), indices=indices))
-        x, y = x.to(device), y.to(device)
+        x, y = x.to(device, dtype), y.to(device)
         correct = torch.ones_like(y, dtype=torch.bool)
         for explainer in explainers:
             correct &= predict(explainer.model, x)[0] == y
@@ -84,11 +89,18 @@ def _write_png(folder: Path, image) -> str:
     return f"{PNG_FOLDER}/{name}"
 
 
-def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu"):
-    """Render one dataset's images and maps into png_folder; returns (source images, stimuli) as dicts."""
+def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu", methods=("VG",)):
+    """Render one dataset's images and each model's maps by each method into png_folder; returns
+    (source images, stimuli) as dicts.
+
+    The explainers' models are used as float64 copies (STIMULUS_DTYPE); the caller's models are left as they are.
+    Every model and method gets the same noise (explain_and_evaluate), as in manage.py evaluate_explanations.
+    """
+    explainers = [Explainer(e.variant, copy.deepcopy(e.model).to(STIMULUS_DTYPE), e.preset, e.checkpoint)
+                  for e in explainers]
     indices = choose_images(test_data, explainers, n_images, seed, device)
     x, y = next(batches(test_data, len(indices), indices=torch.tensor(indices)))
-    x = x.to(device)
+    x = x.to(device, STIMULUS_DTYPE)
     sources = [
         {"dataset": dataset, "test_index": index, "class_name": test_data.classes[label],
          "image": _write_png(png_folder, render_image(image.cpu()))}
@@ -97,23 +109,18 @@ def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Pa
     stimuli = []
     for explainer in tqdm(explainers, desc=f"{dataset} saliency maps"):
         predicted, confidence = predict(explainer.model, x)
-        maps = vanilla_gradient(explainer.model, x, predicted)
-        # Every model's maps get the same noise, as in manage.py evaluate_explanations.
-        generator = seeded_generator(device, seed)
-        scores = []
-        for chunk in image_chunks(x):
-            values = evaluate_maps(explainer.model, METHODS["VG"], x[chunk], predicted[chunk], maps[chunk], generator)
-            scores.append(torch.stack([values[name] for name in METRIC_NAMES], dim=1))
-        scores = torch.cat(scores).tolist()
-        for source, saliency, cls, conf, values in zip(sources, maps.cpu(), predicted.tolist(), confidence.tolist(),
-                                                       scores):
-            stimuli.append({
-                "source": source, "variant": explainer.variant,
-                "heatmap": _write_png(png_folder, render_heatmap(saliency.numpy())),
-                "predicted_class": test_data.classes[cls], "confidence": round(conf, 4),
-                "preset": explainer.preset, "checkpoint": explainer.checkpoint,
-                **{name: _significant(value) for name, value in zip(METRIC_NAMES, values)},
-            })
+        for method in methods:
+            maps, scores = explain_and_evaluate(explainer.model, METHODS[method], x, predicted, seed)
+            scores = torch.stack([scores[name] for name in METRIC_NAMES], dim=1).tolist()
+            for source, saliency, cls, conf, values in zip(sources, maps.cpu(), predicted.tolist(),
+                                                           confidence.tolist(), scores):
+                stimuli.append({
+                    "source": source, "variant": explainer.variant, "method": method,
+                    "heatmap": _write_png(png_folder, render_heatmap(saliency.numpy())),
+                    "predicted_class": test_data.classes[cls], "confidence": round(conf, 4),
+                    "preset": explainer.preset, "checkpoint": explainer.checkpoint,
+                    **{name: _significant(value) for name, value in zip(METRIC_NAMES, values)},
+                })
     return sources, stimuli
 
 
@@ -133,39 +140,27 @@ def fixture_records(sources, stimuli, seed):
     stimulus_records = [
         {"model": "saliency.stimulus", "pk": pk, "fields": {
             "source_image": stimulus["source"]["pk"],
-            **{k: stimulus[k] for k in ("variant", "heatmap", "predicted_class", "confidence", "preset", "checkpoint",
-                                        *METRIC_NAMES)}}}
+            **{k: stimulus[k] for k in ("variant", "method", "heatmap", "predicted_class", "confidence", "preset",
+                                        "checkpoint", *METRIC_NAMES)}}}
         for pk, stimulus in zip(pks, stimuli)
     ]
     return records + sorted(stimulus_records, key=lambda record: record["pk"])
 
 
-def _publish(staging: Path, out: Path):
-    """Swap the staged PNG folder and fixture into out/ (renames within out/, so nearly atomic)."""
-    out.mkdir(parents=True, exist_ok=True)
-    incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=out))
-    try:
-        shutil.move(str(staging / PNG_FOLDER), incoming / PNG_FOLDER)
-        shutil.move(str(staging / FIXTURE_NAME), incoming / FIXTURE_NAME)
-        if (out / PNG_FOLDER).exists():
-            (out / PNG_FOLDER).rename(incoming / "previous")
-        (incoming / PNG_FOLDER).rename(out / PNG_FOLDER)
-        (incoming / FIXTURE_NAME).replace(out / FIXTURE_NAME)
-    finally:
-        shutil.rmtree(incoming, ignore_errors=True)
-
-
-def write_stimuli(out: Path, per_dataset, seed, device="cpu"):
+def write_stimuli(out: Path, per_dataset, seed, device="cpu", methods=("VG",)):
     """per_dataset: [(dataset, test_data, explainers, n_images)]. Replaces out/stimuli.json and out/stimuli/."""
-    with tempfile.TemporaryDirectory(prefix="stimuli-") as staging:
-        staging = Path(staging)
+    records = []
+
+    def write(staging):
         (staging / PNG_FOLDER).mkdir()
         sources, stimuli = [], []
         for dataset, test_data, explainers, n_images in per_dataset:
-            s, t = build_stimuli(dataset, test_data, explainers, n_images, seed, staging / PNG_FOLDER, device)
+            s, t = build_stimuli(dataset, test_data, explainers, n_images, seed, staging / PNG_FOLDER, device,
+                                 methods)
             sources += s
             stimuli += t
-        records = fixture_records(sources, stimuli, seed)
+        records.extend(fixture_records(sources, stimuli, seed))
         (staging / FIXTURE_NAME).write_text(json.dumps(records, indent=2) + "\n")
-        _publish(staging, Path(out))
+
+    publish_folder(out, write, ".stimuli-")
     return records

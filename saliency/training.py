@@ -75,7 +75,8 @@ def make_model(dataset, variant, preset: Preset, smoothing_position=1):
     return build_model(dataset, variant, smoothing_position, **dict(preset.arch))
 
 
-def _optimizer(model, preset):
+def make_optimizer(model, preset):
+    """The preset's optimizer over the model's parameters (Adam or SGD with momentum)."""
     if preset.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=preset.lr, weight_decay=preset.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=preset.lr, momentum=preset.momentum, weight_decay=preset.weight_decay)
@@ -106,7 +107,7 @@ def train(model, train_data, variant, preset: Preset, seed=0, max_batches=None, 
     """Train in place; returns the number of images seen and the seconds it took."""
     generator = torch.Generator().manual_seed(seed)  # shuffles indices on the CPU, where the data is
     attack_generator = seeded_generator(device, seed + 1)
-    optimizer = _optimizer(model, preset)
+    optimizer = make_optimizer(model, preset)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(preset.lr_milestones), 0.1)
     batches_per_epoch = -(-len(train_data) // preset.batch_size)
     if max_batches:

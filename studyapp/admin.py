@@ -8,15 +8,16 @@ confirmation page) and their audit row stays, for returns and payments.
 """
 
 from django.contrib import admin, messages
-from django.contrib.auth import login
-from django.shortcuts import redirect
 from django.contrib.admin import helpers
+from django.contrib.auth import login
 from django.db import models
 from django.db.models import Count, Q
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 
 from . import participation, pilot, readiness
-from .models import DELETED_OUTCOMES, AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
+from .models import AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
+from .schema import DELETED_OUTCOMES
 
 
 def count_column(annotation, description):
@@ -188,12 +189,7 @@ class ParticipantAdmin(admin.ModelAdmin):
         return None
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            trial_total=Count("trials", distinct=True),
-            answered_total=(Count("trials__likert_response", distinct=True)
-                            + Count("trials__attention_response", distinct=True)
-                            + Count("trials__choice_response", distinct=True)),
-        )
+        return super().get_queryset(request).with_progress()
 
     @admin.display(boolean=True, ordering="consented_at")
     def consented(self, participant):
@@ -203,9 +199,9 @@ class ParticipantAdmin(admin.ModelAdmin):
     def completed(self, participant):
         return participant.completed_at is not None
 
-    @admin.display(description="pages answered", ordering="answered_total")
+    @admin.display(description="pages answered", ordering="trials_done")
     def progress(self, participant):
-        return f"{participant.answered_total} / {participant.trial_total}" if participant.trial_total else "-"
+        return f"{participant.trials_done} / {participant.trials_total}" if participant.trials_total else "-"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

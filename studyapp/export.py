@@ -1,4 +1,4 @@
-"""A study's answers as pandas frames in the documented export schema.
+"""A study's answers as pandas frames in the documented export schema (names in studyapp.schema).
 
 The analysis app reads exactly these columns, from the CSV files that `manage.py
 export_responses` writes or straight from these functions (`analyze --study S`); the frames
@@ -48,36 +48,11 @@ import pandas as pd
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
-from .models import AttentionCheck, ChoiceResponse, Participant, Trial
-
-RATINGS_COLUMNS = [
-    "participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust", "rt_ms",
-    "answered_at",
-]
-CHOICES_COLUMNS = [
-    "participant", "image", "dataset", "class_name", "left", "middle", "right", "chosen_model",
-    "justification", "rt_ms", "answered_at",
-]
-PARTICIPANTS_COLUMNS = [
-    "participant", "started_at", "completed_at", "degree", "cv_experience_years", "attention_passed",
-    "attention_total", "outcome", "consent_version",
-]
-RECRUITMENT_COLUMNS = [
-    "participant", "source", "external_id", "external_session", "outcome", "completion_code", "started_at",
-    "completed_at",
-]
-STIMULUS_METRICS = ["gini", "ris", "ros", "road_aopc", "ssim"]
-STIMULI_COLUMNS = ["image", "dataset", "class_name", "model", "predicted_class", "confidence", *STIMULUS_METRICS]
-
-CSV_LINE_END = "\r\n"
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-def neutralize_formula(text):
-    """Prefix `'` to a cell a spreadsheet would otherwise evaluate (see the module docstring)."""
-    if isinstance(text, str) and text.startswith(FORMULA_TRIGGERS):
-        return "'" + text
-    return text
+from .models import ChoiceResponse, Participant, Trial
+from .schema import (
+    CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
+    METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
+)
 
 
 def iso_utc(series):
@@ -97,7 +72,7 @@ def integers(series):
 
 
 def texts(series):
-    return series.map(neutralize_formula).astype("string")
+    return series.map(guard_formula).astype("string")
 
 
 def query_frame(queryset, columns):
@@ -131,7 +106,8 @@ def exported_participants(study, include_preview):
 
 def ratings_frame(study, include_preview=False):
     """One row per rating answer of the study's participants, in participant then page order."""
-    trials = Trial.objects.filter(participant__in=exported_participants(study, include_preview), kind=Trial.Kind.RATING).annotate(
+    trials = Trial.objects.filter(participant__in=exported_participants(study, include_preview),
+                                  kind=Trial.Kind.RATING).annotate(
         rating_number=Window(RowNumber(), partition_by=[F("participant_id")], order_by=F("position").asc()))
     data = query_frame(trials, {
         **image_lookups("participant", "stimulus__source_image"), "position": "position",
@@ -154,7 +130,8 @@ def ratings_frame(study, include_preview=False):
 
 def choices_frame(study, include_preview=False):
     """One row per side-by-side choice, with the three variants in their displayed order."""
-    answers = ChoiceResponse.objects.filter(trial__participant__in=exported_participants(study, include_preview)).order_by(
+    answers = ChoiceResponse.objects.filter(
+        trial__participant__in=exported_participants(study, include_preview)).order_by(
         "trial__participant__pseudonym", "trial__position")
     data = query_frame(answers, {
         **image_lookups("trial__participant", "trial__source_image"),
@@ -173,22 +150,18 @@ def choices_frame(study, include_preview=False):
 
 def participants_frame(study, include_preview=False):
     """One row per participant of the study, started or not, with their attention-check tally."""
-    people = query_frame(exported_participants(study, include_preview).order_by("pseudonym"), {
-        **{name: name for name in ("id", "pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years",
-                                   "outcome")}, "consent_number": "consent_version__number"})
-    checks = query_frame(AttentionCheck.objects.filter(trial__participant__study=study), {
-        "answer": "answer", "participant_id": "trial__participant_id", "target": "trial__attention_target"})
-    checks["passed"] = (checks["answer"] == checks["target"]).astype(int)
-    tally = checks.groupby("participant_id")["passed"].agg(["sum", "count"])
-    tally = tally.reindex(people["id"], fill_value=0).set_axis(people.index)
+    people = query_frame(exported_participants(study, include_preview).with_progress().order_by("pseudonym"), {
+        **{name: name for name in ("pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years",
+                                   "attention_passed", "attention_answered", "outcome")},
+        "consent_number": "consent_version__number"})
     return pd.DataFrame({
         "participant": people["pseudonym"].astype("string"),
         "started_at": iso_utc(people["consented_at"]),
         "completed_at": iso_utc(people["completed_at"]),
         "degree": texts(people["degree"]),
         "cv_experience_years": integers(people["cv_experience_years"]),
-        "attention_passed": integers(tally["sum"]),
-        "attention_total": integers(tally["count"]),
+        "attention_passed": integers(people["attention_passed"]),
+        "attention_total": integers(people["attention_answered"]),
         "outcome": people["outcome"].astype("string"),
         "consent_version": integers(people["consent_number"]),
     }, columns=PARTICIPANTS_COLUMNS)
@@ -199,14 +172,14 @@ def stimuli_frame(study):
     data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant"), {
         "dataset": "source_image__dataset", "test_index": "source_image__test_index",
         "class_name": "source_image__class_name", "model": "variant", "predicted_class": "predicted_class",
-        "confidence": "confidence", **{name: name for name in STIMULUS_METRICS}})
+        "confidence": "confidence", **{name: name for name in METRIC_NAMES}})
     return pd.DataFrame({
         "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
         "class_name": texts(data["class_name"]),
         "model": data["model"].astype("string"),
         "predicted_class": texts(data["predicted_class"]),
-        **{name: data[name].astype("float64") for name in ["confidence", *STIMULUS_METRICS]},
+        **{name: data[name].astype("float64") for name in ["confidence", *METRIC_NAMES]},
     }, columns=STIMULI_COLUMNS)
 def recruitment_frame(study, include_preview=False):
     """One row per participant of the study: how they came, their platform IDs and how it ended (for payments)."""
@@ -226,6 +199,6 @@ def recruitment_frame(study, include_preview=False):
 
 def export_frames(study, include_preview=False):
     """The export files of a study, by file name; researchers' preview participants only with `include_preview`."""
-    return {"ratings.csv": ratings_frame(study, include_preview), "choices.csv": choices_frame(study, include_preview),
-            "participants.csv": participants_frame(study, include_preview),
-            "recruitment.csv": recruitment_frame(study, include_preview), "stimuli.csv": stimuli_frame(study)}
+    return {RATINGS_FILE: ratings_frame(study, include_preview), CHOICES_FILE: choices_frame(study, include_preview),
+            PARTICIPANTS_FILE: participants_frame(study, include_preview),
+            RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study)}

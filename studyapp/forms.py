@@ -9,7 +9,7 @@ idea of the current trial before a form is even validated.
 
 from django import forms
 
-from .models import JUSTIFICATION_MAX_LENGTH, LIKERT_MAX, LIKERT_MIN
+from .models import JUSTIFICATION_MAX_LENGTH, LIKERT_MAX, LIKERT_MIN, Trial
 
 DEGREES = [
     ("none", "No degree"),
@@ -114,3 +114,17 @@ class ChoiceForm(TrialForm):
                           "(it has %(show_value)d).",
         },
     )
+
+
+def attention_instruction(study, target):
+    return f"To show you are reading, select '{study.likert_labels[target - 1]}' for this item."
+
+
+def trial_form(trial, study, data=None):
+    """The form of a trial page, for its kind; `data` is the POST to validate, or None to show it."""
+    if trial.kind == Trial.Kind.RATING:
+        return RatingForm(data, study=study, initial={"trial": trial.token})
+    if trial.kind == Trial.Kind.ATTENTION:
+        return AttentionForm(data, study=study, instruction=attention_instruction(study, trial.attention_target),
+                             initial={"trial": trial.token})
+    return ChoiceForm(data, initial={"trial": trial.token})

@@ -13,12 +13,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
-from django.db.models import Q
+from django.db.models import Count, F, Q
 from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
 
-from . import platforms, randomization
+from . import platforms, randomization, schema
+from .schema import DELETED_OUTCOMES
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
 PAGES_BEFORE_TRIALS = 3  # consent, instructions, background (studyapp.flow)
@@ -185,10 +186,11 @@ class Study(models.Model):
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
-        self.consent_version()
+        self.ensure_consent_version()
 
-    def consent_version(self):
-        """The consent text participants see now: the latest version, a new one if the study's text has changed.
+    def ensure_consent_version(self):
+        """The consent text participants see now: the latest version, inserting a new one if the study's text
+        has changed.
 
         Called when a study is saved and when the consent page is shown (also covering texts changed by
         means that skip save(), such as loaddata).
@@ -223,14 +225,15 @@ class Study(models.Model):
             raise ValidationError({"completion_code": f"{problem} Set it before the study opens, or leave the "
                                                       "study closed until then."})
 
-    def ending_code(self, ending):
+    def code_for(self, ending):
+        """The code this study shows with `ending` (a participant's own shown code is Participant.ending_code)."""
         return getattr(self, self.ENDING_FIELDS[ending][0])
 
-    def outcome_code(self, outcome):
+    def code_for_outcome(self, outcome):
         """The code shown to a participant whose participation ended with `outcome`."""
-        return self.ending_code(ENDING_OF_OUTCOME[outcome])
+        return self.code_for(ENDING_OF_OUTCOME[outcome])
 
-    def ending_redirect_url(self, ending):
+    def redirect_url_for(self, ending):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def stimulus_refs(self):
@@ -272,13 +275,13 @@ class ConsentVersion(models.Model):
 class Outcome(models.TextChoices):
     """Where a participation stands; every value but IN_PROGRESS is an ending."""
 
-    IN_PROGRESS = "in_progress", "In progress"
-    COMPLETED = "completed", "Completed"
-    NO_CONSENT = "no_consent", "Did not consent"
-    ATTENTION_FAILED = "attention_failed", "Failed attention checks"
-    EXPIRED = "expired", "Expired: inactive, place given to a newcomer"
-    WITHDRAWN = "withdrawn", "Withdrew: answers and background deleted"
-    ERASED = "erased", "Erased on request: answers and background deleted"
+    IN_PROGRESS = schema.IN_PROGRESS, "In progress"
+    COMPLETED = schema.COMPLETED, "Completed"
+    NO_CONSENT = schema.NO_CONSENT, "Did not consent"
+    ATTENTION_FAILED = schema.ATTENTION_FAILED, "Failed attention checks"
+    EXPIRED = schema.EXPIRED, "Expired: inactive, place given to a newcomer"
+    WITHDRAWN = schema.WITHDRAWN, "Withdrew: answers and background deleted"
+    ERASED = schema.ERASED, "Erased on request: answers and background deleted"
 
 
 ENDING_OF_OUTCOME = {
@@ -289,10 +292,37 @@ ENDING_OF_OUTCOME = {
     Outcome.WITHDRAWN: Ending.WITHDRAWN,
     Outcome.ERASED: Ending.WITHDRAWN,
 }
-DELETED_OUTCOMES = (Outcome.WITHDRAWN, Outcome.ERASED)  # answers and background deleted; the audit row stays
 
 INVITE_SOURCE = "invite"
 PREVIEW_SOURCE = "preview"
+
+
+def answered(trial=""):
+    """The trial at lookup path `trial` ("" or e.g. "trials__") has its answer: each kind has its own table."""
+    return (Q(**{f"{trial}likert_response__isnull": False}) | Q(**{f"{trial}attention_response__isnull": False})
+            | Q(**{f"{trial}choice_response__isnull": False}))
+
+
+def passed_check(trial=""):
+    """The attention check at lookup path `trial` was answered as instructed."""
+    return Q(**{f"{trial}attention_response__answer": F(f"{trial}attention_target")})
+
+
+class ParticipantQuerySet(models.QuerySet):
+    def with_progress(self):
+        """Each participant's tallies, in one query: trials planned (trials_total) and answered (trials_done),
+        attention checks planned (attention_total), answered (attention_answered) and passed (attention_passed)."""
+        return self.annotate(
+            trials_total=Count("trials"),
+            trials_done=Count("trials", filter=answered("trials__")),
+            attention_total=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION)),
+            attention_answered=Count("trials", filter=Q(trials__attention_response__isnull=False)),
+            attention_passed=Count("trials", filter=passed_check("trials__")),
+        )
+
+    def failed_checks(self, at_least=1):
+        """Participants who answered at least `at_least` attention checks other than instructed."""
+        return self.with_progress().filter(attention_answered__gte=F("attention_passed") + at_least)
 
 
 class Participant(models.Model):
@@ -326,6 +356,8 @@ class Participant(models.Model):
         "preview", default=False,
         help_text="A researcher trying the study: holds no place, left out of exports and analyses by default.")
 
+    objects = ParticipantQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["study", "external_id"], condition=~Q(external_id=""),
@@ -340,6 +372,11 @@ class Participant(models.Model):
     @property
     def ending(self):
         return ENDING_OF_OUTCOME.get(self.outcome)
+
+    @property
+    def arrival(self):
+        """The platform fields they arrived with (empty for an invite link), as the study link read them."""
+        return platforms.Arrival(self.external_id, self.external_session, self.external_submit_to)
 
     @property
     def can_withdraw(self):

@@ -9,33 +9,28 @@ consent record, times, outcome) that returns and payments are handled with.
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from .models import (
-    ATTENTION_FAILURES_TO_END, DELETED_OUTCOMES, AttentionCheck, AttentionFailureEnding, ChoiceResponse,
-    LikertResponse, Outcome, Participant, Trial,
+    ATTENTION_FAILURES_TO_END, AttentionCheck, AttentionFailureEnding, ChoiceResponse, LikertResponse, Outcome,
+    Participant, Trial,
 )
+from .schema import DELETED_OUTCOMES
 
 
 def end(participant, outcome, answered_every_page=False):
     """End an ongoing participation with `outcome`; False when it had ended already."""
     now = timezone.now()
-    code = participant.study.outcome_code(outcome)
+    code = participant.study.code_for_outcome(outcome)
     completion = {"completed_at": now} if answered_every_page else {}
     ended = Participant.objects.filter(pk=participant.pk, outcome=Outcome.IN_PROGRESS).update(
         outcome=outcome, ended_at=now, ending_code=code, **completion)
     return ended == 1
 
 
-def failed_checks(participant):
-    return AttentionCheck.objects.filter(trial__participant=participant).exclude(
-        answer=F("trial__attention_target")).count()
-
-
 def failed_attention(participant):
     """Whether the participant has failed as many checks as Prolific requires before a rejection."""
-    return failed_checks(participant) >= ATTENTION_FAILURES_TO_END
+    return Participant.objects.filter(pk=participant.pk).failed_checks(ATTENTION_FAILURES_TO_END).exists()
 
 
 def end_on_failed_check(participant):
@@ -86,7 +81,7 @@ def erase(participant, outcome):
     trials = deleted.get(Trial._meta.label, 0)
     locked.outcome, locked.ended_at = outcome, timezone.now()
     if outcome == Outcome.WITHDRAWN:
-        locked.ending_code = locked.study.outcome_code(outcome)
+        locked.ending_code = locked.study.code_for_outcome(outcome)
     locked.degree, locked.cv_experience_years, locked.instructions_read_at = "", None, None
     locked.save(update_fields=["outcome", "ended_at", "ending_code", "degree", "cv_experience_years",
                                "instructions_read_at"])

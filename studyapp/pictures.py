@@ -11,6 +11,12 @@ import base64
 from functools import lru_cache
 from pathlib import Path
 
+from django.conf import settings
+
+from saliency.models import Stimulus
+
+from .models import Trial
+
 
 @lru_cache(maxsize=512)
 def png_data_uri(root, relative):
@@ -20,3 +26,18 @@ def png_data_uri(root, relative):
     if not path.is_relative_to(base):
         raise FileNotFoundError(f"{relative!r} is outside the stimuli folder {base}")
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def stimulus_pictures(trial):
+    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's three), as data: URIs."""
+    single = trial.kind != Trial.Kind.CHOICE
+    ids = [trial.stimulus_id] if single else [trial.left_id, trial.middle_id, trial.right_id]
+    stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk(ids)
+    source = stimuli[ids[0]].source_image  # every map of a trial is of the trial's one image
+    maps = [png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]
+    context = {"class_name": source.class_name, "image_src": png_data_uri(settings.STIMULI_ROOT, source.image)}
+    if single:
+        context["map_src"] = maps[0]
+    else:
+        context["maps"] = [(f"Map {slot}", src) for slot, src in enumerate(maps, start=1)]
+    return context

@@ -66,7 +66,7 @@ def expire_idle(study, now, count):
     if len(chosen) < count:
         return False
     expired = idle(study, now).filter(pk__in=chosen).order_by().update(  # still idle: none resumed meanwhile
-        outcome=Outcome.EXPIRED, ended_at=now, ending_code=study.outcome_code(Outcome.EXPIRED))
+        outcome=Outcome.EXPIRED, ended_at=now, ending_code=study.code_for_outcome(Outcome.EXPIRED))
     return expired == count
 
 

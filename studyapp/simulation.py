@@ -5,6 +5,7 @@ configurable per-model distributions (a known effect) and are sent through the r
 No Django import: the answer model is tested alone.
 """
 
+import math
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -22,7 +23,10 @@ JUSTIFICATIONS = (
 
 
 def parse_model_values(spec, option="--means"):
-    """`"N=2.5,A=3,M2=3.5"` -> {"N": 2.5, "A": 3.0, "M2": 3.5}; a clear ValueError otherwise."""
+    """`"N=2.5,A=3,M2=3.5"` -> {"N": 2.5, "A": 3.0, "M2": 3.5}, in the given order; a clear ValueError otherwise.
+
+    The one reader of a MODEL=NUMBER list: simulate_participants' --means and --choice-weights, plan_study's --means.
+    """
     values = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         code, sep, number = item.partition("=")
@@ -32,10 +36,18 @@ def parse_model_values(spec, option="--means"):
         if code in values:
             raise ValueError(f"{option}: model {code} is given twice.")
         try:
-            values[code] = float(number)
+            value = float(number)
         except ValueError:
-            raise ValueError(f"{option}: {number.strip()!r} for model {code} is not a number.") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(f"{option}: {number.strip()!r} for model {code} is not a number.")
+        values[code] = value
     return values
+
+
+def likert_answers(latent):
+    """Simulated ratings as answers: each latent score rounded to the nearest of 1-5 (clipped to the scale)."""
+    return np.clip(np.rint(latent), LIKERT_VALUES[0], LIKERT_VALUES[-1]).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -66,8 +78,7 @@ class AnswerModel:
 
     def rating(self, rng, model):
         """(sufficiency, trust) for a map made by `model`."""
-        draws = rng.normal(self.mean(model), self.rating_sd, size=2)
-        sufficiency, trust = np.clip(np.rint(draws), LIKERT_VALUES[0], LIKERT_VALUES[-1]).astype(int)
+        sufficiency, trust = likert_answers(rng.normal(self.mean(model), self.rating_sd, size=2))
         return int(sufficiency), int(trust)
 
     def choice(self, rng, models):

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import console, views
 
 app_name = "studyapp"
 urlpatterns = [
@@ -16,7 +16,7 @@ urlpatterns = [
     path("trial/<int:position>/", views.trial, name="trial"),
     path("complete/", views.complete, name="complete"),
     path("withdraw/", views.withdraw, name="withdraw"),
-    path("dashboard/", views.dashboard, name="dashboard"),
-    path("dashboard/<slug:slug>/", views.dashboard, name="dashboard_study"),
-    path("dashboard/<slug:slug>/preview/", views.preview, name="preview"),
+    path("dashboard/", console.dashboard, name="dashboard"),
+    path("dashboard/<slug:slug>/", console.dashboard, name="dashboard_study"),
+    path("dashboard/<slug:slug>/preview/", console.preview, name="preview"),
 ]

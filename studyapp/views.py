@@ -1,4 +1,4 @@
-"""The participant survey, the stimulus images it shows, and the staff dashboard.
+"""The participant survey over HTTP: its pages, their redirects and refusals (the staff dashboard: console.py).
 
 Every survey view loads the participant's standing and asks `flow.current_page` where they are;
 a request for any other page is redirected there, and an answer is stored only for the current trial
@@ -7,15 +7,11 @@ database and is treated as already answered.
 """
 
 import logging
-from functools import wraps
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.views import redirect_to_login
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,14 +19,11 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from saliency.models import Stimulus
-
-from . import flow, participation, pictures, pilot, platforms, randomization, readiness, recruitment, throttling
-from .forms import AttentionForm, BackgroundForm, ChoiceForm, ConsentForm, InstructionsForm, RatingForm
-from .models import (
-    PAGES_BEFORE_TRIALS, AttentionCheck, ChoiceResponse, Ending, LikertResponse, Outcome, Participant, Study,
-    Trial,
-)
+from . import flow, participation, pictures, platforms, recruitment, throttling
+from .decorators import participant_required
+from .forms import BackgroundForm, ConsentForm, InstructionsForm, trial_form
+from .models import PAGES_BEFORE_TRIALS, Ending, Outcome, Participant, Study, Trial, answered
+from .survey import SurveyState, start_study, store_answer
 
 logger = logging.getLogger("studyapp")
 
@@ -49,102 +42,15 @@ def see_other(url):
     return response
 
 
-def participant_required(view):
-    """Pass the logged-in user's Participant; log in first, and only participants may pass."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), "studyapp:login")
-        participant = getattr(request.user, "participant", None)  # loaded with the user (studyapp.backends)
-        if participant is None:
-            if request.user.is_staff:
-                return redirect("studyapp:dashboard")
-            return render(request, "studyapp/not_a_participant.html", status=403)
-        return view(request, participant, *args, **kwargs)
-
-    return never_cache(wrapper)
-
-
-class Survey:
-    """A participant's stored standing, read in one query per request.
-
-    The query puts unanswered trials first, in plan order, and counts every trial and the answered
-    ones over the whole plan: its first row is the current trial, its second the one after it.
-    """
-
-    def __init__(self, participant):
-        self.participant = participant
-        self.study = participant.study
-        trials = list(plan_with_counts(participant)) if participant.consented_at else []
-        unanswered = [t for t in trials if not t.answered]
-        self.trial = unanswered[0] if unanswered else None
-        self.next_trial = unanswered[1] if len(unanswered) > 1 else None
-        self.standing = flow.Standing(
-            consented=participant.consented_at is not None,
-            instructions_read=participant.instructions_read_at is not None,
-            background_given=participant.cv_experience_years is not None and bool(participant.degree),
-            answered=trials[0].answered_count if trials else 0,
-            planned=trials[0].planned if trials else 0,
-            first_unanswered=self.trial.position if self.trial else None,
-            ended=participant.outcome != Outcome.IN_PROGRESS,
-        )
-        self.page = flow.current_page(self.standing)
-
-    def progress(self):
-        return flow.progress(self.standing, 0 if self.standing.consented else plan_length(self.study))
-
-    def after_answering(self, failed_check=False):
-        """The page that follows once the current trial is answered; records the ending when there is one."""
-        if failed_check and participation.end_on_failed_check(self.participant):
-            return flow.Page(flow.COMPLETE)
-        if self.next_trial is not None:
-            return flow.Page(flow.TRIAL, self.next_trial.position)
-        participation.finish(self.participant)
-        return flow.Page(flow.COMPLETE)
-
-
-def plan_with_counts(participant):
-    """The participant's trials, unanswered first in plan order, each row with the plan's counts.
-
-    A trial is answered when the answer of its own kind is stored (each kind has its own table).
-    Raw SQL: this query runs on every survey request, and building it with the ORM cost more CPU
-    than everything else the request did (benchmarks/load.py).
-    """
-    tables = {model.__name__: connection.ops.quote_name(model._meta.db_table)
-              for model in (Trial, LikertResponse, AttentionCheck, ChoiceResponse)}
-    answered = "(likert.id IS NOT NULL OR attention.id IS NOT NULL OR choice.id IS NOT NULL)"
-    return Trial.objects.raw(
-        f"""SELECT trial.*, {answered} AS answered, COUNT(*) OVER () AS planned,
-                   SUM(CASE WHEN {answered} THEN 1 ELSE 0 END) OVER () AS answered_count
-            FROM {tables["Trial"]} trial
-            LEFT JOIN {tables["LikertResponse"]} likert ON likert.trial_id = trial.id AND trial.kind = %s
-            LEFT JOIN {tables["AttentionCheck"]} attention ON attention.trial_id = trial.id AND trial.kind = %s
-            LEFT JOIN {tables["ChoiceResponse"]} choice ON choice.trial_id = trial.id AND trial.kind = %s
-            WHERE trial.participant_id = %s
-            ORDER BY answered, trial.position
-            LIMIT 2""",
-        [Trial.Kind.RATING, Trial.Kind.ATTENTION, Trial.Kind.CHOICE, participant.pk],
-    )
-
-
 def page_url(page):
     if page.name == flow.TRIAL:
         return reverse("studyapp:trial", args=[page.position])
     return reverse(PAGE_URL_NAMES[page.name])
 
 
-def plan_length(study):
-    return study.plan_length()
-
-
-def study_stimulus_refs(study):
-    return study.stimulus_refs()
-
-
-def render_page(request, survey, template, context, status=200):
-    return render(request, template, {"study": survey.study, "progress": survey.progress(),
-                                      "can_withdraw": survey.participant.can_withdraw, **context}, status=status)
+def render_page(request, current, template, context, status=200):
+    return render(request, template, {"study": current.study, "progress": current.progress(),
+                                      "can_withdraw": current.participant.can_withdraw, **context}, status=status)
 
 
 # --- Getting in ---------------------------------------------------------------------------------------
@@ -194,13 +100,11 @@ def study_link(request, slug):
         return render(request, "studyapp/arrival_refused.html", {"study": study, "problem": str(error)}, status=400)
     if arrival is None:  # an MTurk worker previewing the HIT
         return render(request, "studyapp/preview.html",
-                      {"study": study, "pages": plan_length(study) + PAGES_BEFORE_TRIALS})
+                      {"study": study, "pages": study.plan_length() + PAGES_BEFORE_TRIALS})
     admission = recruitment.admit(study, arrival, study.recruitment_source)
     if admission.participant is None:
-        return ending_response(request, study, Ending.OVER_QUOTA, study.ending_code(Ending.OVER_QUOTA),
-                               source=study.recruitment_source, reason=admission.refusal,
-                               external_id=arrival.external_id, external_session=arrival.external_session,
-                               submit_to=arrival.submit_to)
+        return ending_response(request, study, Ending.OVER_QUOTA, study.code_for(Ending.OVER_QUOTA),
+                               study.recruitment_source, arrival, reason=admission.refusal)
     if request.user != admission.participant.user:
         login(request, admission.participant.user)
     return redirect("studyapp:survey")
@@ -208,35 +112,10 @@ def study_link(request, slug):
 
 @participant_required
 def survey(request, participant):
-    return redirect(page_url(Survey(participant).page))
+    return redirect(page_url(SurveyState(participant).page))
 
 
 # --- Pages before the trials ------------------------------------------------------------------------
-
-def start_study(participant, consent_version):
-    """Consent to `consent_version`: draw the plan from the participant's seed and store it, once, in one
-    transaction."""
-    try:
-        with transaction.atomic():
-            locked = Participant.objects.select_for_update().get(pk=participant.pk)
-            if locked.consented_at is not None:
-                return
-            plan = randomization.draw_plan(
-                study_stimulus_refs(participant.study), locked.seed,
-                comparison_count=participant.study.comparison_count,
-                attention_checks=participant.study.attention_checks,
-            )
-            Trial.objects.bulk_create(
-                Trial(participant=locked, position=position, kind=t.kind, stimulus_id=t.stimulus,
-                      source_image_id=t.source_image, left_id=t.left, middle_id=t.middle, right_id=t.right,
-                      attention_target=t.attention_target)
-                for position, t in enumerate(plan, start=1)
-            )
-            locked.consented_at, locked.consent_version = timezone.now(), consent_version
-            locked.save(update_fields=["consented_at", "consent_version"])
-    except IntegrityError:
-        logger.info("Participant %s consented twice at once; the first plan stands", participant.pseudonym)
-
 
 def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda participant: {}):
     """A page before the trials: shown only while it is the current page; a valid POST runs `save`.
@@ -249,7 +128,7 @@ def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda
     @participant_required
     @require_http_methods(["GET", "POST"])
     def view(request, participant):
-        current = Survey(participant)
+        current = SurveyState(participant)
         if current.page.name != step:
             return see_other(page_url(current.page))
         if decline is not None and request.method == "POST" and "decline" in request.POST:
@@ -262,7 +141,7 @@ def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda
                 if problem:
                     return render_page(request, current, template, {"form": form, "refusal": problem}, status=503)
                 participant.refresh_from_db()
-                return see_other(page_url(Survey(participant).page))
+                return see_other(page_url(SurveyState(participant).page))
             return render_page(request, current, template, {"form": form}, status=400)
         return render_page(request, current, template, {"form": form})
 
@@ -297,25 +176,12 @@ def decline_consent(participant):
 
 
 consent = step_view(flow.CONSENT, "studyapp/consent.html", ConsentForm, save_consent, decline=decline_consent,
-                    form_kwargs=lambda participant: {"version": participant.study.consent_version()})
+                    form_kwargs=lambda participant: {"version": participant.study.ensure_consent_version()})
 instructions = step_view(flow.INSTRUCTIONS, "studyapp/instructions.html", InstructionsForm, save_instructions_read)
 background = step_view(flow.BACKGROUND, "studyapp/background.html", BackgroundForm, save_background)
 
 
 # --- Trials -------------------------------------------------------------------------------------------
-
-def attention_instruction(study, target):
-    return f"To show you are reading, select '{study.likert_labels[target - 1]}' for this item."
-
-
-def trial_form(trial, study, data=None):
-    if trial.kind == Trial.Kind.RATING:
-        return RatingForm(data, study=study, initial={"trial": trial.token})
-    if trial.kind == Trial.Kind.ATTENTION:
-        return AttentionForm(data, study=study, instruction=attention_instruction(study, trial.attention_target),
-                             initial={"trial": trial.token})
-    return ChoiceForm(data, initial={"trial": trial.token})
-
 
 def render_trial(request, current, trial, form, status=200, refusal=""):
     """The trial page with its stimulus images embedded (data: URIs): no image URL exists to leak or share.
@@ -324,7 +190,7 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
     """
     context = {"trial": trial, "form": form, "refusal": refusal}
     try:
-        context.update(stimulus_pictures(trial))
+        context.update(pictures.stimulus_pictures(trial))
     except OSError as error:
         logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
         return HttpResponse("This page's images are missing on the server; the researchers have been told. "
@@ -333,35 +199,10 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
     return render_page(request, current, template, context, status=status)
 
 
-def stimulus_pictures(trial):
-    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's three), as data: URIs."""
-    single = trial.kind != Trial.Kind.CHOICE
-    ids = [trial.stimulus_id] if single else [trial.left_id, trial.middle_id, trial.right_id]
-    stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk(ids)
-    source = stimuli[ids[0]].source_image  # every map of a trial is of the trial's one image
-    maps = [pictures.png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]
-    context = {"class_name": source.class_name, "image_src": pictures.png_data_uri(settings.STIMULI_ROOT, source.image)}
-    if single:
-        context["map_src"] = maps[0]
-    else:
-        context["maps"] = [(f"Map {slot}", src) for slot, src in enumerate(maps, start=1)]
-    return context
-
-
-def store_answer(trial, data, rt_ms):
-    if trial.kind == Trial.Kind.RATING:
-        LikertResponse.objects.create(trial=trial, sufficiency=data["sufficiency"], trust=data["trust"], rt_ms=rt_ms)
-    elif trial.kind == Trial.Kind.ATTENTION:
-        AttentionCheck.objects.create(trial=trial, answer=data["answer"], rt_ms=rt_ms)
-    else:
-        chosen = getattr(trial, f"{data['choice']}_id")  # the form allows only left/middle/right
-        ChoiceResponse.objects.create(trial=trial, chosen_id=chosen, justification=data["justification"], rt_ms=rt_ms)
-
-
 @participant_required
 @require_http_methods(["GET", "POST"])
 def trial(request, participant, position):
-    current = Survey(participant)
+    current = SurveyState(participant)
     if request.method == "POST":
         return answer(request, current)
     if current.page != flow.Page(flow.TRIAL, position):
@@ -380,9 +221,7 @@ STALE_ANSWER = ("The answer you just sent came from a page that was already done
 def stale_answer(request, current, token):
     """Send an answer from a page no longer current to the current page; if that page had been answered (an old
     tab), the current page says why this answer was not saved. (An ended participation's page says why itself.)"""
-    answered = Q(likert_response__isnull=False) | Q(attention_response__isnull=False) | Q(
-        choice_response__isnull=False)
-    if current.participant.trials.filter(answered, token=token).exists():
+    if current.participant.trials.filter(answered(), token=token).exists():
         messages.warning(request, STALE_ANSWER)
     return see_other(page_url(current.page))
 
@@ -420,7 +259,7 @@ def answer(request, current):
 @require_GET
 def complete(request, participant):
     """The participant's ending: its code, and the way back to their platform (a redirect, a link, a form)."""
-    current = Survey(participant)
+    current = SurveyState(participant)
     if current.page.name != flow.COMPLETE:
         return see_other(page_url(current.page))
     if participant.outcome == Outcome.IN_PROGRESS:  # every trial answered, the ending not yet recorded (a crash)
@@ -428,21 +267,20 @@ def complete(request, participant):
         participant.refresh_from_db(fields=["outcome", "ending_code", "completed_at", "ended_at"])
     ending = participant.ending
     return ending_response(
-        request, current.study, ending, participant.ending_code, source=participant.source,
-        reason=participant.outcome, external_id=participant.external_id,
-        external_session=participant.external_session, submit_to=participant.external_submit_to,
-        progress=current.progress() if ending == Ending.COMPLETED else None)
+        request, current.study, ending, participant.ending_code, participant.source, participant.arrival,
+        reason=participant.outcome, progress=current.progress() if ending == Ending.COMPLETED else None)
 
 
-def ending_response(request, study, ending, code, *, source, reason, external_id="", external_session="",
-                    submit_to="", progress=None):
+def ending_response(request, study, ending, code, source, arrival, *, reason, progress=None):
     """An ending page (shown only once the final answer is stored), or the redirect the study sets for it.
 
+    `source` is how the person came ('invite', 'preview' or a platform); `arrival` their platforms.Arrival.
     It has no withdrawal link: the participation has ended, and the code may be handed in already.
     """
     hands_in = ending in (Ending.COMPLETED, Ending.ATTENTION_FAILED)
-    way = platforms.way_back(source, code, study.ending_redirect_url(ending), external_id=external_id,
-                             external_session=external_session, submit_to=submit_to, hands_in=hands_in)
+    way = platforms.way_back(source, code, study.redirect_url_for(ending), external_id=arrival.external_id,
+                             external_session=arrival.external_session, submit_to=arrival.submit_to,
+                             hands_in=hands_in)
     if way.redirect_url:
         return redirect(way.redirect_url)
     platform = study.platform() if source == study.recruitment_source else None
@@ -456,63 +294,10 @@ def ending_response(request, study, ending, code, *, source, reason, external_id
 def withdraw(request, participant):
     """Withdrawal, confirmed by a POST: the participant's answers and background are deleted, the audit row stays."""
     if not participant.can_withdraw:
-        return see_other(page_url(Survey(participant).page))
+        return see_other(page_url(SurveyState(participant).page))
     if request.method == "POST":
         erasure = participation.erase(participant, Outcome.WITHDRAWN)
         logger.info("%s withdrew: %d answers deleted", participant.pseudonym, erasure.answers)
         return see_other(page_url(flow.Page(flow.COMPLETE)))
     return render(request, "studyapp/withdraw.html",
-                  {"study": participant.study, "back": page_url(Survey(participant).page)})
-
-
-# --- Staff dashboard ----------------------------------------------------------------------------------
-
-def staff_required(view):
-    """Anonymous users log in first; logged-in users who are not staff get 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), "studyapp:login")
-        if not (request.user.is_active and request.user.is_staff):
-            return render(request, "studyapp/not_a_participant.html", {"staff_only": True}, status=403)
-        return view(request, *args, **kwargs)
-
-    return never_cache(wrapper)
-
-
-@staff_required
-def dashboard(request, slug=None):
-    studies = Study.objects.order_by("-created_at")
-    selected = get_object_or_404(Study, slug=slug) if slug else None
-    participants = Participant.objects.filter(study__in=[selected] if selected else studies).annotate(
-        trials_total=Count("trials"),
-        trials_done=Count("trials", filter=Q(trials__likert_response__isnull=False)
-                          | Q(trials__attention_response__isnull=False) | Q(trials__choice_response__isnull=False)),
-        attention_total=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION,  # reached: answered, as exported
-                                                  trials__attention_response__isnull=False)),
-        attention_passed=Count("trials", filter=Q(trials__kind=Trial.Kind.ATTENTION,
-                                                  trials__attention_response__answer=F("trials__attention_target"))),
-    ).select_related("study").order_by("study__title", "pseudonym")
-    summary = {}
-    if selected:
-        outcomes = dict(selected.participants.filter(is_preview=False).values_list("outcome").annotate(
-            n=Count("id")).order_by())
-        summary = {
-            "study_link": selected.study_link(request.build_absolute_uri("/")),
-            "places_taken": recruitment.places_taken(selected),
-            "length": readiness.study_length(selected),
-            "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
-            "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
-        }
-    return render(request, "studyapp/dashboard.html",
-                  {"studies": studies, "selected": selected, "participants": participants, **summary})
-
-
-@staff_required
-@require_http_methods(["POST"])
-def preview(request, slug):
-    """Take the study as a new preview participant, through the participants' own pages (logs the researcher out)."""
-    participant = pilot.enroll_preview(get_object_or_404(Study, slug=slug))
-    login(request, participant.user)
-    return see_other(reverse("studyapp:survey"))
+                  {"study": participant.study, "back": page_url(SurveyState(participant).page)})

@@ -13,13 +13,11 @@ import itertools
 import secrets
 
 import pytest
-from django.contrib.auth import get_user_model
 from PIL import Image
 
 from saliency.models import SourceImage, Stimulus
-from studyapp.invites import mint_invite_token
-from studyapp.models import Participant, Study
-from studyapp.randomization import participant_seed
+from studyapp.enrollment import enroll_participants
+from studyapp.models import Study
 
 pytest_plugins = ["tests.pg_cluster"]  # `pytest --postgres`: the database-facing tests on a throwaway PostgreSQL
 
@@ -85,17 +83,19 @@ def study_factory(db, write_png):
 def participant_factory(db):
     """participant_factory(study, username=None, password=None) -> Participant.
 
-    A participant with a login account (password login only when `password` is given), a random
-    pseudonym, an invite token from `mint_invite_token` and the seed `participant_seed` draws for the
-    study's next participant number.
+    A participant enrolled as `create_participants` enrols one (studyapp.enrollment: next pseudonym,
+    invite token, the seed `participant_seed` draws for the study's next participant number); `username`
+    and `password` give their account a name and a password login.
     """
     def make(study, username=None, password=None):
-        number = study.participants.count()
-        pseudonym = f"P{secrets.token_hex(5).upper()}"
-        user = get_user_model().objects.create_user(username=username or pseudonym.lower(), password=password)
-        return Participant.objects.create(
-            study=study, user=user, pseudonym=pseudonym, invite_token=mint_invite_token(),
-            seed=participant_seed(study.seed, number),
-        )
+        participant = enroll_participants(study, 1)[0]
+        user = participant.user
+        if username:
+            user.username = username
+        if password:
+            user.set_password(password)
+        if username or password:
+            user.save()
+        return participant
 
     return make

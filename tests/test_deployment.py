@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_cluster import free_port
+from devtools.pg_cluster import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from tests.pg_cluster import PostgresCluster
+from devtools.pg_cluster import PostgresCluster
 
 
 def test_cluster_serves_on_loopback_and_leaves_nothing_behind():

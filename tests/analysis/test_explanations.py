@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from scipy import stats as sp
 
-from analysis.loading import EXPLANATION_METRICS, STIMULI_COLUMNS
 from analysis.simulation import simulate_export
+from studyapp.schema import METRIC_NAMES, STIMULI_COLUMNS
 
 
 def analyze(*args):
@@ -53,7 +53,7 @@ def test_correlations_and_within_image_shares_equal_scipy_and_a_direct_count(exp
     joined = means.merge(stimuli, on=["image", "model"])
     rows = {(r["statement"], r["metric"]): r for r in results["metric_correlations"]}
     for statement in ("sufficiency", "trust"):
-        for metric in EXPLANATION_METRICS:
+        for metric in METRIC_NAMES:
             known = joined[joined[metric].notna()]
             expected = sp.spearmanr(known[metric], known[statement])
             row = rows[(statement, metric)]

@@ -14,8 +14,9 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
-from analysis import mixed, power, report
-from analysis.loading import RATINGS_COLUMNS, InputError
+from analysis import mixed, pipeline, power
+from analysis.loading import InputError
+from studyapp.schema import RATINGS_COLUMNS
 
 MC_Z = 4
 # A larger alpha than 0.05 makes the Monte-Carlo band narrow relative to it at the same number of studies.
@@ -122,7 +123,7 @@ def test_each_simulated_study_is_decided_as_analyze_decides_on_its_export(tmp_pa
         for row in results[table]:
             comparison = f"{row['model_a']}-{row['model_b']}" if compares == "pairs" else "all"
             from_report.add((test, comparison, row["statement"], row[column] < 0.1))
-    _, tables = report.model_tests(ratings, design.models, report.Options(models=design.models, alpha=0.1))
+    _, tables = pipeline.model_tests(ratings, design.models, pipeline.Options(models=design.models, alpha=0.1))
     assert set(power.decisions(tables, design.models, 0.1)) == from_report
     assert len(from_report) == 2 * (3 + 3 + 1 + 3 + 1)
     assert {significant for *_, significant in from_report} == {True, False}  # both outcomes are compared
@@ -145,10 +146,10 @@ def test_a_design_that_cannot_be_simulated_is_refused(fields, message):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("N=2.08,A", "'A' is not MODEL=MEAN"),
-    ("N=2.08,A=high", "'A=high' is not MODEL=MEAN"),
-    ("N=2,N=3", "model N appears twice"),
-    ("N=2,A=inf", "'A=inf' is not MODEL=MEAN"),
+    ("N=2.08,A", "expected MODEL=NUMBER items separated by commas, got 'A'"),
+    ("N=2.08,A=high", "'high' for model A is not a number"),
+    ("N=2,N=3", "model N is given twice"),
+    ("N=2,A=inf", "'inf' for model A is not a number"),
 ])
 def test_means_are_parsed_or_refused_clearly(text, message):
     assert power.parse_means(" N = 2.08 , A=2.99,M2=3.33") == {"N": 2.08, "A": 2.99, "M2": 3.33}

@@ -131,7 +131,7 @@ def test_every_participant_page_has_no_axe_violations_at_either_width(browser, l
             participation.erase(ended, outcome)
         else:
             Participant.objects.filter(pk=ended.pk).update(outcome=outcome, ended_at=now,
-                                                           ending_code=study.outcome_code(outcome))
+                                                           ending_code=study.code_for_outcome(outcome))
         driver.get(f"{base}/i/{ended.invite_token}/")
         assert path_of(driver) == "/complete/"
         audit(browser, f"ending: {outcome}", audited)

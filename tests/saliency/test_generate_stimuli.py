@@ -3,11 +3,16 @@
 import io
 import json
 import re
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from django.core.management import CommandError, call_command
+from PIL import Image
 
+from saliency.names import METRIC_NAMES
 from saliency.models import SourceImage, Stimulus
 
 
@@ -93,18 +98,77 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, args, message):
     assert not (tmp_path / "models").exists() and not (tmp_path / "out").exists()
 
 
+# What "the same stimuli" means on another CPU (README, "Reproducibility"). The stimuli are computed in float64,
+# so another CPU's kernels move a value by about 1e-15 relative: nothing a PNG's 8-bit pixel or the fixture's six
+# significant digits can show, except where a value lies on a rounding boundary. Those are the tolerances.
+PNG_LEVELS = 1  # largest difference of a pixel's channel, in grey levels of 255
+PNG_PIXEL_SHARE = 0.001  # share of a PNG's pixels allowed to differ at all
+METRIC_RTOL = 1e-5  # one unit in the sixth significant digit, relative (at most)
+
+
+def _pixels(path):
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+
+
+def _assert_png_close(made, shipped, what):
+    a, b = _pixels(made), _pixels(shipped)
+    assert a.shape == b.shape, what
+    differs = np.abs(a - b).max(axis=2)
+    assert differs.max() <= PNG_LEVELS and (differs > 0).mean() <= PNG_PIXEL_SHARE, (
+        f"{what}: pixels differ by up to {differs.max()} levels on {(differs > 0).mean():.2%} of the image")
+
+
 @pytest.mark.django_db
 def test_shipped_stimuli_are_what_the_shipped_checkpoints_make(tmp_path, settings):
-    """The fixture in the repository is reproducible: same checkpoints, same seed, same code, same bytes."""
-    import shutil
-    from pathlib import Path
-
+    """The fixture in the repository is what the shipped checkpoints make, on any x86-64 CPU and thread count:
+    the same images, models, predicted classes and records; PNGs and metrics within the stated tolerances."""
     fixtures = Path(settings.BASE_DIR) / "fixtures"
     shutil.copytree(fixtures / "models", tmp_path / "models")  # the command rewrites the accuracy table there
     shipped = json.loads((fixtures / "stimuli.json").read_text())
     images = sum(record["model"] == "saliency.sourceimage" for record in shipped)
+    out = tmp_path / "out"
     call_command("generate_stimuli", "--images-per-dataset", str(images), "--preset", "cpu", "--device", "cpu",
-                 "--seed", "0", "--checkpoints", str(tmp_path / "models"), "--out", str(tmp_path / "out"),
+                 "--seed", "0", "--checkpoints", str(tmp_path / "models"), "--out", str(out), "--threads", "1",
                  stdout=io.StringIO())
-    assert (tmp_path / "out" / "stimuli.json").read_text() == (fixtures / "stimuli.json").read_text()
-    assert _files(tmp_path / "out" / "stimuli") == _files(fixtures / "stimuli")
+    made = json.loads((out / "stimuli.json").read_text())
+    assert [(r["model"], r["pk"]) for r in made] == [(r["model"], r["pk"]) for r in shipped]
+    for new, old in zip(made, shipped):
+        what = f"{old['model']} {old['pk']}"
+        exact = {k: v for k, v in old["fields"].items() if k not in (*METRIC_NAMES, "image", "heatmap")}
+        assert {k: new["fields"][k] for k in exact} == exact, what
+        for name in METRIC_NAMES if old["model"] == "saliency.stimulus" else ():
+            if old["fields"][name] is None:  # noise changed the class: that must not depend on the CPU
+                assert new["fields"][name] is None, f"{what} {name}"
+            else:
+                assert new["fields"][name] == pytest.approx(old["fields"][name], rel=METRIC_RTOL), f"{what} {name}"
+        for png in ("image", "heatmap"):
+            if png in old["fields"]:
+                _assert_png_close(out / new["fields"][png], fixtures / old["fields"][png], f"{what} {png}")
+
+
+@pytest.mark.django_db
+def test_each_method_makes_its_own_maps_with_their_metrics(tmp_path, settings):
+    """--methods: one stimulus per image, model and method, each with an opaque PNG and its metrics."""
+    shutil.copytree(Path(settings.BASE_DIR) / "fixtures" / "models", tmp_path / "models")
+
+    def generate(out):
+        call_command("generate_stimuli", "--models", "N", "M2", "--methods", "VG", "IG", "SG", "GradCAM",
+                     "--images-per-dataset", "2", "--preset", "cpu", "--device", "cpu", "--seed", "3",
+                     "--checkpoints", str(tmp_path / "models"), "--out", str(out), stdout=io.StringIO())
+        return json.loads((out / "stimuli.json").read_text())
+
+    records = generate(tmp_path / "out")
+    stimuli = [r["fields"] for r in records if r["model"] == "saliency.stimulus"]
+    cells = [(s["source_image"], s["variant"], s["method"]) for s in stimuli]
+    assert len(cells) == len(set(cells)) == 2 * 2 * 4
+    assert {s["method"] for s in stimuli} == {"VG", "IG", "SG", "GradCAM"}
+    assert len({s["heatmap"] for s in stimuli}) == 16  # every map its own picture, named by its content only
+    assert all(s["gini"] is not None and s["road_aopc"] is not None for s in stimuli)
+    for image, variant in {(s["source_image"], s["variant"]) for s in stimuli}:
+        same = [s for s in stimuli if (s["source_image"], s["variant"]) == (image, variant)]
+        assert len({s["predicted_class"] for s in same}) == 1 and len({s["gini"] for s in same}) == 4
+    assert generate(tmp_path / "again") == records
+    assert _files(tmp_path / "again") == _files(tmp_path / "out")
+
+    call_command("loaddata", str(tmp_path / "out" / "stimuli.json"), stdout=io.StringIO())
+    assert Stimulus.objects.filter(method="GradCAM").count() == 4

@@ -24,7 +24,7 @@ from django.urls import get_resolver
 
 from studyapp import throttling
 from studyapp.models import ChoiceResponse, LikertResponse, Participant, Trial
-from tests.studyapp.test_survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
+from tests.helpers.survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from studyapp.models import LikertResponse, Participant, Trial
-from tests.studyapp.test_survey import AGREE, answer_for, location, open_first_trial
+from tests.helpers.survey import AGREE, answer_for, location, open_first_trial
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -14,8 +14,8 @@ from PIL import Image
 
 from saliency.models import Variant
 from studyapp.models import AttentionCheck, LikertResponse, Trial
+from tests.helpers.survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
-from .test_survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,8 @@ from django.urls import reverse
 from studyapp.models import (
     DEFAULT_CONSENT_TEXT, AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Trial,
 )
-
-from .test_recruitment import arrive, prolific, through_background
-from .test_survey import AGREE, answer_for, location, play_to_end, start, stored_answers, trial_at
+from tests.helpers.recruitment import arrive, prolific, through_background
+from tests.helpers.survey import AGREE, answer_for, location, play_to_end, start, stored_answers, trial_at
 
 pytestmark = pytest.mark.django_db
 

@@ -9,11 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from studyapp import participation
-from studyapp.export import (
-    CHOICES_COLUMNS, PARTICIPANTS_COLUMNS, RATINGS_COLUMNS, RECRUITMENT_COLUMNS, STIMULI_COLUMNS, choices_frame,
-    neutralize_formula, participants_frame, ratings_frame, recruitment_frame, stimuli_frame,
-)
+from studyapp.export import choices_frame, participants_frame, ratings_frame, recruitment_frame, stimuli_frame
 from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Trial
+from studyapp.schema import (
+    CHOICES_COLUMNS, PARTICIPANTS_COLUMNS, RATINGS_COLUMNS, RECRUITMENT_COLUMNS, STIMULI_COLUMNS, guard_formula,
+)
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=UTC)
@@ -64,7 +64,8 @@ def answered(study_factory, participant_factory):
     first, second = participant_factory(study), participant_factory(study)
     first.consented_at, first.completed_at = T0, T0 + dt.timedelta(minutes=30)
     first.degree, first.cv_experience_years = "master", 3
-    first.outcome, first.consent_version, first.ending_code = Outcome.COMPLETED, study.consent_version(), "DONE-1"
+    first.outcome, first.ending_code = Outcome.COMPLETED, "DONE-1"
+    first.consent_version = study.ensure_consent_version()
     first.source, first.external_id, first.external_session = "prolific", "5f8a1b2c3d4e5f6a7b8c9d0e", "sess9"
     first.save()
     second.consented_at = T0 + dt.timedelta(hours=1)
@@ -94,7 +95,7 @@ def image_id(image):
 def test_ratings_frame_holds_exactly_the_stored_answers(answered):
     study, first, second, ratings, _ = answered
     frame = ratings_frame(study)
-    assert list(frame.columns) == RATINGS_COLUMNS
+    assert list(frame.columns) == list(RATINGS_COLUMNS)
     expected = []
     # The first participant's rating pages are 1, (attention 2, 3), 4, 5, ...: `trial` skips the checks.
     rating_pages = [1] + list(range(4, 4 + len(ratings) - 1))
@@ -113,7 +114,7 @@ def test_ratings_frame_holds_exactly_the_stored_answers(answered):
 def test_choices_frame_keeps_the_displayed_order_and_the_justification(answered):
     study, first, _, ratings, choices = answered
     frame = choices_frame(study)
-    assert list(frame.columns) == CHOICES_COLUMNS
+    assert list(frame.columns) == list(CHOICES_COLUMNS)
     first_choice_page = len(ratings) + 2 + 1
     expected = [
         [first.pseudonym, image_id(image), image.dataset, image.class_name, *(s.variant for s in shown),
@@ -127,7 +128,7 @@ def test_choices_frame_keeps_the_displayed_order_and_the_justification(answered)
 def test_participants_frame_counts_attention_checks_and_leaves_open_times_empty(answered):
     study, first, second, _, _ = answered
     frame = participants_frame(study).astype(object).where(lambda f: f.notna(), None)
-    assert list(frame.columns) == PARTICIPANTS_COLUMNS
+    assert list(frame.columns) == list(PARTICIPANTS_COLUMNS)
     rows = {row[0]: row for row in frame.values.tolist()}
     assert rows[first.pseudonym] == [first.pseudonym, iso(T0), iso(T0 + dt.timedelta(minutes=30)), "master", 3, 1, 2,
                                      "completed", 1]
@@ -138,7 +139,7 @@ def test_participants_frame_counts_attention_checks_and_leaves_open_times_empty(
 def test_recruitment_frame_alone_carries_the_platform_ids(answered):
     study, first, second, _, _ = answered
     frame = recruitment_frame(study).astype(object).where(lambda f: f.notna(), None)
-    assert list(frame.columns) == RECRUITMENT_COLUMNS
+    assert list(frame.columns) == list(RECRUITMENT_COLUMNS)
     rows = {row[0]: row for row in frame.values.tolist()}
     assert rows[first.pseudonym] == [first.pseudonym, "prolific", "5f8a1b2c3d4e5f6a7b8c9d0e", "sess9", "completed",
                                      "DONE-1", iso(T0), iso(T0 + dt.timedelta(minutes=30))]
@@ -174,13 +175,13 @@ def test_export_command_writes_the_files_as_the_frames_hold_them(answered, expor
     assert sorted(p.name for p in out.iterdir()) == ["choices.csv", "participants.csv", "ratings.csv",
                                                      "recruitment.csv", "stimuli.csv"]
     ratings = pd.read_csv(out / "ratings.csv", dtype=str, keep_default_na=False)
-    assert list(ratings.columns) == RATINGS_COLUMNS
+    assert list(ratings.columns) == list(RATINGS_COLUMNS)
     assert ratings.values.tolist() == ratings_frame(study).astype(str).values.tolist()
     header, *rows = (out / "participants.csv").read_text().splitlines()
     assert header == ",".join(PARTICIPANTS_COLUMNS)
     assert f"{first.pseudonym},{iso(T0)},{iso(T0 + dt.timedelta(minutes=30))},master,3,1,2,completed,1" in rows
     recruitment = pd.read_csv(out / "recruitment.csv", dtype=str, keep_default_na=False)
-    assert list(recruitment.columns) == RECRUITMENT_COLUMNS
+    assert list(recruitment.columns) == list(RECRUITMENT_COLUMNS)
     assert recruitment.values.tolist() == recruitment_frame(study).fillna("").astype(str).values.tolist()
     assert not [p for p in exports.iterdir() if p.name.startswith(".")], "staging folder left behind"
 
@@ -228,8 +229,8 @@ def test_line_breaks_in_justifications_survive_the_csv(study_factory, participan
 
 
 def test_harmless_text_is_left_alone():
-    assert neutralize_formula("The left map is clearer; 3-4 regions.") == "The left map is clearer; 3-4 regions."
-    assert neutralize_formula("<script>alert(1)</script>") == "<script>alert(1)</script>"
+    assert guard_formula("The left map is clearer; 3-4 regions.") == "The left map is clearer; 3-4 regions."
+    assert guard_formula("<script>alert(1)</script>") == "<script>alert(1)</script>"
 
 
 def test_formula_like_class_names_are_neutralised(study_factory, participant_factory):
@@ -313,7 +314,7 @@ def test_stimuli_csv_lists_the_studys_stimuli_with_their_metrics(study_factory, 
         stimulus.save()
     call_command("export_responses", study=study.slug, out=exports / "export")
     rows = pd.read_csv(exports / "export" / "stimuli.csv", dtype=str, keep_default_na=False)
-    assert list(rows.columns) == STIMULI_COLUMNS
+    assert list(rows.columns) == list(STIMULI_COLUMNS)
     assert len(rows) == 6 and not rows["image"].isin([f"fmnist-{s.source_image.test_index}"
                                                       for s in other.stimuli.all()]).any()
     first, second = rows.iloc[0], rows.iloc[1]

@@ -16,9 +16,9 @@ from django.utils import timezone
 from studyapp import pilot, readiness, recruitment
 from studyapp.export import export_frames
 from studyapp.models import Outcome, Participant, Study, Trial
-
-from .test_recruitment import arrive, prolific, through_background
-from .test_survey import AGREE, answer_for, location, play_to_end, trial_at
+from studyapp.schema import PARTICIPANTS_FILE, RATINGS_FILE, STIMULI_FILE
+from tests.helpers.recruitment import arrive, prolific, through_background
+from tests.helpers.survey import AGREE, answer_for, location, play_to_end, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -230,15 +230,15 @@ def test_previews_are_left_out_of_exports_and_analyses_by_default(study_factory,
     previewer = Participant.objects.get()
     play_to_end(admin_client, previewer, through_background(admin_client))
     frames = export_frames(study)
-    assert all(frame.empty for name, frame in frames.items() if name != "stimuli.csv")
+    assert all(frame.empty for name, frame in frames.items() if name != STIMULI_FILE)
     with_preview = export_frames(study, include_preview=True)
-    assert list(with_preview["participants.csv"]["participant"]) == [previewer.pseudonym]
-    assert len(with_preview["ratings.csv"]) == study.stimuli.count()
+    assert list(with_preview[PARTICIPANTS_FILE]["participant"]) == [previewer.pseudonym]
+    assert len(with_preview[RATINGS_FILE]) == study.stimuli.count()
     call_command("export_responses", study=study.slug, out=tmp_path / "default", stdout=io.StringIO())
-    assert previewer.pseudonym not in (tmp_path / "default" / "participants.csv").read_text()
+    assert previewer.pseudonym not in (tmp_path / "default" / PARTICIPANTS_FILE).read_text()
     call_command("export_responses", study=study.slug, out=tmp_path / "all", include_preview=True,
                  stdout=io.StringIO())
-    assert previewer.pseudonym in (tmp_path / "all" / "participants.csv").read_text()
+    assert previewer.pseudonym in (tmp_path / "all" / PARTICIPANTS_FILE).read_text()
 
 
 def test_previewing_needs_a_staff_login_and_a_post(study_factory, client, participant_factory):
@@ -262,7 +262,7 @@ def test_a_study_is_duplicated_as_a_closed_pilot_copy(study_factory, admin_clien
     assert set(copy.stimuli.all()) == set(study.stimuli.all()) and not copy.participants.exists()
     assert (copy.max_participants, copy.attention_failure_ending, copy.completion_code, copy.seed) == \
         (40, "second", "REAL", study.seed)
-    assert copy.consent_version().text == "Agree?"
+    assert copy.ensure_consent_version().text == "Agree?"
     admin_client.post("/admin/studyapp/study/", {"action": "duplicate_as_pilot", "_selected_action": [study.pk]})
     assert Study.objects.filter(slug=f"{study.slug}-pilot-2").exists()
 

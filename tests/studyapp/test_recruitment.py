@@ -11,31 +11,11 @@ from django.test import Client
 from django.utils import timezone
 
 from studyapp.models import AttentionCheck, LikertResponse, Outcome, Participant, Trial
+from tests.helpers.recruitment import PID, arrive, prolific, through_background
+from tests.helpers.survey import AGREE, answer_for, location, play_to_end, stored_answers, trial_at
 
-from .test_survey import AGREE, answer_for, location, play_to_end, stored_answers, trial_at
 
 pytestmark = pytest.mark.django_db
-
-PID = "5f8a1b2c3d4e5f6a7b8c9d0e"
-
-
-def prolific(slug, pid=PID, session="s1"):
-    return f"/s/{slug}/?" + urlencode({"PROLIFIC_PID": pid, "STUDY_ID": "60a1b2c3d4e5f6a7b8c9d0e1",
-                                       "SESSION_ID": session})
-
-
-def arrive(client, url):
-    """Open a study link; the survey page it leads to."""
-    assert location(client.get(url)) == "/"
-    return location(client.get("/"))
-
-
-def through_background(client):
-    """From consent to the first trial; its URL."""
-    assert location(client.post("/consent/", AGREE)) == "/instructions/"
-    assert location(client.post("/instructions/")) == "/background/"
-    return location(client.post("/background/", {"degree": "master", "cv_experience_years": "3"}))
-
 
 def test_a_platform_id_makes_one_participant_who_resumes_and_never_starts_over(study_factory):
     study = study_factory(images=1, recruitment_source="prolific", completion_code="PROLIFIC-CODE")

@@ -8,7 +8,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from .test_survey import answer_for, location, start, trial_at
+from tests.helpers.survey import answer_for, location, start, trial_at
+
 
 pytestmark = pytest.mark.django_db
 MAX_TABLES_PER_QUERY = 5

@@ -5,57 +5,12 @@ import re
 
 import pytest
 
-from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Trial
+from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Trial
+from tests.helpers.survey import (
+    AGREE, answer_for, location, open_first_trial, play_to_end, play_until, start, stored_answers, trial_at,
+)
 
 pytestmark = pytest.mark.django_db
-
-AGREE = {"agree": "on", "consent_version": "1"}  # a new study's consent text is its version 1
-
-
-def location(response):
-    assert response.status_code in (302, 303), (response.status_code, response.content[:500])
-    return response["Location"]
-
-
-def start(client, participant, degree="master", years="3"):
-    """Invite link, consent, instructions, background: returns the first trial's URL."""
-    assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
-    assert location(client.get("/")) == "/consent/"
-    assert location(client.post("/consent/", AGREE)) == "/instructions/"
-    assert location(client.post("/instructions/")) == "/background/"
-    return location(client.post("/background/", {"degree": degree, "cv_experience_years": years}))
-
-
-def open_first_trial(client, participant):
-    """Start, load the first trial's page; returns its URL and the Trial."""
-    url = start(client, participant)
-    assert client.get(url).status_code == 200
-    return url, trial_at(url, participant)
-
-
-def answer_for(trial, n):
-    """A valid answer to `trial`, varied with `n`."""
-    if trial.kind == Trial.Kind.RATING:
-        return {"trial": trial.token, "sufficiency": str(n % 5 + 1), "trust": str((n + 2) % 5 + 1)}
-    if trial.kind == Trial.Kind.ATTENTION:  # the first statement's answer (not stored), then the instruction's
-        return {"trial": trial.token, "sufficiency": str(n % 5 + 1), "answer": str(trial.attention_target)}
-    return {"trial": trial.token, "choice": ("left", "middle", "right")[n % 3], "justification": f"Reason {n}"}
-
-
-def trial_at(url, participant):
-    position = int(re.fullmatch(r"/trial/(\d+)/", url).group(1))
-    return Trial.objects.get(participant=participant, position=position)
-
-
-def play_to_end(client, participant, url):
-    """Answer every remaining trial from `url` on; returns {position: posted data}."""
-    posted = {}
-    while url != "/complete/":
-        assert client.get(url).status_code == 200
-        trial = trial_at(url, participant)
-        posted[trial.position] = answer_for(trial, trial.position)
-        url = location(client.post(url, posted[trial.position]))
-    return posted
 
 
 def test_invite_link_to_completion_stores_exactly_the_answers_given(client, study_factory, participant_factory):
@@ -84,20 +39,6 @@ def test_invite_link_to_completion_stores_exactly_the_answers_given(client, stud
     assert LikertResponse.objects.count() + AttentionCheck.objects.count() + ChoiceResponse.objects.count() == 14
 
 
-def stored_answers():
-    return LikertResponse.objects.count() + AttentionCheck.objects.count() + ChoiceResponse.objects.count()
-
-
-def play_until(client, participant, url, kind):
-    """Answer trials from `url` until the current one is of `kind`; returns its URL (page already loaded)."""
-    while True:
-        assert client.get(url).status_code == 200
-        trial = trial_at(url, participant)
-        if trial.kind == kind:
-            return url
-        url = location(client.post(url, answer_for(trial, trial.position)))
-
-
 def test_no_page_shows_a_stimulus_metric(client, study_factory, participant_factory):
     study = study_factory(images=2)
     study.stimuli.update(gini=0.123987, ris=0.000456987, ros=7891.25, road_aopc=0.321987, ssim=0.654987)
@@ -117,7 +58,6 @@ def test_no_page_shows_a_stimulus_metric(client, study_factory, participant_fact
 
 def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, participant_factory):
     from studyapp.randomization import draw_plan
-    from studyapp.views import study_stimulus_refs
 
     study = study_factory(images=4)
     orders = []
@@ -127,7 +67,7 @@ def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, pa
         start(client, participant)
         stored = [(t.kind, t.stimulus_id, t.source_image_id, t.left_id, t.middle_id, t.right_id, t.attention_target)
                   for t in participant.trials.all()]
-        redrawn = draw_plan(study_stimulus_refs(study), participant.seed, comparison_count=None,
+        redrawn = draw_plan(study.stimulus_refs(), participant.seed, comparison_count=None,
                             attention_checks=True)
         assert stored == [(t.kind, t.stimulus, t.source_image, t.left, t.middle, t.right, t.attention_target)
                           for t in redrawn]
@@ -174,8 +114,8 @@ def test_consenting_twice_draws_the_plan_once(client, study_factory, participant
     start(client, participant)
     tokens = list(participant.trials.values_list("token", flat=True))
     assert location(client.post("/consent/", AGREE)) == "/trial/1/"
-    from studyapp.views import start_study
-    start_study(participant, participant.study.consent_version())
+    from studyapp.survey import start_study
+    start_study(participant, participant.study.ensure_consent_version())
     assert list(participant.trials.values_list("token", flat=True)) == tokens
 
 

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.template.loader import render_to_string
 
 from analysis.loading import MODEL_ORDER, InputError, from_export_frames, read_export
-from analysis.report import Options, publish, run_analysis
+from analysis.pipeline import Options, run_analysis
+from analysis.writers import publish
 from analysis.stats import DEFAULT_ZERO_METHOD, ZERO_METHODS
 from studyapp.export import export_frames
 from studyapp.management.studies import study_by_slug

@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis import power
 from analysis.loading import STATEMENTS, InputError, read_ratings
-from analysis.report import publish_folder
 from analysis.stats import DEFAULT_ZERO_METHOD, ZERO_METHODS
+from saliency.files import publish_folder
 
 DESIGN_FLAGS = {"means": "--means", "sd": "--sd", "participant_sd": "--participant-sd", "image_sd": "--image-sd",
                 "images": "--images"}

@@ -6,8 +6,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from saliency.management.options import add_model_options, device_from_options
+from saliency.models import Method
 
-METHOD_CHOICES = ["VG", "IG", "SG"]
+TABLE1_METHODS = ["VG", "IG", "SG"]  # the study's Table 1; GradCAM on request
 
 
 class Command(BaseCommand):
@@ -19,7 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_model_options(parser)  # --models: N, the reference of Table 1, must be one of them
-        parser.add_argument("--methods", nargs="+", default=METHOD_CHOICES, choices=METHOD_CHOICES)
+        parser.add_argument("--methods", nargs="+", default=TABLE1_METHODS, choices=Method.values)
         parser.add_argument("--images", type=int, default=1000, help="Test images per dataset (default 1000).")
         parser.add_argument("--samples", type=int, default=200,
                             help="Perturbations per image for RIS and ROS (default 200, as quantus and the study).")

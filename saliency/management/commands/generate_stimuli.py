@@ -6,18 +6,21 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from saliency.management.options import add_model_options, device_from_options
+from saliency.models import Method
 
 
 class Command(BaseCommand):
     help = (
         "Train the chosen models where their checkpoint is missing (reusing those present), pick seeded test images "
-        "every model classifies correctly, and write VG saliency-map PNGs plus the stimuli.json fixture (with each "
-        "map's explanation metrics)."
+        "every model classifies correctly, and write each model's saliency-map PNGs by each method (VG by default) "
+        "plus the stimuli.json fixture (with each map's explanation metrics)."
     )
 
     def add_arguments(self, parser):
         add_model_options(parser)
         parser.add_argument("--images-per-dataset", type=int, default=10)
+        parser.add_argument("--methods", nargs="+", default=["VG"], choices=Method.values,
+                            help="Explanation methods: one map per image, model and method (default: VG).")
         parser.add_argument("--out", type=Path, default=Path(settings.BASE_DIR) / "fixtures")
         parser.add_argument("--smoothing-position", type=int, default=1,
                             help="Stage after which M1/M2/G put the smoothing block (1 = after the first block).")
@@ -65,7 +68,8 @@ class Command(BaseCommand):
                     explainers.append(Explainer(variant, model, preset.name, weights.name))
                 per_dataset.append((dataset, test_data, explainers, options["images_per_dataset"]))
             self.stdout.write(write_accuracy_table(checkpoints))
-            records = write_stimuli(options["out"], per_dataset, options["seed"], device)
+            records = write_stimuli(options["out"], per_dataset, options["seed"], device,
+                                    list(dict.fromkeys(options["methods"])))
         except (DataError, SelectionError, CheckpointError) as error:
             raise CommandError(str(error)) from error
         count = sum(record["model"] == "saliency.stimulus" for record in records)

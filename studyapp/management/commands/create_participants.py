@@ -2,12 +2,12 @@
 
 import csv
 import os
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from saliency.files import publish_folder
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
 from studyapp.management.studies import study_by_slug
 
@@ -32,18 +32,18 @@ class Command(BaseCommand):
         if not out.parent.is_dir():
             raise CommandError(f"Folder {out.parent} does not exist; create it or choose another --out.")
         study = study_by_slug(study)
-        handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        os.close(handle)
-        try:
-            with transaction.atomic():
-                participants = enroll_participants(study, count)
-                with open(temporary, "w", newline="", encoding="utf-8") as file:
-                    writer = csv.writer(file)
-                    writer.writerow(["pseudonym", "invite_url"])
-                    writer.writerows([p.pseudonym, invite_url(p, base_url)] for p in participants)
-                os.replace(temporary, out)  # last step: the file appears only with the participants
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        participants = []
+
+        def write(folder):
+            participants.extend(enroll_participants(study, count))
+            # Owner-only, as mkstemp made it before: the links let anyone in as these participants.
+            with open(os.open(folder / out.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", newline="",
+                      encoding="utf-8") as file:
+                writer = csv.writer(file)
+                writer.writerow(["pseudonym", "invite_url"])
+                writer.writerows([p.pseudonym, invite_url(p, base_url)] for p in participants)
+
+        with transaction.atomic():
+            publish_folder(out.parent, write, f".{out.name}.")  # last step: the file appears only with the participants
         self.stdout.write(f"Created {count} participants of {study.slug!r} "
                           f"({participants[0].pseudonym}..{participants[-1].pseudonym}); links in {out}.")

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from studyapp import participation
 from studyapp.management.studies import study_by_slug
-from studyapp.models import DELETED_OUTCOMES, Outcome
+from studyapp.models import Outcome
+from studyapp.schema import DELETED_OUTCOMES
 
 KEPT = "pseudonym, platform ID, consent record, times, outcome 'erased'"
 

@@ -5,15 +5,14 @@ Columns, value formats and the formula-injection prefix are documented in studya
 recruitment.csv alone carries platform IDs (personal data); the other files can be shared.
 """
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studyapp.export import CSV_LINE_END, export_frames
+from saliency.files import publish_folder
+from studyapp.export import export_frames
 from studyapp.management.studies import study_by_slug
+from studyapp.schema import CSV_LINE_END
 
 
 class Command(BaseCommand):
@@ -38,17 +37,12 @@ class Command(BaseCommand):
         clashes = [name for name in frames if (out / name).exists()]
         if clashes and not overwrite:
             raise CommandError(f"{out} already holds {', '.join(clashes)}; pass --overwrite or choose another --out.")
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+
+        def write(folder):
             for name, frame in frames.items():
-                frame.to_csv(staging / name, index=False, lineterminator=CSV_LINE_END)
-            if out.exists():
-                for name in frames:
-                    os.replace(staging / name, out / name)
-            else:
-                os.replace(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+                frame.to_csv(folder / name, index=False, lineterminator=CSV_LINE_END)
+
+        publish_folder(out, write, f".{out.name}.")
         counts = ", ".join(f"{len(frame)} rows in {name}" for name, frame in frames.items())
         self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}. recruitment.csv holds platform IDs "
                           "(personal data): keep it for payments, do not share it.")

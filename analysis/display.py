@@ -1,120 +1,15 @@
-"""Run every analysis on checked data and write the report: HTML, Markdown, CSV tables, JSON, PNGs.
-
-The HTML page is rendered by a function the caller passes in (the management command renders
-templates/analysis/report.html, where Django autoescapes all text); this module stays free of Django.
-"""
+"""The report's tables, lines and figure titles as people read them: shared by report.html and report.md."""
 
 import base64
-import csv
-import json
 import math
-import shutil
-import tempfile
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-
-from analysis import choices as choice_stats
-from analysis import explanations, figures, loading, mixed, ordinal, stats
-from analysis.loading import FORMULA_START_CHARACTERS, LIKERT_LEVELS, STATEMENTS, guard_formula, select_sample
+from analysis import explanations, mixed, stats
+from analysis.loading import LIKERT_LEVELS, STATEMENTS
+from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
-# Tables with one row per participant or per answer: CSV only, not repeated in results.json.
-PER_ROW_TABLES = ("participant_means", "most_chosen", "justifications", "stimulus_metrics")
 
-
-@dataclass
-class Options:
-    models: list | None = None
-    alpha: float = 0.05
-    zero_method: str = stats.DEFAULT_ZERO_METHOD
-    exclude_failed_attention: bool = False
-    seed: int = 0
-    ordinal_max_rows: int = ordinal.MAX_ROWS
-    mixed_model: bool = True
-    mixed_max_participants: int = mixed.MAX_PARTICIPANTS
-
-
-@dataclass
-class Analysis:
-    sample: object
-    options: Options
-    models: list
-    choice_models: list
-    tables: dict = field(default_factory=dict)
-    figures: dict = field(default_factory=dict)
-
-
-def model_tests(ratings, models, options):
-    """The tests of differences between models, as the report runs them: (participant means, tables).
-
-    `manage.py plan_study` runs them on simulated studies, so a planned power is the power of this report.
-    """
-    means = stats.participant_means(ratings, models)
-    tables = {
-        "wilcoxon_ratings": stats.wilcoxon_pairs(stats.paired_ratings(ratings, models), models, options.zero_method),
-        "anova": stats.one_way_anova(ratings, models),
-        "friedman": stats.friedman_kendall(means, models),
-        "wilcoxon_participants": stats.wilcoxon_pairs(means, models, options.zero_method,
-                                                      decimals=stats.MEAN_DECIMALS, unit="participants"),
-    }
-    if options.mixed_model:
-        tables["mixed"] = mixed.mixed_models(ratings, models, options.mixed_max_participants, options.seed)
-    return means, tables
-
-
-def run_analysis(data, options):
-    """Every table and figure of the report, from checked StudyData."""
-    data, sample = select_sample(data, options.models, options.exclude_failed_attention)
-    models = sample.models
-    ratings = data.ratings
-    tables = {
-        "descriptives": stats.descriptives(ratings, models),
-        "descriptives_by_dataset": stats.descriptives(ratings, models, by=("dataset",)),
-    }
-    means, tests = model_tests(ratings, models, options)
-    tables.update(tests)
-    tables["mean_ci"] = stats.participant_mean_ci(means, models)
-    flat = means.copy()
-    flat.columns = [f"{statement}_{model}" for statement, model in flat.columns]
-    tables["participant_means"] = flat.reset_index().astype({"participant": str})
-    tables["ordinal"] = ordinal.ordinal_models(ratings, models, options.ordinal_max_rows, options.seed)
-
-    choice_models = choice_stats.offered_models(data.choices, models)
-    if len(data.choices):
-        shares = choice_stats.choice_shares(data.choices, choice_models)
-        per_participant = choice_stats.most_chosen(data.choices, choice_models)
-        tables.update(
-            choice_shares=shares,
-            choice_chisquare=choice_stats.choice_goodness_of_fit(shares),
-            most_chosen=per_participant,
-            most_chosen_summary=choice_stats.most_chosen_summary(per_participant, choice_models),
-            justifications=choice_stats.justifications(data.choices, choice_models),
-        )
-    if data.stimuli is not None:
-        per_stimulus = explanations.stimulus_ratings(ratings, data.stimuli, models)
-        tables.update(
-            stimulus_metrics=per_stimulus,
-            metric_correlations=explanations.metric_correlations(per_stimulus),
-            metric_agreement=explanations.within_image_agreement(per_stimulus, models),
-            metric_means=explanations.metric_means(per_stimulus, models),
-        )
-    analysis = Analysis(sample, options, models, choice_models, tables)
-    analysis.figures = {
-        "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),
-        "likert": figures.likert_figure(tables["descriptives"], models),
-    }
-    if "choice_shares" in tables:
-        analysis.figures["choice_shares"] = figures.choice_figure(tables["choice_shares"], choice_models)
-    if "stimulus_metrics" in tables:
-        analysis.figures["metric_ratings"] = figures.metric_rating_figure(
-            tables["stimulus_metrics"], models, loading.EXPLANATION_METRICS, explanations.METRIC_LABELS)
-    return analysis
-
-
-# ---- formatting -------------------------------------------------------------------------------
 
 def format_p(p):
     """Scientific notation as in the study's Table 3: 9.79E-41."""
@@ -317,7 +212,7 @@ def metric_tables(analysis):
     if "stimulus_metrics" not in t:
         return []
     alpha, labels = analysis.options.alpha, explanations.METRIC_LABELS
-    metric_names = loading.EXPLANATION_METRICS
+    metric_names = METRIC_NAMES
     means = t["metric_means"]
     shown = [DisplayTable(
         "Metrics per model", "Mean of each explanation metric over the model's rated stimuli (n: stimuli with a "
@@ -358,7 +253,7 @@ def sample_lines(analysis):
              + (f" ({s.started} started, {s.completed} completed)" if s.completed is not None else "")]
     if s.outcomes:
         counts = ", ".join(f"{count} {outcome.replace('_', ' ')}" for outcome, count in s.outcomes.items())
-        deleted = [f"{s.outcomes[o]} {o}" for o in loading.DELETED_OUTCOMES if o in s.outcomes]
+        deleted = [f"{s.outcomes[o]} {o}" for o in DELETED_OUTCOMES if o in s.outcomes]
         lines.append(f"Outcomes: {counts}"
                      + (f" ({' and '.join(deleted)}: their answers were deleted and are not analysed)" if deleted else ""))
     lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"
@@ -428,132 +323,3 @@ def figure_titles(analysis):
               "choice_shares": "Share of side-by-side choices per model",
               "metric_ratings": "Mean rating of each stimulus against its explanation metrics, one colour per model"}
     return [(name, titles[name]) for name in analysis.figures]
-
-
-# ---- writers ----------------------------------------------------------------------------------
-
-def markdown_cell(text):
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|") \
-        .replace("\r", " ").replace("\n", " ")
-
-
-def markdown_table(table):
-    lines = [f"### {table.title}", "", table.caption, ""]
-    lines.append("| " + " | ".join(map(markdown_cell, table.header)) + " |")
-    lines.append("|" + "---|" * len(table.header))
-    lines += ["| " + " | ".join(map(markdown_cell, row)) + " |" for row in table.rows]
-    return lines + ["", f"Data: tables/{table.csv.replace(', ', ', tables/')}", ""]
-
-
-def markdown_report(analysis, context):
-    lines = [f"# {context['title']}", "", "## Sample", ""]
-    lines += [f"- {markdown_cell(line)}" for line in context["sample_lines"]]
-    lines += ["", "## Methods", ""] + [f"- {markdown_cell(line)}" for line in context["method_lines"]]
-    lines += ["", "## Results", ""]
-    for table in context["tables"]:
-        lines += markdown_table(table)
-    if context["metric_tables"]:
-        lines += ["## Explanation metrics and ratings", ""]
-        for table in context["metric_tables"]:
-            lines += markdown_table(table)
-    lines += ["## Figures", ""] + [f"![{title}](figures/{name}.png)" for name, title in figure_titles(analysis)]
-    if context["justifications"]:
-        lines += ["", "## Justifications", "",
-                  f"The first {JUSTIFICATIONS_SHOWN} per chosen model; all of them: tables/justifications.csv.", ""]
-        for model, group in context["justifications"].items():
-            lines += [f"### {model} ({group['total']} choices)", ""]
-            lines += [f"- {markdown_cell(r['justification'])} ({markdown_cell(r['participant'])}, "
-                      f"{markdown_cell(r['image'])})" for r in group["rows"]]
-            lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-def json_ready(value):
-    if isinstance(value, dict):
-        return {str(k): json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None  # JSON has no NaN or infinity
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def results_json(analysis):
-    results = {"sample": asdict(analysis.sample), "options": asdict(analysis.options),
-               "models": analysis.models, "choice_models": analysis.choice_models,
-               "rounding_decimals_of_participant_means": stats.MEAN_DECIMALS}
-    for name, table in analysis.tables.items():
-        results[name] = (f"tables/{name}.csv" if name in PER_ROW_TABLES
-                         else table.to_dict("records"))
-    return json.dumps(json_ready(results), indent=2, allow_nan=False)
-
-
-def csv_column(values):
-    """A column as CSV cells: '' for missing, text guarded against spreadsheet formulas."""
-    if pd.api.types.is_float_dtype(values):
-        return [v if v == v else "" for v in values.tolist()]
-    if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return values.tolist()
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cells = np.array([guard_formula(str(c)) for c in values.cat.categories] + [""], dtype=object)
-        return cells[values.cat.codes.to_numpy()].tolist()  # code -1 (missing) picks the last cell, ""
-    cells = values.astype(object).where(values.notna(), "").astype(str).tolist()
-    return ["'" + cell if cell[:1] in FORMULA_START_CHARACTERS else cell for cell in cells]  # guard_formula, inlined
-
-
-def write_csv(table, path):
-    """csv.writer rather than DataFrame.to_csv: twice as fast on the 2-million-row justifications."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(table.columns)
-        writer.writerows(zip(*(csv_column(table[c]) for c in table.columns)))
-
-
-def write_outputs(directory, analysis, render_html):
-    """Every output file; `render_html(context)` turns html_context() into the page."""
-    directory = Path(directory)
-    context = html_context(analysis)
-    (directory / "tables").mkdir()
-    (directory / "figures").mkdir()
-    for name, table in analysis.tables.items():
-        write_csv(table, directory / "tables" / f"{name}.csv")
-    for name, png in analysis.figures.items():
-        (directory / "figures" / f"{name}.png").write_bytes(png)
-    (directory / "results.json").write_text(results_json(analysis), encoding="utf-8")
-    (directory / "report.md").write_text(markdown_report(analysis, context), encoding="utf-8")
-    (directory / "report.html").write_text(render_html(context), encoding="utf-8")
-
-
-def publish(out, analysis, render_html):
-    """Write the report into a temporary folder beside `out`, then move it into place: all or nothing."""
-    return publish_folder(out, lambda folder: write_outputs(folder, analysis, render_html), ".analyze-")
-
-
-def publish_folder(out, write, prefix):
-    """Call write(folder) on a new temporary folder beside `out`, then move its files into `out`.
-
-    On any error nothing reaches `out`; files of `out` that `write` does not make are left alone.
-    """
-    out = Path(out).absolute()
-    anchor = out.parent
-    while not anchor.exists():
-        anchor = anchor.parent
-    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=anchor))
-    try:
-        write(staging)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not out.exists():
-            staging.rename(out)
-            return out
-        for item in list(staging.iterdir()):
-            target = out / item.name
-            if target.is_dir() and not target.is_symlink():
-                target.rename(staging / f".previous-{item.name}")
-            item.replace(target)
-        return out
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

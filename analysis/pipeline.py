@@ -1,0 +1,101 @@
+"""Which tests run on which data: every table and figure of the report, from checked StudyData.
+
+`manage.py analyze` runs run_analysis; `manage.py plan_study` runs model_tests on simulated studies, so a
+planned power is the power of the report. Presentation is analysis/display.py, files analysis/writers.py.
+"""
+
+from dataclasses import dataclass, field
+
+from analysis import choices as choice_stats
+from analysis import explanations, figures, mixed, ordinal, stats
+from analysis.loading import select_sample
+from studyapp.schema import METRIC_NAMES
+
+
+@dataclass
+class Options:
+    models: list | None = None
+    alpha: float = 0.05
+    zero_method: str = stats.DEFAULT_ZERO_METHOD
+    exclude_failed_attention: bool = False
+    seed: int = 0
+    ordinal_max_rows: int = ordinal.MAX_ROWS
+    mixed_model: bool = True
+    mixed_max_participants: int = mixed.MAX_PARTICIPANTS
+
+
+@dataclass
+class Analysis:
+    sample: object
+    options: Options
+    models: list
+    choice_models: list
+    tables: dict = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+
+
+def model_tests(ratings, models, options):
+    """The tests of differences between models, as the report runs them: (participant means, tables).
+
+    `manage.py plan_study` runs them on simulated studies, so a planned power is the power of this report.
+    """
+    means = stats.participant_means(ratings, models)
+    tables = {
+        "wilcoxon_ratings": stats.wilcoxon_pairs(stats.paired_ratings(ratings, models), models, options.zero_method),
+        "anova": stats.one_way_anova(ratings, models),
+        "friedman": stats.friedman_kendall(means, models),
+        "wilcoxon_participants": stats.wilcoxon_pairs(means, models, options.zero_method,
+                                                      decimals=stats.MEAN_DECIMALS, unit="participants"),
+    }
+    if options.mixed_model:
+        tables["mixed"] = mixed.mixed_models(ratings, models, options.mixed_max_participants, options.seed)
+    return means, tables
+
+
+def run_analysis(data, options):
+    """Every table and figure of the report, from checked StudyData."""
+    data, sample = select_sample(data, options.models, options.exclude_failed_attention)
+    models = sample.models
+    ratings = data.ratings
+    tables = {
+        "descriptives": stats.descriptives(ratings, models),
+        "descriptives_by_dataset": stats.descriptives(ratings, models, by=("dataset",)),
+    }
+    means, tests = model_tests(ratings, models, options)
+    tables.update(tests)
+    tables["mean_ci"] = stats.participant_mean_ci(means, models)
+    flat = means.copy()
+    flat.columns = [f"{statement}_{model}" for statement, model in flat.columns]
+    tables["participant_means"] = flat.reset_index().astype({"participant": str})
+    tables["ordinal"] = ordinal.ordinal_models(ratings, models, options.ordinal_max_rows, options.seed)
+
+    choice_models = choice_stats.offered_models(data.choices, models)
+    if len(data.choices):
+        shares = choice_stats.choice_shares(data.choices, choice_models)
+        per_participant = choice_stats.most_chosen(data.choices, choice_models)
+        tables.update(
+            choice_shares=shares,
+            choice_chisquare=choice_stats.choice_goodness_of_fit(shares),
+            most_chosen=per_participant,
+            most_chosen_summary=choice_stats.most_chosen_summary(per_participant, choice_models),
+            justifications=choice_stats.justifications(data.choices, choice_models),
+        )
+    if data.stimuli is not None:
+        per_stimulus = explanations.stimulus_ratings(ratings, data.stimuli, models)
+        tables.update(
+            stimulus_metrics=per_stimulus,
+            metric_correlations=explanations.metric_correlations(per_stimulus),
+            metric_agreement=explanations.within_image_agreement(per_stimulus, models),
+            metric_means=explanations.metric_means(per_stimulus, models),
+        )
+    analysis = Analysis(sample, options, models, choice_models, tables)
+    analysis.figures = {
+        "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),
+        "likert": figures.likert_figure(tables["descriptives"], models),
+    }
+    if "choice_shares" in tables:
+        analysis.figures["choice_shares"] = figures.choice_figure(tables["choice_shares"], choice_models)
+    if "stimulus_metrics" in tables:
+        analysis.figures["metric_ratings"] = figures.metric_rating_figure(
+            tables["stimulus_metrics"], models, METRIC_NAMES, explanations.METRIC_LABELS)
+    return analysis

@@ -1,0 +1,1 @@
+"""Tools the test suite and the benchmarks share; no app imports them."""

@@ -1,0 +1,59 @@
+"""The export's layout, in one place: file names, column lists, outcomes, metric names and the formula guard.
+
+Django-free, so that the exporter (studyapp/export.py), the analysis that reads its files
+(analysis/loading.py) and the report agree on every name by importing it from here: adding a column is
+one edit here plus its producer. The file format itself is documented in studyapp/export.py.
+"""
+
+from saliency.names import METRIC_NAMES
+
+RATINGS_FILE = "ratings.csv"
+CHOICES_FILE = "choices.csv"
+PARTICIPANTS_FILE = "participants.csv"
+RECRUITMENT_FILE = "recruitment.csv"
+STIMULI_FILE = "stimuli.csv"
+
+RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust",
+                   "rt_ms", "answered_at")
+CHOICES_COLUMNS = ("participant", "image", "dataset", "class_name", "left", "middle", "right", "chosen_model",
+                   "justification", "rt_ms", "answered_at")
+PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "cv_experience_years",
+                        "attention_passed", "attention_total", "outcome", "consent_version")
+RECRUITMENT_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "completion_code",
+                       "started_at", "completed_at")
+STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES)
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+NO_CONSENT = "no_consent"
+ATTENTION_FAILED = "attention_failed"
+EXPIRED = "expired"
+WITHDRAWN = "withdrawn"
+ERASED = "erased"
+OUTCOMES = (IN_PROGRESS, COMPLETED, NO_CONSENT, ATTENTION_FAILED, EXPIRED, WITHDRAWN, ERASED)
+DELETED_OUTCOMES = (WITHDRAWN, ERASED)  # answers and background deleted: counted, never analysed
+
+# RFC 4180: with "\n" alone, Python's csv writer would leave a cell holding a bare carriage return unquoted.
+CSV_LINE_END = "\r\n"
+
+# A text cell starting with one of these gets one leading `'`, so that a spreadsheet shows it as text
+# instead of running it; a text that itself starts with `'` is prefixed too, so the guard can be undone exactly.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def guard_formula(text):
+    """Prefix `'` to a cell a spreadsheet would otherwise evaluate; anything but such a text passes unchanged."""
+    if isinstance(text, str) and text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def guard_formulas(cells):
+    """guard_formula over a list of texts, inlined: the report writes millions of cells."""
+    return ["'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell for cell in cells]
+
+
+def unguard_formulas(cells):
+    """Undo the guard on a list of texts: drop one leading `'` before a trigger character."""
+    return [cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_TRIGGERS else cell
+            for cell in cells]
