@@ -93,7 +93,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studyapp.simulation import JUSTIFICATIONS, parse_page  # noqa: E402  (pure Python, no Django)
+from studyapp.simulation import parse_page, random_answers  # noqa: E402  (pure Python, no Django)
 from devtools.pg_cluster import PostgresCluster, free_port  # noqa: E402
 
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front of gunicorn adds
@@ -382,23 +382,7 @@ class Client:
                 raise RuntimeError(f"{urlsplit(url).path} has no form and is not the completion page")
             return None, None, None
         await self.think_time(player)
-        return "POST", urljoin(url, answer_forms[0].action), fill(answer_forms[0], player.rng)
-
-
-def fill(form, rng):
-    """What a participant sends: a random choice for every question, a justification, a ticked consent."""
-    data = form.hidden()
-    for name in form.names("radio"):
-        data[name] = str(rng.choice(form.choices(name)))
-    for name in form.names("checkbox"):
-        data[name] = "on"
-    for name, options in form.selects.items():
-        data[name] = str(rng.choice(options))
-    for name in form.names("number") + form.names("text"):
-        data[name] = str(rng.integers(0, 10))
-    for name in form.textareas:
-        data[name] = str(rng.choice(JUSTIFICATIONS))
-    return data
+        return "POST", urljoin(url, answer_forms[0].action), random_answers(answer_forms[0], player.rng)
 
 
 def answer_of(data):
