@@ -176,5 +176,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"studyapp": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "studyapp": {"handlers": ["console"], "level": "INFO"},
+        # Server errors with their traceback, on the console (gunicorn's error log) with DEBUG off too:
+        # participants see only templates/500.html, the researcher sees what went wrong.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }

@@ -203,3 +203,20 @@ def test_simultaneous_answers_are_each_stored_once(served):
             assert values == sent_values(kind, data)
             person.open("/")
             assert person.path != f"/trial/{position}/"  # answered: the survey moved on
+
+
+def test_error_pages_are_the_study_s_own_with_debug_off(served):
+    browser = Browser(served.base)
+    status, _, mistyped_invite = browser.request("/i/a-mistyped-invite-token/")
+    assert status == 404 and "This invite link is not valid" in mistyped_invite
+    status, _, unknown_page = browser.request("/no-such-page/")
+    assert status == 404
+    person = served.newcomer()
+    data = {key: value for key, value in person.answer(np.random.default_rng(3)).items()
+            if key != "csrfmiddlewaretoken"}
+    status, _, refused_post = person.request("/consent/", data)  # as if the page's token had expired
+    assert status == 403 and "was not saved" in refused_post and "Reload the page" in refused_post
+    for page in (mistyped_invite, unknown_page):
+        assert "exactly as you received it" in page
+    for page in (mistyped_invite, unknown_page, refused_post):
+        assert "studyapp/survey." in page and "Traceback" not in page  # the study's style, nothing of the code
