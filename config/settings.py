@@ -37,8 +37,15 @@ def env_bool(name, default):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DEBUG", True)
+def env_seconds(name, default):
+    value = os.environ.get(name, default)
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, got {value!r}.") from None
 
+
+DEBUG = env_bool("DEBUG", True)
 
 
 def secret_key_from_file(path):
@@ -120,7 +127,7 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": float(os.environ.get("SQLITE_BUSY_TIMEOUT", "20")),  # below gunicorn's 30 s worker timeout
+        "timeout": env_seconds("SQLITE_BUSY_TIMEOUT", "20"),  # below gunicorn's 30 s worker timeout
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
         **DATABASES["default"].get("OPTIONS", {}),
     }
