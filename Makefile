@@ -1,4 +1,4 @@
-# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+# Two commands do all set-up on a fresh machine: `make run` and `make test` (`make dev` for development).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,8 +14,14 @@ NODE_TOOLS := build/node
 AXE := $(NODE_TOOLS)/axe-core-$(AXE_CORE_VERSION).installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# `make run` serves as a live study does (gunicorn, whitenoise, DEBUG off), over plain http on this machine;
+# put a TLS proxy in front and set BEHIND_TLS_PROXY=1 to serve participants from elsewhere (README, Deployment).
+DEBUG ?= 0
+BEHIND_TLS_PROXY ?= 0
+SECRET_KEY_FILE ?= var/secret_key
+SERVE_ENV := DEBUG=$(DEBUG) BEHIND_TLS_PROXY=$(BEHIND_TLS_PROXY) SECRET_KEY_FILE=$(SECRET_KEY_FILE)
 
-.PHONY: install system-packages node-tools run test demo clean
+.PHONY: install system-packages node-tools run dev test demo clean
 
 install: $(VENV)/.installed
 
@@ -40,7 +46,13 @@ demo: install system-packages
 	$(MANAGE) create_demo_study --base-url http://$(HOST):$(PORT)
 
 run: demo
-	$(MANAGE) runserver --noreload $(HOST):$(PORT)
+	$(SERVE_ENV) $(MANAGE) collectstatic --no-input -v0
+	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn (config/gunicorn.py), DEBUG=$(DEBUG). Ctrl-C stops it."
+	$(SERVE_ENV) GUNICORN_BIND=$(HOST):$(PORT) $(PY) -m gunicorn -c config/gunicorn.py config.wsgi
+
+# Development: Django's runserver with DEBUG on (tracebacks in the browser, code reloaded on change).
+dev: demo
+	DEBUG=1 $(MANAGE) runserver $(HOST):$(PORT)
 
 node-tools: $(AXE)
 
@@ -55,4 +67,4 @@ test: install system-packages node-tools
 	$(PY) -m pytest --postgres
 
 clean:
-	rm -rf $(VENV) $(NODE_TOOLS) db.sqlite3 .pytest_cache
+	rm -rf $(VENV) $(NODE_TOOLS) db.sqlite3 db.sqlite3-wal db.sqlite3-shm .pytest_cache

@@ -18,6 +18,10 @@ with the values sent, and that every participant finished with a complete plan.
 --floor S first asks for the login page (no database) and a 404 at full speed for S seconds each:
 no survey request can cost less than those.
 
+--url URL drives a server started elsewhere instead: `make run`'s (gunicorn on SQLite, DEBUG off, plain
+http), on the database it uses (the same DATABASE_URL; default db.sqlite3) and its demo study; the same
+checks follow. --server-pid (the gunicorn master's, printed by `make run`) adds its CPU per request.
+
 --kill: SIGKILL gunicorn (master and workers) once 40% of the answers are in, restart it; participants
 whose requests fail retry (bounded) by reopening their link, which resumes at their current page.
 Answers whose POST got no reply are "in doubt": each must be stored once or not at all, never twice
@@ -30,6 +34,8 @@ Traffic goes to 127.0.0.1 only. Run it niced:
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 100 500 --think 2 --deadline 240
     nice -n 10 .venv/bin/python benchmarks/load.py --floor 10 --participants 20 --think 0
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 60 --think 1 --kill
+    nice -n 10 .venv/bin/python benchmarks/load.py --url http://127.0.0.1:8000 --server-pid PID \
+        --participants 200 --think 10 --arrivals-over 10 --deadline 1500      # against `make run`
 
 The machine is shared with other sessions: what they took is noted beside each figure (CPU split from
 /proc/stat every 30 s; this benchmark runs at nice 10, so their jobs at nice 0 come first).
@@ -63,6 +69,15 @@ absorb that burst (not measured). At the old 2 s pace the machine
 serves about 100 participants with p95 under 200 ms; 500 at 2 s need 3-4 such app servers (README:
 Deployment).
 
+`make run` on SQLite (2026-11-30, the same machine, shared: load average 5.4 at the end; gunicorn's 5 sync
+workers, WAL, BEGIN IMMEDIATE), 200 participants through the Prolific link with --url, as above:
+
+    participants  think    arrivals   completed          req/s  latency p50 / p95 / p99   statuses            data check
+    200           5-15 s   in 10 s    200/200 in 944 s   37     18 / 132 / 430 ms         no 5xx, 0 conn.     exactly once
+                                                                (per minute 22-461 ms)    errors              (16400 answers)
+
+CPU per request: gunicorn with SQLite inside it 6.6 ms, client 1.6 ms.
+
 --kill, 60 participants at 1 s through the study link (2026-11-26): SIGKILL after 1969 of 4920 answers,
 serving again 2.0 s later; 115 requests got no reply, 56 of them answer POSTs, none of which had been
 stored, so all were answered again; afterwards all 4920 answers stored exactly once, every participant
@@ -93,7 +108,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from studyapp.simulation import JUSTIFICATIONS, parse_page  # noqa: E402  (pure Python, no Django)
+from studyapp.simulation import parse_page, random_answers  # noqa: E402  (pure Python, no Django)
 from devtools.pg_cluster import PostgresCluster, free_port  # noqa: E402
 
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front of gunicorn adds
@@ -197,6 +212,8 @@ def prolific_arrivals(slug, count, base_url):
 class Gunicorn:
     """gunicorn with config/gunicorn.py, in its own process group so --kill can SIGKILL all of it."""
 
+    proxied = True  # the production settings expect the TLS proxy's X-Forwarded-Proto
+
     def __init__(self, env, port, workers, log):
         self.env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers)}
         self.base = f"http://127.0.0.1:{port}"
@@ -235,6 +252,15 @@ class Gunicorn:
                 self.kill()
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    """--url: a server started elsewhere (`make run`), reached directly over plain http; `pid` its gunicorn master."""
+
+    base: str
+    pid: int | None = None
+    proxied: bool = False
+
+
 def process_cpu_seconds(root_pid, same_session):
     """CPU time of a server: the root process, its live workers (or backends), and its reaped ones.
 
@@ -260,6 +286,16 @@ def process_cpu_seconds(root_pid, same_session):
 def server_cpu_seconds(server, cluster):
     postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
     return process_cpu_seconds(server.process.pid, True), process_cpu_seconds(postmaster, False)
+
+
+def cpu_accounts(server, cluster):
+    """{what: CPU seconds so far} of the server's processes: gunicorn and PostgreSQL, or a --url server's
+    gunicorn (SQLite runs inside it) when its --server-pid is known; {} when it is not."""
+    if cluster is not None:
+        return dict(zip(("gunicorn", "PostgreSQL"), server_cpu_seconds(server, cluster)))
+    if server.pid:  # make run's workers are the master's children
+        return {"gunicorn with its database": process_cpu_seconds(server.pid, False)}
+    return {}
 
 
 # --- Client side: participants over HTTP ------------------------------------------------------------
@@ -299,15 +335,17 @@ class ServerGone(Exception):
 
 
 class Client:
-    def __init__(self, session, base, stats, think, arrivals_over, max_pages, deadline, retry_for):
-        self.session, self.base, self.stats = session, base, stats
-        self.origin = "https://" + urlsplit(base).netloc
+    def __init__(self, session, server, stats, think, arrivals_over, max_pages, deadline, retry_for):
+        self.session, self.base, self.stats = session, server.base, stats
+        # Behind the TLS proxy the browser's origin is https; reached directly, the server's own.
+        self.headers = dict(PROXY_HEADERS) if server.proxied else {}
+        self.origin = ("https" if server.proxied else urlsplit(server.base).scheme) + "://" + urlsplit(server.base).netloc
         self.think, self.arrivals_over = think, arrivals_over
         self.max_pages, self.deadline, self.retry_for = max_pages, deadline, retry_for
         self.answers_in = 0
 
     async def call(self, player, method, url, data=None):
-        headers = dict(PROXY_HEADERS)
+        headers = dict(self.headers)
         if player.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in player.cookies.items())
         if method == "POST":
@@ -381,23 +419,7 @@ class Client:
                 raise RuntimeError(f"{urlsplit(url).path} has no form and is not the completion page")
             return None, None, None
         await self.think_time(player)
-        return "POST", urljoin(url, answer_forms[0].action), fill(answer_forms[0], player.rng)
-
-
-def fill(form, rng):
-    """What a participant sends: a random choice for every question, a justification, a ticked consent."""
-    data = form.hidden()
-    for name in form.names("radio"):
-        data[name] = str(rng.choice(form.choices(name)))
-    for name in form.names("checkbox"):
-        data[name] = "on"
-    for name, options in form.selects.items():
-        data[name] = str(rng.choice(options))
-    for name in form.names("number") + form.names("text"):
-        data[name] = str(rng.integers(0, 10))
-    for name in form.textareas:
-        data[name] = str(rng.choice(JUSTIFICATIONS))
-    return data
+        return "POST", urljoin(url, answer_forms[0].action), random_answers(answer_forms[0], player.rng)
 
 
 def answer_of(data):
@@ -501,7 +523,7 @@ async def run_participants(server, people, plan_length, args):
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as session:
         arrivals_over = args.think if args.arrivals_over is None else args.arrivals_over
-        client = Client(session, server.base, stats, args.think, arrivals_over, args.max_pages, deadline,
+        client = Client(session, server, stats, args.think, arrivals_over, args.max_pages, deadline,
                         args.retry_for)
         tasks = [asyncio.create_task(client.play(p)) for p in players]
         if args.kill:
@@ -547,9 +569,8 @@ def report(n, args, players, stats, elapsed, verdict, cpu):
     print(f"  p95 per minute: {p95_per_minute(stats)} ms")
     print(f"  statuses {dict(sorted(stats.statuses.items()))}, connection errors {stats.connection_errors}")
     if cpu:  # contention-free cost: what one request takes of the machine's CPUs
-        web, database, client = cpu
-        print(f"  CPU: gunicorn {web:.1f} s, PostgreSQL {database:.1f} s, client {client:.1f} s; per request "
-              f"{1000 * web / requests:.1f} + {1000 * database / requests:.1f} + {1000 * client / requests:.1f} ms; "
+        print(f"  CPU: {', '.join(f'{what} {seconds:.1f} s' for what, seconds in cpu.items())}; per request "
+              f"{' + '.join(f'{1000 * seconds / requests:.1f}' for seconds in cpu.values())} ms; "
               f"load average {os.getloadavg()[0]:.1f}")
     print(f"  answers: {acknowledged} acknowledged, {stored} stored; {no_reply} answer POSTs got no reply: "
           f"{stored_without_reply} of them stored (the participant went on), the others sent again")
@@ -611,10 +632,29 @@ def main(argv=None):
     parser.add_argument("--floor", type=float, default=0, metavar="SECONDS",
                         help="Before the runs, the ceiling of this machine: the login page (no database) and a "
                              "404 asked for at full speed for SECONDS each.")
+    parser.add_argument("--url", help="Drive a server started elsewhere instead of starting PostgreSQL and "
+                                      "gunicorn: `make run`'s, e.g. http://127.0.0.1:8000, on its own database "
+                                      "(DATABASE_URL as make run has it; default db.sqlite3) and its demo study.")
+    parser.add_argument("--server-pid", type=int, default=None,
+                        help="With --url: the gunicorn master's PID, for the server's CPU per request.")
     args = parser.parse_args(argv)
 
+    if args.url and (args.kill or args.floor or args.workers):
+        parser.error("--url drives a server started elsewhere: --kill, --floor and --workers start their own")
+
     workdir = Path(tempfile.mkdtemp(prefix="saliency-load-"))
-    all_ok = True
+    all_ok = against_running_server(args, workdir) if args.url else against_own_server(args, workdir)
+    if all_ok:
+        import shutil
+
+        shutil.rmtree(workdir, ignore_errors=True)
+    elif not args.url:
+        print(f"server log kept in {workdir / 'gunicorn.log'}")
+    return 0 if all_ok else 1
+
+
+def against_own_server(args, workdir):
+    """A throwaway PostgreSQL and gunicorn with the production settings; True when every run passed."""
     with PostgresCluster(durable=True, settings={"max_connections": 200}) as cluster:
         env = production_environment(cluster, workdir)
         os.environ.update(env)
@@ -622,7 +662,6 @@ def main(argv=None):
         env["STIMULI_ROOT"] = os.environ.get("STIMULI_ROOT", str(ROOT / "fixtures"))
         port = free_port()
         workers = args.workers or runpy.run_path(str(ROOT / "config" / "gunicorn.py"))["workers"]
-        plan_length = study_plan_length(slug)
         with open(workdir / "gunicorn.log", "w") as log:
             server = Gunicorn(env, port, workers, log)
             server.start()
@@ -631,26 +670,49 @@ def main(argv=None):
             try:
                 for path in ("/login/", "/no-such-page/") if args.floor else ():
                     measure_floor(server, cluster, path, args.floor)
-                for n in args.participants:
-                    people = (prolific_arrivals(slug, n, server.base) if args.arrive == "link"
-                              else create_participants(slug, n, server.base, workdir))
-                    started, cpu_before, client_before = time.monotonic(), server_cpu_seconds(server, cluster), \
-                        time.process_time()
-                    players, stats = asyncio.run(run_participants(server, people, plan_length, args))
-                    # A killed gunicorn takes its CPU account with it: no CPU figures for --kill runs.
-                    cpu = None if args.kill else (*np.subtract(server_cpu_seconds(server, cluster), cpu_before),
-                                                  time.process_time() - client_before)
-                    verdict = check(players, plan_length, slug, args.arrive)
-                    all_ok &= report(n, args, players, stats, time.monotonic() - started, verdict, cpu)
+                return run_all(server, cluster, slug, args, workdir)
             finally:
                 server.stop()
-    if all_ok:
-        import shutil
 
-        shutil.rmtree(workdir, ignore_errors=True)
-    else:
-        print(f"server log kept in {workdir / 'gunicorn.log'}")
-    return 0 if all_ok else 1
+
+def against_running_server(args, workdir):
+    """--url: the server `make run` serves, on the database it uses (DATABASE_URL, default db.sqlite3)."""
+    import django
+    from django.conf import settings
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from studyapp.management.commands.create_demo_study import DEMO_SLUG
+    from studyapp.models import RecruitmentSource, Study
+
+    database = settings.DATABASES["default"]
+    if args.arrive == "link" and not Study.objects.filter(
+            slug=DEMO_SLUG, recruitment_source=RecruitmentSource.PROLIFIC).exists():
+        raise SystemExit(f"No demo study recruiting on Prolific in {database['NAME']}: start the server with "
+                         f"`make run` (same DATABASE_URL) first.")
+    server = RunningServer(args.url.rstrip("/"), args.server_pid)
+    print(f"server {server.base} started elsewhere (gunicorn master {args.server_pid or 'not given: no CPU figures'}); "
+          f"database {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}; {os.cpu_count()} CPUs shared with "
+          f"this client")
+    return run_all(server, None, DEMO_SLUG, args, workdir)
+
+
+def run_all(server, cluster, slug, args, workdir):
+    """One run per --participants number, each checked in the database; True when every one passed."""
+    plan_length = study_plan_length(slug)
+    all_ok = True
+    for n in args.participants:
+        people = (prolific_arrivals(slug, n, server.base) if args.arrive == "link"
+                  else create_participants(slug, n, server.base, workdir))
+        started, cpu_before, client_before = time.monotonic(), cpu_accounts(server, cluster), time.process_time()
+        players, stats = asyncio.run(run_participants(server, people, plan_length, args))
+        # A killed gunicorn takes its CPU account with it: no CPU figures for --kill runs.
+        cpu = None if args.kill else {
+            **{what: seconds - cpu_before[what] for what, seconds in cpu_accounts(server, cluster).items()},
+            "client": time.process_time() - client_before}
+        verdict = check(players, plan_length, slug, args.arrive)
+        all_ok &= report(n, args, players, stats, time.monotonic() - started, verdict, cpu)
+    return all_ok
 
 
 if __name__ == "__main__":

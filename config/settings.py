@@ -1,12 +1,24 @@
 """Settings from environment variables, with safe local defaults.
 
 DATABASE_URL   sqlite:///... (default: db.sqlite3 beside manage.py) or postgres://user:pw@host/db
-SECRET_KEY     required when DEBUG is off
-DEBUG          "1"/"0" (default "1" for local work; production sets "0")
+SQLITE_BUSY_TIMEOUT  seconds a SQLite writer waits for another's transaction to end (default 20)
+SECRET_KEY     required when DEBUG is off, unless SECRET_KEY_FILE is set
+SECRET_KEY_FILE  a file holding the key, made with a new random key when missing (`make run` uses
+               var/secret_key: a local server keeps its sessions across restarts)
+DEBUG          "1"/"0" (default "1" for local work; production and `make run` set "0")
+BEHIND_TLS_PROXY  "1"/"0" (default "1" when DEBUG is off): HTTPS redirect, Secure cookies, HSTS and
+               X-Forwarded-Proto trusted. `make run` sets "0" to serve plain http://127.0.0.1:8000 itself.
 ALLOWED_HOSTS  comma-separated (default: localhost names)
 STIMULI_ROOT   folder holding stimuli.json's PNGs (default: fixtures/)
 STATIC_ROOT    where `collectstatic` puts static files for production (default: var/static/)
-With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto (see README, Deployment).
+With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto (see README, Deployment),
+unless BEHIND_TLS_PROXY=0.
+
+SQLite (the embedded default) is set up for several gunicorn workers writing at once: WAL journal
+(readers never wait for the writer), every transaction BEGIN IMMEDIATE (a transaction that reads and then
+writes can otherwise fail at once with "database is locked" instead of waiting), and a busy timeout so
+writers queue for the lock instead of failing. synchronous=NORMAL: a crash of the server loses nothing
+committed; a power cut can lose the last commits before it.
 """
 
 import os
@@ -25,12 +37,38 @@ def env_bool(name, default):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_seconds(name, default):
+    value = os.environ.get(name, default)
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds, got {value!r}.") from None
+
+
 DEBUG = env_bool("DEBUG", True)
 
+
+def secret_key_from_file(path):
+    """The key in `path`; a new random one written there (readable by its owner only) when it is missing."""
+    path = Path(path)
+    if not path.exists():
+        from django.core.management.utils import get_random_secret_key
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(get_random_secret_key())
+    key = path.read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(f"SECRET_KEY_FILE {path} is empty; delete it to have a new key made.")
+    return key
+
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY and os.environ.get("SECRET_KEY_FILE"):
+    SECRET_KEY = secret_key_from_file(os.environ["SECRET_KEY_FILE"])
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("Set SECRET_KEY in the environment when DEBUG is off.")
+        raise ImproperlyConfigured("Set SECRET_KEY (or SECRET_KEY_FILE) in the environment when DEBUG is off.")
     SECRET_KEY = "local-development-only-not-secret"
 
 ALLOWED_HOSTS = [
@@ -86,6 +124,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_seconds("SQLITE_BUSY_TIMEOUT", "20"),  # below gunicorn's 30 s worker timeout
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -116,7 +161,7 @@ STORAGES = {
     },
 }
 
-if not DEBUG:
+if env_bool("BEHIND_TLS_PROXY", not DEBUG):
     # Behind a TLS-terminating proxy (nginx, a load balancer) that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
@@ -138,5 +183,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"studyapp": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "studyapp": {"handlers": ["console"], "level": "INFO"},
+        # Server errors with their traceback, on the console (gunicorn's error log) with DEBUG off too:
+        # participants see only templates/500.html, the researcher sees what went wrong.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }

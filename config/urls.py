@@ -5,3 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("studyapp.urls")),
 ]
+
+handler404 = "studyapp.errors.page_not_found"

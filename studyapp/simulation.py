@@ -166,3 +166,22 @@ def parse_page(html):
     parser.feed(html)
     parser.close()
     return parser.forms, parser.images
+
+
+def random_answers(form, rng):
+    """What a participant sends for `form`: a random choice for every question, a justification, a ticked consent.
+
+    benchmarks/load.py and the tests of serving at once play participants with it.
+    """
+    data = form.hidden()
+    for name in form.names("radio"):
+        data[name] = str(rng.choice(form.choices(name)))
+    for name in form.names("checkbox"):
+        data[name] = "on"
+    for name, options in form.selects.items():
+        data[name] = str(rng.choice(options))
+    for name in form.names("number") + form.names("text"):
+        data[name] = str(rng.integers(0, 10))
+    for name in form.textareas:
+        data[name] = str(rng.choice(JUSTIFICATIONS))
+    return data

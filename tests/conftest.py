@@ -24,6 +24,16 @@ pytest_plugins = ["tests.pg_cluster"]  # `pytest --postgres`: the database-facin
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def static_root(tmp_path_factory):
+    """An empty STATIC_ROOT that exists: no test runs `collectstatic` into var/static/, and whitenoise warns
+    "No directory at" a missing one each time the middleware is built (every test client)."""
+    from django.conf import settings
+
+    settings.STATIC_ROOT = tmp_path_factory.mktemp("static")
+    return settings.STATIC_ROOT
+
+
 @pytest.fixture
 def stimuli_root(tmp_path, settings):
     root = tmp_path / "stimuli"

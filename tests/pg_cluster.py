@@ -29,7 +29,8 @@ def pytest_configure(config):
     config._postgres_cluster = cluster
     # pytest-django has set Django up already (with DATABASE_URL's database), before any plugin
     # could run: point the default alias at the cluster and drop its not-yet-used SQLite wrapper.
-    settings.DATABASES["default"].update(dj_database_url.parse(cluster.url(), conn_max_age=0))
+    # OPTIONS are the SQLite ones (config/settings.py) until replaced: psycopg refuses them.
+    settings.DATABASES["default"].update({"OPTIONS": {}, **dj_database_url.parse(cluster.url(), conn_max_age=0)})
     connections.close_all()
     del connections["default"]
 

@@ -5,14 +5,11 @@ import re
 import secrets
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from devtools.pg_cluster import free_port
+from tests.gunicorn_server import fetch, gunicorn_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,45 +39,13 @@ def test_check_deploy_flags_debug_on(tmp_path):
     assert "security.W018" in result.stderr + result.stdout
 
 
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def fetch(url, **headers):
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(urllib.request.Request(url, headers=headers), timeout=10) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read()
-
-
 @pytest.fixture
 def gunicorn(tmp_path):
     env = production_env(tmp_path)
     subprocess.run([sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
                    cwd=ROOT, env=env, check=True)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.py", "config.wsgi"],
-        cwd=ROOT, env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            fetch(base + "/")
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                raise RuntimeError("gunicorn did not start:\n" + server.stderr.read().decode())
-            time.sleep(0.1)
-    yield base
-    server.terminate()
-    server.wait(timeout=30)
+    with gunicorn_server(env) as base:
+        yield base
 
 
 def test_gunicorn_serves_production_settings(gunicorn):

@@ -198,32 +198,35 @@ def test_a_racing_duplicate_that_wins_the_insert_leaves_one_answer(client, study
                                                                    caplog):
     """Two requests for the same trial both pass the position check; the database refuses the second insert.
 
-    The rival request runs on its own connection (a thread) and commits just before this one inserts.
+    The rival request runs on its own connection (a thread) and commits just before this one's transaction
+    starts writing: before its BEGIN (SQLite, where BEGIN IMMEDIATE takes the write lock) or its INSERT
+    (PostgreSQL, where the transaction begins with its first statement).
     """
     import threading
 
     from django.db import connection
-    from django.db.models.signals import pre_save
 
     participant = participant_factory(study_factory(images=2))
     url, trial = open_first_trial(client, participant)
+    answers_table = connection.ops.quote_name(LikertResponse._meta.db_table)
+    rival_ran = []
 
     def rival():
         LikertResponse.objects.create(trial=trial, sufficiency=5, trust=5, rt_ms=1)
         connection.close()
 
-    def rival_commits_first(sender, instance, **kwargs):
-        pre_save.disconnect(rival_commits_first, sender=LikertResponse)
-        thread = threading.Thread(target=rival)
-        thread.start()
-        thread.join()
+    def rival_commits_first(execute, sql, params, many, context):
+        if not rival_ran and (sql.startswith("BEGIN") or sql.startswith(f"INSERT INTO {answers_table}")):
+            rival_ran.append(sql.split()[0])
+            thread = threading.Thread(target=rival)
+            thread.start()
+            thread.join()
+        return execute(sql, params, many, context)
 
     caplog.set_level(logging.INFO, logger="studyapp")
-    pre_save.connect(rival_commits_first, sender=LikertResponse)
-    try:
+    with connection.execute_wrapper(rival_commits_first):
         assert location(client.post(url, answer_for(trial, 0))) == "/trial/2/"
-    finally:
-        pre_save.disconnect(rival_commits_first, sender=LikertResponse)
+    assert rival_ran
     assert list(LikertResponse.objects.values_list("trial_id", "sufficiency")) == [(trial.pk, 5)]
     assert f"Duplicate answer to trial 1 of {participant.pseudonym} ignored" in caplog.text
 
