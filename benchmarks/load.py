@@ -75,8 +75,11 @@ workers, WAL, BEGIN IMMEDIATE), 200 participants through the Prolific link with 
     participants  think    arrivals   completed          req/s  latency p50 / p95 / p99   statuses            data check
     200           5-15 s   in 10 s    200/200 in 944 s   37     18 / 132 / 430 ms         no 5xx, 0 conn.     exactly once
                                                                 (per minute 22-461 ms)    errors              (16400 answers)
+    200           5-15 s   in 10 s    200/200 in 942 s   37     15 / 104 / 614 ms         no 5xx, 0 conn.     exactly once
+                                                                (per minute 15-732 ms)    errors              (16400 answers)
 
-CPU per request: gunicorn with SQLite inside it 6.6 ms, client 1.6 ms.
+CPU per request: gunicorn with SQLite inside it 6.4-6.6 ms, client 1.6 ms. The second run is on the code after
+the survey's views moved to studyapp/survey.py; load average 5.4 and 2.6 at the end of the two runs.
 
 --kill, 60 participants at 1 s through the study link (2026-11-26): SIGKILL after 1969 of 4920 answers,
 serving again 2.0 s later; 115 requests got no reply, 56 of them answer POSTs, none of which had been
