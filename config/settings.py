@@ -10,6 +10,8 @@ BEHIND_TLS_PROXY  "1"/"0" (default "1" when DEBUG is off): HTTPS redirect, Secur
                X-Forwarded-Proto trusted. `make run` sets "0" to serve plain http://127.0.0.1:8000 itself.
 ALLOWED_HOSTS  comma-separated (default: localhost names)
 STIMULI_ROOT   folder holding stimuli.json's PNGs (default: fixtures/)
+DATABASE_POOL_MAX_SIZE  PostgreSQL only: a psycopg connection pool of this many per worker process (default
+               0: none, persistent connections for CONN_MAX_AGE seconds instead); bound in deploy/README.md
 STATIC_ROOT    where `collectstatic` puts static files for production (default: var/static/)
 With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto (see README, Deployment),
 unless BEHIND_TLS_PROXY=0.
@@ -124,6 +126,19 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# PostgreSQL connection pool per worker process (Django's psycopg pool), off unless DATABASE_POOL_MAX_SIZE is
+# set. It replaces persistent connections (CONN_MAX_AGE must be 0 with it). Each gunicorn worker process holds
+# at most that many connections, so PostgreSQL needs
+#   app servers x WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE  <=  max_connections - superuser_reserved_connections (3)
+# with a few to spare for migrations and psql (deploy/README.md). A sync worker uses one connection at a time:
+# 1 is enough; gthread workers (GUNICORN_THREADS) need one per thread.
+DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "0"))
+if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "10")),  # waiting for a free connection, s
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
