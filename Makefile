@@ -12,6 +12,8 @@ DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15
 AXE_CORE_VERSION := 4.14.1
 NODE_TOOLS := build/node
 AXE := $(NODE_TOOLS)/axe-core-$(AXE_CORE_VERSION).installed
+# HAProxy for benchmarks/load.py --servers (app servers behind the load balancer of deploy/haproxy.cfg).
+BENCH_PACKAGES := haproxy
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # `make run` serves as a live study does (gunicorn, whitenoise, DEBUG off), over plain http on this machine;
@@ -21,7 +23,7 @@ BEHIND_TLS_PROXY ?= 0
 SECRET_KEY_FILE ?= var/secret_key
 SERVE_ENV := DEBUG=$(DEBUG) BEHIND_TLS_PROXY=$(BEHIND_TLS_PROXY) SECRET_KEY_FILE=$(SECRET_KEY_FILE)
 
-.PHONY: install system-packages node-tools run dev test demo clean
+.PHONY: install system-packages node-tools bench-packages run dev test demo clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +41,10 @@ system-packages:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# What benchmarks/load.py --servers needs beyond `make test`'s: HAProxy.
+bench-packages:
+	@$(MAKE) --no-print-directory system-packages DEBIAN_PACKAGES="$(DEBIAN_PACKAGES) $(BENCH_PACKAGES)"
 
 demo: install system-packages
 	$(MANAGE) migrate --no-input

@@ -116,6 +116,7 @@ from devtools.pg_cluster import PostgresCluster, free_port  # noqa: E402
 
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}  # what the TLS proxy in front of gunicorn adds
 SYNTHETIC_IMAGES, SYNTHETIC_VARIANTS = 20, ("N", "A", "M2")
+MAX_CONNECTIONS = 200  # the benchmark's PostgreSQL
 
 
 # --- Server side: cluster, Django set-up, gunicorn -------------------------------------------------
@@ -264,6 +265,118 @@ class RunningServer:
     proxied: bool = False
 
 
+HAPROXY_CONFIG = ROOT / "deploy" / "haproxy.cfg"
+
+
+def render_haproxy_config(text, port, backends):
+    """deploy/haproxy.cfg as this benchmark runs it: one plain-http bind on 127.0.0.1:`port` instead of its
+    :80/:443 (no TLS here, so no https redirect), and one `server` line per app server port in `backends`."""
+    out, bind_done, servers_done = [], False, False
+    for line in text.splitlines():
+        word = line.split()[0] if line.split() else ""
+        if word == "bind":
+            if not bind_done:
+                out.append(f"    bind 127.0.0.1:{port}")
+                bind_done = True
+        elif word == "http-request" and "redirect scheme https" in line:
+            continue
+        elif word == "server":
+            if not servers_done:
+                out += [f"    server app{i} 127.0.0.1:{backend}" for i, backend in enumerate(backends, 1)]
+                servers_done = True
+        else:
+            out.append(line)
+    if not servers_done:
+        raise ValueError("no `server` lines in the HAProxy config")
+    return "\n".join(out) + "\n"
+
+
+def find_haproxy():
+    import shutil
+
+    found = shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy",) if os.path.exists(p)), None)
+    if found is None:
+        raise SystemExit("--servers needs HAProxy, which is not installed: `make bench-packages` "
+                         "(or `apt-get install haproxy`).")
+    return found
+
+
+class Balancer:
+    """HAProxy (deploy/haproxy.cfg) on a 127.0.0.1 port, round robin over N gunicorn app servers."""
+
+    proxied = True  # HAProxy sets X-Forwarded-Proto as the TLS proxy does; the client sends it too
+
+    def __init__(self, env, count, workers, workdir, log):
+        self.servers = [Gunicorn(env, free_port(), workers, log) for _ in range(count)]
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.config = workdir / "haproxy.cfg"
+        self.socket = workdir / "haproxy.sock"  # its stats: how many requests each app server answered
+        config = render_haproxy_config(HAPROXY_CONFIG.read_text(), self.port, [urlsplit(s.base).port for s in self.servers])
+        self.config.write_text(config.replace("global\n", f"global\n    stats socket {self.socket} mode 600\n", 1))
+        self.log = log
+        self.process = None
+        self.killed = None
+
+    def start(self, timeout=60):
+        haproxy = find_haproxy()
+        check = subprocess.run([haproxy, "-c", "-q", "-f", self.config], capture_output=True, text=True)
+        if check.returncode:
+            raise RuntimeError(f"HAProxy rejects {self.config}: {check.stdout}{check.stderr}")
+        try:
+            for server in self.servers:
+                server.start(timeout)
+            self.process = subprocess.Popen([haproxy, "-db", "-f", self.config], stdout=self.log, stderr=self.log,
+                                            start_new_session=True)
+            self._wait(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait(self, timeout):
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"haproxy exited with {self.process.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.base + "/login/", timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"haproxy did not answer within {timeout} s; see {self.log.name}")
+
+    def requests_per_server(self):
+        """{app server: requests HAProxy sent it} from HAProxy's stats socket."""
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as connection:
+            connection.connect(str(self.socket))
+            connection.sendall(b"show stat\n")
+            data = b""
+            while chunk := connection.recv(65536):
+                data += chunk
+        rows = list(csv.reader(io.StringIO(data.decode().lstrip("# "))))
+        header = rows[0]
+        named = [dict(zip(header, row)) for row in rows[1:] if row]
+        return {row["svname"]: int(row["stot"]) for row in named
+                if row.get("pxname") == "app" and row["svname"] not in ("BACKEND", "FRONTEND")}
+
+    def kill_one(self):
+        """SIGKILL one app server (master and workers) for good; the others and HAProxy go on."""
+        self.killed = self.servers[-1]
+        self.killed.kill()
+        return self.killed
+
+    def stop(self):
+        for server in self.servers:
+            server.stop()
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
 def process_cpu_seconds(root_pid, same_session):
     """CPU time of a server: the root process, its live workers (or backends), and its reaped ones.
 
@@ -294,6 +407,11 @@ def server_cpu_seconds(server, cluster):
 def cpu_accounts(server, cluster):
     """{what: CPU seconds so far} of the server's processes: gunicorn and PostgreSQL, or a --url server's
     gunicorn (SQLite runs inside it) when its --server-pid is known; {} when it is not."""
+    if isinstance(server, Balancer):
+        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        return {"gunicorn": sum(process_cpu_seconds(s.process.pid, True) for s in server.servers),
+                "HAProxy": process_cpu_seconds(server.process.pid, True),
+                "PostgreSQL": process_cpu_seconds(postmaster, False)}
     if cluster is not None:
         return dict(zip(("gunicorn", "PostgreSQL"), server_cpu_seconds(server, cluster)))
     if server.pid:  # make run's workers are the master's children
@@ -309,6 +427,8 @@ class Stats:
     page_starts: list = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
     connection_errors: int = 0
+    error_times: list = field(default_factory=list)  # when a request got no reply, or the balancer's 502/503/504
+    killed_at: float = 0.0  # --kill-server: when the app server was killed
     first: float = float("inf")
     last: float = 0.0
 
@@ -345,6 +465,7 @@ class Client:
         self.origin = ("https" if server.proxied else urlsplit(server.base).scheme) + "://" + urlsplit(server.base).netloc
         self.think, self.arrivals_over = think, arrivals_over
         self.max_pages, self.deadline, self.retry_for = max_pages, deadline, retry_for
+        self.balanced = isinstance(server, Balancer)
         self.answers_in = 0
 
     async def call(self, player, method, url, data=None):
@@ -359,8 +480,12 @@ class Client:
                 body = await reply.read()
         except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as error:
             self.stats.connection_errors += 1
+            self.stats.error_times.append(time.monotonic())
             raise ServerGone(str(error)) from error
         self.stats.record(started, time.monotonic(), reply.status)
+        if self.balanced and reply.status in (502, 503, 504):  # HAProxy: the app server died under the request
+            self.stats.error_times.append(time.monotonic())
+            raise ServerGone(f"{reply.status} from the load balancer")
         for name, morsel in reply.cookies.items():  # Secure cookies, kept by hand: this client speaks http
             if morsel.value and morsel["max-age"] != "0":
                 player.cookies[name] = morsel.value
@@ -531,6 +656,8 @@ async def run_participants(server, people, plan_length, args):
         tasks = [asyncio.create_task(client.play(p)) for p in players]
         if args.kill:
             await crash_and_restart(server, client, tasks, plan_length * len(players))
+        if args.kill_server:
+            await kill_one_server(server, client, tasks, plan_length * len(players))
         await asyncio.gather(*tasks)
     return players, stats
 
@@ -549,6 +676,25 @@ async def crash_and_restart(server, client, tasks, answers_expected, fraction=0.
     print(f"restarted, serving again {time.monotonic() - killed:.1f} s after the kill", flush=True)
 
 
+async def kill_one_server(balancer, client, tasks, answers_expected, fraction=0.4):
+    """SIGKILL one of the app servers behind HAProxy for good once `fraction` of the answers are in."""
+    while client.answers_in < fraction * answers_expected and not all(t.done() for t in tasks):
+        await asyncio.sleep(0.1)
+    killed = balancer.kill_one()
+    client.stats.killed_at = time.monotonic()
+    print(f"  SIGKILL app server {killed.base} (master and workers) after {client.answers_in} of "
+          f"{answers_expected} answers; {len(balancer.servers) - 1} left behind HAProxy", flush=True)
+
+
+def error_seconds(stats, since):
+    """What the participants saw of errors: how many, the seconds they spanned, and which seconds had any."""
+    if not stats.error_times:
+        return "none"
+    times = np.array(stats.error_times) - since
+    return (f"{len(times)} requests over {times.max() - times.min():.1f} s (from {times.min():+.1f} s to "
+            f"{times.max():+.1f} s after the kill), in {len(np.unique(np.floor(times)))} distinct seconds")
+
+
 def p95_per_minute(stats):
     """Page latency p95 of the requests started in each minute of the run: the arrivals apart from the rest."""
     minute = ((np.array(stats.page_starts) - stats.first) // 60).astype(int)
@@ -565,12 +711,15 @@ def report(n, args, players, stats, elapsed, verdict, cpu):
     pace = f"think {0.5 * args.think:g}-{1.5 * args.think:g} s" if args.think else "no think time"
     arrivals = args.think if args.arrivals_over is None else args.arrivals_over
     print(f"participants {n} arriving through the {'study link' if args.arrive == 'link' else 'invite links'} "
-          f"within {arrivals:g} s, {pace}{', --kill' if args.kill else ''}: "
+          f"within {arrivals:g} s, {pace}{', --kill' if args.kill else ''}"
+          f"{', --kill-server' if args.kill_server else ''}: "
           f"{completed}/{n} completed in {elapsed:.0f} s")
     print(f"  {requests} requests in {span:.1f} s: {requests / span:.0f} requests/s")
     print(f"  page latency {percentiles(stats.page_latencies)}")
     print(f"  p95 per minute: {p95_per_minute(stats)} ms")
     print(f"  statuses {dict(sorted(stats.statuses.items()))}, connection errors {stats.connection_errors}")
+    if getattr(args, "kill_server", False):
+        print(f"  errors the participants saw: {error_seconds(stats, stats.killed_at)}")
     if cpu:  # contention-free cost: what one request takes of the machine's CPUs
         print(f"  CPU: {', '.join(f'{what} {seconds:.1f} s' for what, seconds in cpu.items())}; per request "
               f"{' + '.join(f'{1000 * seconds / requests:.1f}' for seconds in cpu.values())} ms; "
@@ -628,6 +777,13 @@ def main(argv=None):
                              "PROLIFIC_PID (default), or through personal invite links made in advance.")
     parser.add_argument("--workers", type=int, default=None, help="gunicorn workers (default: config/gunicorn.py's).")
     parser.add_argument("--kill", action="store_true", help="SIGKILL gunicorn mid-run and restart it.")
+    parser.add_argument("--servers", type=int, default=None, metavar="N",
+                        help="N gunicorn app servers on 127.0.0.1 ports behind HAProxy (deploy/haproxy.cfg, round "
+                             "robin, no sticky sessions), one PostgreSQL, a psycopg pool per worker "
+                             "(DATABASE_POOL_MAX_SIZE, default 1). Default: one gunicorn reached directly.")
+    parser.add_argument("--kill-server", action="store_true",
+                        help="With --servers 2 or more: SIGKILL one app server for good once 40%% of the answers are "
+                             "in; print the seconds of errors the participants saw.")
     parser.add_argument("--max-pages", type=int, default=400, help="Per participant, a bound on pages.")
     parser.add_argument("--deadline", type=float, default=900, help="Per run, seconds before everyone stops.")
     parser.add_argument("--retry-for", type=float, default=60, help="How long a participant retries a dead server.")
@@ -642,8 +798,19 @@ def main(argv=None):
                         help="With --url: the gunicorn master's PID, for the server's CPU per request.")
     args = parser.parse_args(argv)
 
-    if args.url and (args.kill or args.floor or args.workers):
-        parser.error("--url drives a server started elsewhere: --kill, --floor and --workers start their own")
+    if args.url and (args.kill or args.floor or args.workers or args.servers or args.kill_server):
+        parser.error("--url drives a server started elsewhere: --kill, --floor, --workers, --servers and "
+                     "--kill-server start their own")
+    if args.servers is not None and args.servers < 1:
+        parser.error(f"--servers must be 1 or more app servers, not {args.servers}")
+    if args.kill_server and (args.servers or 0) < 2:
+        parser.error("--kill-server needs --servers 2 or more: the participants go on through the others")
+    if args.servers and args.floor:
+        parser.error("--floor measures one gunicorn reached directly: run it without --servers")
+    if args.kill and args.servers:
+        parser.error("--kill restarts the only server; with --servers use --kill-server")
+    if args.servers:
+        find_haproxy()  # a clear error before PostgreSQL starts
 
     workdir = Path(tempfile.mkdtemp(prefix="saliency-load-"))
     all_ok = against_running_server(args, workdir) if args.url else against_own_server(args, workdir)
@@ -658,18 +825,29 @@ def main(argv=None):
 
 def against_own_server(args, workdir):
     """A throwaway PostgreSQL and gunicorn with the production settings; True when every run passed."""
-    with PostgresCluster(durable=True, settings={"max_connections": 200}) as cluster:
+    with PostgresCluster(durable=True, settings={"max_connections": MAX_CONNECTIONS}) as cluster:
         env = production_environment(cluster, workdir)
         os.environ.update(env)
         slug = prepare_database(workdir)
         env["STIMULI_ROOT"] = os.environ.get("STIMULI_ROOT", str(ROOT / "fixtures"))
-        port = free_port()
         workers = args.workers or runpy.run_path(str(ROOT / "config" / "gunicorn.py"))["workers"]
         with open(workdir / "gunicorn.log", "w") as log:
-            server = Gunicorn(env, port, workers, log)
-            server.start()
-            print(f"gunicorn: {workers} sync workers on {server.base}; PostgreSQL 15 on port {cluster.port}; "
-                  f"{os.cpu_count()} CPUs shared with this client")
+            if args.servers:
+                pool = int(os.environ.get("DATABASE_POOL_MAX_SIZE") or 1)
+                env["DATABASE_POOL_MAX_SIZE"] = str(pool)
+                server = Balancer(env, args.servers, workers, workdir, log)
+                server.start()
+                print(f"HAProxy (deploy/haproxy.cfg, round robin, health check every 1 s) on {server.base} in front "
+                      f"of {args.servers} app servers ({', '.join(s.base for s in server.servers)}), each gunicorn "
+                      f"with {workers} sync workers and a psycopg pool of {pool} per worker: "
+                      f"{args.servers * workers * pool} PostgreSQL connections at most of max_connections "
+                      f"{MAX_CONNECTIONS}; PostgreSQL 15 on port {cluster.port}; {os.cpu_count()} CPUs shared with "
+                      f"this client")
+            else:
+                server = Gunicorn(env, free_port(), workers, log)
+                server.start()
+                print(f"gunicorn: {workers} sync workers on {server.base}; PostgreSQL 15 on port {cluster.port}; "
+                      f"{os.cpu_count()} CPUs shared with this client")
             try:
                 for path in ("/login/", "/no-such-page/") if args.floor else ():
                     measure_floor(server, cluster, path, args.floor)
@@ -708,11 +886,19 @@ def run_all(server, cluster, slug, args, workdir):
         people = (prolific_arrivals(slug, n, server.base) if args.arrive == "link"
                   else create_participants(slug, n, server.base, workdir))
         started, cpu_before, client_before = time.monotonic(), cpu_accounts(server, cluster), time.process_time()
+        spread_before = server.requests_per_server() if isinstance(server, Balancer) else None
         players, stats = asyncio.run(run_participants(server, people, plan_length, args))
+        if spread_before is not None:
+            spread = {name: count - spread_before.get(name, 0) for name, count in server.requests_per_server().items()}
+            print(f"  requests per app server (HAProxy's count, round robin): "
+                  f"{', '.join(f'{name} {count}' for name, count in spread.items())}")
         # A killed gunicorn takes its CPU account with it: no CPU figures for --kill runs.
-        cpu = None if args.kill else {
+        cpu = None if args.kill or args.kill_server else {
             **{what: seconds - cpu_before[what] for what, seconds in cpu_accounts(server, cluster).items()},
             "client": time.process_time() - client_before}
+        if getattr(server, "killed", None):  # bring the killed app server back for the next run
+            server.killed.start()
+            server.killed = None
         verdict = check(players, plan_length, slug, args.arrive)
         all_ok &= report(n, args, players, stats, time.monotonic() - started, verdict, cpu)
     return all_ok
