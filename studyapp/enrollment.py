@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import BigIntegerField, Max
+from django.db.models.functions import Cast, Substr
 from django.urls import reverse
 
 from .invites import mint_invite_token
@@ -27,6 +29,17 @@ def next_pseudonyms(existing, count):
     return [f"P{n:04d}" for n in range(start, start + count)]
 
 
+def highest_pseudonym_number():
+    """The highest N of the stored pseudonyms P<N> (0 when there are none), as `next_pseudonyms` reads them.
+
+    One aggregate in the database instead of every participant's pseudonym sent to Python: an arrival through
+    a study link runs this under the study's lock, and a launch's arrivals queue for that lock.
+    (Numbers of more than 18 digits, which no enrolment makes, are left out: they do not fit a bigint.)
+    """
+    return Participant.objects.filter(pseudonym__regex=r"^P[0-9]{1,18}$").aggregate(
+        highest=Max(Cast(Substr("pseudonym", 2), BigIntegerField())))["highest"] or 0
+
+
 @transaction.atomic
 def enroll_participants(study, count, **fields):
     """Create `count` participants of `study` with `fields` (e.g. a platform ID); all or none (one transaction)."""
@@ -34,7 +47,7 @@ def enroll_participants(study, count, **fields):
         raise ValueError(f"count must be at least 1, got {count}")
     study = Study.objects.select_for_update().get(pk=study.pk)  # serialises concurrent enrolments
     number = study.participants.count()  # creation order: participant_seed balances positions by it
-    pseudonyms = next_pseudonyms(Participant.objects.values_list("pseudonym", flat=True), count)
+    pseudonyms = next_pseudonyms([f"P{highest_pseudonym_number()}"], count)
     user_model = get_user_model()
     participants = []
     for offset, pseudonym in enumerate(pseudonyms):
