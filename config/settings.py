@@ -149,6 +149,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Sessions in the database (every app server reads them), a new one written once (config/sessions.py).
+SESSION_ENGINE = "config.sessions"
+
 # In the database, so every gunicorn worker and app server shares it (studyapp.throttling counts invite
 # guesses here); studyapp's migrations create its table.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
