@@ -28,12 +28,22 @@ Answers whose POST got no reply are "in doubt": each must be stored once or not 
 and never changed; nothing answered may be lost and nothing half-written (a consented participant
 without a full plan, a participant marked complete with unanswered trials).
 
+--servers N: N gunicorn app servers on 127.0.0.1 ports behind HAProxy (deploy/haproxy.cfg, rendered with
+their ports: round robin, no sticky sessions, a health check every second), one PostgreSQL, each worker
+with a psycopg pool (DATABASE_POOL_MAX_SIZE, default 1); it prints how many requests each app server
+answered. --kill-server (with 2 or more): SIGKILL one app server for good once 40% of the answers are in;
+HAProxy's health check takes it out, the participants go on through the others (a 502 or no reply is
+retried by reopening the link, as with --kill), and it prints the errors the participants saw: how many,
+and the seconds they spanned. HAProxy must be installed (`make bench-packages`).
+
 Traffic goes to 127.0.0.1 only. Run it niced:
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 500 --think 10 --arrivals-over 300 --deadline 1800
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 500 --think 10 --deadline 1500
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 100 500 --think 2 --deadline 240
     nice -n 10 .venv/bin/python benchmarks/load.py --floor 10 --participants 20 --think 0
     nice -n 10 .venv/bin/python benchmarks/load.py --participants 60 --think 1 --kill
+    nice -n 10 .venv/bin/python benchmarks/load.py --servers 3 --participants 150 --think 1 --arrivals-over 1 --deadline 60
+    nice -n 10 .venv/bin/python benchmarks/load.py --servers 3 --kill-server --participants 40 --think 1 --deadline 300
     nice -n 10 .venv/bin/python benchmarks/load.py --url http://127.0.0.1:8000 --server-pid PID \
         --participants 200 --think 10 --arrivals-over 10 --deadline 1500      # against `make run`
 
@@ -84,7 +94,8 @@ the survey's views moved to studyapp/survey.py; load average 5.4 and 2.6 at the 
 --kill, 60 participants at 1 s through the study link (2026-11-26): SIGKILL after 1969 of 4920 answers,
 serving again 2.0 s later; 115 requests got no reply, 56 of them answer POSTs, none of which had been
 stored, so all were answered again; afterwards all 4920 answers stored exactly once, every participant
-complete with a full plan (p95 83 ms over the run). --floor 10 (2026-11-22): the login page 570
+complete with a full plan (p95 83 ms over the run). --servers 1/2/3 and --kill-server (2026-11-30): README, Deployment, "Past one machine".
+--floor 10 (2026-11-22): the login page 570
 requests/s (gunicorn 2.8 ms + client 0.7 ms), a 404 970 requests/s (1.4 + 0.6 ms).
 """
 
