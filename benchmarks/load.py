@@ -31,7 +31,8 @@ without a full plan, a participant marked complete with unanswered trials).
 --servers N: N gunicorn app servers on 127.0.0.1 ports behind HAProxy (deploy/haproxy.cfg, rendered with
 their ports: round robin, no sticky sessions, a health check every second), one PostgreSQL, each worker
 with a psycopg pool (DATABASE_POOL_MAX_SIZE, default 1); it prints how many requests each app server
-answered. --kill-server (with 2 or more): SIGKILL one app server for good once 40% of the answers are in;
+answered and that every participant was served by every app server (HAProxy names it in a header
+that only the benchmark adds). --kill-server (with 2 or more): SIGKILL one app server for good once 40% of the answers are in;
 HAProxy's health check takes it out, the participants go on through the others (a 502 or no reply is
 retried by reopening the link, as with --kill), and it prints the errors the participants saw: how many,
 and the seconds they spanned. HAProxy must be installed (`make bench-packages`).
@@ -324,7 +325,10 @@ class Balancer:
         self.config = workdir / "haproxy.cfg"
         self.socket = workdir / "haproxy.sock"  # its stats: how many requests each app server answered
         config = render_haproxy_config(HAPROXY_CONFIG.read_text(), self.port, [urlsplit(s.base).port for s in self.servers])
-        self.config.write_text(config.replace("global\n", f"global\n    stats socket {self.socket} mode 600\n", 1))
+        config = config.replace("global\n", f"global\n    stats socket {self.socket} mode 600\n", 1)
+        # Which app server answered each request, for the benchmark only (a live site need not say).
+        config = config.replace("    balance roundrobin\n", "    balance roundrobin\n    http-response set-header X-App-Server %s\n", 1)
+        self.config.write_text(config)
         self.log = log
         self.process = None
         self.killed = None
@@ -460,6 +464,7 @@ class Player:
     in_doubt: dict = field(default_factory=dict)  # trial token -> answer, POST that got no reply
     no_reply: int = 0  # answer POSTs that got no reply (some of them stored, some sent again)
     pages: int = 0
+    app_servers: set = field(default_factory=set)  # --servers: the app servers that answered this player
     completed: bool = False
     error: str = ""
 
@@ -494,6 +499,8 @@ class Client:
             self.stats.error_times.append(time.monotonic())
             raise ServerGone(str(error)) from error
         self.stats.record(started, time.monotonic(), reply.status)
+        if "X-App-Server" in reply.headers:
+            player.app_servers.add(reply.headers["X-App-Server"])
         if self.balanced and reply.status in (502, 503, 504):  # HAProxy: the app server died under the request
             self.stats.error_times.append(time.monotonic())
             raise ServerGone(f"{reply.status} from the load balancer")
@@ -901,8 +908,10 @@ def run_all(server, cluster, slug, args, workdir):
         players, stats = asyncio.run(run_participants(server, people, plan_length, args))
         if spread_before is not None:
             spread = {name: count - spread_before.get(name, 0) for name, count in server.requests_per_server().items()}
+            everywhere = sum(len(p.app_servers) == len(server.servers) for p in players)
             print(f"  requests per app server (HAProxy's count, round robin): "
-                  f"{', '.join(f'{name} {count}' for name, count in spread.items())}")
+                  f"{', '.join(f'{name} {count}' for name, count in spread.items())}; {everywhere} of "
+                  f"{len(players)} participants were served by every app server")
         # A killed gunicorn takes its CPU account with it: no CPU figures for --kill runs.
         cpu = None if args.kill or args.kill_server else {
             **{what: seconds - cpu_before[what] for what, seconds in cpu_accounts(server, cluster).items()},
