@@ -5,15 +5,14 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 MANAGE := $(PY) manage.py
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
-# Fashion-MNIST's files; Chromium for the browser tests; PostgreSQL 15 for the tests' second pass.
-DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15
+# Fashion-MNIST's files; Chromium for the browser tests; PostgreSQL 15 for the tests' second pass; HAProxy, the
+# load balancer of deploy/haproxy.cfg (tests check the shipped config with `haproxy -c`; benchmarks/load.py --servers).
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15 haproxy
 # axe-core, the accessibility rules the Chromium tests run on every participant page: pinned, installed once by
 # npm into build/node (ignored by git); nothing is downloaded while the tests run.
 AXE_CORE_VERSION := 4.14.1
 NODE_TOOLS := build/node
 AXE := $(NODE_TOOLS)/axe-core-$(AXE_CORE_VERSION).installed
-# HAProxy for benchmarks/load.py --servers (app servers behind the load balancer of deploy/haproxy.cfg).
-BENCH_PACKAGES := haproxy
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # `make run` serves as a live study does (gunicorn, whitenoise, DEBUG off), over plain http on this machine;
@@ -42,9 +41,8 @@ system-packages:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# What benchmarks/load.py --servers needs beyond `make test`'s: HAProxy.
-bench-packages:
-	@$(MAKE) --no-print-directory system-packages DEBIAN_PACKAGES="$(DEBIAN_PACKAGES) $(BENCH_PACKAGES)"
+# What benchmarks/load.py --servers needs (HAProxy): the same Debian packages as `make test`.
+bench-packages: system-packages
 
 demo: install system-packages
 	$(MANAGE) migrate --no-input
