@@ -4,22 +4,27 @@ The analysis app reads exactly these columns, from the CSV files that `manage.py
 export_responses` writes or straight from these functions (`analyze --study S`); the frames
 hold exactly what the files hold, so both paths see the same values:
 
-ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at
-choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at
+ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at,method
+choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at,
+                  left_method,middle_method,right_method,chosen_method
 participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total,
                   outcome,consent_version
 recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
-stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim
+stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim,method
 
 - `participant` is the pseudonym, never a username or e-mail.
 - `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`).
-- `model`, `left`, `middle`, `right`, `chosen_model` are variant codes (N, A, M1, M2, G).
+- `model`, `left`, `middle`, `right`, `chosen_model` are variants: the built-in codes (N, A, M1, M2, G) or an
+  imported model's name; `method`, `left_method`, `middle_method`, `right_method`, `chosen_method` are the
+  explanation methods of the same maps (VG, IG, SG, GradCAM or an imported method's name). A row's map is the
+  pair (model, method): (`left`, `left_method`) is the map shown on the left. The method columns were appended
+  after the first release; a file without them is read as VG throughout (schema.APPENDED_COLUMNS).
 - `trial` is the 1-based position of the pair among that participant's rating trials
   (attention checks and side-by-side pages are not counted).
 - Times are ISO 8601 UTC with milliseconds (`2026-11-22T15:34:16.123Z`); an empty cell is "not yet".
 - `attention_total` counts the attention checks the participant answered, `attention_passed`
   those answered as instructed.
-- stimuli.csv has one row per stimulus of the study (image + model) with its map's explanation metrics
+- stimuli.csv has one row per stimulus of the study (image + model + method) with its map's explanation metrics
   (saliency.metrics); an empty metric cell is one that could not be computed (RIS/ROS when noise changed
   the prediction).
 - `outcome`: in_progress, completed, no_consent, attention_failed, expired, withdrawn or erased.
@@ -111,7 +116,7 @@ def ratings_frame(study, include_preview=False):
         rating_number=Window(RowNumber(), partition_by=[F("participant_id")], order_by=F("position").asc()))
     data = query_frame(trials, {
         **image_lookups("participant", "stimulus__source_image"), "position": "position",
-        "rating_number": "rating_number", "model": "stimulus__variant",
+        "rating_number": "rating_number", "model": "stimulus__variant", "method": "stimulus__method",
         "sufficiency": "likert_response__sufficiency", "trust": "likert_response__trust",
         "rt_ms": "likert_response__rt_ms", "answered_at": "likert_response__answered_at",
     })
@@ -125,6 +130,7 @@ def ratings_frame(study, include_preview=False):
         "trust": integers(data["trust"]),
         "rt_ms": integers(data["rt_ms"]),
         "answered_at": iso_utc(data["answered_at"]),
+        "method": data["method"].astype("string"),
     }, columns=RATINGS_COLUMNS).reset_index(drop=True)
 
 
@@ -137,7 +143,8 @@ def choices_frame(study, include_preview=False):
         **image_lookups("trial__participant", "trial__source_image"),
         "left": "trial__left__variant", "middle": "trial__middle__variant", "right": "trial__right__variant",
         "chosen_model": "chosen__variant", "justification": "justification", "rt_ms": "rt_ms",
-        "answered_at": "answered_at",
+        "answered_at": "answered_at", "left_method": "trial__left__method", "middle_method": "trial__middle__method",
+        "right_method": "trial__right__method", "chosen_method": "chosen__method",
     })
     return pd.DataFrame({
         **image_columns(data),
@@ -145,6 +152,8 @@ def choices_frame(study, include_preview=False):
         "justification": texts(data["justification"]),
         "rt_ms": integers(data["rt_ms"]),
         "answered_at": iso_utc(data["answered_at"]),
+        **{side: data[side].astype("string")
+           for side in ("left_method", "middle_method", "right_method", "chosen_method")},
     }, columns=CHOICES_COLUMNS)
 
 
@@ -168,8 +177,10 @@ def participants_frame(study, include_preview=False):
 
 
 def stimuli_frame(study):
-    """One row per stimulus of the study, by image then model, with its map's explanation metrics."""
-    data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant"), {
+    """One row per stimulus of the study, by image, model then method, with its map's explanation metrics."""
+    data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant",
+                                              "method"), {
+        "method": "method",
         "dataset": "source_image__dataset", "test_index": "source_image__test_index",
         "class_name": "source_image__class_name", "model": "variant", "predicted_class": "predicted_class",
         "confidence": "confidence", **{name: name for name in METRIC_NAMES}})
@@ -180,6 +191,7 @@ def stimuli_frame(study):
         "model": data["model"].astype("string"),
         "predicted_class": texts(data["predicted_class"]),
         **{name: data[name].astype("float64") for name in ["confidence", *METRIC_NAMES]},
+        "method": data["method"].astype("string"),
     }, columns=STIMULI_COLUMNS)
 def recruitment_frame(study, include_preview=False):
     """One row per participant of the study: how they came, their platform IDs and how it ended (for payments)."""

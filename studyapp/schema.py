@@ -14,14 +14,25 @@ RECRUITMENT_FILE = "recruitment.csv"
 STIMULI_FILE = "stimuli.csv"
 
 RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust",
-                   "rt_ms", "answered_at")
+                   "rt_ms", "answered_at", "method")
 CHOICES_COLUMNS = ("participant", "image", "dataset", "class_name", "left", "middle", "right", "chosen_model",
-                   "justification", "rt_ms", "answered_at")
+                   "justification", "rt_ms", "answered_at", "left_method", "middle_method", "right_method",
+                   "chosen_method")
 PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "cv_experience_years",
                         "attention_passed", "attention_total", "outcome", "consent_version")
 RECRUITMENT_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "completion_code",
                        "started_at", "completed_at")
-STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES)
+STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES, "method")
+
+# Columns appended after a file's first release, with the value a file written before them means: an export
+# without them is read as it was meant (every study then showed Vanilla Gradient maps).
+DEFAULT_METHOD = "VG"
+APPENDED_COLUMNS = {
+    RATINGS_FILE: {"method": DEFAULT_METHOD},
+    CHOICES_FILE: {"left_method": DEFAULT_METHOD, "middle_method": DEFAULT_METHOD, "right_method": DEFAULT_METHOD,
+                   "chosen_method": DEFAULT_METHOD},
+    STIMULI_FILE: {"method": DEFAULT_METHOD},
+}
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
