@@ -11,6 +11,7 @@ participants.csv  participant,started_at,completed_at,degree,cv_experience_years
                   outcome,consent_version
 recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
 stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim,method
+balance.csv       page,image,model,method,position,planned,answered  (the design's balance: studyapp.balance)
 
 - `participant` is the pseudonym, never a username or e-mail.
 - `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`).
@@ -53,8 +54,10 @@ import pandas as pd
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
+from .balance import balance_frame
 from .models import ChoiceResponse, Participant, Trial
 from .schema import (
+    BALANCE_FILE,
     CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
@@ -213,4 +216,5 @@ def export_frames(study, include_preview=False):
     """The export files of a study, by file name; researchers' preview participants only with `include_preview`."""
     return {RATINGS_FILE: ratings_frame(study, include_preview), CHOICES_FILE: choices_frame(study, include_preview),
             PARTICIPANTS_FILE: participants_frame(study, include_preview),
-            RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study)}
+            RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study),
+            BALANCE_FILE: balance_frame(study, include_preview)}

@@ -12,6 +12,7 @@ CHOICES_FILE = "choices.csv"
 PARTICIPANTS_FILE = "participants.csv"
 RECRUITMENT_FILE = "recruitment.csv"
 STIMULI_FILE = "stimuli.csv"
+BALANCE_FILE = "balance.csv"
 
 RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust",
                    "rt_ms", "answered_at", "method")
@@ -23,6 +24,10 @@ PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "
 RECRUITMENT_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "completion_code",
                        "started_at", "completed_at")
 STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES, "method")
+# The design's balance (studyapp.balance): per page kind, image, condition (model, method) and position, the
+# participants whose plan shows it (`planned`) and those who answered it. `position` is empty for rating pages
+# and left/middle/right for side-by-side pages.
+BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
 
 # Columns appended after a file's first release, with the value a file written before them means: an export
 # without them is read as it was meant (every study then showed Vanilla Gradient maps).

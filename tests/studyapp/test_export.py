@@ -174,7 +174,7 @@ def test_export_command_writes_the_files_as_the_frames_hold_them(answered, expor
     study, first, *_ = answered
     out = exports / "export"
     call_command("export_responses", study=study.slug, out=out)
-    assert sorted(p.name for p in out.iterdir()) == ["choices.csv", "participants.csv", "ratings.csv",
+    assert sorted(p.name for p in out.iterdir()) == ["balance.csv", "choices.csv", "participants.csv", "ratings.csv",
                                                      "recruitment.csv", "stimuli.csv"]
     ratings = pd.read_csv(out / "ratings.csv", dtype=str, keep_default_na=False)
     assert list(ratings.columns) == list(RATINGS_COLUMNS)
