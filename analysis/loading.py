@@ -432,6 +432,7 @@ def as_conditions(data):
         return pd.Categorical(labels, categories=[c for c in order if c in set(labels)])
 
     ratings = data.ratings.copy()
+    ratings["variant"] = ratings["model"]  # the factors stay: analysis.factorial reads variant and method
     ratings["model"] = relabel(ratings, "model", "method")
     choices = data.choices.copy()
     for side in SIDES:
