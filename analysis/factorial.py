@@ -24,6 +24,7 @@ import pandas as pd
 import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.discrete.conditional_models import ConditionalLogit
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
 from analysis import mixed
 from analysis.loading import SIDES, STATEMENTS, InputError
@@ -201,13 +202,29 @@ def choice_model(choices, cells):
     if len(choices) == 0 or len(shown_cells) < 2:
         return pd.DataFrame()
     endog, exog, groups = choice_frame(choices, shown_cells)
-    result = ConditionalLogit(endog, exog, groups=groups).fit(disp=False)
-    low, high = np.asarray(result.conf_int(alpha=1 - CONFIDENCE)).T
     rows = [{"cell": shown_cells[0], "coefficient": 0.0, "se": np.nan, "z": np.nan, "p": np.nan, "worth": 1.0,
-             "worth_ci_low": np.nan, "worth_ci_high": np.nan, "n_choices": len(choices), "reference": True}]
+             "worth_ci_low": np.nan, "worth_ci_high": np.nan, "n_choices": len(choices), "reference": True,
+             "note": ""}]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = ConditionalLogit(endog, exog, groups=groups).fit(disp=False)
+            low, high = np.asarray(result.conf_int(alpha=1 - CONFIDENCE)).T
+            estimable = (np.isfinite(np.asarray(result.bse)).all()
+                         and not any(issubclass(w.category, (ConvergenceWarning, HessianInversionWarning))
+                                     for w in caught))
+        except (ValueError, np.linalg.LinAlgError):
+            estimable = False
+    if not estimable:  # too few choices for this many cells (or a cell never / always chosen)
+        note = "not estimable: " + ("; ".join(sorted({str(w.message) for w in caught})) or "no covariance")
+        rows += [{"cell": cell, "coefficient": np.nan, "se": np.nan, "z": np.nan, "p": np.nan, "worth": np.nan,
+                  "worth_ci_low": np.nan, "worth_ci_high": np.nan, "n_choices": len(choices), "reference": False,
+                  "note": note} for cell in shown_cells[1:]]
+        return pd.DataFrame(rows)
     for i, cell in enumerate(shown_cells[1:]):
         rows.append({"cell": cell, "coefficient": float(result.params.iloc[i]), "se": float(result.bse.iloc[i]),
                      "z": float(result.tvalues.iloc[i]), "p": float(result.pvalues.iloc[i]),
                      "worth": float(np.exp(result.params.iloc[i])), "worth_ci_low": float(np.exp(low[i])),
-                     "worth_ci_high": float(np.exp(high[i])), "n_choices": len(choices), "reference": False})
+                     "worth_ci_high": float(np.exp(high[i])), "n_choices": len(choices), "reference": False,
+                     "note": ""})
     return pd.DataFrame(rows)
