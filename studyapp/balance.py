@@ -11,14 +11,10 @@ import pandas as pd
 from django.db.models import Count
 
 from .models import Participant, Trial
-from .schema import BALANCE_COLUMNS
+from .schema import BALANCE_COLUMNS, image_id
 
 RATING_PAGE, CHOICE_PAGE = "rating", "choice"
 SIDES = ("left", "middle", "right")
-
-
-def image_name(dataset, test_index):
-    return f"{dataset}-{test_index}"
 
 
 def balance_frame(study, include_preview=False):
@@ -36,15 +32,17 @@ def balance_frame(study, include_preview=False):
     for stimulus in study.stimuli.select_related("source_image").order_by(
             "source_image__dataset", "source_image__test_index", "variant", "method"):
         counts = rated.get(stimulus.pk, {})
-        rows.append((RATING_PAGE, image_name(stimulus.source_image.dataset, stimulus.source_image.test_index),
+        source = stimulus.source_image
+        rows.append((RATING_PAGE, image_id(source.dataset, source.test_index, source.pk),
                      stimulus.variant, stimulus.method, "", counts.get("planned", 0), counts.get("answered", 0)))
     for side in SIDES:
         shown = trials.filter(kind=Trial.Kind.CHOICE).values(
-            f"{side}__source_image__dataset", f"{side}__source_image__test_index", f"{side}__variant",
+            f"{side}__source_image__dataset", f"{side}__source_image__test_index", f"{side}__source_image_id",
+            f"{side}__variant",
             f"{side}__method").annotate(planned=Count("id"), answered=Count("choice_response"))
         for r in shown:
-            rows.append((CHOICE_PAGE, image_name(r[f"{side}__source_image__dataset"],
-                                                 r[f"{side}__source_image__test_index"]),
+            rows.append((CHOICE_PAGE, image_id(r[f"{side}__source_image__dataset"],
+                                               r[f"{side}__source_image__test_index"], r[f"{side}__source_image_id"]),
                          r[f"{side}__variant"], r[f"{side}__method"], side, r["planned"], r["answered"]))
     frame = pd.DataFrame(rows, columns=BALANCE_COLUMNS)
     frame = frame.sort_values(["page", "image", "model", "method", "position"], kind="stable", ignore_index=True)

@@ -14,7 +14,8 @@ stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini
 balance.csv       page,image,model,method,position,planned,answered  (the design's balance: studyapp.balance)
 
 - `participant` is the pseudonym, never a username or e-mail.
-- `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`).
+- `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`); an imported image without a
+  test index as `<dataset>-id<its record's id>` (e.g. `my-photos-id7`).
 - `model`, `left`, `middle`, `right`, `chosen_model` are variants: the built-in codes (N, A, M1, M2, G) or an
   imported model's name; `method`, `left_method`, `middle_method`, `right_method`, `chosen_method` are the
   explanation methods of the same maps (VG, IG, SG, GradCAM or an imported method's name). A row's map is the
@@ -70,8 +71,11 @@ def iso_utc(series):
     return text.where(times.notna(), pd.NA).astype("string")
 
 
-def image_ids(dataset, test_index):
-    return dataset.astype(str) + "-" + test_index.astype(str)
+def image_ids(dataset, test_index, source_pk):
+    """schema.image_id over columns: `<dataset>-<test index>`, or `<dataset>-id<record id>` without a test index."""
+    known = test_index.notna()
+    index = test_index.astype("Int64").astype(str).where(known, "id" + source_pk.astype(str))
+    return dataset.astype(str) + "-" + index
 
 
 def integers(series):
@@ -93,14 +97,15 @@ def query_frame(queryset, columns):
 def image_lookups(participant, source_image):
     """Lookups of the columns every answer row starts with, from the answer's participant and source image."""
     return {"pseudonym": f"{participant}__pseudonym", "dataset": f"{source_image}__dataset",
-            "test_index": f"{source_image}__test_index", "class_name": f"{source_image}__class_name"}
+            "test_index": f"{source_image}__test_index", "source_pk": f"{source_image}__pk",
+            "class_name": f"{source_image}__class_name"}
 
 
 def image_columns(data):
     """participant, image, dataset, class_name: the columns every answer row starts with."""
     return {
         "participant": data["pseudonym"].astype("string"),
-        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
+        "image": image_ids(data["dataset"], data["test_index"], data["source_pk"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
         "class_name": texts(data["class_name"]),
     }
@@ -184,11 +189,11 @@ def stimuli_frame(study):
     data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant",
                                               "method"), {
         "method": "method",
-        "dataset": "source_image__dataset", "test_index": "source_image__test_index",
+        "dataset": "source_image__dataset", "test_index": "source_image__test_index", "source_pk": "source_image_id",
         "class_name": "source_image__class_name", "model": "variant", "predicted_class": "predicted_class",
         "confidence": "confidence", **{name: name for name in METRIC_NAMES}})
     return pd.DataFrame({
-        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
+        "image": image_ids(data["dataset"], data["test_index"], data["source_pk"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
         "class_name": texts(data["class_name"]),
         "model": data["model"].astype("string"),

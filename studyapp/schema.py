@@ -29,6 +29,12 @@ STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class",
 # and left/middle/right for side-by-side pages.
 BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
 
+def image_id(dataset, test_index, source_pk):
+    """The export's name of a source image: `<dataset>-<test index>`; an imported image without a test index is
+    `<dataset>-id<its record's id>`."""
+    return f"{dataset}-{test_index}" if test_index is not None else f"{dataset}-id{source_pk}"
+
+
 # Columns appended after a file's first release, with the value a file written before them means: an export
 # without them is read as it was meant (every study then showed Vanilla Gradient maps).
 DEFAULT_METHOD = "VG"
