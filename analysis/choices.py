@@ -4,18 +4,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.loading import MODEL_ORDER
+from analysis.loading import order_models
 
 OVERALL = "all"
 SIDES = ("left", "middle", "right")
 
 
 def offered_models(choices, models):
-    """The models shown side by side: those of `models` first, in its order, then the rest in MODEL_ORDER."""
+    """The models shown side by side: those of `models` first, in its order, then the rest (order_models)."""
     shown = set()
     for side in SIDES:
         shown.update(choices[side].dropna().astype(str).unique())
-    return [m for m in models if m in shown] + [m for m in MODEL_ORDER if m in shown and m not in models]
+    return [m for m in models if m in shown] + [m for m in order_models(shown) if m not in models]
 
 
 def choice_shares(choices, models):

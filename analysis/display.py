@@ -321,5 +321,6 @@ def figure_titles(analysis):
     titles = {"mean_ci": "Mean rating per model with 95% CI (over participants)",
               "likert": "Answers per model (diverging stacked bars)",
               "choice_shares": "Share of side-by-side choices per model",
-              "metric_ratings": "Mean rating of each stimulus against its explanation metrics, one colour per model"}
+              "metric_ratings": "Mean rating of each stimulus against its explanation metrics, one colour per model",
+              "cell_means": "Mean rating per model x method cell with 95% CI (over participant means)"}
     return [(name, titles[name]) for name in analysis.figures]

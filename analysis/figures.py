@@ -126,3 +126,26 @@ def metric_rating_figure(stimulus_table, models, metrics, labels, log_scale=("ri
     figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=len(models),
                   fontsize=8, frameon=False, title="Model")
     return png_bytes(figure)
+
+
+def cell_means_figure(cells, levels):
+    """Two factors: mean rating per model x method cell with its 95% CI over participant means, one line per
+    model across the methods, one panel per statement."""
+    figure = Figure(figsize=(3.6 * len(STATEMENTS), 3.4), layout="constrained")
+    axes = figure.subplots(1, len(STATEMENTS), sharey=True)
+    x = np.arange(len(levels["method"]))
+    width = 0.8 / max(len(levels["model"]), 1)
+    for ax, statement in zip(np.atleast_1d(axes), STATEMENTS):
+        table = cells[cells["statement"] == statement]
+        for i, model in enumerate(levels["model"]):
+            rows = table[table["model"] == model].set_index("method").reindex(levels["method"])
+            errors = np.vstack([rows["participant_mean"] - rows["ci_low"], rows["ci_high"] - rows["participant_mean"]])
+            offset = (i - (len(levels["model"]) - 1) / 2) * width
+            ax.errorbar(x + offset, rows["participant_mean"], yerr=errors, fmt="o-", capsize=3, label=model)
+        ax.set_xticks(x, levels["method"])
+        ax.set_ylim(LIKERT_LEVELS[0], LIKERT_LEVELS[-1])
+        ax.set_title(statement.capitalize())
+        ax.set_xlabel("Method")
+    np.atleast_1d(axes)[0].set_ylabel("Mean rating (95% CI)")
+    np.atleast_1d(axes)[-1].legend(title="Model", fontsize="small")
+    return png_bytes(figure)

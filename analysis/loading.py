@@ -12,21 +12,29 @@ import numpy as np
 import pandas as pd
 
 from studyapp.schema import (
-    CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE,
-    RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
+    APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS,
+    PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
 )
 
+# The built-in variants come first, in this order; imported models' names follow, sorted (order_models).
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")
+METHOD_ORDER = ("VG", "IG", "SG", "GradCAM")
+SIDES = ("left", "middle", "right")
+SIDE_METHODS = {side: f"{side}_method" for side in SIDES}
+# A map shown in a study is the cell (model, method); when a study shows more than one method, the analysis
+# compares cells, each named CONDITION_FORMAT.format(model=..., method=...), e.g. "M2×IG".
+CONDITION_FORMAT = "{model}×{method}"
 STATEMENTS = ("sufficiency", "trust")
 LIKERT_LEVELS = (1, 2, 3, 4, 5)
 
 # Columns the analysis uses; the rest of each file is checked for presence only.
-RATINGS_USED = ("participant", "image", "dataset", "class_name", "model", "sufficiency", "trust")
+RATINGS_USED = ("participant", "image", "dataset", "class_name", "model", "sufficiency", "trust", "method", "trial")
 CHOICES_USED = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
-                "chosen_model", "justification")
-STIMULI_USED = ("image", "model", *METRIC_NAMES)
+                "chosen_model", "justification", "left_method", "middle_method", "right_method", "chosen_method")
+STIMULI_USED = ("image", "model", *METRIC_NAMES, "method")
 CATEGORY_COLUMNS = ("participant", "image", "dataset", "class_name", "model",
-                    "left", "middle", "right", "chosen_model")
+                    "left", "middle", "right", "chosen_model", "method",
+                    "left_method", "middle_method", "right_method", "chosen_method")
 
 ROWS_SHOWN = 10
 
@@ -67,8 +75,11 @@ def format_rows(positions, limit=ROWS_SHOWN):
     return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
 
 
-def read_csv(path, columns, used, label):
-    """Read one export file, keeping only `used` columns, or raise InputError naming what is wrong."""
+def read_csv(path, columns, used, label, appended=None):
+    """Read one export file, keeping only `used` columns, or raise InputError naming what is wrong.
+
+    `appended`: columns added after the file's first release and the value a file without them means."""
+    appended = appended or {}
     try:
         with open(path, "rb") as handle:
             head = handle.read(4096)
@@ -79,14 +90,14 @@ def read_csv(path, columns, used, label):
                          f"{','.join(columns)} and one row per answer.")
     try:
         header = pd.read_csv(path, nrows=0, encoding="utf-8").columns
-        missing = [c for c in columns if c not in header]
+        missing = [c for c in columns if c not in header and c not in appended]
         if missing:
             raise InputError(f"{label} ({path}): missing column(s) {', '.join(missing)} in the header line; "
                              f"found {', '.join(map(str, header))}. Expected exactly: {','.join(columns)}.")
         # Only the used columns are parsed (parsing answered_at as well takes 4x as long). pandas then
         # ignores fields beyond the header's; a row shifted by an unquoted comma fails the value checks.
         frame = pd.read_csv(
-            path, usecols=list(used), encoding="utf-8", keep_default_na=False, na_values=[""],
+            path, usecols=[c for c in used if c in header], encoding="utf-8", keep_default_na=False, na_values=[""],
             dtype={c: "category" for c in used if c in CATEGORY_COLUMNS},
         )
     except UnicodeDecodeError as error:
@@ -101,27 +112,33 @@ def read_csv(path, columns, used, label):
         raise InputError(f"{label} ({path}): not a readable CSV file: {error}") from error
     except (OSError, ValueError) as error:
         raise InputError(f"{label} ({path}): not a readable CSV file: {error}") from error
-    return frame[list(used)]
+    return with_appended(frame, appended)[list(used)]
+
+
+def with_appended(frame, appended):
+    """The frame with each missing appended column filled with the value a file without it means."""
+    missing = {column: value for column, value in appended.items() if column not in frame.columns}
+    return frame.assign(**missing) if missing else frame
 
 
 def read_export(ratings_path, choices_path, participants_path=None, stimuli_path=None):
     """The export files, read and checked."""
     sources = {"ratings": str(ratings_path), "choices": str(choices_path)}
-    ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings")
-    choices = read_csv(choices_path, CHOICES_COLUMNS, CHOICES_USED, "choices")
+    ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings", APPENDED_COLUMNS[RATINGS_FILE])
+    choices = read_csv(choices_path, CHOICES_COLUMNS, CHOICES_USED, "choices", APPENDED_COLUMNS[CHOICES_FILE])
     participants = stimuli = None
     if participants_path is not None:
         sources["participants"] = str(participants_path)
         participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, PARTICIPANTS_COLUMNS, "participants")
     if stimuli_path is not None:
         sources["stimuli"] = str(stimuli_path)
-        stimuli = read_csv(stimuli_path, STIMULI_COLUMNS, STIMULI_USED, "stimuli")
+        stimuli = read_csv(stimuli_path, STIMULI_COLUMNS, STIMULI_USED, "stimuli", APPENDED_COLUMNS[STIMULI_FILE])
     return check_study_data(StudyData(ratings, choices, participants, sources, stimuli))
 
 
 def read_ratings(ratings_path):
     """ratings.csv alone (a pilot's, for plan_study), read and checked as read_export checks it."""
-    ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings")
+    ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings", APPENDED_COLUMNS[RATINGS_FILE])
     no_choices = pd.DataFrame({c: pd.Series(dtype="category" if c in CATEGORY_COLUMNS else object)
                                for c in CHOICES_USED})
     return check_study_data(StudyData(ratings, no_choices, None, {"ratings": str(ratings_path)})).ratings
@@ -155,10 +172,30 @@ def as_categories(frame):
     return frame
 
 
-def model_codes(column):
-    """Position of each code in MODEL_ORDER; -1 for missing or unknown codes (column: categorical)."""
-    lookup = np.array([MODEL_ORDER.index(c) if c in MODEL_ORDER else -1 for c in column.cat.categories] + [-1])
-    return lookup[column.cat.codes.to_numpy()]
+def order_names(names, built_in):
+    """Names in a fixed order: the built-in ones in `built_in`'s order, then any others sorted."""
+    names = {str(n) for n in names}
+    return [n for n in built_in if n in names] + sorted(names - set(built_in))
+
+
+def order_models(names):
+    """Variants in report order: the built-in codes in MODEL_ORDER's order, then imported models' names sorted."""
+    return order_names(names, MODEL_ORDER)
+
+
+def order_methods(names):
+    return order_names(names, METHOD_ORDER)
+
+
+def map_keys(frame, pairs):
+    """One integer per shown map, comparable across the (model, method) column pairs `pairs`; -1 where a cell is
+    missing. Returns an array of shape (rows, len(pairs))."""
+    keys = []
+    for model, method in pairs:
+        text = frame[model].astype("string") + "\x1f" + frame[method].astype("string")
+        keys.append(text)
+    codes, _ = pd.factorize(pd.concat(keys, ignore_index=True), use_na_sentinel=True)
+    return codes.reshape(len(pairs), len(frame)).T
 
 
 def missing_values(frame, columns, label, problems):
@@ -166,16 +203,6 @@ def missing_values(frame, columns, label, problems):
         rows = np.flatnonzero(frame[column].isna().to_numpy())
         if len(rows):
             problems.append(f"{label}: empty '{column}' in data rows {format_rows(rows)}.")
-
-
-def unknown_codes(frame, columns, label, problems):
-    for column in columns:
-        known = frame[column].isin(MODEL_ORDER) | frame[column].isna()
-        rows = np.flatnonzero(~known.to_numpy())
-        if len(rows):
-            values = sorted(set(map(str, frame[column].iloc[rows[:ROWS_SHOWN]])))
-            problems.append(f"{label}: unknown model code(s) {', '.join(values)} in column '{column}', "
-                            f"data rows {format_rows(rows)}; the codes are {', '.join(MODEL_ORDER)}.")
 
 
 def whole_numbers(frame, column, label, problems, low, high=None):
@@ -224,28 +251,36 @@ def check_study_data(data):
     """Check the three frames (from files or the database); raise InputError listing every problem."""
     label = {k: f"{k} ({data.sources[k]})" if k in data.sources else k
              for k in ("ratings", "choices", "participants", "stimuli")}
-    check_columns(data.ratings, RATINGS_USED, label["ratings"])
-    check_columns(data.choices, CHOICES_USED, label["choices"])
-    if len(data.ratings) == 0:
+    given_ratings = with_appended(data.ratings, APPENDED_COLUMNS[RATINGS_FILE])
+    given_choices = with_appended(data.choices, APPENDED_COLUMNS[CHOICES_FILE])
+    check_columns(given_ratings, RATINGS_USED, label["ratings"])
+    check_columns(given_choices, CHOICES_USED, label["choices"])
+    if len(given_ratings) == 0:
         raise InputError(f"{label['ratings']}: no ratings (a header but no data rows).")
-    ratings = as_categories(data.ratings[list(RATINGS_USED)])
-    choices = as_categories(data.choices[list(CHOICES_USED)])
+    ratings = as_categories(given_ratings[list(RATINGS_USED)])
+    choices = as_categories(given_choices[list(CHOICES_USED)])
     problems = []
 
-    missing_values(ratings, ("participant", "image", "dataset", "model"), label["ratings"], problems)
-    unknown_codes(ratings, ("model",), label["ratings"], problems)
+    missing_values(ratings, ("participant", "image", "dataset", "model", "method"), label["ratings"], problems)
+    # Model and method names are free text; a row shifted by an unquoted comma still shows as a non-number
+    # where the trial number belongs.
+    whole_numbers(ratings, "trial", label["ratings"], problems, 1)
     for statement in STATEMENTS:
         whole_numbers(ratings, statement, label["ratings"], problems, LIKERT_LEVELS[0], LIKERT_LEVELS[-1])
-    complete = ratings.dropna(subset=["participant", "image", "model"])
-    repeated_answers(complete, ("participant", "image", "model"), label["ratings"],
-                     "the same participant rated the same image and model", problems)
+    complete = ratings.dropna(subset=["participant", "image", "model", "method"])
+    if complete["method"].nunique() > 1:
+        repeated_answers(complete, ("participant", "image", "model", "method"), label["ratings"],
+                         "the same participant rated the same image, model and method", problems)
+    else:
+        repeated_answers(complete, ("participant", "image", "model"), label["ratings"],
+                         "the same participant rated the same image and model", problems)
 
-    sides = ("left", "middle", "right")
-    missing_values(choices, ("participant", "image", "dataset") + sides + ("chosen_model",),
+    sides = SIDES
+    method_columns = tuple(SIDE_METHODS.values()) + ("chosen_method",)
+    missing_values(choices, ("participant", "image", "dataset") + sides + ("chosen_model",) + method_columns,
                    label["choices"], problems)
-    unknown_codes(choices, sides + ("chosen_model",), label["choices"], problems)
-    shown = np.column_stack([model_codes(choices[side]) for side in sides])
-    chosen = model_codes(choices["chosen_model"])
+    keys = map_keys(choices, [(side, SIDE_METHODS[side]) for side in sides] + [("chosen_model", "chosen_method")])
+    shown, chosen = keys[:, :3], keys[:, 3]
     rows = np.flatnonzero((chosen >= 0) & ~(shown == chosen[:, None]).any(axis=1))
     if len(rows):
         problems.append(f"{label['choices']}: chosen_model is not one of left/middle/right in data rows "
@@ -253,7 +288,8 @@ def check_study_data(data):
     twice = [(shown[:, i] >= 0) & (shown[:, i] == shown[:, j]) for i, j in ((0, 1), (0, 2), (1, 2))]
     rows = np.flatnonzero(twice[0] | twice[1] | twice[2])
     if len(rows):
-        problems.append(f"{label['choices']}: the same model is shown twice (left/middle/right) in data rows "
+        problems.append(f"{label['choices']}: the same map (model and method) is shown twice (left/middle/right) in "
+                        f"data rows "
                         f"{format_rows(rows)}.")
     repeated_answers(choices.dropna(subset=["participant", "image"]), ("participant", "image"), label["choices"],
                      "the same participant chose for the same image", problems)
@@ -297,12 +333,13 @@ def check_study_data(data):
 
 
 def check_stimuli(stimuli, ratings, label, ratings_label, problems):
-    """stimuli.csv: known models, numbers or empty cells for the metrics, one row per image and model,
-    and exactly the images and models that were rated. Returns the checked frame (metrics as float64)."""
+    """stimuli.csv: numbers or empty cells for the metrics, one row per image, model and method, and a row for
+    every rated image, model and method (the guard on names: they must match). Returns the checked frame
+    (metrics as float64)."""
+    stimuli = with_appended(stimuli, APPENDED_COLUMNS[STIMULI_FILE])
     check_columns(stimuli, STIMULI_USED, label)
     stimuli = as_categories(stimuli[list(STIMULI_USED)])
-    missing_values(stimuli, ("image", "model"), label, problems)
-    unknown_codes(stimuli, ("model",), label, problems)
+    missing_values(stimuli, ("image", "model", "method"), label, problems)
     for column in METRIC_NAMES:
         values = stimuli[column]
         numbers = values
@@ -314,17 +351,24 @@ def check_stimuli(stimuli, ratings, label, ratings_label, problems):
                 problems.append(f"{label}: '{column}' must hold numbers (or nothing); data rows "
                                 f"{format_rows(rows)} hold {', '.join(repr(t) for t in text.iloc[rows[:ROWS_SHOWN]])}.")
         stimuli[column] = numbers.astype("float64")
-    complete = stimuli.dropna(subset=["image", "model"])
-    repeated_answers(complete, ("image", "model"), label, "the same image and model is listed", problems)
-    listed = set(zip(complete["image"].astype(str), complete["model"].astype(str)))
-    rated = set(zip(ratings["image"].astype(str), ratings["model"].astype(str)))
+    complete = stimuli.dropna(subset=["image", "model", "method"])
+    if complete["method"].nunique() > 1:
+        repeated_answers(complete, ("image", "model", "method"), label, "the same image, model and method is listed",
+                         problems)
+    else:
+        repeated_answers(complete, ("image", "model"), label, "the same image and model is listed", problems)
+    listed = set(zip(*(complete[c].astype(str) for c in ("image", "model", "method"))))
+    rated = set(zip(*(ratings[c].astype(str) for c in ("image", "model", "method"))))
     unlisted = sorted(rated - listed)
     if unlisted:
-        shown = ", ".join(f"{image} {model}" for image, model in unlisted[:ROWS_SHOWN])
+        single = len({method for *_, method in rated | listed}) == 1
+        shown = ", ".join(f"{image} {model}" + ("" if single else f" {method}")
+                          for image, model, method in unlisted[:ROWS_SHOWN])
         more = f" and {len(unlisted) - ROWS_SHOWN} more" if len(unlisted) > ROWS_SHOWN else ""
-        problems.append(f"{label}: no row for rated image and model {shown}{more} of {ratings_label}; "
+        what = "image and model" if single else "image, model and method"
+        problems.append(f"{label}: no row for rated {what} {shown}{more} of {ratings_label}; "
                         "export stimuli.csv from the same study as the ratings.")
-    unrated = sorted(set(complete["image"].astype(str)) - {image for image, _ in rated})
+    unrated = sorted(set(complete["image"].astype(str)) - {image for image, *_ in rated})
     if unrated:
         more = f" and {len(unrated) - ROWS_SHOWN} more" if len(unrated) > ROWS_SHOWN else ""
         problems.append(f"{label}: image(s) {', '.join(unrated[:ROWS_SHOWN])}{more} were never rated in "
@@ -363,13 +407,47 @@ def outcome_counts(participants):
     return {outcome: int(counts[outcome]) for outcome in OUTCOMES if outcome in counts}
 
 
-def present_models(ratings):
-    present = set(ratings["model"].dropna().unique())
-    return [m for m in MODEL_ORDER if m in present]
+def present_models(ratings, order=None):
+    """The models (or, with `order`, the cells) that have ratings, in report order."""
+    present = ratings["model"].dropna().unique()
+    if order is not None:
+        return [name for name in order if name in set(present)]
+    return order_models(present)
+
+
+def as_conditions(data):
+    """A study that shows more than one method is analysed by condition: each rating's `model` becomes its cell
+    (CONDITION_FORMAT, e.g. "M2×IG"), and so do the choices' shown and chosen maps. A one-method study is
+    returned unchanged. Cells are ordered by model (order_models), then method (order_methods)."""
+    methods = order_methods(data.ratings["method"].dropna().unique())
+    if len(methods) < 2:
+        return data, None
+    models = order_models(data.ratings["model"].dropna().unique())
+    cells = {(m, k): CONDITION_FORMAT.format(model=m, method=k) for m in models for k in methods}
+
+    def relabel(frame, model, method):
+        pairs = zip(frame[model].astype(str), frame[method].astype(str))
+        labels = [cells.get(p, CONDITION_FORMAT.format(model=p[0], method=p[1])) for p in pairs]
+        order = list(cells.values()) + sorted(set(labels) - set(cells.values()))
+        return pd.Categorical(labels, categories=[c for c in order if c in set(labels)])
+
+    ratings = data.ratings.copy()
+    ratings["variant"] = ratings["model"]  # the factors stay: analysis.factorial reads variant and method
+    ratings["model"] = relabel(ratings, "model", "method")
+    choices = data.choices.copy()
+    for side in SIDES:
+        choices[side] = relabel(choices, side, SIDE_METHODS[side])
+    choices["chosen_model"] = relabel(choices, "chosen_model", "chosen_method")
+    stimuli = data.stimuli
+    if stimuli is not None:
+        stimuli = stimuli.copy()
+        stimuli["model"] = relabel(stimuli, "model", "method")
+    return StudyData(ratings, choices, data.participants, data.sources, stimuli), list(cells.values())
 
 
 def select_sample(data, models=None, exclude_failed_attention=False):
     """Apply --models and --exclude-failed-attention; return the data analysed and the Sample that says so."""
+    data, cells = as_conditions(data)
     ratings, choices, participants = data.ratings, data.choices, data.participants
     excluded = []
     rule = "none"
@@ -382,21 +460,18 @@ def select_sample(data, models=None, exclude_failed_attention=False):
         ratings = ratings[~ratings["participant"].isin(excluded)]
         choices = choices[~choices["participant"].isin(excluded)]
     if models:
-        unknown = [m for m in models if m not in MODEL_ORDER]
-        if unknown:
-            raise InputError(f"--models: unknown code(s) {', '.join(unknown)}; the codes are {', '.join(MODEL_ORDER)}.")
         if len(set(models)) != len(models):
             raise InputError(f"--models: a code is repeated in {' '.join(models)}.")
-        present = set(present_models(ratings))
+        present = present_models(ratings, cells)
         absent = [m for m in models if m not in present]
         if absent:
             after = " after excluding participants who failed attention checks" if excluded else ""
             raise InputError(f"ratings ({data.sources.get('ratings', 'ratings')}): no ratings of model(s) "
                              f"{', '.join(absent)}{after}, but --models asks for them; "
-                             f"models with ratings: {', '.join(m for m in MODEL_ORDER if m in present) or 'none'}.")
+                             f"models with ratings: {', '.join(present) or 'none'}.")
         models = list(models)
     else:
-        models = present_models(ratings)
+        models = present_models(ratings, cells)
     if len(models) < 2:
         raise InputError(f"ratings ({data.sources.get('ratings', 'ratings')}): the analysis compares models and needs "
                          f"ratings of at least two; found {', '.join(models) or 'none'}.")

@@ -6,8 +6,10 @@ planned power is the power of the report. Presentation is analysis/display.py, f
 
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from analysis import choices as choice_stats
-from analysis import explanations, figures, mixed, ordinal, stats
+from analysis import explanations, factorial, figures, mixed, ordinal, stats
 from analysis.loading import select_sample
 from studyapp.schema import METRIC_NAMES
 
@@ -88,6 +90,18 @@ def run_analysis(data, options):
             metric_agreement=explanations.within_image_agreement(per_stimulus, models),
             metric_means=explanations.metric_means(per_stimulus, models),
         )
+    if factorial.has_two_factors(ratings):
+        levels = factorial.factor_levels(ratings)
+        tables.update(
+            factor_levels=pd.DataFrame([{"factor": f, "levels": " ".join(levels[f])} for f in factorial.FACTORS]),
+            cell_descriptives=factorial.cell_descriptives(ratings, levels),
+            friedman_factors=factorial.friedman_factors(ratings, levels),
+        )
+        if options.mixed_model:
+            tables["factorial_mixed"], tables["factorial_contrasts"] = factorial.factorial_mixed(
+                ratings, levels, options.mixed_max_participants, options.seed)
+        if len(data.choices):
+            tables["choice_model"] = factorial.choice_model(data.choices, choice_models)
     analysis = Analysis(sample, options, models, choice_models, tables)
     analysis.figures = {
         "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),
@@ -95,6 +109,8 @@ def run_analysis(data, options):
     }
     if "choice_shares" in tables:
         analysis.figures["choice_shares"] = figures.choice_figure(tables["choice_shares"], choice_models)
+    if "cell_descriptives" in tables:
+        analysis.figures["cell_means"] = figures.cell_means_figure(tables["cell_descriptives"], levels)
     if "stimulus_metrics" in tables:
         analysis.figures["metric_ratings"] = figures.metric_rating_figure(
             tables["stimulus_metrics"], models, METRIC_NAMES, explanations.METRIC_LABELS)

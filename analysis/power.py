@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis import figures, mixed, pipeline
-from analysis.loading import LIKERT_LEVELS, MODEL_ORDER, STATEMENTS, InputError
+from analysis.loading import LIKERT_LEVELS, MODEL_ORDER, STATEMENTS, InputError, order_models
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
 from saliency.files import json_ready
 from studyapp.simulation import likert_answers, parse_model_values
@@ -86,7 +86,7 @@ def design_from_ratings(ratings, statement, models=None, seed=0):
     The crossed mixed model (analysis.mixed, as `analyze` fits it) gives the residual, participant and
     image variances; the means are its fixed effects (the raw means where everyone rated everything).
     """
-    present = [m for m in MODEL_ORDER if m in set(ratings["model"].astype(str))]
+    present = order_models(ratings["model"].astype(str).unique())
     models = models or present
     absent = [m for m in models if m not in present]
     if absent:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from studyapp.schema import (
-    CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
+    APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DEFAULT_METHOD, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
 )
 
 CUTPOINTS = np.array([-1.5, -0.5, 0.5, 1.5])  # latent score -> answers 1..5
@@ -62,6 +62,7 @@ def simulate_export(directory, participants, images=20, effects=None, participan
         "class_name": image_class[image], "model": models[model], "trial": trial,
         "sufficiency": answers["sufficiency"], "trust": answers["trust"],
         "rt_ms": rng.integers(800, 9000, n), "answered_at": iso_times(person * 900 + trial * 10),
+        "method": DEFAULT_METHOD,
     })[list(RATINGS_COLUMNS)].to_csv(directory / RATINGS_FILE, index=False)
 
     m = participants * images
@@ -78,6 +79,7 @@ def simulate_export(directory, participants, images=20, effects=None, participan
         "right": models[order[:, 2]], "chosen_model": models[order[np.arange(m), picked]],
         "justification": np.array(JUSTIFICATIONS)[rng.integers(0, len(JUSTIFICATIONS), m)],
         "rt_ms": rng.integers(2000, 30000, m), "answered_at": iso_times(person * 900 + 700 + image * 10),
+        **{column: DEFAULT_METHOD for column in APPENDED_COLUMNS[CHOICES_FILE]},
     })[list(CHOICES_COLUMNS)].to_csv(directory / CHOICES_FILE, index=False)
 
     starts = np.arange(participants) * 900

@@ -13,9 +13,10 @@ from django.contrib.auth import login
 from django.db import models
 from django.db.models import Count, Q
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 
-from . import participation, pilot, readiness
+from . import balance, participation, pilot, readiness
 from .models import AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
 from .schema import DELETED_OUTCOMES
 
@@ -53,7 +54,7 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug"]
     filter_horizontal = ["stimuli"]
     prepopulated_fields = {"slug": ["title"]}
-    readonly_fields = ["created_at", "copied_from", "length"]
+    readonly_fields = ["created_at", "copied_from", "length", "design_balance"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [ConsentVersionInline]
     actions = ["preview", "duplicate_as_pilot"]
@@ -65,6 +66,9 @@ class StudyAdmin(admin.ModelAdmin):
         ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
                               "comparison_count", "attention_checks", "attention_failure_ending", "length",
                               "seconds_per_page"]}),
+        ("Design", {"fields": ["comparison", "views_per_image", "design_balance"],
+                    "description": "The conditions are the model x method cells of the study's stimuli. The "
+                                   "balance counts the pages participants' plans show (export: balance.csv)."}),
         ("Recruitment", {
             "fields": ["recruitment_source", "id_parameter", "is_open", "max_participants", "inactivity_limit",
                        "unconsented_limit"],
@@ -137,6 +141,14 @@ class StudyAdmin(admin.ModelAdmin):
     def length(self, study):
         """What to tell Prolific: e.g. '67 trials + 3 pages; about 14 min' (saved studies only)."""
         return str(readiness.study_length(study)) if study.pk else "-"
+
+    @admin.display(description="balance")
+    def design_balance(self, study):
+        """Each condition's count by image and side-by-side position (studyapp.balance)."""
+        if not study.pk:
+            return "-"
+        return render_to_string("studyapp/balance_table.html",
+                                {"balance": balance.summary(balance.balance_frame(study))})
 
     stimulus_count = count_column("stimulus_total", "stimuli")
     participant_count = count_column("participant_total", "participants")

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from . import pilot, readiness, recruitment
+from . import balance, pilot, readiness, recruitment
 from .decorators import staff_required
 from .models import Outcome, Participant, Study
 from .views import see_other
@@ -29,6 +29,7 @@ def dashboard(request, slug=None):
             "length": readiness.study_length(selected),
             "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
             "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
+            "balance": balance.summary(balance.balance_frame(selected)),
         }
     return render(request, "studyapp/dashboard.html",
                   {"studies": studies, "selected": selected, "participants": participants, **summary})

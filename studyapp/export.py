@@ -4,22 +4,29 @@ The analysis app reads exactly these columns, from the CSV files that `manage.py
 export_responses` writes or straight from these functions (`analyze --study S`); the frames
 hold exactly what the files hold, so both paths see the same values:
 
-ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at
-choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at
+ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at,method
+choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at,
+                  left_method,middle_method,right_method,chosen_method
 participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total,
                   outcome,consent_version
 recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
-stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim
+stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim,method
+balance.csv       page,image,model,method,position,planned,answered  (the design's balance: studyapp.balance)
 
 - `participant` is the pseudonym, never a username or e-mail.
-- `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`).
-- `model`, `left`, `middle`, `right`, `chosen_model` are variant codes (N, A, M1, M2, G).
+- `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`); an imported image without a
+  test index as `<dataset>-id<its record's id>` (e.g. `my-photos-id7`).
+- `model`, `left`, `middle`, `right`, `chosen_model` are variants: the built-in codes (N, A, M1, M2, G) or an
+  imported model's name; `method`, `left_method`, `middle_method`, `right_method`, `chosen_method` are the
+  explanation methods of the same maps (VG, IG, SG, GradCAM or an imported method's name). A row's map is the
+  pair (model, method): (`left`, `left_method`) is the map shown on the left. The method columns were appended
+  after the first release; a file without them is read as VG throughout (schema.APPENDED_COLUMNS).
 - `trial` is the 1-based position of the pair among that participant's rating trials
   (attention checks and side-by-side pages are not counted).
 - Times are ISO 8601 UTC with milliseconds (`2026-11-22T15:34:16.123Z`); an empty cell is "not yet".
 - `attention_total` counts the attention checks the participant answered, `attention_passed`
   those answered as instructed.
-- stimuli.csv has one row per stimulus of the study (image + model) with its map's explanation metrics
+- stimuli.csv has one row per stimulus of the study (image + model + method) with its map's explanation metrics
   (saliency.metrics); an empty metric cell is one that could not be computed (RIS/ROS when noise changed
   the prediction).
 - `outcome`: in_progress, completed, no_consent, attention_failed, expired, withdrawn or erased.
@@ -48,8 +55,10 @@ import pandas as pd
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 
+from .balance import balance_frame
 from .models import ChoiceResponse, Participant, Trial
 from .schema import (
+    BALANCE_FILE,
     CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
@@ -62,8 +71,11 @@ def iso_utc(series):
     return text.where(times.notna(), pd.NA).astype("string")
 
 
-def image_ids(dataset, test_index):
-    return dataset.astype(str) + "-" + test_index.astype(str)
+def image_ids(dataset, test_index, source_pk):
+    """schema.image_id over columns: `<dataset>-<test index>`, or `<dataset>-id<record id>` without a test index."""
+    known = test_index.notna()
+    index = test_index.astype("Int64").astype(str).where(known, "id" + source_pk.astype(str))
+    return dataset.astype(str) + "-" + index
 
 
 def integers(series):
@@ -85,14 +97,15 @@ def query_frame(queryset, columns):
 def image_lookups(participant, source_image):
     """Lookups of the columns every answer row starts with, from the answer's participant and source image."""
     return {"pseudonym": f"{participant}__pseudonym", "dataset": f"{source_image}__dataset",
-            "test_index": f"{source_image}__test_index", "class_name": f"{source_image}__class_name"}
+            "test_index": f"{source_image}__test_index", "source_pk": f"{source_image}__pk",
+            "class_name": f"{source_image}__class_name"}
 
 
 def image_columns(data):
     """participant, image, dataset, class_name: the columns every answer row starts with."""
     return {
         "participant": data["pseudonym"].astype("string"),
-        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
+        "image": image_ids(data["dataset"], data["test_index"], data["source_pk"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
         "class_name": texts(data["class_name"]),
     }
@@ -111,7 +124,7 @@ def ratings_frame(study, include_preview=False):
         rating_number=Window(RowNumber(), partition_by=[F("participant_id")], order_by=F("position").asc()))
     data = query_frame(trials, {
         **image_lookups("participant", "stimulus__source_image"), "position": "position",
-        "rating_number": "rating_number", "model": "stimulus__variant",
+        "rating_number": "rating_number", "model": "stimulus__variant", "method": "stimulus__method",
         "sufficiency": "likert_response__sufficiency", "trust": "likert_response__trust",
         "rt_ms": "likert_response__rt_ms", "answered_at": "likert_response__answered_at",
     })
@@ -125,6 +138,7 @@ def ratings_frame(study, include_preview=False):
         "trust": integers(data["trust"]),
         "rt_ms": integers(data["rt_ms"]),
         "answered_at": iso_utc(data["answered_at"]),
+        "method": data["method"].astype("string"),
     }, columns=RATINGS_COLUMNS).reset_index(drop=True)
 
 
@@ -137,7 +151,8 @@ def choices_frame(study, include_preview=False):
         **image_lookups("trial__participant", "trial__source_image"),
         "left": "trial__left__variant", "middle": "trial__middle__variant", "right": "trial__right__variant",
         "chosen_model": "chosen__variant", "justification": "justification", "rt_ms": "rt_ms",
-        "answered_at": "answered_at",
+        "answered_at": "answered_at", "left_method": "trial__left__method", "middle_method": "trial__middle__method",
+        "right_method": "trial__right__method", "chosen_method": "chosen__method",
     })
     return pd.DataFrame({
         **image_columns(data),
@@ -145,6 +160,8 @@ def choices_frame(study, include_preview=False):
         "justification": texts(data["justification"]),
         "rt_ms": integers(data["rt_ms"]),
         "answered_at": iso_utc(data["answered_at"]),
+        **{side: data[side].astype("string")
+           for side in ("left_method", "middle_method", "right_method", "chosen_method")},
     }, columns=CHOICES_COLUMNS)
 
 
@@ -168,18 +185,21 @@ def participants_frame(study, include_preview=False):
 
 
 def stimuli_frame(study):
-    """One row per stimulus of the study, by image then model, with its map's explanation metrics."""
-    data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant"), {
-        "dataset": "source_image__dataset", "test_index": "source_image__test_index",
+    """One row per stimulus of the study, by image, model then method, with its map's explanation metrics."""
+    data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant",
+                                              "method"), {
+        "method": "method",
+        "dataset": "source_image__dataset", "test_index": "source_image__test_index", "source_pk": "source_image_id",
         "class_name": "source_image__class_name", "model": "variant", "predicted_class": "predicted_class",
         "confidence": "confidence", **{name: name for name in METRIC_NAMES}})
     return pd.DataFrame({
-        "image": image_ids(data["dataset"], data["test_index"]).astype("string"),
+        "image": image_ids(data["dataset"], data["test_index"], data["source_pk"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
         "class_name": texts(data["class_name"]),
         "model": data["model"].astype("string"),
         "predicted_class": texts(data["predicted_class"]),
         **{name: data[name].astype("float64") for name in ["confidence", *METRIC_NAMES]},
+        "method": data["method"].astype("string"),
     }, columns=STIMULI_COLUMNS)
 def recruitment_frame(study, include_preview=False):
     """One row per participant of the study: how they came, their platform IDs and how it ended (for payments)."""
@@ -201,4 +221,5 @@ def export_frames(study, include_preview=False):
     """The export files of a study, by file name; researchers' preview participants only with `include_preview`."""
     return {RATINGS_FILE: ratings_frame(study, include_preview), CHOICES_FILE: choices_frame(study, include_preview),
             PARTICIPANTS_FILE: participants_frame(study, include_preview),
-            RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study)}
+            RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study),
+            BALANCE_FILE: balance_frame(study, include_preview)}

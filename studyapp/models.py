@@ -74,6 +74,11 @@ class RecruitmentSource(models.TextChoices):
     GENERIC = platforms.GENERIC, "Another site (name its ID parameter)"
 
 
+class Comparison(models.TextChoices):
+    MODELS = randomization.COMPARE_MODELS, "The models under one method"
+    METHODS = randomization.COMPARE_METHODS, "The methods for one model"
+
+
 class Ending(models.TextChoices):
     """The ways a participation ends; each has its own code and redirect in the study."""
 
@@ -116,6 +121,14 @@ class Study(models.Model):
         null=True, blank=True, help_text="Side-by-side comparisons per participant; blank: every image of the study."
     )
     attention_checks = models.BooleanField(default=True, help_text="Mix instructed-response items into the trials.")
+    comparison = models.CharField(
+        "side-by-side compares", max_length=16, choices=Comparison.choices, default=Comparison.MODELS,
+        help_text="What the three maps of a side-by-side page differ in: the models under one method, or the "
+                  "methods for one model. The study's conditions are the model x method cells of its stimuli.")
+    views_per_image = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="How many times a participant rates each image, each time under another condition (a balanced "
+                  "incomplete design, rotated over participants in order of consent). Blank: every stimulus.")
     attention_failure_ending = models.CharField(
         max_length=16, choices=AttentionFailureEnding.choices, blank=True,
         help_text="Whether failing attention checks ends the participation with its own ending. Prolific lets you "
@@ -237,13 +250,19 @@ class Study(models.Model):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def stimulus_refs(self):
-        return [randomization.StimulusRef(pk, image, variant)
-                for pk, image, variant in self.stimuli.values_list("pk", "source_image_id", "variant")]
+        return [randomization.StimulusRef(pk, image, variant, method)
+                for pk, image, variant, method in self.stimuli.values_list("pk", "source_image_id", "variant",
+                                                                           "method")]
+
+    def design(self, index=0):
+        """The study's design settings for its participant with enrolment index `index`."""
+        return randomization.Design(compare=self.comparison, views_per_image=self.views_per_image,
+                                    study_seed=self.seed, index=index)
 
     def plan_length(self):
         """How many trials a participant of this study gets (the pages before them are PAGES_BEFORE_TRIALS)."""
         return randomization.plan_length(self.stimulus_refs(), comparison_count=self.comparison_count,
-                                         attention_checks=self.attention_checks)
+                                         attention_checks=self.attention_checks, design=self.design())
 
     def platform(self):
         return platforms.platform(self.recruitment_source, self.id_parameter) if self.recruitment_source else None
@@ -331,6 +350,9 @@ class Participant(models.Model):
     pseudonym = models.CharField(max_length=32, unique=True, help_text="The id that exports carry.")
     invite_token = models.CharField(max_length=64, unique=True)
     seed = models.BigIntegerField(help_text="Seed of this participant's trial order and side-by-side positions.")
+    design_index = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="Their row of the study's design: 0, 1, ... in order of consent (previews counted apart).")
     consented_at = models.DateTimeField(null=True, blank=True)
     consent_version = models.ForeignKey(ConsentVersion, null=True, blank=True, on_delete=models.PROTECT,
                                         related_name="participants", help_text="The text they agreed to.")

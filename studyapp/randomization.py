@@ -9,6 +9,19 @@ shown in arrangement `ARRANGEMENTS[(rotation + k) % 6]`. `participant_seed` hand
 round-robin in creation order, so every six consecutive participants see every image in all six
 arrangements (each model twice at each position), and each participant's arrangements cycle through
 two 3x3 Latin squares, which balances positions within a participant too.
+
+A study's conditions are the (variant, method) cells of its stimuli. By default every participant rates every
+stimulus. A study that sets `views_per_image` below its number of cells gets a balanced incomplete design
+(`Design`): the study's images are put in one seeded order, and the participant with enrolment index k (0, 1,
+... in order of consent) rates image i of that order under the cells (i + k + offset_j) mod n_cells, j <
+views_per_image, offset_j = floor(j * n_cells / views_per_image) (cells in `conditions` order): a cyclic Latin
+square whose columns are spread evenly. Any n_cells consecutive participants thus show every image under every
+cell exactly views_per_image times, and because the offsets are evenly spread (a balanced set: any run of m
+participants holds floor or ceil of m * views / n_cells of them), every cell x image is seen by the same number
+of participants to within one whatever the number of participants. (Consecutive offsets 0, 1, ..., v-1 would
+balance only at whole multiples of n_cells participants.) The side-by-side page shows one image's three maps that differ in the
+compared factor (`compare`: the models under one method, or the methods for one model); when an image has such
+a triple for several methods (or models), the one shown rotates with k the same way.
 """
 
 from collections import defaultdict
@@ -18,6 +31,12 @@ from typing import Sequence
 import numpy as np
 
 RATING, ATTENTION, CHOICE = "rating", "attention", "choice"
+
+# What the side-by-side page compares: the models under one method, or the methods for one model.
+COMPARE_MODELS, COMPARE_METHODS = "models", "methods"
+DEFAULT_METHOD = "VG"
+# The study-level order of images in an incomplete design is drawn from this stream of the study's seed.
+IMAGE_ORDER_STREAM = 2
 
 # Instructed responses ("select 'Agree' for this item"), as 1-5 answers; one check per entry.
 ATTENTION_TARGETS = (4, 2)
@@ -31,11 +50,81 @@ ARRANGEMENTS = ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)
 
 @dataclass(frozen=True)
 class StimulusRef:
-    """What the planner needs to know of a stimulus: its id, its source image, its variant."""
+    """What the planner needs to know of a stimulus: its id, its source image, its variant and its method."""
 
     stimulus: int
     source_image: int
     variant: str
+    method: str = DEFAULT_METHOD
+
+    @property
+    def condition(self):
+        return (self.variant, self.method)
+
+
+@dataclass(frozen=True)
+class Design:
+    """A study's design settings and the participant's place in it.
+
+    `views_per_image` None (or at least the number of cells): every stimulus is rated, as before designs existed.
+    `index`: the participant's enrolment index (0-based, in order of consent), drawn once when the plan starts.
+    """
+
+    compare: str = COMPARE_MODELS
+    views_per_image: int | None = None
+    study_seed: int = 0
+    index: int = 0
+
+
+def conditions(stimuli: Sequence[StimulusRef]) -> list[tuple[str, str]]:
+    """The study's cells: the distinct (variant, method) of its stimuli, sorted."""
+    return sorted({ref.condition for ref in stimuli})
+
+
+def is_incomplete(stimuli: Sequence[StimulusRef], design: "Design | None") -> bool:
+    return (design is not None and design.views_per_image is not None
+            and design.views_per_image < len(conditions(stimuli)))
+
+
+def image_order(stimuli: Sequence[StimulusRef], study_seed: int) -> list[int]:
+    """The study's images in its seeded order (the rows of the rotation)."""
+    images = sorted({ref.source_image for ref in stimuli})
+    rng = np.random.default_rng([study_seed % 2**64, IMAGE_ORDER_STREAM])
+    return [images[int(i)] for i in rng.permutation(len(images))]
+
+
+def design_cells(stimuli: Sequence[StimulusRef], design: Design) -> list[tuple[int, tuple[str, str]]]:
+    """(image, cell) pairs the participant rates under an incomplete design, image by image in study order."""
+    cells = conditions(stimuli)
+    n = len(cells)
+    offsets = design_offsets(n, design.views_per_image)
+    return [(image, cells[(i + design.index + offset) % n])
+            for i, image in enumerate(image_order(stimuli, design.study_seed))
+            for offset in offsets]
+
+
+def design_offsets(n_cells: int, views: int) -> list[int]:
+    """The rotation's evenly spread column offsets: floor(j * n_cells / views), j < views (distinct cells)."""
+    return [j * n_cells // views for j in range(views)]
+
+
+def rated_stimuli(stimuli: Sequence[StimulusRef], design: "Design | None" = None) -> list[StimulusRef]:
+    """The stimuli the participant rates: all of them, or the cells of their row of the incomplete design.
+
+    Raises ValueError when an image lacks the map of a cell (an incomplete design needs every image under every
+    cell)."""
+    if not is_incomplete(stimuli, design):
+        return list(stimuli)
+    if design.views_per_image < 1:
+        raise ValueError("views_per_image must be at least 1.")
+    lookup = {(ref.source_image, ref.condition): ref for ref in stimuli}
+    missing = sorted({(image, cell) for image in {r.source_image for r in stimuli} for cell in conditions(stimuli)}
+                     - set(lookup))
+    if missing:
+        shown = ", ".join(f"image {image} under {variant}/{method}" for image, (variant, method) in missing[:5])
+        raise ValueError(f"A design with views_per_image needs every image under every condition; missing: {shown}"
+                         + (f" and {len(missing) - 5} more" if len(missing) > 5 else "") + ".")
+    return [lookup[pair] for pair in design_cells(stimuli, design)]
 
 
 @dataclass(frozen=True)
@@ -62,22 +151,37 @@ def participant_seed(study_seed: int, number: int) -> int:
     return base - base % len(ARRANGEMENTS) + number % len(ARRANGEMENTS)
 
 
-def comparison_images(stimuli: Sequence[StimulusRef]) -> dict[int, tuple[int, int, int]]:
-    """Source images with exactly three maps in the study -> their stimulus ids, sorted by variant."""
-    by_image = defaultdict(list)
+def comparison_images(stimuli: Sequence[StimulusRef], compare: str = COMPARE_MODELS,
+                      index: int = 0) -> dict[int, tuple[int, int, int]]:
+    """Source images with a triple of maps to compare -> their stimulus ids, sorted by the compared factor.
+
+    `compare` models: an image's maps under one method, exactly three, sorted by variant; methods: its maps of
+    one model, exactly three, sorted by method. When an image has several such triples (one per method, or per
+    model), participant `index` gets the one at (image's place + index) modulo their number, so the triples
+    rotate evenly over participants (draw_plan passes the enrolment index // 6). A one-method study comparing models gets each image's three maps, as ever.
+    """
+    if compare not in (COMPARE_MODELS, COMPARE_METHODS):
+        raise ValueError(f"compare must be {COMPARE_MODELS!r} or {COMPARE_METHODS!r}, not {compare!r}")
+    fixed, varied = ("method", "variant") if compare == COMPARE_MODELS else ("variant", "method")
+    by_image = defaultdict(lambda: defaultdict(list))
     for ref in stimuli:
-        by_image[ref.source_image].append(ref)
-    return {
-        image: tuple(ref.stimulus for ref in sorted(refs, key=lambda r: r.variant))
-        for image, refs in sorted(by_image.items())
-        if len(refs) == 3
-    }
+        by_image[ref.source_image][getattr(ref, fixed)].append(ref)
+    images = {}
+    for place, (image, groups) in enumerate(sorted(by_image.items())):
+        triples = [sorted(refs, key=lambda r: getattr(r, varied)) for _, refs in sorted(groups.items())
+                   if len(refs) == 3]
+        if triples:
+            images[image] = tuple(ref.stimulus for ref in triples[(place + index) % len(triples)])
+    return images
 
 
-def plan_length(stimuli: Sequence[StimulusRef], *, comparison_count: int | None, attention_checks: bool) -> int:
+def plan_length(stimuli: Sequence[StimulusRef], *, comparison_count: int | None, attention_checks: bool,
+                design: Design | None = None) -> int:
     """How many trials `draw_plan` gives for these settings (for progress before the plan exists)."""
-    comparisons = len(comparison_images(stimuli)) if comparison_count is None else comparison_count
-    return len(stimuli) + (len(ATTENTION_TARGETS) if attention_checks else 0) + comparisons
+    compare = design.compare if design else COMPARE_MODELS
+    comparisons = len(comparison_images(stimuli, compare)) if comparison_count is None else comparison_count
+    return (len(rated_stimuli(stimuli, design)) + (len(ATTENTION_TARGETS) if attention_checks else 0)
+            + comparisons)
 
 
 def attention_stimuli(stimuli: Sequence[StimulusRef], seed: int) -> list[int]:
@@ -89,17 +193,19 @@ def attention_stimuli(stimuli: Sequence[StimulusRef], seed: int) -> list[int]:
 
 
 def draw_plan(
-    stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None, attention_checks: bool
+    stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None, attention_checks: bool,
+    design: Design | None = None,
 ) -> list[PlannedTrial]:
     """The participant's pages in order: shuffled ratings with attention checks mixed in, then comparisons.
 
-    `comparison_count` None compares every image that has three maps; otherwise that many, sampled
-    per participant. Raises ValueError when the study cannot supply what it asks for.
+    `comparison_count` None compares every image that has three maps to compare; otherwise that many, sampled
+    per participant. `design`: the study's design and the participant's enrolment index (None: every stimulus
+    rated, models compared). Raises ValueError when the study cannot supply what it asks for.
     """
     if not stimuli:
         raise ValueError("The study has no stimuli; add stimuli before participants start.")
     rng = np.random.default_rng(seed)
-    ordered = sorted(stimuli, key=lambda r: r.stimulus)
+    ordered = sorted(rated_stimuli(stimuli, design), key=lambda r: r.stimulus)
     plan = [PlannedTrial(RATING, stimulus=ordered[i].stimulus) for i in rng.permutation(len(ordered))]
 
     if attention_checks:
@@ -111,13 +217,17 @@ def draw_plan(
         for offset, (slot, target, stimulus) in enumerate(zip(slots, ATTENTION_TARGETS, shown)):
             plan.insert(slot + offset, PlannedTrial(ATTENTION, stimulus=stimulus, attention_target=target))
 
-    images = comparison_images(stimuli)
+    # Triples rotate once per len(ARRANGEMENTS) participants, so that each triple meets all six arrangements
+    # (rotated by the participant number) before the next one comes: tying both to the same count would pair
+    # each triple with the same sides.
+    images = comparison_images(stimuli, design.compare if design else COMPARE_MODELS,
+                               design.index // len(ARRANGEMENTS) if design else 0)
     study_index = {image: k for k, image in enumerate(images)}
     wanted = len(images) if comparison_count is None else comparison_count
     if wanted > len(images):
         raise ValueError(
             f"The study asks for {wanted} side-by-side comparisons but only {len(images)} of its images "
-            "have exactly three maps; lower comparison_count or add stimuli."
+            "have exactly three maps to compare; lower comparison_count or add stimuli."
         )
     chosen = rng.choice(list(images), size=wanted, replace=False) if wanted else []
     rotation = seed % len(ARRANGEMENTS)

@@ -12,16 +12,38 @@ CHOICES_FILE = "choices.csv"
 PARTICIPANTS_FILE = "participants.csv"
 RECRUITMENT_FILE = "recruitment.csv"
 STIMULI_FILE = "stimuli.csv"
+BALANCE_FILE = "balance.csv"
 
 RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust",
-                   "rt_ms", "answered_at")
+                   "rt_ms", "answered_at", "method")
 CHOICES_COLUMNS = ("participant", "image", "dataset", "class_name", "left", "middle", "right", "chosen_model",
-                   "justification", "rt_ms", "answered_at")
+                   "justification", "rt_ms", "answered_at", "left_method", "middle_method", "right_method",
+                   "chosen_method")
 PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "cv_experience_years",
                         "attention_passed", "attention_total", "outcome", "consent_version")
 RECRUITMENT_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "completion_code",
                        "started_at", "completed_at")
-STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES)
+STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES, "method")
+# The design's balance (studyapp.balance): per page kind, image, condition (model, method) and position, the
+# participants whose plan shows it (`planned`) and those who answered it. `position` is empty for rating pages
+# and left/middle/right for side-by-side pages.
+BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
+
+def image_id(dataset, test_index, source_pk):
+    """The export's name of a source image: `<dataset>-<test index>`; an imported image without a test index is
+    `<dataset>-id<its record's id>`."""
+    return f"{dataset}-{test_index}" if test_index is not None else f"{dataset}-id{source_pk}"
+
+
+# Columns appended after a file's first release, with the value a file written before them means: an export
+# without them is read as it was meant (every study then showed Vanilla Gradient maps).
+DEFAULT_METHOD = "VG"
+APPENDED_COLUMNS = {
+    RATINGS_FILE: {"method": DEFAULT_METHOD},
+    CHOICES_FILE: {"left_method": DEFAULT_METHOD, "middle_method": DEFAULT_METHOD, "right_method": DEFAULT_METHOD,
+                   "chosen_method": DEFAULT_METHOD},
+    STIMULI_FILE: {"method": DEFAULT_METHOD},
+}
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"

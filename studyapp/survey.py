@@ -9,7 +9,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import flow, participation, randomization
-from .models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant, Trial
+from .models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant, Study, Trial
 
 logger = logging.getLogger("studyapp")
 
@@ -84,10 +84,16 @@ def start_study(participant, consent_version):
             locked = Participant.objects.select_for_update().get(pk=participant.pk)
             if locked.consented_at is not None:
                 return
+            study = participant.study
+            # The study row's lock orders simultaneous plan starts, so each enrolment index is taken once.
+            Study.objects.select_for_update().only("pk").get(pk=study.pk)
+            index = Participant.objects.filter(study=study, is_preview=locked.is_preview,
+                                               design_index__isnull=False).count()
             plan = randomization.draw_plan(
-                participant.study.stimulus_refs(), locked.seed,
-                comparison_count=participant.study.comparison_count,
-                attention_checks=participant.study.attention_checks,
+                study.stimulus_refs(), locked.seed,
+                comparison_count=study.comparison_count,
+                attention_checks=study.attention_checks,
+                design=study.design(index),
             )
             Trial.objects.bulk_create(
                 Trial(participant=locked, position=position, kind=t.kind, stimulus_id=t.stimulus,
@@ -96,7 +102,8 @@ def start_study(participant, consent_version):
                 for position, t in enumerate(plan, start=1)
             )
             locked.consented_at, locked.consent_version = timezone.now(), consent_version
-            locked.save(update_fields=["consented_at", "consent_version"])
+            locked.design_index = index
+            locked.save(update_fields=["consented_at", "consent_version", "design_index"])
     except IntegrityError:
         logger.info("Participant %s consented twice at once; the first plan stands", participant.pseudonym)
 

@@ -59,14 +59,14 @@ def study_factory(db, write_png):
     """study_factory(images=2, variants=("N", "A", "M2"), dataset="fmnist", **study_fields) -> Study.
 
     Creates `images` SourceImages (fresh test indexes, class names cycling through Fashion-MNIST's),
-    one Stimulus per variant for each, and a Study holding all of them. `study_fields` override the
+    one Stimulus per variant and method (`methods`, default VG alone) for each, and a Study holding all of them. `study_fields` override the
     Study's defaults (slug, title and seed are filled in when missing), e.g. comparison_count=1,
     attention_checks=False, completion_redirect_url="https://example.org/done".
     """
     test_indexes = itertools.count()
     studies = itertools.count(1)
 
-    def make(images=2, variants=("N", "A", "M2"), *, dataset="fmnist", **study_fields):
+    def make(images=2, variants=("N", "A", "M2"), *, dataset="fmnist", methods=("VG",), **study_fields):
         number = next(studies)
         study_fields.setdefault("slug", f"study-{number}")
         study_fields.setdefault("title", f"Study {number}")
@@ -79,9 +79,9 @@ def study_factory(db, write_png):
                 dataset=dataset, test_index=index, class_name=CLASS_NAMES[index % len(CLASS_NAMES)],
                 image=write_png(index),
             )
-            for offset, variant in enumerate(variants, start=1):
+            for offset, (variant, method) in enumerate(itertools.product(variants, methods), start=1):
                 study.stimuli.add(Stimulus.objects.create(
-                    source_image=source, variant=variant, heatmap=write_png(index * 7 + offset * 31),
+                    source_image=source, variant=variant, method=method, heatmap=write_png(index * 7 + offset * 31),
                     predicted_class=source.class_name, confidence=0.9, preset="test", checkpoint="test.pt",
                 ))
         return study

@@ -29,7 +29,7 @@ def export(tmp_path):
         predicted_class=rated["class_name"], confidence=0.9,
         gini=0.4 + effect + rng.normal(0, 0.05, len(rated)), ris=rng.lognormal(-9, 1, len(rated)),
         ros=rng.lognormal(7, 1, len(rated)), road_aopc=rng.uniform(0, 0.5, len(rated)),
-        ssim=rng.uniform(0.3, 0.9, len(rated)))
+        ssim=rng.uniform(0.3, 0.9, len(rated)), method="VG")
     stimuli.loc[stimuli.index[0], "ris"] = np.nan  # noise changed the prediction: an empty cell
     path = tmp_path / "export" / "stimuli.csv"
     stimuli[list(STIMULI_COLUMNS)].to_csv(path, index=False)
@@ -104,7 +104,10 @@ def edit_stimuli(export, tmp_path, edit):
     (lambda f: pd.concat([f, f.iloc[:1].assign(image="img-999")]), r"image\(s\) img-999 were never rated"),
     (lambda f: f.assign(gini=["high"] + list(f["gini"].iloc[1:])), r"'gini' must hold numbers.*data rows 1 hold 'high'"),
     (lambda f: pd.concat([f, f.iloc[:1]]), r"the same image and model is listed more than once.*img-001"),
-    (lambda f: f.assign(model=["X"] + list(f["model"].iloc[1:])), r"unknown model code\(s\) X"),
+    # Model names are free text (imported models); a name the ratings do not have leaves a rated map unlisted.
+    (lambda f: f.assign(model=["X"] + list(f["model"].iloc[1:])), r"no row for rated image and model img-001 N"),
+    (lambda f: f.assign(method=["IG"] + list(f["method"].iloc[1:])),
+     r"no row for rated image, model and method img-001 N VG"),
 ])
 def test_a_stimuli_file_that_does_not_match_the_ratings_is_a_clear_error(export, tmp_path, edit, message):
     path = edit_stimuli(export, tmp_path, edit)

@@ -102,11 +102,12 @@ def test_ratings_frame_holds_exactly_the_stored_answers(answered):
     for number, ((stimulus, sufficiency, trust, rt_ms), page) in enumerate(zip(ratings, rating_pages), start=1):
         image = stimulus.source_image
         expected.append([first.pseudonym, image_id(image), image.dataset, image.class_name, stimulus.variant,
-                         number, sufficiency, trust, rt_ms, iso(T0 + dt.timedelta(minutes=page))])
+                         number, sufficiency, trust, rt_ms, iso(T0 + dt.timedelta(minutes=page)),
+                             stimulus.method])
     stimulus = study.stimuli.select_related("source_image").order_by("source_image", "variant")[0]
     image = stimulus.source_image
     expected.append([second.pseudonym, image_id(image), image.dataset, image.class_name, stimulus.variant,
-                     1, 2, 3, 777, iso(T0 + dt.timedelta(minutes=1))])
+                     1, 2, 3, 777, iso(T0 + dt.timedelta(minutes=1)), "VG"])
     expected.sort(key=lambda row: (row[0], row[5]))
     assert frame.astype(object).values.tolist() == expected
 
@@ -118,7 +119,8 @@ def test_choices_frame_keeps_the_displayed_order_and_the_justification(answered)
     first_choice_page = len(ratings) + 2 + 1
     expected = [
         [first.pseudonym, image_id(image), image.dataset, image.class_name, *(s.variant for s in shown),
-         chosen.variant, f"reason {k}", 5000 + k, iso(T0 + dt.timedelta(minutes=first_choice_page + k))]
+         chosen.variant, f"reason {k}", 5000 + k, iso(T0 + dt.timedelta(minutes=first_choice_page + k)),
+         *(s.method for s in shown), chosen.method]
         for k, (image, shown, chosen) in enumerate(choices)
     ]
     assert frame.astype(object).values.tolist() == expected
@@ -172,7 +174,7 @@ def test_export_command_writes_the_files_as_the_frames_hold_them(answered, expor
     study, first, *_ = answered
     out = exports / "export"
     call_command("export_responses", study=study.slug, out=out)
-    assert sorted(p.name for p in out.iterdir()) == ["choices.csv", "participants.csv", "ratings.csv",
+    assert sorted(p.name for p in out.iterdir()) == ["balance.csv", "choices.csv", "participants.csv", "ratings.csv",
                                                      "recruitment.csv", "stimuli.csv"]
     ratings = pd.read_csv(out / "ratings.csv", dtype=str, keep_default_na=False)
     assert list(ratings.columns) == list(RATINGS_COLUMNS)
@@ -319,8 +321,8 @@ def test_stimuli_csv_lists_the_studys_stimuli_with_their_metrics(study_factory, 
                                                       for s in other.stimuli.all()]).any()
     first, second = rows.iloc[0], rows.iloc[1]
     source = stimuli[0].source_image
-    assert first[["image", "dataset", "class_name", "model"]].tolist() == [
-        f"fmnist-{source.test_index}", "fmnist", source.class_name, stimuli[0].variant]
+    assert first[["image", "dataset", "class_name", "model", "method"]].tolist() == [
+        f"fmnist-{source.test_index}", "fmnist", source.class_name, stimuli[0].variant, "VG"]
     assert first["ris"] == "" and first["ros"] == "" and float(first["gini"]) == 0.5
     assert float(second["ris"]) == 2e-4 and float(second["ros"]) == 1235.5 and second["predicted_class"] == "'=cmd"
     assert stimuli_frame(study)["gini"].tolist() == [s.gini for s in stimuli]

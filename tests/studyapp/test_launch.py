@@ -16,7 +16,7 @@ from django.utils import timezone
 from studyapp import pilot, readiness, recruitment
 from studyapp.export import export_frames
 from studyapp.models import Outcome, Participant, Study, Trial
-from studyapp.schema import PARTICIPANTS_FILE, RATINGS_FILE, STIMULI_FILE
+from studyapp.schema import BALANCE_FILE, PARTICIPANTS_FILE, RATINGS_FILE, STIMULI_FILE
 from tests.helpers.recruitment import arrive, prolific, through_background
 from tests.helpers.survey import AGREE, answer_for, location, play_to_end, trial_at
 
@@ -230,7 +230,10 @@ def test_previews_are_left_out_of_exports_and_analyses_by_default(study_factory,
     previewer = Participant.objects.get()
     play_to_end(admin_client, previewer, through_background(admin_client))
     frames = export_frames(study)
-    assert all(frame.empty for name, frame in frames.items() if name != STIMULI_FILE)
+    # stimuli.csv and balance.csv list the study's stimuli whoever took part; the preview is counted in neither
+    assert all(frame.empty for name, frame in frames.items() if name not in (STIMULI_FILE, BALANCE_FILE))
+    assert frames[BALANCE_FILE]["planned"].sum() == 0
+    assert export_frames(study, include_preview=True)[BALANCE_FILE]["planned"].sum() == 3 + 3  # 3 ratings, 3 maps side by side
     with_preview = export_frames(study, include_preview=True)
     assert list(with_preview[PARTICIPANTS_FILE]["participant"]) == [previewer.pseudonym]
     assert len(with_preview[RATINGS_FILE]) == study.stimuli.count()

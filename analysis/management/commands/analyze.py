@@ -23,9 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--stimuli", help="stimuli.csv (the stimuli's explanation metrics): adds the section "
                                               "'Explanation metrics and ratings'")
         parser.add_argument("--out", required=True, help="folder for the report (created; written all at once)")
-        parser.add_argument("--models", nargs="+", choices=MODEL_ORDER, metavar="MODEL",
-                            help="models to compare, in this order (default: those rated, in the order "
-                                 f"{' '.join(MODEL_ORDER)})")
+        parser.add_argument("--models", nargs="+", metavar="MODEL",
+                            help="models to compare, in this order: built-in codes or imported models' names "
+                                 "(default: those rated, the built-in ones in the order "
+                                 f"{' '.join(MODEL_ORDER)}, then the others sorted); in a study of several "
+                                 "methods, the cells to compare, e.g. 'M2×IG'")
         parser.add_argument("--exclude-failed-attention", action="store_true",
                             help="leave out participants who failed any attention check")
         parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")

@@ -1,7 +1,11 @@
 """`manage.py create_demo_study [--base-url http://127.0.0.1:8000]`, run unattended by `make run`.
 
 The demo study recruits on Prolific with a completion code; the command prints its Prolific study link
-(open it with any ID in place of the placeholders to try it) and a few personal invite links.
+(open it with any ID in place of the placeholders to try it) and a few personal invite links. The demo shows the
+Vanilla Gradient maps (every loaded VG stimulus), as it always has. When the methods fixture is loaded
+(`loaddata methods`: IG and SmoothGrad maps of the same images and models), it also makes the second demo study
+"methods": N/A/M2 x VG/IG/SG, each participant rating each image under three of the nine cells (a balanced
+incomplete design), the side-by-side page comparing the three methods of one model; its links are printed too.
 Idempotent: a second run reuses the study, its participants and the researcher account, adds
 stimuli loaded since, and prints a fresh researcher password (the old one cannot be shown).
 """
@@ -13,13 +17,17 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from saliency.models import Stimulus
+from saliency.models import Method, Stimulus
 from studyapp import readiness
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
-from studyapp.models import RecruitmentSource, Study
+from studyapp.models import Comparison, RecruitmentSource, Study
 
 DEMO_SLUG = "demo"
 DEMO_SEED = 20240601
+METHODS_SLUG = "methods"
+METHODS_SEED = 20240602
+METHODS_STUDY = {"models": ("N", "A", "M2"), "methods": ("VG", "IG", "SG"), "dataset": "fmnist"}
+METHODS_VIEWS_PER_IMAGE = 3
 RESEARCHER = "researcher"
 
 
@@ -35,11 +43,15 @@ class Command(BaseCommand):
     def handle(self, *, base_url, participants, **options):
         if participants < 1:
             raise CommandError(f"--participants must be at least 1, got {participants}.")
-        stimuli = Stimulus.objects.all()
+        stimuli = Stimulus.objects.filter(method=Method.VG)
         if not stimuli.exists():
             raise CommandError("No stimuli in the database: run `manage.py loaddata stimuli` or "
                                "`manage.py generate_stimuli` first.")
         password = secrets.token_urlsafe(12)
+        methods_stimuli = Stimulus.objects.filter(
+            variant__in=METHODS_STUDY["models"], method__in=METHODS_STUDY["methods"],
+            source_image__dataset=METHODS_STUDY["dataset"])
+        with_methods = methods_stimuli.exclude(method=Method.VG).exists()
         with transaction.atomic():
             study, created = Study.objects.get_or_create(
                 slug=DEMO_SLUG,
@@ -55,6 +67,8 @@ class Command(BaseCommand):
             if missing > 0:
                 enroll_participants(study, missing)
             invited = study.participants.order_by("pseudonym")[:participants]
+            if with_methods:
+                methods_study, methods_created = self.methods_study(methods_stimuli, participants)
         base = base_url.rstrip("/")
         self.stdout.write(f"Demo study {study.slug!r} {'created' if created else 'exists'}: "
                           f"{study.stimuli.count()} stimuli. Each participant gets {readiness.study_length(study)}.")
@@ -64,6 +78,33 @@ class Command(BaseCommand):
         self.stdout.write("Participant invite links:")
         for participant in invited:
             self.stdout.write(f"  {participant.pseudonym}  {invite_url(participant, base)}")
+        if not with_methods:
+            self.stdout.write("Second demo study 'methods' (VG/IG/SmoothGrad maps): run `manage.py loaddata "
+                              "methods` and this command again.")
+            return
+        self.stdout.write(f"Second demo study {methods_study.slug!r} {'created' if methods_created else 'exists'}: "
+                          f"{methods_study.stimuli.count()} stimuli (models x methods), each image rated under "
+                          f"{methods_study.views_per_image} of them; side by side: the methods for one model. Each "
+                          f"participant gets {readiness.study_length(methods_study)}.")
+        self.stdout.write(f"{methods_study.get_recruitment_source_display()} study link:\n  "
+                          f"{methods_study.study_link(base)}")
+        self.stdout.write("Participant invite links:")
+        for participant in methods_study.participants.order_by("pseudonym")[:participants]:
+            self.stdout.write(f"  {participant.pseudonym}  {invite_url(participant, base)}")
+
+    def methods_study(self, stimuli, participants):
+        study, created = Study.objects.get_or_create(
+            slug=METHODS_SLUG,
+            defaults={"title": "Demo study: saliency maps (2)", "seed": METHODS_SEED,
+                      "completion_code": "METHODS-DONE", "recruitment_source": RecruitmentSource.PROLIFIC,
+                      "comparison": Comparison.METHODS, "views_per_image": METHODS_VIEWS_PER_IMAGE},
+        )
+        study.full_clean()
+        study.stimuli.add(*stimuli)
+        missing = participants - study.participants.count()
+        if missing > 0:
+            enroll_participants(study, missing)
+        return study, created
 
     def researcher_account(self, password):
         """A staff account that may use the admin for studies, participants, answers and stimuli."""

@@ -1,0 +1,77 @@
+"""The design's balance: how often each condition (model x method cell) is shown, by image and by page position.
+
+A reviewer checks the design with it: in a balanced study every cell x image count is the same to within one
+(rating pages), and every cell appears equally often on the left, middle and right of the side-by-side page.
+Counts are of participants' plans (`planned`: drawn once at consent) and of their answers (`answered`); the
+export writes the frame as balance.csv (columns in studyapp.schema.BALANCE_COLUMNS), the admin and the console
+show `summary`.
+"""
+
+import pandas as pd
+from django.db.models import Count
+
+from .models import Participant, Trial
+from .schema import BALANCE_COLUMNS, image_id
+
+RATING_PAGE, CHOICE_PAGE = "rating", "choice"
+SIDES = ("left", "middle", "right")
+
+
+def balance_frame(study, include_preview=False):
+    """One row per rating-page image x cell of the study (zero where never planned), and per side-by-side
+    image x cell x side shown; columns BALANCE_COLUMNS."""
+    people = Participant.objects.filter(study=study)
+    if not include_preview:
+        people = people.filter(is_preview=False)
+    trials = Trial.objects.filter(participant__in=people)
+    rows = []
+    rated = {
+        (r["stimulus"]): r for r in trials.filter(kind=Trial.Kind.RATING).values("stimulus").annotate(
+            planned=Count("id"), answered=Count("likert_response"))
+    }
+    for stimulus in study.stimuli.select_related("source_image").order_by(
+            "source_image__dataset", "source_image__test_index", "variant", "method"):
+        counts = rated.get(stimulus.pk, {})
+        source = stimulus.source_image
+        rows.append((RATING_PAGE, image_id(source.dataset, source.test_index, source.pk),
+                     stimulus.variant, stimulus.method, "", counts.get("planned", 0), counts.get("answered", 0)))
+    for side in SIDES:
+        shown = trials.filter(kind=Trial.Kind.CHOICE).values(
+            f"{side}__source_image__dataset", f"{side}__source_image__test_index", f"{side}__source_image_id",
+            f"{side}__variant",
+            f"{side}__method").annotate(planned=Count("id"), answered=Count("choice_response"))
+        for r in shown:
+            rows.append((CHOICE_PAGE, image_id(r[f"{side}__source_image__dataset"],
+                                               r[f"{side}__source_image__test_index"], r[f"{side}__source_image_id"]),
+                         r[f"{side}__variant"], r[f"{side}__method"], side, r["planned"], r["answered"]))
+    frame = pd.DataFrame(rows, columns=BALANCE_COLUMNS)
+    frame = frame.sort_values(["page", "image", "model", "method", "position"], kind="stable", ignore_index=True)
+    for column in ("planned", "answered"):
+        frame[column] = frame[column].astype("Int64")
+    for column in ("page", "image", "model", "method", "position"):
+        frame[column] = frame[column].astype("string")
+    return frame
+
+
+def summary(frame):
+    """For people: per cell, the rating-page counts over images (min, max, total) and the side-by-side counts by
+    position, plus whether the rating counts are within one of each other for every cell x image."""
+    ratings = frame[frame["page"] == RATING_PAGE]
+    choices = frame[frame["page"] == CHOICE_PAGE]
+    cells = []
+    for (model, method), group in ratings.groupby(["model", "method"], sort=False):
+        sides = choices[(choices["model"] == model) & (choices["method"] == method)]
+        by_side = sides.groupby("position")["planned"].sum()
+        cells.append({
+            "model": model, "method": method,
+            "images": len(group), "min": int(group["planned"].min()), "max": int(group["planned"].max()),
+            "total": int(group["planned"].sum()), "answered": int(group["answered"].sum()),
+            **{side: int(by_side.get(side, 0)) for side in SIDES},
+        })
+    planned = ratings["planned"]
+    return {
+        "cells": cells,
+        "within_one": bool(len(planned) == 0 or int(planned.max()) - int(planned.min()) <= 1),
+        "rating_min": int(planned.min()) if len(planned) else 0,
+        "rating_max": int(planned.max()) if len(planned) else 0,
+    }

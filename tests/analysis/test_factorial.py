@@ -1,0 +1,142 @@
+"""Two factors (model x method): every number of the two-factor tables against a direct call of its library."""
+
+import io
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from django.core.management import call_command
+from scipy import stats as sp
+from statsmodels.discrete.conditional_models import ConditionalLogit
+
+from analysis import factorial, mixed
+from analysis.loading import read_export
+from analysis.pipeline import Options, run_analysis
+from analysis.simulation import simulate_export
+
+MODELS, METHODS = ("N", "A", "M2"), ("VG", "IG", "SG")
+EFFECTS = {f"{m}|{k}": 0.3 * i + 0.5 * j for (i, m), (j, k) in
+           itertools.product(enumerate(MODELS), enumerate(METHODS))}
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("two-factors")
+    ratings, choices, participants = simulate_export(folder, 15, images=4, effects=EFFECTS, seed=4,
+                                                     choice_weights={c: 1 + e for c, e in EFFECTS.items()})
+    frame = pd.read_csv(ratings, dtype=str, keep_default_na=False)
+    frame["model"], frame["method"] = frame["model"].str.split("|").str[0], frame["model"].str.split("|").str[1]
+    frame.to_csv(ratings, index=False)
+    frame = pd.read_csv(choices, dtype=str, keep_default_na=False)
+    for model, method in (("left", "left_method"), ("middle", "middle_method"), ("right", "right_method"),
+                          ("chosen_model", "chosen_method")):
+        frame[method] = frame[model].str.split("|").str[1]
+        frame[model] = frame[model].str.split("|").str[0]
+    frame.to_csv(choices, index=False)
+    data = read_export(ratings, choices, participants)
+    return {"paths": (ratings, choices, participants), "analysis": run_analysis(data, Options()),
+            "raw": pd.read_csv(ratings), "choices": pd.read_csv(choices), "folder": folder}
+
+
+def test_the_cells_and_levels_are_in_report_order(export):
+    analysis = export["analysis"]
+    assert analysis.models == [f"{m}×{k}" for m in MODELS for k in METHODS]
+    assert list(analysis.tables["factor_levels"]["levels"]) == ["N A M2", "VG IG SG"]
+
+
+def direct_fit(raw, statement):
+    data = raw.assign(rating=raw[statement].astype(float), group=1,
+                      model=pd.Categorical(raw["model"], categories=MODELS),
+                      method=pd.Categorical(raw["method"], categories=METHODS))
+    model = smf.mixedlm("rating ~ C(model, Treatment) * C(method, Treatment)", data, groups="group",
+                        re_formula="0", vc_formula={"participant": "0 + C(participant)", "image": "0 + C(image)"})
+    return model.fit(**mixed.FIT_OPTIONS)
+
+
+def test_the_mixed_model_terms_and_contrasts_equal_statsmodels(export):
+    terms, contrasts = export["analysis"].tables["factorial_mixed"], export["analysis"].tables["factorial_contrasts"]
+    for statement in ("sufficiency", "trust"):
+        result = direct_fit(export["raw"], statement)
+        ours = terms[terms["statement"] == statement].set_index("term")
+        assert list(ours.index) == list(result.fe_params.index)
+        assert ours["estimate"].to_numpy() == pytest.approx(result.fe_params.to_numpy(), abs=1e-6)
+        assert ours["p"].to_numpy() == pytest.approx(result.pvalues.iloc[:len(ours)].to_numpy(), rel=1e-4)
+        names = list(result.fe_params.index)
+        # M2 vs N, averaged over the three methods: M2's main effect plus the mean of its interaction terms
+        weights = np.zeros(len(names))
+        weights[names.index("C(model, Treatment)[T.M2]")] = 1
+        for method in ("IG", "SG"):
+            weights[names.index(f"C(model, Treatment)[T.M2]:C(method, Treatment)[T.{method}]")] = 1 / 3
+        expected = result.t_test(weights[None, :])
+        row = contrasts[(contrasts["statement"] == statement) & (contrasts["level_a"] == "N")
+                        & (contrasts["level_b"] == "M2")].iloc[0]
+        assert row["estimate"] == pytest.approx(float(expected.effect[0]), abs=1e-6)
+        assert row["p"] == pytest.approx(float(expected.pvalue), rel=1e-4)
+        family = contrasts[(contrasts["statement"] == statement) & (contrasts["factor"] == "model")]
+        from statsmodels.stats.multitest import multipletests
+        assert family["p_holm"].to_numpy() == pytest.approx(multipletests(family["p"], method="holm")[1])
+        assert set(contrasts[contrasts["statement"] == statement]["factor"]) == {"model", "method"}
+
+
+def test_friedman_per_factor_equals_scipy_on_participant_means(export):
+    table = export["analysis"].tables["friedman_factors"]
+    raw = export["raw"]
+    for factor, column, levels in (("model", "model", MODELS), ("method", "method", METHODS)):
+        means = raw.groupby(["participant", column])["trust"].mean().unstack()[list(levels)]
+        expected = sp.friedmanchisquare(*(means[level] for level in levels))
+        row = table[(table["factor"] == factor) & (table["statement"] == "trust")].iloc[0]
+        assert row["chi2"] == pytest.approx(expected.statistic) and row["p"] == pytest.approx(expected.pvalue)
+        assert row["n"] == 15 and row["k"] == 3
+
+
+def test_cell_descriptives_equal_pandas_and_scipy(export):
+    table = export["analysis"].tables["cell_descriptives"]
+    raw = export["raw"]
+    cell = raw[(raw["model"] == "A") & (raw["method"] == "SG")]
+    per_person = cell.groupby("participant")["sufficiency"].mean()
+    low, high = sp.t.interval(0.95, len(per_person) - 1, loc=per_person.mean(), scale=sp.sem(per_person))
+    row = table[(table["model"] == "A") & (table["method"] == "SG") & (table["statement"] == "sufficiency")].iloc[0]
+    assert row["n_ratings"] == len(cell) == 60
+    assert row["mean"] == pytest.approx(cell["sufficiency"].mean())
+    assert row["sd"] == pytest.approx(cell["sufficiency"].std())
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+
+
+def test_the_choice_model_equals_a_direct_conditional_logit(export):
+    table = export["analysis"].tables["choice_model"]
+    choices = export["choices"]
+    cells = [f"{m}×{k}" for m in MODELS for k in METHODS]
+    shown = np.column_stack([(choices[s] + "×" + choices[f"{s}_method"]).to_numpy()
+                             for s in ("left", "middle", "right")])
+    chosen = (choices["chosen_model"] + "×" + choices["chosen_method"]).to_numpy()
+    endog = (shown == chosen[:, None]).astype(float).ravel()
+    exog = np.column_stack([(shown.ravel() == cell).astype(float) for cell in cells[1:]])
+    result = ConditionalLogit(endog, exog, groups=np.repeat(np.arange(len(choices)), 3)).fit(disp=False)
+    assert list(table["cell"]) == cells and table["reference"].tolist() == [True] + [False] * 8
+    assert table["coefficient"].iloc[1:].to_numpy() == pytest.approx(result.params, abs=1e-6)
+    assert table["worth"].iloc[1:].to_numpy() == pytest.approx(np.exp(result.params), rel=1e-6)
+    ci = np.exp(result.conf_int())
+    assert table["worth_ci_low"].iloc[1:].to_numpy() == pytest.approx(ci[:, 0], rel=1e-6)
+    assert table["worth"].iloc[-1] > table["worth"].iloc[0]  # M2×SG was weighted 3.1x N×VG's
+
+
+def test_analyze_writes_the_two_factor_tables_and_figure(export):
+    ratings, choices, participants = export["paths"]
+    out = export["folder"] / "report"
+    call_command("analyze", "--ratings", str(ratings), "--choices", str(choices), "--participants",
+                 str(participants), "--out", str(out), "--no-mixed", stdout=io.StringIO())
+    results = json.loads((out / "results.json").read_text())
+    assert {"cell_descriptives", "friedman_factors", "choice_model"} <= set(results)
+    assert (out / "figures" / "cell_means.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "tables" / "cell_descriptives.csv").exists()
+
+
+def test_a_one_method_study_has_no_two_factor_tables(tmp_path):
+    ratings, choices, participants = simulate_export(tmp_path, 15, images=2, effects={"N": 0, "A": 0.5, "M2": 1})
+    analysis = run_analysis(read_export(ratings, choices, participants), Options(mixed_model=False))
+    assert not {"cell_descriptives", "friedman_factors", "factorial_mixed", "choice_model"} & set(analysis.tables)
+    assert "cell_means" not in analysis.figures
+    assert not factorial.has_two_factors(analysis.tables["descriptives"])
