@@ -12,6 +12,7 @@ CHOICES_FILE = "choices.csv"
 PARTICIPANTS_FILE = "participants.csv"
 RECRUITMENT_FILE = "recruitment.csv"
 STIMULI_FILE = "stimuli.csv"
+REVIEW_FILE = "review.csv"  # for the platform's review: like recruitment.csv, it carries platform IDs
 
 RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust",
                    "rt_ms", "answered_at")
@@ -22,6 +23,16 @@ PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "
 RECRUITMENT_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "completion_code",
                        "started_at", "completed_at")
 STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES)
+
+# Issue 20 (console): columns appended to the files above, in this order (existing columns keep their places).
+RATINGS_COLUMNS += ("page_hides",)
+CHOICES_COLUMNS += ("page_hides",)
+PARTICIPANTS_DECISION_COLUMNS = ("excluded", "exclusion_reason")
+PARTICIPANTS_FLAG_COLUMNS = ("speeder", "total_seconds", "speeder_cutoff_seconds", "fast_pages", "straight_lining",
+                             "straightlining_share", "attention_failed", "attention_rejectable", "page_hides")
+PARTICIPANTS_COLUMNS += PARTICIPANTS_DECISION_COLUMNS + PARTICIPANTS_FLAG_COLUMNS
+REVIEW_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "action", "reason")
+APPROVE, MAY_REJECT = "approve", "may_reject"  # review.csv's actions
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
