@@ -15,6 +15,15 @@ from studyapp.schema import (
     CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE,
     RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
 )
+from studyapp.schema import COMPLETED, PARTICIPANTS_DECISION_COLUMNS, PARTICIPANTS_FLAG_COLUMNS
+
+# Columns appended by issue 20: files exported before them are still read (the decision columns then say
+# "not excluded"); none of them is needed by the analysis but `excluded` and `exclusion_reason`.
+APPENDED_COLUMNS = ("page_hides", *PARTICIPANTS_DECISION_COLUMNS, *PARTICIPANTS_FLAG_COLUMNS)
+
+
+def required(columns):
+    return tuple(c for c in columns if c not in APPENDED_COLUMNS)
 
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")
 STATEMENTS = ("sufficiency", "trust")
@@ -58,6 +67,7 @@ class Sample:
     models: list
     exclusion_rule: str
     outcomes: dict | None = None  # participants per outcome (from participants.csv), in OUTCOMES order
+    flow: list = field(default_factory=list)  # (step, participants), CONSORT-style, "Analysed" last
 
 
 def format_rows(positions, limit=ROWS_SHOWN):
@@ -67,8 +77,10 @@ def format_rows(positions, limit=ROWS_SHOWN):
     return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
 
 
-def read_csv(path, columns, used, label):
-    """Read one export file, keeping only `used` columns, or raise InputError naming what is wrong."""
+def read_csv(path, columns, used, label, optional=()):
+    """Read one export file, keeping only `used` columns (and those of `optional` it has), or raise InputError
+    naming what is wrong; `columns` minus the appended ones (APPENDED_COLUMNS) must be in its header."""
+    columns = required(columns)
     try:
         with open(path, "rb") as handle:
             head = handle.read(4096)
@@ -83,6 +95,7 @@ def read_csv(path, columns, used, label):
         if missing:
             raise InputError(f"{label} ({path}): missing column(s) {', '.join(missing)} in the header line; "
                              f"found {', '.join(map(str, header))}. Expected exactly: {','.join(columns)}.")
+        used = list(used) + [c for c in optional if c in header]
         # Only the used columns are parsed (parsing answered_at as well takes 4x as long). pandas then
         # ignores fields beyond the header's; a row shifted by an unquoted comma fails the value checks.
         frame = pd.read_csv(
@@ -112,7 +125,8 @@ def read_export(ratings_path, choices_path, participants_path=None, stimuli_path
     participants = stimuli = None
     if participants_path is not None:
         sources["participants"] = str(participants_path)
-        participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, PARTICIPANTS_COLUMNS, "participants")
+        participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, required(PARTICIPANTS_COLUMNS), "participants",
+                                optional=PARTICIPANTS_DECISION_COLUMNS)
     if stimuli_path is not None:
         sources["stimuli"] = str(stimuli_path)
         stimuli = read_csv(stimuli_path, STIMULI_COLUMNS, STIMULI_USED, "stimuli")
@@ -136,6 +150,11 @@ def from_export_frames(frames, source):
     stimuli = frames.get(STIMULI_FILE)
     if stimuli is not None and not stimuli[list(METRIC_NAMES)].notna().any(axis=None):
         stimuli = None
+    if stimuli is not None:
+        # Mid-study, some of the study's images have no rating yet: the metrics section covers the rated ones
+        # (a stimuli.csv file given by hand must still match its ratings.csv exactly).
+        rated = set(frames[RATINGS_FILE]["image"].astype(str))
+        stimuli = stimuli[stimuli["image"].astype(str).isin(rated).to_numpy()].reset_index(drop=True)
     return check_study_data(StudyData(frames[RATINGS_FILE], frames[CHOICES_FILE], frames[PARTICIPANTS_FILE],
                                       sources, stimuli))
 
@@ -265,8 +284,11 @@ def check_study_data(data):
 
     participants = data.participants
     if participants is not None:
-        check_columns(participants, PARTICIPANTS_COLUMNS, label["participants"])
-        participants = as_categories(participants[list(PARTICIPANTS_COLUMNS)])
+        check_columns(participants, required(PARTICIPANTS_COLUMNS), label["participants"])
+        participants = as_categories(participants[[c for c in (*required(PARTICIPANTS_COLUMNS),
+                                                               *PARTICIPANTS_DECISION_COLUMNS)
+                                                    if c in participants.columns]])
+        participants = decisions(participants, label["participants"], problems)
         if len(participants) == 0:
             problems.append(f"{label['participants']}: no participants (a header but no data rows).")
         missing_values(participants, ("participant",), label["participants"], problems)
@@ -294,6 +316,26 @@ def check_study_data(data):
     if problems:
         raise InputError("\n".join(problems))
     return StudyData(ratings, choices, participants, data.sources, stimuli)
+
+
+TRUE_TEXTS, FALSE_TEXTS = {"true", "1"}, {"false", "0", ""}
+
+
+def decisions(participants, label, problems):
+    """`excluded` as booleans (absent or empty: not excluded) and `exclusion_reason` as text (formula guard undone)."""
+    participants = participants.copy()
+    if "excluded" not in participants.columns:
+        participants["excluded"] = False
+    else:
+        text = participants["excluded"].astype("string").fillna("").str.strip().str.lower()
+        bad = np.flatnonzero(~text.isin(TRUE_TEXTS | FALSE_TEXTS).to_numpy())
+        if len(bad):
+            problems.append(f"{label}: 'excluded' must be True or False (or empty); data rows {format_rows(bad)}.")
+        participants["excluded"] = text.isin(TRUE_TEXTS).to_numpy()
+    reasons = (participants["exclusion_reason"] if "exclusion_reason" in participants.columns
+               else pd.Series("", index=participants.index))
+    participants["exclusion_reason"] = strip_formula_guard(reasons.astype("string").fillna("").astype(object))
+    return participants
 
 
 def check_stimuli(stimuli, ratings, label, ratings_label, problems):
@@ -368,19 +410,55 @@ def present_models(ratings):
     return [m for m in MODEL_ORDER if m in present]
 
 
-def select_sample(data, models=None, exclude_failed_attention=False):
-    """Apply --models and --exclude-failed-attention; return the data analysed and the Sample that says so."""
+def select_sample(data, models=None, exclude_failed_attention=False, include_excluded=False, completed_only=False):
+    """Apply the researcher's exclusions (left out unless `include_excluded`), --completed-only,
+    --exclude-failed-attention and --models; return the data analysed and the Sample that says so, with its
+    participant flow (CONSORT-style: each step's count, the analysed number last)."""
     ratings, choices, participants = data.ratings, data.choices, data.participants
     excluded = []
-    rule = "none"
-    if exclude_failed_attention:
-        if participants is None:
-            raise InputError("--exclude-failed-attention needs the participants file (--participants participants.csv).")
-        failed = participants["attention_passed"] < participants["attention_total"]
-        excluded = sorted(participants.loc[failed, "participant"].astype(str))
-        rule = "participants who failed at least one attention check are excluded"
+    rules = []
+    flow = []
+    if participants is None and completed_only:
+        raise InputError("--completed-only needs the participants file (--participants participants.csv).")
+    if participants is not None:
+        outcome = participants["outcome"].astype("string")
+        deleted = outcome.isin(DELETED_OUTCOMES).fillna(False)
+        consented = participants["started_at"].notna()
+        flow += [("Arrived", len(participants)), ("Consented", int(consented.sum())),
+                 ("Withdrew or erased (answers deleted)", int((consented & deleted).sum())),
+                 ("Completed", int((outcome == COMPLETED).fillna(False).sum())),
+                 ("Did not complete, answers kept", int((consented & ~deleted & (outcome != COMPLETED).fillna(True)).sum())),
+                 ("With answers kept", int((consented & ~deleted).sum()))]
+        remaining = participants.loc[(consented & ~deleted).to_numpy(), "participant"].astype(str)
+        steps = []
+        if completed_only:
+            steps.append(("Left out: did not complete (--completed-only)",
+                          set(participants.loc[(outcome != COMPLETED).fillna(True).to_numpy(), "participant"].astype(str))))
+            rules.append("only completed participants are analysed (--completed-only)")
+        if not include_excluded:
+            marked = participants[participants["excluded"].to_numpy(dtype=bool)]
+            for reason, group in marked.groupby(marked["exclusion_reason"].astype(str), sort=True):
+                steps.append((f"Excluded by the researcher: {reason or '(no reason given)'}",
+                              set(group["participant"].astype(str))))
+            if len(marked):
+                rules.append("participants the researcher excluded are left out (--include-excluded keeps them)")
+        if exclude_failed_attention:
+            failed = participants["attention_passed"] < participants["attention_total"]
+            steps.append(("Excluded: failed at least one attention check (--exclude-failed-attention)",
+                          set(participants.loc[failed.to_numpy(), "participant"].astype(str))))
+            rules.append("participants who failed at least one attention check are excluded")
+        left = set(remaining)
+        for label, names in steps:
+            gone = left & names
+            flow.append((label, len(gone)))
+            excluded += sorted(gone)
+            left -= gone
+        excluded = sorted(set(excluded))
         ratings = ratings[~ratings["participant"].isin(excluded)]
         choices = choices[~choices["participant"].isin(excluded)]
+    elif exclude_failed_attention:
+        raise InputError("--exclude-failed-attention needs the participants file (--participants participants.csv).")
+    rule = "; ".join(rules) or "none"
     if models:
         unknown = [m for m in models if m not in MODEL_ORDER]
         if unknown:
@@ -417,4 +495,10 @@ def select_sample(data, models=None, exclude_failed_attention=False):
         exclusion_rule=rule,
         outcomes=outcome_counts(participants) if participants is not None else None,
     )
+    if participants is not None:
+        kept = flow[5][1] - sum(count for _, count in flow[6:])
+        flow.append(("No rating in the analysis (none given yet, or only of models not compared)",
+                     kept - sample.analysed))
+        flow.append(("Analysed", sample.analysed))
+    sample.flow = flow
     return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli), sample
