@@ -46,6 +46,26 @@ class Row:
     exclusion_reason: str | None
     flags: quality.Flags | None = field(default=None)
 
+    @property
+    def time_on_page_text(self):
+        return duration_text(self.time_on_page)
+
+    @property
+    def total_time_text(self):
+        return duration_text(self.total_time)
+
+
+def duration_text(delta):
+    """A duration for people: 45 s, 12 min 05 s, 3 h 04 min; "" for none."""
+    if delta is None:
+        return ""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
 
 def current_page(row):
     if row.outcome != Outcome.IN_PROGRESS:
@@ -247,3 +267,32 @@ def sorted_rows(rows, key, descending):
     if key not in SORTS:
         raise ValueError(f"Unknown sort {key!r}; sort by one of {', '.join(SORTS)}.")
     return sorted(rows, key=SORTS[key], reverse=descending)
+
+
+def activity_figure(times, zone):
+    """Arrivals and completions over time (cumulative), as PNG bytes; `times`: (arrived, consented, completed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.figure import Figure
+    import io
+
+    arrivals = sorted(a or c for a, c, _ in times if (a or c) is not None)
+    completions = sorted(done for _, _, done in times if done is not None)
+    figure = Figure(figsize=(7, 2.6), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for label, series in (("arrived", arrivals), ("completed", completions)):
+        if series:
+            axes.step(series, range(1, len(series) + 1), where="post", label=f"{label} ({len(series)})")
+    axes.set_ylabel("participants (cumulative)")
+    locator = AutoDateLocator(tz=zone)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=zone))
+    axes.set_xlabel(f"time ({zone})")
+    if arrivals:
+        axes.legend(loc="upper left")
+    else:
+        axes.text(0.5, 0.5, "No arrivals yet", ha="center", va="center", transform=axes.transAxes)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
