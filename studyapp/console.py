@@ -82,10 +82,16 @@ def study_console(request, study, form=None, status=200):
     rows = monitoring.study_rows(study, now=now)
     page = Paginator(monitoring.sorted_rows(rows, sort, descending), PAGE_SIZE).get_page(request.GET.get("page"))
     flagged = sum(1 for r in rows if r.flags.flagged)
+    refreshing = request.GET.get("refresh") != "off"  # WCAG 2.2.1: a way to stop the page refreshing itself
+    toggle = request.GET.copy()
+    if refreshing:
+        toggle["refresh"] = "off"
+    else:
+        toggle.pop("refresh", None)
     context = {
         "studies": Study.objects.order_by("-created_at"), "selected": study, "page": page, "now": now,
         "sort": sort, "order": "desc" if descending else "asc", "sort_labels": SORT_LABELS,
-        "refresh": REFRESH_SECONDS, "funnel": monitoring.funnel(rows), "durations": monitoring.durations(study, rows),
+        "refresh": REFRESH_SECONDS if refreshing else None, "refresh_toggle": toggle.urlencode(), "funnel": monitoring.funnel(rows), "durations": monitoring.durations(study, rows),
         "outcomes": monitoring.outcome_counts(rows), "total": len(rows), "flagged": flagged,
         "stuck": sum(1 for r in rows if r.stuck), "excluded": sum(1 for r in rows if r.excluded),
         "study_link": study.study_link(request.build_absolute_uri("/")),
