@@ -18,7 +18,7 @@ def populate(study, count, now=None, researcher=None):
     version = study.ensure_consent_version()
     people = enroll_participants(study, count)
     states = {"completed": [], "stuck": [], "arrived": [], "active": []}
-    likert, checks, choices = [], [], []
+    likert, checks, choices, showing = [], [], [], []
     for n, person in enumerate(people):
         state = ("completed", "stuck", "arrived", "active")[n % 4]
         states[state].append(person)
@@ -31,6 +31,8 @@ def populate(study, count, now=None, researcher=None):
         fields = {"consented_at": began, "instructions_read_at": began, "degree": "master", "cv_experience_years": 2}
         trials = list(Trial.objects.filter(participant=person).order_by("position"))
         answered = trials if state == "completed" else trials[: len(trials) // 2]
+        if state == "active":
+            showing.append(trials[len(answered)].pk)
         for k, trial in enumerate(answered):
             hides = None if k % 3 == 0 else k % 2
             shown = began + timedelta(seconds=30 * k)
@@ -59,12 +61,9 @@ def populate(study, count, now=None, researcher=None):
     for model in (LikertResponse, AttentionCheck, ChoiceResponse):  # answered_at is set on insert: move it back
         model.objects.filter(trial__participant__in=states["stuck"]).update(answered_at=now - timedelta(hours=1))
         model.objects.filter(trial__participant__in=states["completed"]).update(answered_at=now - timedelta(hours=2))
-    for person in states["active"]:
-        Trial.objects.filter(pk__in=Trial.objects.filter(
-            participant=person, likert_response__isnull=True, attention_response__isnull=True,
-            choice_response__isnull=True).order_by("position").values("pk")[:1]).update(shown_at=now)
-    for person in states["stuck"]:
-        Trial.objects.filter(participant=person, shown_at__isnull=False).update(shown_at=now - timedelta(hours=1))
+    Trial.objects.filter(pk__in=showing).update(shown_at=now)
+    Trial.objects.filter(participant__in=states["stuck"], shown_at__isnull=False).update(
+        shown_at=now - timedelta(hours=1))
     if researcher is not None and states["completed"][1:]:
         ExclusionDecision.objects.create(participant=states["completed"][1], excluded=True, reason="said so in chat",
                                          decided_by=researcher, decided_by_name=researcher.get_username())
