@@ -247,6 +247,19 @@ def metric_tables(analysis):
     return shown
 
 
+def flow_table(analysis):
+    """The participant flow, CONSORT-style: arrived -> consented -> completed -> excluded by reason -> analysed."""
+    flow = analysis.sample.flow
+    if not flow:
+        return None
+    return DisplayTable(
+        "Participant flow",
+        "Each step's participants, from arrival to analysis (CONSORT-style). Exclusions are counted in order "
+        "among those with answers kept, each participant once; those analysed are the participants with at least "
+        "one rating in the tables below.",
+        ["Step", "Participants"], [[label, str(count)] for label, count in flow], "participant_flow.csv")
+
+
 def sample_lines(analysis):
     s, o = analysis.sample, analysis.options
     lines = [f"Participants: {s.participants}"
@@ -257,7 +270,7 @@ def sample_lines(analysis):
         lines.append(f"Outcomes: {counts}"
                      + (f" ({' and '.join(deleted)}: their answers were deleted and are not analysed)" if deleted else ""))
     lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"
-                 if o.exclude_failed_attention else "Excluded: none (no exclusion asked for)")
+                 if s.exclusion_rule != "none" else "Excluded: none (no exclusion asked for)")
     lines.append(f"Analysed: {s.analysed} participants with {s.ratings:,} ratings of models "
                  f"{', '.join(s.models)}, and {s.choices:,} side-by-side choices (participants who did not "
                  "complete the study contribute the answers they gave)")
@@ -306,6 +319,7 @@ def html_context(analysis):
                                "rows": group.head(JUSTIFICATIONS_SHOWN).to_dict("records")}
     return {
         "title": "Saliency study: analysis report",
+        "flow_table": flow_table(analysis),
         "sample_lines": sample_lines(analysis),
         "method_lines": method_lines(analysis),
         "tables": display_tables(analysis),

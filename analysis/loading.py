@@ -15,6 +15,11 @@ from studyapp.schema import (
     APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS,
     PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
 )
+from studyapp.schema import COMPLETED, PARTICIPANTS_FLAG_COLUMNS
+
+# participants.csv as the analysis reads it: the flags are for people (the console, the review); the analysis
+# uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
+PARTICIPANTS_USED = tuple(c for c in PARTICIPANTS_COLUMNS if c not in PARTICIPANTS_FLAG_COLUMNS)
 
 # The built-in variants come first, in this order; imported models' names follow, sorted (order_models).
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")
@@ -66,6 +71,7 @@ class Sample:
     models: list
     exclusion_rule: str
     outcomes: dict | None = None  # participants per outcome (from participants.csv), in OUTCOMES order
+    flow: list = field(default_factory=list)  # (step, participants), CONSORT-style, "Analysed" last
 
 
 def format_rows(positions, limit=ROWS_SHOWN):
@@ -129,7 +135,8 @@ def read_export(ratings_path, choices_path, participants_path=None, stimuli_path
     participants = stimuli = None
     if participants_path is not None:
         sources["participants"] = str(participants_path)
-        participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, PARTICIPANTS_COLUMNS, "participants")
+        participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, PARTICIPANTS_USED, "participants",
+                                APPENDED_COLUMNS[PARTICIPANTS_FILE])
     if stimuli_path is not None:
         sources["stimuli"] = str(stimuli_path)
         stimuli = read_csv(stimuli_path, STIMULI_COLUMNS, STIMULI_USED, "stimuli", APPENDED_COLUMNS[STIMULI_FILE])
@@ -153,6 +160,11 @@ def from_export_frames(frames, source):
     stimuli = frames.get(STIMULI_FILE)
     if stimuli is not None and not stimuli[list(METRIC_NAMES)].notna().any(axis=None):
         stimuli = None
+    if stimuli is not None:
+        # Mid-study, some of the study's images have no rating yet: the metrics section covers the rated ones
+        # (a stimuli.csv file given by hand must still match its ratings.csv exactly).
+        rated = set(frames[RATINGS_FILE]["image"].astype(str))
+        stimuli = stimuli[stimuli["image"].astype(str).isin(rated).to_numpy()].reset_index(drop=True)
     return check_study_data(StudyData(frames[RATINGS_FILE], frames[CHOICES_FILE], frames[PARTICIPANTS_FILE],
                                       sources, stimuli))
 
@@ -301,8 +313,10 @@ def check_study_data(data):
 
     participants = data.participants
     if participants is not None:
-        check_columns(participants, PARTICIPANTS_COLUMNS, label["participants"])
-        participants = as_categories(participants[list(PARTICIPANTS_COLUMNS)])
+        participants = with_appended(participants, APPENDED_COLUMNS[PARTICIPANTS_FILE])
+        check_columns(participants, PARTICIPANTS_USED, label["participants"])
+        participants = as_categories(participants[list(PARTICIPANTS_USED)])
+        participants = decisions(participants, label["participants"], problems)
         if len(participants) == 0:
             problems.append(f"{label['participants']}: no participants (a header but no data rows).")
         missing_values(participants, ("participant",), label["participants"], problems)
@@ -330,6 +344,26 @@ def check_study_data(data):
     if problems:
         raise InputError("\n".join(problems))
     return StudyData(ratings, choices, participants, data.sources, stimuli)
+
+
+TRUE_TEXTS, FALSE_TEXTS = {"true", "1"}, {"false", "0", ""}
+
+
+def decisions(participants, label, problems):
+    """`excluded` as booleans (absent or empty: not excluded) and `exclusion_reason` as text (formula guard undone)."""
+    participants = participants.copy()
+    if "excluded" not in participants.columns:
+        participants["excluded"] = False
+    else:
+        text = participants["excluded"].astype("string").fillna("").str.strip().str.lower()
+        bad = np.flatnonzero(~text.isin(TRUE_TEXTS | FALSE_TEXTS).to_numpy())
+        if len(bad):
+            problems.append(f"{label}: 'excluded' must be True or False (or empty); data rows {format_rows(bad)}.")
+        participants["excluded"] = text.isin(TRUE_TEXTS).to_numpy()
+    reasons = (participants["exclusion_reason"] if "exclusion_reason" in participants.columns
+               else pd.Series("", index=participants.index))
+    participants["exclusion_reason"] = strip_formula_guard(reasons.astype("string").fillna("").astype(object))
+    return participants
 
 
 def check_stimuli(stimuli, ratings, label, ratings_label, problems):
@@ -445,20 +479,56 @@ def as_conditions(data):
     return StudyData(ratings, choices, data.participants, data.sources, stimuli), list(cells.values())
 
 
-def select_sample(data, models=None, exclude_failed_attention=False):
-    """Apply --models and --exclude-failed-attention; return the data analysed and the Sample that says so."""
+def select_sample(data, models=None, exclude_failed_attention=False, include_excluded=False, completed_only=False):
+    """Apply the researcher's exclusions (left out unless `include_excluded`), --completed-only,
+    --exclude-failed-attention and --models; return the data analysed and the Sample that says so, with its
+    participant flow (CONSORT-style: each step's count, the analysed number last)."""
     data, cells = as_conditions(data)
     ratings, choices, participants = data.ratings, data.choices, data.participants
     excluded = []
-    rule = "none"
-    if exclude_failed_attention:
-        if participants is None:
-            raise InputError("--exclude-failed-attention needs the participants file (--participants participants.csv).")
-        failed = participants["attention_passed"] < participants["attention_total"]
-        excluded = sorted(participants.loc[failed, "participant"].astype(str))
-        rule = "participants who failed at least one attention check are excluded"
+    rules = []
+    flow = []
+    if participants is None and completed_only:
+        raise InputError("--completed-only needs the participants file (--participants participants.csv).")
+    if participants is not None:
+        outcome = participants["outcome"].astype("string")
+        deleted = outcome.isin(DELETED_OUTCOMES).fillna(False)
+        consented = participants["started_at"].notna()
+        flow += [("Arrived", len(participants)), ("Consented", int(consented.sum())),
+                 ("Withdrew or erased (answers deleted)", int((consented & deleted).sum())),
+                 ("Completed", int((outcome == COMPLETED).fillna(False).sum())),
+                 ("Did not complete, answers kept", int((consented & ~deleted & (outcome != COMPLETED).fillna(True)).sum())),
+                 ("With answers kept", int((consented & ~deleted).sum()))]
+        remaining = participants.loc[(consented & ~deleted).to_numpy(), "participant"].astype(str)
+        steps = []
+        if completed_only:
+            steps.append(("Left out: did not complete (--completed-only)",
+                          set(participants.loc[(outcome != COMPLETED).fillna(True).to_numpy(), "participant"].astype(str))))
+            rules.append("only completed participants are analysed (--completed-only)")
+        if not include_excluded:
+            marked = participants[participants["excluded"].to_numpy(dtype=bool)]
+            for reason, group in marked.groupby(marked["exclusion_reason"].astype(str), sort=True):
+                steps.append((f"Excluded by the researcher: {reason or '(no reason given)'}",
+                              set(group["participant"].astype(str))))
+            if len(marked):
+                rules.append("participants the researcher excluded are left out (--include-excluded keeps them)")
+        if exclude_failed_attention:
+            failed = participants["attention_passed"] < participants["attention_total"]
+            steps.append(("Excluded: failed at least one attention check (--exclude-failed-attention)",
+                          set(participants.loc[failed.to_numpy(), "participant"].astype(str))))
+            rules.append("participants who failed at least one attention check are excluded")
+        left = set(remaining)
+        for label, names in steps:
+            gone = left & names
+            flow.append((label, len(gone)))
+            excluded += sorted(gone)
+            left -= gone
+        excluded = sorted(set(excluded))
         ratings = ratings[~ratings["participant"].isin(excluded)]
         choices = choices[~choices["participant"].isin(excluded)]
+    elif exclude_failed_attention:
+        raise InputError("--exclude-failed-attention needs the participants file (--participants participants.csv).")
+    rule = "; ".join(rules) or "none"
     if models:
         if len(set(models)) != len(models):
             raise InputError(f"--models: a code is repeated in {' '.join(models)}.")
@@ -492,4 +562,10 @@ def select_sample(data, models=None, exclude_failed_attention=False):
         exclusion_rule=rule,
         outcomes=outcome_counts(participants) if participants is not None else None,
     )
+    if participants is not None:
+        kept = flow[5][1] - sum(count for _, count in flow[6:])
+        flow.append(("No rating in the analysis (none given yet, or only of models not compared)",
+                     kept - sample.analysed))
+        flow.append(("Analysed", sample.analysed))
+    sample.flow = flow
     return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli), sample

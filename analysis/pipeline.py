@@ -4,6 +4,7 @@
 planned power is the power of the report. Presentation is analysis/display.py, files analysis/writers.py.
 """
 
+import pandas as pd
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -20,6 +21,8 @@ class Options:
     alpha: float = 0.05
     zero_method: str = stats.DEFAULT_ZERO_METHOD
     exclude_failed_attention: bool = False
+    include_excluded: bool = False  # keep participants the researcher excluded
+    completed_only: bool = False  # analyse completed participants only
     seed: int = 0
     ordinal_max_rows: int = ordinal.MAX_ROWS
     mixed_model: bool = True
@@ -56,10 +59,14 @@ def model_tests(ratings, models, options):
 
 def run_analysis(data, options):
     """Every table and figure of the report, from checked StudyData."""
-    data, sample = select_sample(data, options.models, options.exclude_failed_attention)
+    data, sample = select_sample(data, options.models, options.exclude_failed_attention,
+                                 include_excluded=options.include_excluded, completed_only=options.completed_only)
     models = sample.models
     ratings = data.ratings
-    tables = {
+    tables = {}
+    if sample.flow:
+        tables["participant_flow"] = pd.DataFrame(sample.flow, columns=["step", "participants"])
+    tables |= {
         "descriptives": stats.descriptives(ratings, models),
         "descriptives_by_dataset": stats.descriptives(ratings, models, by=("dataset",)),
     }

@@ -63,7 +63,7 @@ def simulate_export(directory, participants, images=20, effects=None, participan
         "sufficiency": answers["sufficiency"], "trust": answers["trust"],
         "rt_ms": rng.integers(800, 9000, n), "answered_at": iso_times(person * 900 + trial * 10),
         "method": DEFAULT_METHOD,
-    })[list(RATINGS_COLUMNS)].to_csv(directory / RATINGS_FILE, index=False)
+    }).reindex(columns=list(RATINGS_COLUMNS)).to_csv(directory / RATINGS_FILE, index=False)
 
     m = participants * images
     person = np.repeat(np.arange(participants), images)
@@ -79,13 +79,13 @@ def simulate_export(directory, participants, images=20, effects=None, participan
         "right": models[order[:, 2]], "chosen_model": models[order[np.arange(m), picked]],
         "justification": np.array(JUSTIFICATIONS)[rng.integers(0, len(JUSTIFICATIONS), m)],
         "rt_ms": rng.integers(2000, 30000, m), "answered_at": iso_times(person * 900 + 700 + image * 10),
-        **{column: DEFAULT_METHOD for column in APPENDED_COLUMNS[CHOICES_FILE]},
-    })[list(CHOICES_COLUMNS)].to_csv(directory / CHOICES_FILE, index=False)
+        **{column: DEFAULT_METHOD for column in APPENDED_COLUMNS[CHOICES_FILE] if column.endswith("_method")},
+    }).reindex(columns=list(CHOICES_COLUMNS)).to_csv(directory / CHOICES_FILE, index=False)
 
     starts = np.arange(participants) * 900
     pd.DataFrame({
         "participant": names, "started_at": iso_times(starts), "completed_at": iso_times(starts + 890),
         "degree": "MSc", "cv_experience_years": rng.integers(0, 10, participants),
         "attention_passed": 2, "attention_total": 2, "outcome": "completed", "consent_version": 1,
-    })[list(PARTICIPANTS_COLUMNS)].to_csv(directory / PARTICIPANTS_FILE, index=False)
+    }).reindex(columns=list(PARTICIPANTS_COLUMNS)).to_csv(directory / PARTICIPANTS_FILE, index=False)
     return directory / RATINGS_FILE, directory / CHOICES_FILE, directory / PARTICIPANTS_FILE

@@ -36,6 +36,8 @@ def markdown_table(table):
 
 def markdown_report(analysis, context):
     lines = [f"# {context['title']}", "", "## Sample", ""]
+    if context.get("flow_table"):
+        lines += markdown_table(context["flow_table"])
     lines += [f"- {markdown_cell(line)}" for line in context["sample_lines"]]
     lines += ["", "## Methods", ""] + [f"- {markdown_cell(line)}" for line in context["method_lines"]]
     lines += ["", "## Results", ""]

@@ -17,7 +17,10 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 
 from . import balance, participation, pilot, readiness
-from .models import AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Study, Trial
+from .models import (
+    AttentionCheck, ChoiceResponse, ConsentVersion, ConsoleEvent, ExclusionDecision, LikertResponse, Outcome, Participant,
+    Study, Trial,
+)
 from .schema import DELETED_OUTCOMES
 
 
@@ -74,6 +77,12 @@ class StudyAdmin(admin.ModelAdmin):
                        "unconsented_limit"],
             "description": "The platform sends everyone to the study link shown at the top of this page (once "
                            "a source is saved); each platform ID gets one participant.",
+        }),
+        ("Data-quality flags and the console", {
+            "fields": ["speeder_sd", "speeder_min_completions", "page_floor_ms", "straightlining_share",
+                       "straightlining_min_ratings", "stuck_after"],
+            "description": "Thresholds of the flags the console and participants.csv show (README 'Data-quality "
+                           "flags'). Flags never exclude anyone: you decide on the console, with a reason.",
         }),
         ("Endings", {
             "fields": [field for fields in Study.ENDING_FIELDS.values() for field in fields],
@@ -156,6 +165,19 @@ class StudyAdmin(admin.ModelAdmin):
     completed_count = count_column("completed_total", "completed")
 
 
+class ExclusionDecisionInline(admin.TabularInline):
+    """The researcher's decisions on the participant, newest first: kept, never edited (made on the console)."""
+
+    model = ExclusionDecision
+    fields = ["decided_at", "excluded", "reason", "decided_by_name"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Participant)
 class ParticipantAdmin(admin.ModelAdmin):
     """Participants are enrolled by `manage.py create_participants` (invite links) or arrive through the study
@@ -171,6 +193,7 @@ class ParticipantAdmin(admin.ModelAdmin):
               "ended_at", "ending_code", "degree", "cv_experience_years"]
     readonly_fields = fields  # answers are evidence: the background too (README); erasure is an action
     actions = ["erase_data"]
+    inlines = [ExclusionDecisionInline]
 
     def has_add_permission(self, request):
         return False
@@ -285,3 +308,23 @@ class AttentionCheckAdmin(AnswerAdmin):
     @admin.display(boolean=True)
     def passed(self, check):
         return check.passed
+
+
+@admin.register(ExclusionDecision)
+class ExclusionDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["participant", "excluded", "reason", "decided_by_name", "decided_at"]
+    list_filter = ["participant__study", "excluded"]
+    search_fields = ["participant__pseudonym", "reason"]
+    list_select_related = ["participant"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsoleEvent)
+class ConsoleEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "study", "username", "action", "detail"]
+    list_filter = ["study", "action"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False

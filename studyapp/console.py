@@ -1,38 +1,184 @@
-"""The staff console: each study's participants, their progress, outcomes, places and consent versions, and the
-preview that lets staff take a study as a participant."""
+"""The staff console: each study's live view (funnel, durations, participants with their page, times, flags and
+the researcher's decisions), the decisions themselves, the export as one zip, the report from the database, and
+the preview that lets staff take a study as a participant.
 
+Views are thin: the rows and summaries are studyapp.monitoring's, the flags studyapp.quality's, the files
+studyapp.export's and studyapp.codebook's. Downloads, reports and decisions are logged (ConsoleEvent).
+"""
+
+import io
+import logging
+import zipfile
+
+from django import forms
+from django.contrib import messages
 from django.contrib.auth import login
+from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
 
-from . import balance, pilot, readiness, recruitment
+from . import balance, codebook, monitoring, pilot, readiness, recruitment
 from .decorators import staff_required
-from .models import Outcome, Participant, Study
+from .export import export_frames
+from .models import ConsoleEvent, ExclusionDecision, Participant, Study
+from .schema import CSV_LINE_END
 from .views import see_other
+
+logger = logging.getLogger("studyapp.console")
+
+PAGE_SIZE = 50
+REFRESH_SECONDS = 60
+SORT_LABELS = {"last_activity": "Last activity", "time_on_page": "Time on page", "total_time": "Total time",
+               "progress": "Pages done", "participant": "Participant", "outcome": "Outcome", "flags": "Flags"}
+
+
+def record(request, study, action, detail=""):
+    ConsoleEvent.objects.create(study=study, user=request.user, username=request.user.get_username(),
+                                action=action, detail=detail[:300])
+    logger.info("%s: %s on study %s %s", request.user.get_username(), action, study.slug, detail)
+
+
+class DecisionForm(forms.Form):
+    participant = forms.MultipleChoiceField(
+        error_messages={"required": "Tick at least one participant to decide on.",
+                        "invalid_choice": "%(value)s is not a participant of this study; nothing was stored."})
+    decision = forms.ChoiceField(choices=[("exclude", "Exclude"), ("include", "Include")],
+                                 error_messages={"required": "Choose Exclude or Include.",
+                                                 "invalid_choice": "Choose Exclude or Include."})
+    reason = forms.CharField(max_length=300, strip=True,
+                             error_messages={"required": "Give a reason for the decision; it is kept with it.",
+                                             "max_length": "Keep the reason to at most 300 characters."})
+
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["participant"].choices = [
+            (p, p) for p in study.participants.filter(is_preview=False).values_list("pseudonym", flat=True)]
 
 
 @staff_required
 def dashboard(request, slug=None):
+    if slug:
+        return study_console(request, get_object_or_404(Study, slug=slug))
     studies = Study.objects.order_by("-created_at")
-    selected = get_object_or_404(Study, slug=slug) if slug else None
-    participants = (Participant.objects.filter(study__in=[selected] if selected else studies).with_progress()
+    participants = (Participant.objects.filter(study__in=studies).with_progress()
                     .select_related("study").order_by("study__title", "pseudonym"))
-    summary = {}
-    if selected:
-        outcomes = dict(selected.participants.filter(is_preview=False).values_list("outcome").annotate(
-            n=Count("id")).order_by())
-        summary = {
-            "study_link": selected.study_link(request.build_absolute_uri("/")),
-            "places_taken": recruitment.places_taken(selected),
-            "length": readiness.study_length(selected),
-            "outcomes": [(label, outcomes.get(value, 0)) for value, label in Outcome.choices],
-            "consent_versions": selected.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
-            "balance": balance.summary(balance.balance_frame(selected)),
-        }
     return render(request, "studyapp/dashboard.html",
-                  {"studies": studies, "selected": selected, "participants": participants, **summary})
+                  {"studies": studies, "selected": None, "participants": participants})
+
+
+def study_console(request, study, form=None, status=200):
+    sort = request.GET.get("sort", "last_activity")
+    descending = request.GET.get("order", "desc") != "asc"
+    if sort not in monitoring.SORTS:
+        return HttpResponse(f"Unknown sort {sort!r}; sort by one of {', '.join(monitoring.SORTS)}.", status=400,
+                            content_type="text/plain")
+    now = timezone.now()
+    rows = monitoring.study_rows(study, now=now)
+    page = Paginator(monitoring.sorted_rows(rows, sort, descending), PAGE_SIZE).get_page(request.GET.get("page"))
+    flagged = sum(1 for r in rows if r.flags.flagged)
+    refreshing = request.GET.get("refresh") != "off"  # WCAG 2.2.1: a way to stop the page refreshing itself
+    toggle = request.GET.copy()
+    if refreshing:
+        toggle["refresh"] = "off"
+    else:
+        toggle.pop("refresh", None)
+    context = {
+        "studies": Study.objects.order_by("-created_at"), "selected": study, "page": page, "now": now,
+        "sort": sort, "order": "desc" if descending else "asc", "sort_labels": SORT_LABELS,
+        "refresh": REFRESH_SECONDS if refreshing else None, "refresh_toggle": toggle.urlencode(),
+        "funnel": monitoring.funnel(rows), "durations": monitoring.durations(study, rows),
+        "outcomes": monitoring.outcome_counts(rows), "total": len(rows), "flagged": flagged,
+        "stuck": sum(1 for r in rows if r.stuck), "excluded": sum(1 for r in rows if r.excluded),
+        "study_link": study.study_link(request.build_absolute_uri("/")),
+        "places_taken": recruitment.places_taken(study), "length": readiness.study_length(study),
+        "consent_versions": study.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
+        "balance": balance.summary(balance.balance_frame(study)),
+        "form": form or DecisionForm(study=study),
+    }
+    return render(request, "studyapp/dashboard.html", context, status=status)
+
+
+@staff_required
+@require_http_methods(["POST"])
+def decide(request, slug):
+    """Exclude or include the ticked participants, with a reason: one kept decision each (who, when, why)."""
+    study = get_object_or_404(Study, slug=slug)
+    form = DecisionForm(request.POST, study=study)
+    if not form.is_valid():
+        return study_console(request, study, form=form, status=400)
+    names = form.cleaned_data["participant"]
+    excluded = form.cleaned_data["decision"] == "exclude"
+    with transaction.atomic():
+        people = list(study.participants.filter(pseudonym__in=names))
+        ExclusionDecision.objects.bulk_create(
+            ExclusionDecision(participant=p, excluded=excluded, reason=form.cleaned_data["reason"],
+                              decided_by=request.user, decided_by_name=request.user.get_username()) for p in people)
+        record(request, study, "exclude" if excluded else "include",
+               f"{len(people)}: {', '.join(sorted(names))[:200]} ({form.cleaned_data['reason']})")
+    messages.success(request, f"{'Excluded' if excluded else 'Included'} {len(people)} participant"
+                              f"{'s' if len(people) != 1 else ''}: {form.cleaned_data['reason']}")
+    return see_other(reverse("studyapp:dashboard_study", kwargs={"slug": study.slug}))
+
+
+def export_zip_bytes(study):
+    """Every export CSV plus codebook.md and codebook.json, as one zip."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, frame in export_frames(study).items():
+            archive.writestr(f"{study.slug}/{name}", frame.to_csv(index=False, lineterminator=CSV_LINE_END))
+        archive.writestr(f"{study.slug}/codebook.md", codebook.codebook_markdown())
+        archive.writestr(f"{study.slug}/codebook.json", codebook.codebook_json())
+    return buffer.getvalue()
+
+
+@staff_required
+@require_GET
+def export_zip(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    data = export_zip_bytes(study)
+    record(request, study, "export", f"{len(data)} bytes")
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-export-{stamp}.zip"'
+    return response
+
+
+@staff_required
+@require_http_methods(["POST"])
+def report(request, slug):
+    """The analysis report built from the database now. While the study is open, it shows results by model only
+    when the researcher asks for interim results on purpose (logged as such)."""
+    from analysis.loading import InputError, from_export_frames
+    from analysis.pipeline import Options, run_analysis
+    from analysis.display import html_context
+
+    study = get_object_or_404(Study, slug=slug)
+    interim = request.POST.get("interim") == "yes"
+    if study.is_open and not interim:
+        return HttpResponse("The study is open: its report shows rating results by model. To look anyway, press "
+                            "'Show interim results' (your look is logged).", status=400, content_type="text/plain")
+    record(request, study, "interim_results" if study.is_open else "report")
+    try:
+        data = from_export_frames(export_frames(study), f"study {study.slug!r}")
+        analysis = run_analysis(data, Options(mixed_model=request.POST.get("mixed") == "yes"))
+    except InputError as error:
+        return HttpResponse(f"No report yet: {error}", status=400, content_type="text/plain")
+    return HttpResponse(render_to_string("analysis/report.html", html_context(analysis)))
+
+
+@staff_required
+@require_GET
+def activity_png(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    times = list(study.participants.filter(is_preview=False).values_list("arrived_at", "consented_at",
+                                                                          "completed_at"))
+    return HttpResponse(monitoring.activity_figure(times, timezone.get_current_timezone()), content_type="image/png")
 
 
 @staff_required

@@ -12,6 +12,13 @@ participants.csv  participant,started_at,completed_at,degree,cv_experience_years
 recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
 stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim,method
 balance.csv       page,image,model,method,position,planned,answered  (the design's balance: studyapp.balance)
+review.csv        participant,source,external_id,external_session,outcome,action,reason
+
+Columns appended later (issue 20) come after those above, in studyapp.schema's order: ratings.csv and
+choices.csv end with page_hides; participants.csv with excluded, exclusion_reason and the data-quality flags
+(speeder, total_seconds, speeder_cutoff_seconds, fast_pages, straight_lining, straightlining_share,
+attention_failed, attention_rejectable, page_hides). codebook.md / codebook.json (studyapp.codebook) describe
+every column. `page_hides` empty: the page sent no count (no script), not 0.
 
 - `participant` is the pseudonym, never a username or e-mail.
 - `image` names the source image as `<dataset>-<test index>` (e.g. `fmnist-1234`); an imported image without a
@@ -35,7 +42,7 @@ balance.csv       page,image,model,method,position,planned,answered  (the design
   text they agreed to (empty: not consented, or before versions were recorded).
 - Researchers' preview participants (`source` preview) are left out of every file unless the export asks
   for them (`export_responses --include-preview`).
-- Platform IDs are personal data: only recruitment.csv carries them (`source` is `invite` for a
+- Platform IDs are personal data: only recruitment.csv and review.csv carry them (`source` is `invite` for a
   personal invite link, else the platform; `external_session` is Prolific's SESSION_ID or MTurk's
   assignmentId; `completion_code` is the code their ending showed), so the other three files can be
   shared (stimuli.csv holds no person's data).
@@ -62,6 +69,7 @@ from .schema import (
     CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
+from .schema import APPROVE, ATTENTION_FAILED, COMPLETED, MAY_REJECT, REVIEW_COLUMNS, REVIEW_FILE
 
 
 def iso_utc(series):
@@ -127,6 +135,7 @@ def ratings_frame(study, include_preview=False):
         "rating_number": "rating_number", "model": "stimulus__variant", "method": "stimulus__method",
         "sufficiency": "likert_response__sufficiency", "trust": "likert_response__trust",
         "rt_ms": "likert_response__rt_ms", "answered_at": "likert_response__answered_at",
+        "page_hides": "likert_response__page_hides",
     })
     # The window numbers every rating trial of the plan; only answered ones become rows.
     data = data[data["sufficiency"].notna()].sort_values(["pseudonym", "position"])
@@ -139,6 +148,7 @@ def ratings_frame(study, include_preview=False):
         "rt_ms": integers(data["rt_ms"]),
         "answered_at": iso_utc(data["answered_at"]),
         "method": data["method"].astype("string"),
+        "page_hides": integers(data["page_hides"]),
     }, columns=RATINGS_COLUMNS).reset_index(drop=True)
 
 
@@ -152,7 +162,7 @@ def choices_frame(study, include_preview=False):
         "left": "trial__left__variant", "middle": "trial__middle__variant", "right": "trial__right__variant",
         "chosen_model": "chosen__variant", "justification": "justification", "rt_ms": "rt_ms",
         "answered_at": "answered_at", "left_method": "trial__left__method", "middle_method": "trial__middle__method",
-        "right_method": "trial__right__method", "chosen_method": "chosen__method",
+        "right_method": "trial__right__method", "chosen_method": "chosen__method", "page_hides": "page_hides",
     })
     return pd.DataFrame({
         **image_columns(data),
@@ -162,6 +172,7 @@ def choices_frame(study, include_preview=False):
         "answered_at": iso_utc(data["answered_at"]),
         **{side: data[side].astype("string")
            for side in ("left_method", "middle_method", "right_method", "chosen_method")},
+        "page_hides": integers(data["page_hides"]),
     }, columns=CHOICES_COLUMNS)
 
 
@@ -181,7 +192,39 @@ def participants_frame(study, include_preview=False):
         "attention_total": integers(people["attention_answered"]),
         "outcome": people["outcome"].astype("string"),
         "consent_version": integers(people["consent_number"]),
+        **decision_and_flag_columns(study, people["pseudonym"], include_preview),
     }, columns=PARTICIPANTS_COLUMNS)
+
+
+def decision_and_flag_columns(study, pseudonyms, include_preview):
+    """excluded, exclusion_reason and the flags with their numbers (studyapp.quality), for `pseudonyms` in order."""
+    from .monitoring import study_rows  # the console's rows: the same flags the console shows
+
+    rows = {row.participant: row for row in study_rows(study, include_preview=include_preview)}
+    found = [rows[name] for name in pseudonyms]
+    flags = [row.flags for row in found]
+
+    def flag_values(name, convert):
+        return pd.array([convert(getattr(f, name)) if getattr(f, name) is not None else None for f in flags],
+                        dtype={int: "Int64", bool: "boolean", float: "Float64"}[convert])
+
+    return {
+        "excluded": pd.array([bool(row.excluded) for row in found], dtype="boolean"),
+        "exclusion_reason": pd.Series([row.exclusion_reason if row.excluded else "" for row in found],
+                                      dtype="string").map(guard_formula).astype("string"),
+        "speeder": flag_values("speeder", bool),
+        "total_seconds": pd.array([None if f.total_seconds is None else round(f.total_seconds, 3) for f in flags],
+                                  dtype="Float64"),
+        "speeder_cutoff_seconds": pd.array([None if f.speeder_cutoff_seconds is None
+                                            else round(f.speeder_cutoff_seconds, 3) for f in flags], dtype="Float64"),
+        "fast_pages": flag_values("fast_pages", int),
+        "straight_lining": flag_values("straight_lining", bool),
+        "straightlining_share": pd.array([None if f.straightlining_share is None else round(f.straightlining_share, 4)
+                                          for f in flags], dtype="Float64"),
+        "attention_failed": flag_values("attention_failed", int),
+        "attention_rejectable": flag_values("attention_rejectable", bool),
+        "page_hides": flag_values("page_hides", int),
+    }
 
 
 def stimuli_frame(study):
@@ -217,9 +260,32 @@ def recruitment_frame(study, include_preview=False):
     }, columns=RECRUITMENT_COLUMNS)
 
 
+def review_frame(study, include_preview=False):
+    """review.csv: every participant who handed in a code (completed, or ended on failed attention checks), with
+    the action for the platform's review: approve, or may_reject with the rule and its numbers as the reason.
+
+    A rule allows rejecting (studyapp.quality): speeder; more than one failed attention check in a study of 5
+    minutes or more. The researcher's exclusions do not change it (excluding from the analysis is not rejecting)."""
+    from .monitoring import study_rows
+
+    rows = {row.participant: row for row in study_rows(study, include_preview=include_preview)}
+    people = query_frame(exported_participants(study, include_preview).filter(
+        outcome__in=[COMPLETED, ATTENTION_FAILED]).order_by("pseudonym"),
+        {"participant": "pseudonym", **{name: name for name in ("source", "external_id", "external_session",
+                                                                 "outcome")}})
+    reasons = [rows[name].flags.rejectable_reasons for name in people["participant"]]
+    return pd.DataFrame({
+        "participant": people["participant"].astype("string"),
+        **{name: texts(people[name]) for name in ("source", "external_id", "external_session")},
+        "outcome": people["outcome"].astype("string"),
+        "action": pd.Series([MAY_REJECT if r else APPROVE for r in reasons], dtype="string"),
+        "reason": texts(pd.Series(["; ".join(r) for r in reasons], dtype="object")),
+    }, columns=REVIEW_COLUMNS)
+
+
 def export_frames(study, include_preview=False):
     """The export files of a study, by file name; researchers' preview participants only with `include_preview`."""
     return {RATINGS_FILE: ratings_frame(study, include_preview), CHOICES_FILE: choices_frame(study, include_preview),
             PARTICIPANTS_FILE: participants_frame(study, include_preview),
             RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study),
-            BALANCE_FILE: balance_frame(study, include_preview)}
+            BALANCE_FILE: balance_frame(study, include_preview), REVIEW_FILE: review_frame(study, include_preview)}

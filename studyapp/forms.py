@@ -2,6 +2,7 @@
 
 consent: agree, consent_version (or decline)    background: degree, cv_experience_years
 rating: trial, sufficiency, trust      attention: trial, sufficiency, answer      choice: trial, choice, justification
+(each trial form also has the optional hidden page_hides, filled in by script)
 
 `trial` is the current trial's opaque token (Trial.token); the view checks it against the server's
 idea of the current trial before a form is even validated.
@@ -75,8 +76,17 @@ def likert_field(statement, labels):
     )
 
 
+PAGE_HIDES_MAX = 100000
+
+
 class TrialForm(forms.Form):
     trial = forms.CharField(widget=forms.HiddenInput)
+    # Filled in by the page's script (static/studyapp/visibility.js): how often the page was hidden. Without
+    # script it stays empty, and the stored count is empty too (not 0).
+    page_hides = forms.IntegerField(
+        widget=forms.HiddenInput, required=False, min_value=0, max_value=PAGE_HIDES_MAX,
+        error_messages={key: "The page sent a broken count of how often it was hidden; nothing was saved. "
+                             "Please answer the page again." for key in ("invalid", "min_value", "max_value")})
 
 
 class RatingForm(TrialForm):

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
@@ -182,6 +182,33 @@ class Study(models.Model):
         help_text="The study this one is a pilot copy of: its participants' times estimate that study's duration.")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Data-quality flags' thresholds (studyapp.quality; README "Data-quality flags").
+    speeder_sd = models.FloatField(
+        "speeder: standard deviations", default=3.0, validators=[MinValueValidator(0.1)],
+        help_text="A completed participant whose total time is under the mean minus this many standard deviations "
+                  "of the completed participants' times is flagged a speeder (Prolific's allowed rule: 3).")
+    speeder_min_completions = models.PositiveIntegerField(
+        "speeder: completions needed", default=10, validators=[MinValueValidator(2)],
+        help_text="The speeder rule applies only once this many participants have completed.")
+    page_floor_ms = models.PositiveIntegerField(
+        "fast page: floor (ms)", default=1000,
+        help_text="Pages answered faster than this are counted (shown, never alone grounds for rejection).")
+    straightlining_share = models.FloatField(
+        "straight-lining: share", default=0.9, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
+        help_text="Flag a participant who gives one answer on a statement for at least this share of their ratings "
+                  "(or whose answers to a statement never vary).")
+    straightlining_min_ratings = models.PositiveIntegerField(
+        "straight-lining: ratings needed", default=5, validators=[MinValueValidator(2)],
+        help_text="Straight-lining is judged only from this many ratings on.")
+    stuck_after = models.DurationField(
+        "stuck after", default=timedelta(minutes=10),
+        help_text="The console highlights a participant in progress with no new page for this long, e.g. 0:10:00.")
+
+    def quality_thresholds(self):
+        from .quality import Thresholds
+        return Thresholds(speeder_sd=self.speeder_sd, speeder_min_completions=self.speeder_min_completions,
+                          page_floor_ms=self.page_floor_ms, straightlining_share=self.straightlining_share,
+                          straightlining_min_ratings=self.straightlining_min_ratings)
 
     ENDING_FIELDS = {
         Ending.COMPLETED: ("completion_code", "completion_redirect_url"),
@@ -339,6 +366,12 @@ class ParticipantQuerySet(models.QuerySet):
             attention_passed=Count("trials", filter=passed_check("trials__")),
         )
 
+    def with_decision(self):
+        """Each participant's standing decision (the latest): excluded (None: never decided), exclusion_reason."""
+        latest = ExclusionDecision.objects.filter(participant=OuterRef("pk")).order_by("-decided_at", "-id")
+        return self.annotate(excluded=Subquery(latest.values("excluded")[:1]),
+                             exclusion_reason=Subquery(latest.values("reason")[:1]))
+
     def failed_checks(self, at_least=1):
         """Participants who answered at least `at_least` attention checks other than instructed."""
         return self.with_progress().filter(attention_answered__gte=F("attention_passed") + at_least)
@@ -445,6 +478,12 @@ class Trial(models.Model):
         return f"{self.participant} #{self.position} ({self.kind})"
 
 
+def page_hides_field():
+    return models.PositiveIntegerField(
+        null=True, blank=True, help_text="How often the trial's page was hidden before the answer (Page Visibility "
+                                         "API); empty: the page sent no count (no script).")
+
+
 def likert_field():
     return models.PositiveSmallIntegerField(
         validators=[MinValueValidator(LIKERT_MIN), MaxValueValidator(LIKERT_MAX)]
@@ -456,6 +495,7 @@ class LikertResponse(models.Model):
     sufficiency = likert_field()
     trust = likert_field()
     rt_ms = models.PositiveIntegerField(help_text="Milliseconds from first showing the page to the answer.")
+    page_hides = page_hides_field()
     answered_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -473,6 +513,7 @@ class AttentionCheck(models.Model):
     trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="attention_response")
     answer = likert_field()
     rt_ms = models.PositiveIntegerField()
+    page_hides = page_hides_field()
     answered_at = models.DateTimeField(auto_now_add=True)
 
     @property
@@ -485,4 +526,40 @@ class ChoiceResponse(models.Model):
     chosen = models.ForeignKey(Stimulus, on_delete=models.PROTECT, related_name="+")
     justification = models.TextField(max_length=JUSTIFICATION_MAX_LENGTH)
     rt_ms = models.PositiveIntegerField()
+    page_hides = page_hides_field()
     answered_at = models.DateTimeField(auto_now_add=True)
+
+
+class ExclusionDecision(models.Model):
+    """A researcher's decision to exclude (or include again) a participant, with its reason; never edited.
+
+    The latest decision stands; flags never decide by themselves."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="decisions")
+    excluded = models.BooleanField()
+    reason = models.CharField(max_length=300)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by_name = models.CharField(max_length=150, help_text="The researcher's username when they decided.")
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "-decided_at", "-id"]
+        indexes = [models.Index(fields=["participant", "-decided_at"], name="decision_latest")]
+
+    def __str__(self):
+        return f"{self.participant}: {'excluded' if self.excluded else 'included'} ({self.reason})"
+
+
+class ConsoleEvent(models.Model):
+    """A staff act on the console that must be on record: downloading the export or the report, showing interim
+    results, deciding exclusions."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="console_events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    action = models.CharField(max_length=40)
+    detail = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]

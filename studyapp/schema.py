@@ -13,6 +13,7 @@ PARTICIPANTS_FILE = "participants.csv"
 RECRUITMENT_FILE = "recruitment.csv"
 STIMULI_FILE = "stimuli.csv"
 BALANCE_FILE = "balance.csv"
+REVIEW_FILE = "review.csv"  # for the platform's review: like recruitment.csv, it carries platform IDs
 
 RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust",
                    "rt_ms", "answered_at", "method")
@@ -29,20 +30,33 @@ STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class",
 # and left/middle/right for side-by-side pages.
 BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
 
+
 def image_id(dataset, test_index, source_pk):
     """The export's name of a source image: `<dataset>-<test index>`; an imported image without a test index is
     `<dataset>-id<its record's id>`."""
     return f"{dataset}-{test_index}" if test_index is not None else f"{dataset}-id{source_pk}"
 
 
+# Issue 20 (console): columns appended to the files above, in this order (existing columns keep their places).
+RATINGS_COLUMNS += ("page_hides",)
+CHOICES_COLUMNS += ("page_hides",)
+PARTICIPANTS_DECISION_COLUMNS = ("excluded", "exclusion_reason")
+PARTICIPANTS_FLAG_COLUMNS = ("speeder", "total_seconds", "speeder_cutoff_seconds", "fast_pages", "straight_lining",
+                             "straightlining_share", "attention_failed", "attention_rejectable", "page_hides")
+PARTICIPANTS_COLUMNS += PARTICIPANTS_DECISION_COLUMNS + PARTICIPANTS_FLAG_COLUMNS
+REVIEW_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "action", "reason")
+APPROVE, MAY_REJECT = "approve", "may_reject"  # review.csv's actions
+
 # Columns appended after a file's first release, with the value a file written before them means: an export
-# without them is read as it was meant (every study then showed Vanilla Gradient maps).
+# without them is read as it was meant (every study then showed Vanilla Gradient maps; nobody was excluded;
+# page hides and flags were not recorded).
 DEFAULT_METHOD = "VG"
 APPENDED_COLUMNS = {
-    RATINGS_FILE: {"method": DEFAULT_METHOD},
+    RATINGS_FILE: {"method": DEFAULT_METHOD, "page_hides": None},
     CHOICES_FILE: {"left_method": DEFAULT_METHOD, "middle_method": DEFAULT_METHOD, "right_method": DEFAULT_METHOD,
-                   "chosen_method": DEFAULT_METHOD},
+                   "chosen_method": DEFAULT_METHOD, "page_hides": None},
     STIMULI_FILE: {"method": DEFAULT_METHOD},
+    PARTICIPANTS_FILE: {"excluded": "", "exclusion_reason": "", **dict.fromkeys(PARTICIPANTS_FLAG_COLUMNS)},
 }
 
 IN_PROGRESS = "in_progress"

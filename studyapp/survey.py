@@ -109,10 +109,14 @@ def start_study(participant, consent_version):
 
 
 def store_answer(trial, data, rt_ms):
+    """Store the answer of its kind, with the page's hidden count (None when the page sent none: no script)."""
+    hides = data.get("page_hides")
     if trial.kind == Trial.Kind.RATING:
-        LikertResponse.objects.create(trial=trial, sufficiency=data["sufficiency"], trust=data["trust"], rt_ms=rt_ms)
+        LikertResponse.objects.create(trial=trial, sufficiency=data["sufficiency"], trust=data["trust"], rt_ms=rt_ms,
+                                      page_hides=hides)
     elif trial.kind == Trial.Kind.ATTENTION:
-        AttentionCheck.objects.create(trial=trial, answer=data["answer"], rt_ms=rt_ms)
+        AttentionCheck.objects.create(trial=trial, answer=data["answer"], rt_ms=rt_ms, page_hides=hides)
     else:
         chosen = getattr(trial, f"{data['choice']}_id")  # the form allows only left/middle/right
-        ChoiceResponse.objects.create(trial=trial, chosen_id=chosen, justification=data["justification"], rt_ms=rt_ms)
+        ChoiceResponse.objects.create(trial=trial, chosen_id=chosen, justification=data["justification"], rt_ms=rt_ms,
+                                      page_hides=hides)

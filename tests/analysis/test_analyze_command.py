@@ -56,7 +56,12 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
     data = results(out)
     assert data["sample"] == {"participants": 15, "started": 15, "completed": 15, "excluded": [], "analysed": 15,
                               "ratings": 180, "choices": 60, "models": ["N", "A", "M2"], "exclusion_rule": "none",
-                              "outcomes": {"completed": 15}}
+                              "outcomes": {"completed": 15}, "flow": [
+                                  ["Arrived", 15], ["Consented", 15], ["Withdrew or erased (answers deleted)", 0],
+                                  ["Completed", 15], ["Did not complete, answers kept", 0], ["With answers kept", 15],
+                                  ["No rating in the analysis (none given yet, or only of models not compared)", 0],
+                                  ["Analysed", 15]]}
+    assert "participant_flow.csv" in {p.name for p in (out / "tables").iterdir()}
     raw = pd.read_csv(export["ratings"])
     wide = raw.pivot_table(index=["participant", "image"], columns="model", values="sufficiency")
     expected = [sp.wilcoxon(wide[a], wide[b], zero_method="pratt").pvalue for a, b in (("N", "A"), ("A", "M2"), ("N", "M2"))]
@@ -292,3 +297,50 @@ def test_bad_input_exits_non_zero_from_the_command_line(export, capsys):
     assert exit.value.code != 0
     assert "'sufficiency' must hold whole numbers 1-5; data rows 3 hold '9'" in capsys.readouterr().err
     assert not export["out"].exists()
+
+
+def test_the_researchers_exclusions_are_left_out_by_default_and_the_flow_counts_them(export):
+    people = pd.read_csv(export["participants"], dtype=str, keep_default_na=False)
+    people.loc[[0, 1], "excluded"] = "True"
+    people.loc[[0, 1], "exclusion_reason"] = ["=speeder", "=speeder"]  # stored with the exporter's formula guard
+    people.loc[2, "excluded"] = "True"
+    people.loc[2, "exclusion_reason"] = "straight-lining"
+    people.loc[2, "outcome"] = "in_progress"
+    people.loc[2, "completed_at"] = ""
+    people.to_csv(export["participants"], index=False)
+    analyze(*file_args(export))
+    sample = results(export["out"])["sample"]
+    flow = dict(map(tuple, sample["flow"]))
+    assert sample["analysed"] == 12 and flow["Analysed"] == 12
+    assert flow["Excluded by the researcher: =speeder"] == 2 and flow["Excluded by the researcher: straight-lining"] == 1
+    assert flow["Completed"] == 14 and flow["Did not complete, answers kept"] == 1
+    assert flow["With answers kept"] - 3 - flow["No rating in the analysis (none given yet, or only of models not "
+                                                 "compared)"] == flow["Analysed"]
+    report = (export["out"] / "report.md").read_text()
+    assert report.index("Participant flow") < report.index("## Methods")
+
+    analyze(*file_args(export), "--include-excluded")
+    assert results(export["out"])["sample"]["analysed"] == 15
+
+    analyze(*file_args(export), "--include-excluded", "--completed-only")
+    sample = results(export["out"])["sample"]
+    assert sample["analysed"] == 14 and sample["excluded"] == [people.loc[2, "participant"]]
+
+
+def test_a_broken_excluded_cell_is_named(export):
+    people = pd.read_csv(export["participants"], dtype=str, keep_default_na=False)
+    people.loc[4, "excluded"] = "maybe"
+    people.to_csv(export["participants"], index=False)
+    with pytest.raises(CommandError, match=r"'excluded' must be True or False \(or empty\); data rows 5"):
+        analyze(*file_args(export))
+    assert not export["out"].exists()
+
+
+def test_files_exported_before_the_decision_columns_are_still_read(export):
+    for name in ("participants", "ratings", "choices"):
+        frame = pd.read_csv(export[name], dtype=str, keep_default_na=False)
+        frame.drop(columns=[c for c in frame.columns if c in ("page_hides", "excluded", "exclusion_reason",
+                                                               "speeder", "total_seconds", "fast_pages")]
+                   ).to_csv(export[name], index=False)
+    analyze(*file_args(export))
+    assert results(export["out"])["sample"]["analysed"] == 15

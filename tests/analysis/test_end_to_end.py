@@ -24,7 +24,10 @@ def test_a_strong_simulated_effect_survives_survey_export_and_analysis(study_fac
 
     files = json.loads((tmp_path / "from-files" / "results.json").read_text())
     database = json.loads((tmp_path / "from-database" / "results.json").read_text())
-    assert files["sample"] == {**database["sample"], "exclusion_rule": "none"}
+    asked = ["Excluded: failed at least one attention check (--exclude-failed-attention)", 0]
+    assert asked in database["sample"]["flow"]  # asked for, none failed
+    assert files["sample"] == {**database["sample"], "exclusion_rule": "none",
+                               "flow": [step for step in database["sample"]["flow"] if step != asked]}
     assert files["sample"]["participants"] == files["sample"]["completed"] == 8
     assert files["sample"]["ratings"] == 8 * 6 and files["sample"]["choices"] == 8 * 2
     for table in ("descriptives", "wilcoxon_ratings", "anova", "friedman", "wilcoxon_participants", "choice_shares"):

@@ -112,7 +112,7 @@ def test_each_simulated_study_is_decided_as_analyze_decides_on_its_export(tmp_pa
     design = power.Design({"N": 3.0, "A": 3.3, "M2": 3.5}, sd=1.0, participant_sd=0.5, image_sd=0.3, images=4)
     ratings = power.simulate_ratings(design, 15, np.random.default_rng(3))
     export = ratings.assign(dataset="fmnist", class_name="Bag", trial=1, rt_ms=1000, answered_at="", method="VG")
-    export.to_csv(tmp_path / "ratings.csv", index=False, columns=list(RATINGS_COLUMNS))
+    export.reindex(columns=list(RATINGS_COLUMNS)).to_csv(tmp_path / "ratings.csv", index=False)
     (tmp_path / "choices.csv").write_text("participant,image,dataset,class_name,left,middle,right,chosen_model,"
                                           "justification,rt_ms,answered_at\n")
     call_command("analyze", "--ratings", str(tmp_path / "ratings.csv"), "--choices", str(tmp_path / "choices.csv"),

@@ -126,15 +126,21 @@ def test_no_participant_or_visitor_reaches_the_admin_dashboard_or_answers(who, c
         client.get(f"/i/{participant_factory(study).invite_token}/")
     for url in ("/admin/", "/admin/studyapp/choiceresponse/", "/admin/studyapp/likertresponse/",
                 "/admin/studyapp/participant/", f"/admin/studyapp/participant/{finished.pk}/change/",
-                "/dashboard/", "/dashboard/live/"):
+                "/dashboard/", "/dashboard/live/", "/dashboard/live/export.zip", "/dashboard/live/activity.png"):
         response = client.get(url)
         assert response.status_code in (302, 403), url
         if response.status_code == 302:
             assert response["Location"].startswith(("/admin/login/", "/login/")), url
         html = response.content.decode()
         assert finished.pseudonym not in html and justification not in html and finished.invite_token not in html
-    # Exports exist only as `manage.py export_responses`, run on the server: no URL serves one.
-    assert not [route for route in routes(get_resolver()) if "export" in route]
+    # Exports exist as `manage.py export_responses`, run on the server, and as the staff console's zip (refused
+    # above): no other URL serves one.
+    assert [route for route in routes(get_resolver()) if "export" in route] == ["dashboard/<slug:slug>/export.zip"]
+    for url in ("/dashboard/live/report/", "/dashboard/live/decide/"):
+        response = client.post(url, {"interim": "yes", "participant": finished.pseudonym, "decision": "exclude",
+                                     "reason": "x"})
+        assert response.status_code in (302, 403), url
+        assert finished.pseudonym not in response.content.decode()
     assert client.get("/export/").status_code in (302, 404)
 
 

@@ -109,7 +109,8 @@ def test_ratings_frame_holds_exactly_the_stored_answers(answered):
     expected.append([second.pseudonym, image_id(image), image.dataset, image.class_name, stimulus.variant,
                      1, 2, 3, 777, iso(T0 + dt.timedelta(minutes=1)), "VG"])
     expected.sort(key=lambda row: (row[0], row[5]))
-    assert frame.astype(object).values.tolist() == expected
+    assert frame.astype(object).values[:, :-1].tolist() == expected
+    assert frame["page_hides"].isna().all()  # these answers were stored without a count (no script)
 
 
 def test_choices_frame_keeps_the_displayed_order_and_the_justification(answered):
@@ -123,7 +124,7 @@ def test_choices_frame_keeps_the_displayed_order_and_the_justification(answered)
          *(s.method for s in shown), chosen.method]
         for k, (image, shown, chosen) in enumerate(choices)
     ]
-    assert frame.astype(object).values.tolist() == expected
+    assert frame.astype(object).values[:, :-1].tolist() == expected
     assert frame.loc[0, ["left", "middle", "right"]].tolist() == ["N", "A", "M2"]  # as shown, not sorted
 
 
@@ -131,11 +132,14 @@ def test_participants_frame_counts_attention_checks_and_leaves_open_times_empty(
     study, first, second, _, _ = answered
     frame = participants_frame(study).astype(object).where(lambda f: f.notna(), None)
     assert list(frame.columns) == list(PARTICIPANTS_COLUMNS)
-    rows = {row[0]: row for row in frame.values.tolist()}
+    rows = {row[0]: row[:9] for row in frame.values.tolist()}
     assert rows[first.pseudonym] == [first.pseudonym, iso(T0), iso(T0 + dt.timedelta(minutes=30)), "master", 3, 1, 2,
                                      "completed", 1]
     assert rows[second.pseudonym] == [second.pseudonym, iso(T0 + dt.timedelta(hours=1)), None, "", None, 0, 0,
                                       "in_progress", None]
+    flags = frame.set_index("participant")
+    assert flags.loc[first.pseudonym, ["excluded", "attention_failed", "total_seconds"]].tolist() == [False, 1, 1800.0]
+    assert flags.loc[second.pseudonym, "speeder"] is None  # not completed: not judged
 
 
 def test_recruitment_frame_alone_carries_the_platform_ids(answered):
@@ -160,7 +164,7 @@ def test_withdrawn_and_erased_participants_keep_only_their_audit_row(answered, p
             for name in ("ratings.csv", "choices.csv", "participants.csv", "recruitment.csv")}
     assert read["ratings.csv"].empty and read["choices.csv"].empty
     people = read["participants.csv"].set_index("participant")
-    assert people.loc[first.pseudonym].tolist() == [iso(T0), iso(T0 + dt.timedelta(minutes=30)), "", "", "0", "0",
+    assert people.loc[first.pseudonym].tolist()[:8] == [iso(T0), iso(T0 + dt.timedelta(minutes=30)), "", "", "0", "0",
                                                     "withdrawn", "1"]
     assert people.loc[second.pseudonym, ["degree", "outcome"]].tolist() == ["", "erased"]
     audit = read["recruitment.csv"].set_index("participant")
@@ -175,13 +179,15 @@ def test_export_command_writes_the_files_as_the_frames_hold_them(answered, expor
     out = exports / "export"
     call_command("export_responses", study=study.slug, out=out)
     assert sorted(p.name for p in out.iterdir()) == ["balance.csv", "choices.csv", "participants.csv", "ratings.csv",
-                                                     "recruitment.csv", "stimuli.csv"]
+                                                     "recruitment.csv", "review.csv", "stimuli.csv"]
     ratings = pd.read_csv(out / "ratings.csv", dtype=str, keep_default_na=False)
     assert list(ratings.columns) == list(RATINGS_COLUMNS)
-    assert ratings.values.tolist() == ratings_frame(study).astype(str).values.tolist()
+    assert ratings.values.tolist() == ratings_frame(study).astype(object).where(
+        lambda f: f.notna(), "").astype(str).values.tolist()
     header, *rows = (out / "participants.csv").read_text().splitlines()
     assert header == ",".join(PARTICIPANTS_COLUMNS)
-    assert f"{first.pseudonym},{iso(T0)},{iso(T0 + dt.timedelta(minutes=30))},master,3,1,2,completed,1" in rows
+    assert any(row.startswith(f"{first.pseudonym},{iso(T0)},{iso(T0 + dt.timedelta(minutes=30))},master,3,1,2,"
+                              "completed,1,") for row in rows)
     recruitment = pd.read_csv(out / "recruitment.csv", dtype=str, keep_default_na=False)
     assert list(recruitment.columns) == list(RECRUITMENT_COLUMNS)
     assert recruitment.values.tolist() == recruitment_frame(study).fillna("").astype(str).values.tolist()
@@ -256,7 +262,9 @@ def test_export_queries_do_not_grow_with_the_participants(answered, participant_
     stimulus = study.stimuli.first()
     for _ in range(5):
         answer_study(participant_factory(study), [(stimulus, 4, 4, 10)], [], [(4, 4)])
-    assert queries() == before <= 4
+    # ratings, choices, participants; the flags' rows: progress, three answer tallies, the ratings' answers and
+    # the estimated duration (the study's stimuli, its timed participations)
+    assert queries() == before <= 3 + 6 + 2
 
 
 def test_an_empty_study_exports_headers_only(study_factory, exports):

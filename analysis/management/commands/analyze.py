@@ -30,6 +30,11 @@ class Command(BaseCommand):
                                  "methods, the cells to compare, e.g. 'M2×IG'")
         parser.add_argument("--exclude-failed-attention", action="store_true",
                             help="leave out participants who failed any attention check")
+        parser.add_argument("--include-excluded", action="store_true",
+                            help="keep participants the researcher excluded (participants.csv 'excluded'; left out "
+                                 "by default)")
+        parser.add_argument("--completed-only", action="store_true",
+                            help="analyse only participants who completed the study (needs participants.csv)")
         parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
         parser.add_argument("--zero-method", choices=ZERO_METHODS, default=DEFAULT_ZERO_METHOD,
                             help=f"how the Wilcoxon tests treat zero differences (default {DEFAULT_ZERO_METHOD})")
@@ -52,6 +57,7 @@ class Command(BaseCommand):
                                "[--participants participants.csv] [--stimuli stimuli.csv].")
         settings = Options(models=options["models"], alpha=options["alpha"], zero_method=options["zero_method"],
                            exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"],
+                           include_excluded=options["include_excluded"], completed_only=options["completed_only"],
                            mixed_model=not options["no_mixed"])
         try:
             if options["study"]:

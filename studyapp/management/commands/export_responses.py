@@ -1,8 +1,8 @@
 """`manage.py export_responses --study S --out DIR` writes ratings.csv, choices.csv, participants.csv,
-recruitment.csv and stimuli.csv.
+recruitment.csv, stimuli.csv and review.csv (for the platform's review).
 
 Columns, value formats and the formula-injection prefix are documented in studyapp/export.py.
-recruitment.csv alone carries platform IDs (personal data); the other files can be shared.
+recruitment.csv and review.csv alone carry platform IDs (personal data); the other files can be shared.
 """
 
 from pathlib import Path
@@ -44,5 +44,5 @@ class Command(BaseCommand):
 
         publish_folder(out, write, f".{out.name}.")
         counts = ", ".join(f"{len(frame)} rows in {name}" for name, frame in frames.items())
-        self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}. recruitment.csv holds platform IDs "
+        self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}. recruitment.csv and review.csv hold platform IDs "
                           "(personal data): keep it for payments, do not share it.")
