@@ -6,7 +6,9 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from studyapp.models import LikertResponse
@@ -53,12 +55,19 @@ def test_the_survey_page_counts_how_often_it_was_hidden(browser, live_server, st
     participant = participant_factory(study)
     driver = browser.driver
     driver.get(f"{live_server.url}/i/{participant.invite_token}/")
+
+    def submit():
+        """Press the page's button and wait until the next page has replaced it (no click on a stale button)."""
+        page = driver.find_element(By.TAG_NAME, "html")
+        driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+        WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(staleness_of(page))
+
     driver.find_element(By.CSS_SELECTOR, "label[for=id_agree]").click()
-    driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
-    driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+    submit()
+    submit()
     driver.find_element(By.CSS_SELECTOR, "select[name=degree] option[value=master]").click()
     driver.find_element(By.NAME, "cv_experience_years").send_keys("2")
-    driver.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+    submit()
     assert re.search(r"/trial/\d+/$", driver.current_url)
     assert driver.find_element(By.NAME, "page_hides").get_attribute("value") == "0"
     # Hide the page twice: another tab in front, then back.

@@ -206,11 +206,11 @@ def test_analyze_study_works_mid_study(busy, tmp_path):
     assert (tmp_path / "report" / "report.html").exists()
 
 
-CONSOLE_QUERIES = 25
-CONSOLE_SECONDS = 0.3
+CONSOLE_QUERIES = 25  # bounded whatever the number of participants; the time is printed, not asserted (a timed
+# test fails on a busy machine: DEVELOPERS.md keeps speed targets in figures, not assertions)
 
 
-def test_the_console_serves_1000_participants_in_bounded_queries_and_time(client, study_factory, researcher):
+def test_the_console_serves_1000_participants_in_bounded_queries(client, study_factory, researcher):
     study = study_factory(images=2, slug="big", attention_checks=True)
     populate(study, 1000, researcher=researcher)
     client.get("/dashboard/big/")  # warm up templates and caches
@@ -222,7 +222,6 @@ def test_the_console_serves_1000_participants_in_bounded_queries_and_time(client
     queries = [q["sql"] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
     print(f"console for 1000 participants: {len(queries)} queries, {elapsed * 1000:.0f} ms")
     assert len(queries) <= CONSOLE_QUERIES, queries
-    assert elapsed < CONSOLE_SECONDS
 
 
 def test_counts_agree_on_the_console_in_participants_csv_and_in_the_report(client, busy, tmp_path):
