@@ -21,13 +21,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.formula.api as smf
 from scipy import stats
 from statsmodels.discrete.conditional_models import ConditionalLogit
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
 from analysis import mixed
-from analysis.loading import SIDES, STATEMENTS, InputError
+from analysis.loading import SIDES, STATEMENTS
 from analysis.stats import holm
 
 FACTORS = ("model", "method")
@@ -62,21 +61,8 @@ def factor_frame(ratings, levels, statement):
 
 def fit_factorial(ratings, levels, statement):
     """MixedLM of `statement` ~ model * method with crossed participant and image effects; (result, messages)."""
-    data = factor_frame(ratings, levels, statement)
-    model = smf.mixedlm(FORMULA, data, groups="group", re_formula="0", vc_formula=mixed.VARIANCE_COMPONENTS,
-                        use_sparse=len(data) >= mixed.SPARSE_FROM_RATINGS)
-    notes = []
-    for options in (mixed.FIT_OPTIONS, *mixed.FALLBACK_FIT_OPTIONS):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = model.fit(**options)
-            except np.linalg.LinAlgError as error:
-                notes.append(f"optimizer {options.get('method', 'default')} failed ({error})")
-                continue
-        return result, sorted({str(w.message) for w in caught}) + (["; ".join(notes)] if notes else [])
-    raise InputError(f"The two-factor mixed model could not be fitted to the {statement} ratings: "
-                     f"{'; '.join(notes)}. Analyse with --no-mixed.")
+    return mixed.fit_crossed(FORMULA, factor_frame(ratings, levels, statement),
+                             f"The two-factor mixed model could not be fitted to the {statement} ratings")
 
 
 def term_name(factor, level):

@@ -61,8 +61,15 @@ def fit_mixed(ratings, models, statement):
 
     `ratings`: those of `models` only.
     """
-    data = mixed_frame(ratings, models, statement)
-    model = smf.mixedlm("rating ~ model", data, groups="group", re_formula="0", vc_formula=VARIANCE_COMPONENTS,
+    return fit_crossed("rating ~ model", mixed_frame(ratings, models, statement),
+                       f"The mixed model could not be fitted to the {statement} ratings")
+
+
+def fit_crossed(formula, data, failure):
+    """MixedLM of `formula` with crossed participant and image effects (data from mixed_frame's layout), REML;
+    (result, warning messages). Where an optimizer meets a singular matrix, the next of FALLBACK_FIT_OPTIONS is
+    tried and the messages say so; `failure` starts the error when none fits."""
+    model = smf.mixedlm(formula, data, groups="group", re_formula="0", vc_formula=VARIANCE_COMPONENTS,
                         use_sparse=len(data) >= SPARSE_FROM_RATINGS)
     notes = []
     for options in (FIT_OPTIONS, *FALLBACK_FIT_OPTIONS):
@@ -77,7 +84,7 @@ def fit_mixed(ratings, models, statement):
         if notes:
             messages.append("; ".join(notes) + f"; fitted with optimizer {options.get('method', 'default')}")
         return result, messages
-    raise InputError(f"The mixed model could not be fitted to the {statement} ratings: {'; '.join(notes)}. Analyse with --no-mixed.")
+    raise InputError(f"{failure}: {'; '.join(notes)}. Analyse with --no-mixed.")
 
 
 def variance_components(result):
