@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("studyapp.urls")),
+    path("", include("analysis.urls")),  # the console's report (staff only)
 ]
 
 handler404 = "studyapp.errors.page_not_found"

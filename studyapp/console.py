@@ -1,6 +1,6 @@
 """The staff console: each study's live view (funnel, durations, participants with their page, times, flags and
-the researcher's decisions), the decisions themselves, the export as one zip, the report from the database, and
-the preview that lets staff take a study as a participant.
+the researcher's decisions), the decisions themselves, the export as one zip, and the preview that lets staff take
+a study as a participant. The report from the database is analysis.views' (the survey never imports the analysis).
 
 Views are thin: the rows and summaries are studyapp.monitoring's, the flags studyapp.quality's, the files
 studyapp.export's and studyapp.codebook's. Downloads, reports and decisions are logged (ConsoleEvent).
@@ -18,7 +18,6 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -147,29 +146,6 @@ def export_zip(request, slug):
     response = HttpResponse(data, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-export-{stamp}.zip"'
     return response
-
-
-@staff_required
-@require_http_methods(["POST"])
-def report(request, slug):
-    """The analysis report built from the database now. While the study is open, it shows results by model only
-    when the researcher asks for interim results on purpose (logged as such)."""
-    from analysis.loading import InputError, from_export_frames
-    from analysis.pipeline import Options, run_analysis
-    from analysis.display import html_context
-
-    study = get_object_or_404(Study, slug=slug)
-    interim = request.POST.get("interim") == "yes"
-    if study.is_open and not interim:
-        return HttpResponse("The study is open: its report shows rating results by model. To look anyway, press "
-                            "'Show interim results' (your look is logged).", status=400, content_type="text/plain")
-    record(request, study, "interim_results" if study.is_open else "report")
-    try:
-        data = from_export_frames(export_frames(study), f"study {study.slug!r}")
-        analysis = run_analysis(data, Options(mixed_model=request.POST.get("mixed") == "yes"))
-    except InputError as error:
-        return HttpResponse(f"No report yet: {error}", status=400, content_type="text/plain")
-    return HttpResponse(render_to_string("analysis/report.html", html_context(analysis)))
 
 
 @staff_required

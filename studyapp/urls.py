@@ -21,6 +21,5 @@ urlpatterns = [
     path("dashboard/<slug:slug>/preview/", console.preview, name="preview"),
     path("dashboard/<slug:slug>/decide/", console.decide, name="decide"),
     path("dashboard/<slug:slug>/export.zip", console.export_zip, name="export_zip"),
-    path("dashboard/<slug:slug>/report/", console.report, name="report"),
     path("dashboard/<slug:slug>/activity.png", console.activity_png, name="activity_png"),
 ]
