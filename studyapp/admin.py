@@ -32,17 +32,24 @@ def count_column(annotation, description):
     return column
 
 
-class ConsentVersionInline(admin.TabularInline):
+class KeptRecordsInline(admin.TabularInline):
+    """Records kept as they were made: shown, never added, edited or deleted here (subclasses set `fields`)."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ConsentVersionInline(KeptRecordsInline):
     """Every consent text the study has shown; kept as they were, never edited."""
 
     model = ConsentVersion
     fields = ["number", "created_at", "text", "participant_count"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(participant_total=Count("participants")).order_by("number")
@@ -165,17 +172,11 @@ class StudyAdmin(admin.ModelAdmin):
     completed_count = count_column("completed_total", "completed")
 
 
-class ExclusionDecisionInline(admin.TabularInline):
+class ExclusionDecisionInline(KeptRecordsInline):
     """The researcher's decisions on the participant, newest first: kept, never edited (made on the console)."""
 
     model = ExclusionDecision
     fields = ["decided_at", "excluded", "reason", "decided_by_name"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Participant)
