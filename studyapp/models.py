@@ -19,6 +19,7 @@ from django.urls import reverse
 from saliency.models import SourceImage, Stimulus
 
 from . import platforms, randomization, schema
+from .quality import Thresholds
 from .schema import DELETED_OUTCOMES
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
@@ -184,28 +185,29 @@ class Study(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Data-quality flags' thresholds (studyapp.quality; README "Data-quality flags").
     speeder_sd = models.FloatField(
-        "speeder: standard deviations", default=3.0, validators=[MinValueValidator(0.1)],
+        "speeder: standard deviations", default=Thresholds.speeder_sd, validators=[MinValueValidator(0.1)],
         help_text="A completed participant whose total time is under the mean minus this many standard deviations "
                   "of the completed participants' times is flagged a speeder (Prolific's allowed rule: 3).")
     speeder_min_completions = models.PositiveIntegerField(
-        "speeder: completions needed", default=10, validators=[MinValueValidator(2)],
+        "speeder: completions needed", default=Thresholds.speeder_min_completions,
+        validators=[MinValueValidator(2)],
         help_text="The speeder rule applies only once this many participants have completed.")
     page_floor_ms = models.PositiveIntegerField(
-        "fast page: floor (ms)", default=1000,
+        "fast page: floor (ms)", default=Thresholds.page_floor_ms,
         help_text="Pages answered faster than this are counted (shown, never alone grounds for rejection).")
     straightlining_share = models.FloatField(
-        "straight-lining: share", default=0.9, validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
+        "straight-lining: share", default=Thresholds.straightlining_share,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
         help_text="Flag a participant who gives one answer on a statement for at least this share of their ratings "
                   "(or whose answers to a statement never vary).")
     straightlining_min_ratings = models.PositiveIntegerField(
-        "straight-lining: ratings needed", default=5, validators=[MinValueValidator(2)],
+        "straight-lining: ratings needed", default=Thresholds.straightlining_min_ratings, validators=[MinValueValidator(2)],
         help_text="Straight-lining is judged only from this many ratings on.")
     stuck_after = models.DurationField(
         "stuck after", default=timedelta(minutes=10),
         help_text="The console highlights a participant in progress with no new page for this long, e.g. 0:10:00.")
 
     def quality_thresholds(self):
-        from .quality import Thresholds
         return Thresholds(speeder_sd=self.speeder_sd, speeder_min_completions=self.speeder_min_completions,
                           page_floor_ms=self.page_floor_ms, straightlining_share=self.straightlining_share,
                           straightlining_min_ratings=self.straightlining_min_ratings)
