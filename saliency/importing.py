@@ -10,7 +10,6 @@ row and what is wrong with it, so an import is all or nothing. Nothing here touc
 """
 
 import csv
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from saliency.rendering import png_bytes, render_heatmap, render_image
+from saliency.rendering import png_bytes, png_file_name, render_heatmap, render_image
 
 REQUIRED_COLUMNS = ("image", "map", "dataset", "class_name", "model", "method")
 OPTIONAL_COLUMNS = ("predicted_class", "confidence", "test_index")
@@ -46,7 +45,7 @@ class ImportedImage:
     @property
     def file_name(self):
         """Opaque and content-addressed, as generate_stimuli names its PNGs."""
-        return f"{hashlib.sha256(self.png).hexdigest()[:20]}.png"
+        return png_file_name(self.png)
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class ImportedStimulus:
 
     @property
     def file_name(self):
-        return f"{hashlib.sha256(self.png).hexdigest()[:20]}.png"
+        return png_file_name(self.png)
 
 
 def _load_image(path):

@@ -6,6 +6,7 @@ is 0 (almost all zero) is divided by its maximum instead; an all-zero map stays
 all zero (shown as the colormap's lowest colour).
 """
 
+import hashlib
 import io
 
 import numpy as np
@@ -49,3 +50,8 @@ def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_file_name(data: bytes) -> str:
+    """An opaque file name from the PNG's content alone, so that no name tells the model, method or class."""
+    return f"{hashlib.sha256(data).hexdigest()[:20]}.png"

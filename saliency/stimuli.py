@@ -10,7 +10,6 @@ in float64 those differences stay far below the fixture's 8-bit pixels and 6 sig
 """
 
 import copy
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from saliency.data import batches
 from saliency.files import publish_folder
 from saliency.metrics import explain_and_evaluate
 from saliency.names import METRIC_NAMES
-from saliency.rendering import png_bytes, render_heatmap, render_image
+from saliency.rendering import png_bytes, png_file_name, render_heatmap, render_image
 
 FIXTURE_NAME = "stimuli.json"
 STIMULUS_DTYPE = torch.float64
@@ -84,7 +83,7 @@ def choose_images(test_data, explainers, n_images, seed, device="cpu", batch_siz
 
 def _write_png(folder: Path, image) -> str:
     data = png_bytes(image)
-    name = f"{hashlib.sha256(data).hexdigest()[:20]}.png"
+    name = png_file_name(data)
     (folder / name).write_bytes(data)
     return f"{PNG_FOLDER}/{name}"
 
