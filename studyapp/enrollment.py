@@ -45,7 +45,13 @@ def enroll_participants(study, count, **fields):
     """Create `count` participants of `study` with `fields` (e.g. a platform ID); all or none (one transaction)."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    study = Study.objects.select_for_update().get(pk=study.pk)  # serialises concurrent enrolments
+    locked = Study.objects.select_for_update().get(pk=study.pk)  # serialises concurrent enrolments
+    return enroll_under_lock(locked, count, **fields)
+
+
+def enroll_under_lock(study, count, **fields):
+    """`enroll_participants` for a caller that holds `study`'s row lock in its open transaction already
+    (an arrival through a study link): the same participants, without locking the row a second time."""
     number = study.participants.count()  # creation order: participant_seed balances positions by it
     pseudonyms = next_pseudonyms([f"P{highest_pseudonym_number()}"], count)
     user_model = get_user_model()

@@ -9,7 +9,7 @@ plan in their order, completion. The plan (trials) exists from consent on. A par
 ended (completed, declined, ended early, expired) shows its ending page, whatever else it stands at.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 CONSENT, INSTRUCTIONS, BACKGROUND, TRIAL, COMPLETE = "consent", "instructions", "background", "trial", "complete"
 
@@ -58,6 +58,18 @@ def current_page(standing: Standing) -> Page:
     if standing.first_unanswered is not None:
         return Page(TRIAL, standing.first_unanswered)
     return Page(COMPLETE)
+
+
+STEP_DONE = {CONSENT: "consented", INSTRUCTIONS: "instructions_read", BACKGROUND: "background_given"}
+
+
+def page_after_step(standing: Standing, step: str) -> Page:
+    """The page that follows once `step` (a page before the trials) is done, from the standing read before it.
+
+    The trials a standing read before consent lacks are never needed: after consent come the instructions.
+    Only where to send the participant next: that page's own request checks it against the stored state.
+    """
+    return current_page(replace(standing, **{STEP_DONE[step]: True}))
 
 
 def progress(standing: Standing, planned_trials: int) -> Progress:

@@ -20,7 +20,7 @@ from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from .enrollment import enroll_participants
+from .enrollment import enroll_under_lock
 from .models import Outcome, Participant, Study, Trial
 
 CLOSED, FULL = "closed", "full"
@@ -34,7 +34,10 @@ class Admission:
 
 
 def participant_of(study, external_id):
-    return Participant.objects.select_related("user").filter(study=study, external_id=external_id).first()
+    participant = Participant.objects.select_related("user").filter(study=study, external_id=external_id).first()
+    if participant is not None:
+        participant.study = study  # the row it was found under: the survey's first page needs it, no query
+    return participant
 
 
 def place_holders(study):
@@ -105,7 +108,7 @@ def admit_new(study, arrival, source):
     refused = refusal(locked, now)
     if refused:
         return Admission(None, refused)
-    (participant,) = enroll_participants(
+    (participant,) = enroll_under_lock(
         locked, 1, source=source, external_id=arrival.external_id, external_session=arrival.external_session,
         external_submit_to=arrival.submit_to, arrived_at=now)
     return Admission(participant)

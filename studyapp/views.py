@@ -72,7 +72,7 @@ def invite(request, token):
     if throttling.invites_blocked(request):
         return HttpResponse("Too many invalid invite links came from your network. Wait 15 minutes, then open "
                             "your link exactly as you received it.", status=429, content_type="text/plain")
-    participant = Participant.objects.select_related("user").filter(invite_token=token).first()
+    participant = Participant.objects.select_related("user", "study").filter(invite_token=token).first()
     if participant is None or not participant.user.is_active:
         throttling.record_unknown_invite(request, token)
         raise Http404("This invite link is not valid. Check that you copied the whole link.")
@@ -80,7 +80,7 @@ def invite(request, token):
         Participant.objects.filter(pk=participant.pk, arrived_at__isnull=True).update(arrived_at=timezone.now())
     if request.user != participant.user:
         login(request, participant.user)
-    return redirect("studyapp:survey")
+    return to_current_page(participant)
 
 
 @require_safe
@@ -107,12 +107,17 @@ def study_link(request, slug):
                                study.recruitment_source, arrival, reason=admission.refusal)
     if request.user != admission.participant.user:
         login(request, admission.participant.user)
-    return redirect("studyapp:survey")
+    return to_current_page(admission.participant)
+
+
+def to_current_page(participant):
+    """Straight to the participant's current page: an arrival's first request needs no second redirect."""
+    return redirect(page_url(SurveyState(participant).page))
 
 
 @participant_required
 def survey(request, participant):
-    return redirect(page_url(SurveyState(participant).page))
+    return to_current_page(participant)
 
 
 # --- Pages before the trials ------------------------------------------------------------------------
@@ -140,8 +145,7 @@ def step_view(step, template, form_class, save, decline=None, form_kwargs=lambda
                 problem = save(participant, form.cleaned_data)
                 if problem:
                     return render_page(request, current, template, {"form": form, "refusal": problem}, status=503)
-                participant.refresh_from_db()
-                return see_other(page_url(SurveyState(participant).page))
+                return see_other(page_url(flow.page_after_step(current.standing, step)))
             return render_page(request, current, template, {"form": form}, status=400)
         return render_page(request, current, template, {"form": form})
 

@@ -29,7 +29,7 @@ MODEL_WORDS = ("natural training", "adversarial", "smoothing", "median", "gaussi
 def test_opening_an_invite_link_logs_in_but_starts_nothing(client, study_factory, participant_factory):
     participant = participant_factory(study_factory(images=2))
     for _ in range(2):  # link previews open it, then the person does
-        assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
+        assert location(client.get(f"/i/{participant.invite_token}/")) == "/consent/"
         assert client.head(f"/i/{participant.invite_token}/").status_code == 302
     assert int(client.session["_auth_user_id"]) == participant.user_id
     assert client.get("/consent/").status_code == 200

@@ -1,6 +1,8 @@
 """flow.py alone: the current page and progress."""
 
-from studyapp.flow import BACKGROUND, COMPLETE, CONSENT, INSTRUCTIONS, TRIAL, Page, Progress, Standing, current_page, progress
+from studyapp.flow import (
+    BACKGROUND, COMPLETE, CONSENT, INSTRUCTIONS, TRIAL, Page, Progress, Standing, current_page, page_after_step, progress,
+)
 
 
 def trials(answered, planned, first_unanswered):
@@ -39,3 +41,15 @@ def test_an_ended_participation_shows_its_ending_wherever_it_stood():
     assert current_page(Standing(False, False, False, ended=True)) == Page(COMPLETE)  # declined consent
     assert current_page(Standing(True, True, True, answered=2, planned=5, first_unanswered=3,
                                  ended=True)) == Page(COMPLETE)  # ended early, or expired
+
+
+def test_the_page_after_a_step_is_the_next_one_the_stored_state_will_give():
+    before_consent = Standing(False, False, False)
+    assert page_after_step(before_consent, CONSENT) == Page(INSTRUCTIONS)
+    assert page_after_step(Standing(True, False, False, planned=3, first_unanswered=1), INSTRUCTIONS) == Page(BACKGROUND)
+    assert page_after_step(Standing(True, True, False, planned=3, first_unanswered=1), BACKGROUND) == Page(TRIAL, 1)
+    # Resumed in a second tab with a trial answered meanwhile: its own standing's first unanswered trial.
+    assert page_after_step(Standing(True, True, False, answered=1, planned=3, first_unanswered=2),
+                           BACKGROUND) == Page(TRIAL, 2)
+    # An ending that came first stays the page, whatever the step.
+    assert page_after_step(Standing(False, False, False, ended=True), CONSENT) == Page(COMPLETE)

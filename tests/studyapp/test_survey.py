@@ -130,8 +130,7 @@ def test_resume_after_logout_lands_on_the_first_unanswered_trial(client, study_f
     assert location(client.get("/trial/4/")).startswith("/login/")
 
     # Back through the invite link...
-    assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
-    assert location(client.get("/")) == "/trial/4/"
+    assert location(client.get(f"/i/{participant.invite_token}/")) == "/trial/4/"
     client.post("/logout/")
     # ...or with username and password.
     response = client.post("/login/", {"username": "ada", "password": "a-long-passphrase"})
@@ -289,7 +288,7 @@ def test_pages_show_the_study_texts_and_a_progress_bar(client, study_factory, pa
     study = study_factory(images=1, likert_labels=["Nope", "Rather not", "Unsure", "Rather yes", "Yes!"],
                           trust_statement="I would rely on this model.")
     participant = participant_factory(study)
-    assert location(client.get(f"/i/{participant.invite_token}/")) == "/"
+    assert location(client.get(f"/i/{participant.invite_token}/")) == "/consent/"
     consent_page = client.get("/consent/").content.decode()
     assert '<progress id="progress" max="9" value="0">' in consent_page
     url = start(client, participant)
