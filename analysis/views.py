@@ -6,12 +6,8 @@ from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
 
-from analysis.display import html_context
-from analysis.loading import InputError, from_export_frames
-from analysis.pipeline import Options, run_analysis
 from studyapp.console import record
 from studyapp.decorators import staff_required
-from studyapp.export import export_frames
 from studyapp.models import Study
 
 
@@ -19,7 +15,16 @@ from studyapp.models import Study
 @require_http_methods(["POST"])
 def report(request, slug):
     """The analysis report built from the database now. While the study is open, it shows results by model only
-    when the researcher asks for interim results on purpose (logged as such)."""
+    when the researcher asks for interim results on purpose (logged as such).
+
+    The analysis (pandas, scipy, statsmodels, matplotlib: ~1 s of CPU to import) is imported here, by the few
+    requests that build a report, not by every app server worker as it loads the URLconf for its first request.
+    """
+    from analysis.display import html_context
+    from analysis.loading import InputError, from_export_frames
+    from analysis.pipeline import Options, run_analysis
+    from studyapp.export import export_frames
+
     study = get_object_or_404(Study, slug=slug)
     interim = request.POST.get("interim") == "yes"
     if study.is_open and not interim:

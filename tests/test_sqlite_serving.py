@@ -155,7 +155,7 @@ def test_one_platform_id_arriving_several_times_at_once_makes_one_participant(se
         link = served.arrival_link(pid)
         browsers = [Browser(served.base) for _ in range(6)]
         replies = at_once([lambda b=b: b.request(link)[:2] for b in browsers])
-        assert replies == [(302, "/")] * 6, statuses(replies)
+        assert replies == [(302, "/consent/")] * 6, statuses(replies)
         assert served.query("SELECT COUNT(*) FROM studyapp_participant WHERE external_id = ?", pid) == [(1,)]
         assert {b.open("/").path for b in browsers} == {"/consent/"}  # every one of them logged in
 
@@ -163,7 +163,7 @@ def test_one_platform_id_arriving_several_times_at_once_makes_one_participant(se
 def test_a_launch_rush_of_new_ids_admits_each_once(served):
     pids = [secrets.token_hex(12) for _ in range(24)]
     replies = at_once([lambda pid=pid: Browser(served.base).request(served.arrival_link(pid))[:2] for pid in pids])
-    assert replies == [(302, "/")] * len(pids), statuses(replies)
+    assert replies == [(302, "/consent/")] * len(pids), statuses(replies)
     marks = ",".join("?" * len(pids))
     assert served.query(f"SELECT COUNT(*), COUNT(DISTINCT external_id) FROM studyapp_participant "
                         f"WHERE external_id IN ({marks})", *pids) == [(len(pids), len(pids))]
