@@ -46,7 +46,7 @@ bench-packages: system-packages
 
 demo: install system-packages
 	$(MANAGE) migrate --no-input
-	$(MANAGE) loaddata stimuli
+	$(MANAGE) loaddata stimuli methods
 	$(MANAGE) create_demo_study --base-url http://$(HOST):$(PORT)
 
 run: demo

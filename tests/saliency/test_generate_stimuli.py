@@ -6,14 +6,13 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from django.core.management import CommandError, call_command
-from PIL import Image
 
 from saliency.names import METRIC_NAMES
 from saliency.models import SourceImage, Stimulus
+from tests.helpers.stimuli import METRIC_RTOL, assert_png_close
 
 
 def _files(out):
@@ -98,26 +97,6 @@ def test_bad_input_stops_before_anything_is_written(tmp_path, args, message):
     assert not (tmp_path / "models").exists() and not (tmp_path / "out").exists()
 
 
-# What "the same stimuli" means on another CPU (README, "Reproducibility"). The stimuli are computed in float64,
-# so another CPU's kernels move a value by about 1e-15 relative: nothing a PNG's 8-bit pixel or the fixture's six
-# significant digits can show, except where a value lies on a rounding boundary. Those are the tolerances.
-PNG_LEVELS = 1  # largest difference of a pixel's channel, in grey levels of 255
-PNG_PIXEL_SHARE = 0.001  # share of a PNG's pixels allowed to differ at all
-METRIC_RTOL = 1e-5  # one unit in the sixth significant digit, relative (at most)
-
-
-def _pixels(path):
-    return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
-
-
-def _assert_png_close(made, shipped, what):
-    a, b = _pixels(made), _pixels(shipped)
-    assert a.shape == b.shape, what
-    differs = np.abs(a - b).max(axis=2)
-    assert differs.max() <= PNG_LEVELS and (differs > 0).mean() <= PNG_PIXEL_SHARE, (
-        f"{what}: pixels differ by up to {differs.max()} levels on {(differs > 0).mean():.2%} of the image")
-
-
 @pytest.mark.django_db
 def test_shipped_stimuli_are_what_the_shipped_checkpoints_make(tmp_path, settings):
     """The fixture in the repository is what the shipped checkpoints make, on any x86-64 CPU and thread count:
@@ -143,7 +122,7 @@ def test_shipped_stimuli_are_what_the_shipped_checkpoints_make(tmp_path, setting
                 assert new["fields"][name] == pytest.approx(old["fields"][name], rel=METRIC_RTOL), f"{what} {name}"
         for png in ("image", "heatmap"):
             if png in old["fields"]:
-                _assert_png_close(out / new["fields"][png], fixtures / old["fields"][png], f"{what} {png}")
+                assert_png_close(out / new["fields"][png], fixtures / old["fields"][png], f"{what} {png}")
 
 
 @pytest.mark.django_db

@@ -93,3 +93,25 @@ def test_participants_walk_through_the_methods_study_blinded_and_it_is_analysed(
     assert results["sample"]["analysed"] == 3 and results["sample"]["ratings"] == 18
     assert {"cell_descriptives", "friedman_factors", "choice_model"} <= set(results)
     assert all("×" in model for model in results["models"])
+
+
+@pytest.mark.django_db
+def test_a_participant_walks_through_the_shipped_methods_study():
+    """`make run`'s second demo study on the shipped fixtures (stimuli.json + methods.json): 20 images x 9 cells."""
+    run("loaddata", "stimuli", "methods")
+    run("create_demo_study", participants=1)
+    study = Study.objects.get(slug="methods")
+    assert study.stimuli.count() == 20 * 9
+    (person,) = study.participants.all()
+    client = Client()
+    url = start(client, person)
+    while url != "/complete/":
+        page = client.get(url).content.decode()
+        assert len(DATA_URI.findall(page)) in (2, 4)  # image and map, or image and three maps
+        trial = Trial.objects.get(participant=person, position=int(re.fullmatch(r"/trial/(\d+)/", url).group(1)))
+        url = location(client.post(url, answer_for(trial, trial.position)))
+    person.refresh_from_db()
+    assert person.completed_at is not None
+    rated = [t.stimulus for t in person.trials.filter(kind=Trial.Kind.RATING).select_related("stimulus")]
+    assert len(rated) == 60 and set(Counter(s.source_image_id for s in rated).values()) == {3}
+    assert len({(s.variant, s.method) for s in rated}) == 9  # every cell of the design, in a balanced share

@@ -1,0 +1,69 @@
+"""Make fixtures/methods.json, the second demo study's IG and SmoothGrad maps, from a generate_stimuli run.
+
+    manage.py generate_stimuli --datasets fmnist --models N A M2 --images-per-dataset 20 --preset cpu \
+        --device cpu --seed 0 --checkpoints fixtures/models --out /tmp/methods --threads 1 --methods VG IG SG
+    .venv/bin/python devtools/methods_fixture.py /tmp/methods
+
+The run's images and VG stimuli must be exactly those of fixtures/stimuli.json (the same seed and checkpoints
+make them): that is checked first, and nothing is written otherwise. methods.json then holds only the other
+methods' stimuli, on the images of stimuli.json (load it after stimuli.json) under new primary keys after
+stimuli.json's, in the run's seeded order; their PNGs are copied into fixtures/stimuli/ (content-named).
+"""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SHIPPED_METHOD = "VG"
+
+
+def by_model(records, model):
+    return {r["pk"]: r["fields"] for r in records if r["model"] == model}
+
+
+def cell(fields, sources):
+    source = sources[fields["source_image"]]
+    return source["dataset"], source["test_index"], fields["variant"], fields["method"]
+
+
+def methods_records(made, shipped):
+    """The fixture records of `made`'s other methods; ValueError when `made` does not reproduce `shipped`."""
+    made_sources, shipped_sources = (by_model(r, "saliency.sourceimage") for r in (made, shipped))
+    if made_sources != shipped_sources:
+        raise ValueError("the run's source images differ from fixtures/stimuli.json's: use its seed, image count "
+                         "and checkpoints")
+    made_stimuli = {cell(f, made_sources): (pk, f) for pk, f in by_model(made, "saliency.stimulus").items()}
+    shipped_stimuli = by_model(shipped, "saliency.stimulus")
+    differing = [pk for pk, f in shipped_stimuli.items() if made_stimuli.get(cell(f, shipped_sources), (0, {}))[1] != f]
+    if differing:
+        raise ValueError(f"the run's {SHIPPED_METHOD} stimuli differ from fixtures/stimuli.json's (pks "
+                         f"{differing[:10]}): generate on the same checkpoints with the same seed")
+    others = sorted((pk, f) for (*_, method), (pk, f) in made_stimuli.items() if method != SHIPPED_METHOD)
+    first = max(shipped_stimuli) + 1
+    return [{"model": "saliency.stimulus", "pk": first + i, "fields": f} for i, (_, f) in enumerate(others)]
+
+
+def main(argv):
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    run = Path(argv[0])
+    made = json.loads((run / "stimuli.json").read_text())
+    shipped = json.loads((FIXTURES / "stimuli.json").read_text())
+    try:
+        records = methods_records(made, shipped)
+    except ValueError as error:
+        print(f"methods_fixture: {error}", file=sys.stderr)
+        return 1
+    for record in records:
+        shutil.copyfile(run / record["fields"]["heatmap"], FIXTURES / record["fields"]["heatmap"])
+    (FIXTURES / "methods.json").write_text(json.dumps(records, indent=2) + "\n")
+    print(f"Wrote {len(records)} stimuli to {FIXTURES / 'methods.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,80 @@
+"""fixtures/methods.json, the second demo study's IG and SmoothGrad maps (devtools/methods_fixture.py made it)."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from django.conf import settings
+from PIL import Image
+
+from devtools.methods_fixture import methods_records
+from saliency.attribution import METHODS, predict
+from saliency.data import batches, load_split
+from saliency.metrics import explain_and_evaluate
+from saliency.names import METRIC_NAMES
+from saliency.rendering import png_file_name, render_heatmap
+from saliency.stimuli import STIMULUS_DTYPE
+from saliency.training import load_checkpoint
+from tests.helpers.stimuli import assert_png_close
+
+FIXTURES = Path(settings.BASE_DIR) / "fixtures"
+MODELS, OTHER_METHODS, SEED = ("N", "A", "M2"), ("IG", "SG"), 0  # the command in devtools/methods_fixture.py
+
+
+def records(name, model):
+    return {r["pk"]: r["fields"] for r in json.loads((FIXTURES / name).read_text()) if r["model"] == model}
+
+
+def test_the_methods_fixture_extends_the_shipped_stimuli_with_every_cell_once():
+    sources = records("stimuli.json", "saliency.sourceimage")
+    shipped = records("stimuli.json", "saliency.stimulus")
+    methods = records("methods.json", "saliency.stimulus")
+    assert not set(methods) & set(shipped)  # loaded after stimuli.json, it replaces none of its records
+    cells = [(s["source_image"], s["variant"], s["method"]) for s in methods.values()]
+    assert sorted(cells) == sorted((image, model, method) for image in sources for model in MODELS
+                                   for method in OTHER_METHODS)
+    vg_prediction = {(s["source_image"], s["variant"]): s["predicted_class"] for s in shipped.values()}
+    for pk, stimulus in methods.items():
+        assert stimulus["predicted_class"] == vg_prediction[stimulus["source_image"], stimulus["variant"]], pk
+        data = (FIXTURES / stimulus["heatmap"]).read_bytes()
+        assert stimulus["heatmap"] == f"stimuli/{png_file_name(data)}", pk  # named by its content alone
+        assert not Image.open(FIXTURES / stimulus["heatmap"]).text, pk  # no PNG text chunk to tell a method
+        assert all(stimulus[name] is not None for name in ("gini", "road_aopc", "ssim")), pk
+        assert set(METRIC_NAMES) <= set(stimulus)
+
+
+def test_the_methods_fixture_is_made_only_from_a_run_that_reproduces_the_shipped_stimuli():
+    made = json.loads((FIXTURES / "stimuli.json").read_text())
+    assert methods_records(made, made) == []  # a VG-only run: nothing to add
+    changed = copy.deepcopy(made)
+    vg = next(r for r in changed if r["model"] == "saliency.stimulus")
+    vg["fields"]["gini"] += 0.01
+    with pytest.raises(ValueError, match="VG stimuli differ"):
+        methods_records(changed, made)
+
+
+def test_the_methods_maps_are_what_the_shipped_checkpoints_make(tmp_path):
+    """Every IG and SG map again, from the shipped checkpoints with the seed, within the shipped stimuli's PNG
+    tolerance (tests/helpers/stimuli.py). Their metrics are not recomputed (10+ minutes): `samples=1` keeps the
+    metrics' cost small; the maps do not depend on it (SmoothGrad's noise comes from the seed alone)."""
+    sources = records("stimuli.json", "saliency.sourceimage")
+    methods = {(s["source_image"], s["variant"], s["method"]): s
+               for s in records("methods.json", "saliency.stimulus").values()}
+    pks = sorted(sources)
+    test_data = load_split("fmnist", False)
+    x, _ = next(batches(test_data, len(pks), indices=torch.tensor([sources[pk]["test_index"] for pk in pks])))
+    x = x.to(dtype=STIMULUS_DTYPE)
+    for variant in MODELS:
+        model, _ = load_checkpoint(FIXTURES / "models", "fmnist", variant, "cpu")
+        model = copy.deepcopy(model).to(STIMULUS_DTYPE)
+        predicted, _ = predict(model, x)
+        for method in OTHER_METHODS:
+            maps, _ = explain_and_evaluate(model, METHODS[method], x, predicted, SEED, samples=1)
+            for pk, saliency in zip(pks, maps):
+                shipped = methods[pk, variant, method]
+                assert test_data.classes[predicted[pks.index(pk)]] == shipped["predicted_class"]
+                made = tmp_path / f"{pk}-{variant}-{method}.png"
+                render_heatmap(saliency.numpy()).save(made)
+                assert_png_close(made, FIXTURES / shipped["heatmap"], f"image {pk} {variant} {method}")
