@@ -9,10 +9,12 @@ import zipfile
 import pandas as pd
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from studyapp import decisions
 from studyapp.codebook import COLUMNS, codebook
 from studyapp.export import participants_frame, review_frame
 from studyapp.models import ConsoleEvent, ExclusionDecision, LikertResponse, Outcome
@@ -110,6 +112,53 @@ def test_decisions_are_kept_with_who_when_why_and_the_latest_stands(client, busy
     assert not frame.loc[names[0], "excluded"]
     assert frame.loc[names[1], "excluded"] and frame.loc[names[1], "exclusion_reason"] == "'=straight-lining on every page"
     assert ConsoleEvent.objects.filter(action="exclude").count() == 1
+
+
+CHANGELIST = "/admin/studyapp/participant/"
+
+
+def test_the_admin_excludes_and_includes_selected_participants_through_the_consoles_rule(client, busy, researcher,
+                                                                                         caplog):
+    study, states = busy
+    researcher.user_permissions.set(Permission.objects.filter(content_type__app_label="studyapp"))
+    people = states["completed"][2:5]
+    picked = {"_selected_action": [p.pk for p in people]}
+    asked = client.post(CHANGELIST, {"action": "exclude_selected", **picked})
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Reason (kept with the decision)" in page
+    assert all(p.pseudonym in page for p in people) and 'name="confirmed" value="yes"' in page
+    for reason in ("", "   ", "x" * 301):
+        refused = client.post(CHANGELIST, {"action": "exclude_selected", "confirmed": "yes", "reason": reason,
+                                           **picked})
+        assert refused.status_code == 400 and "Nothing was stored" in refused.content.decode()
+    assert "Give a reason" in client.post(CHANGELIST, {"action": "exclude_selected", "confirmed": "yes", **picked}
+                                          ).content.decode()
+    assert ExclusionDecision.objects.count() == 1 and not ConsoleEvent.objects.exists()  # the fixture's own
+    with caplog.at_level("INFO", logger="studyapp.console"):
+        done = client.post(CHANGELIST, {"action": "exclude_selected", "confirmed": "yes",
+                                        "reason": "  bot-like answers ", **picked}, follow=True)
+    assert "Excluded 3 participants: bot-like answers" in done.content.decode()
+    kept = ExclusionDecision.objects.filter(participant__in=people)
+    assert sorted((d.participant.pseudonym, d.excluded, d.reason, d.decided_by_name) for d in kept) == [
+        (p.pseudonym, True, "bot-like answers", "researcher") for p in people]
+    event = ConsoleEvent.objects.get()
+    assert (event.action, event.username, event.study) == ("exclude", "researcher", study)
+    assert event.detail == f"3: {', '.join(p.pseudonym for p in people)} (bot-like answers)"
+    assert "researcher: exclude on study busy 3:" in caplog.text
+    client.post(CHANGELIST, {"action": "include_selected", "confirmed": "yes", "reason": "checked by hand",
+                             "_selected_action": [people[0].pk]})
+    frame = participants_frame(study).set_index("participant")
+    assert not frame.loc[people[0].pseudonym, "excluded"] and frame.loc[people[1].pseudonym, "excluded"]
+    _, cells = cells_of(client.get("/dashboard/busy/?sort=participant&order=asc").content.decode(),
+                        people[1].pseudonym)
+    assert "<strong>excluded</strong>: bot-like answers" in cells[10]
+
+
+def test_a_decision_without_a_reason_is_refused_whoever_asks(busy, researcher):
+    _, states = busy
+    with pytest.raises(decisions.BadReason, match="Give a reason"):
+        decisions.decide(researcher, states["completed"][2:4], True, " ")
+    assert ExclusionDecision.objects.count() == 1
 
 
 @pytest.mark.parametrize("post, message", [
