@@ -15,11 +15,12 @@ from studyapp.schema import (
     APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS,
     PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
 )
-from studyapp.schema import COMPLETED, PARTICIPANTS_FLAG_COLUMNS
+from studyapp.schema import COMPLETED, PARTICIPANTS_FLAG_COLUMNS, PARTICIPANTS_STEP_COLUMNS
 
-# participants.csv as the analysis reads it: the flags are for people (the console, the review); the analysis
-# uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
-PARTICIPANTS_USED = tuple(c for c in PARTICIPANTS_COLUMNS if c not in PARTICIPANTS_FLAG_COLUMNS)
+# participants.csv as the analysis reads it: the flags and the pages' times are for people (the console, the
+# review); the analysis uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
+PARTICIPANTS_USED = tuple(c for c in PARTICIPANTS_COLUMNS
+                          if c not in PARTICIPANTS_FLAG_COLUMNS + PARTICIPANTS_STEP_COLUMNS)
 
 # The built-in variants come first, in this order; imported models' names follow, sorted (order_models).
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")

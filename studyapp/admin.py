@@ -191,7 +191,8 @@ class ParticipantAdmin(admin.ModelAdmin):
     search_fields = ["pseudonym", "external_id"]
     list_select_related = ["study"]
     fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
-              "external_submit_to", "arrived_at", "consent_version", "consented_at", "completed_at", "outcome",
+              "external_submit_to", "arrived_at", "consent_version", "consented_at", "instructions_read_at",
+              "background_given_at", "completed_at", "outcome",
               "ended_at", "ending_code", "degree", "cv_experience_years"]
     readonly_fields = fields  # answers are evidence: the background too (README); erasure is an action
     actions = ["exclude_selected", "include_selected", "erase_data"]

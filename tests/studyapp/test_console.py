@@ -1,5 +1,6 @@
 """The researcher's console: live view, decisions, one-click export and report, staff only, bounded cost."""
 
+import datetime as dt
 import io
 import json
 import re
@@ -13,14 +14,15 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from studyapp import decisions
 from studyapp.codebook import COLUMNS, codebook
 from studyapp.export import participants_frame, review_frame
 from studyapp.models import ConsoleEvent, ExclusionDecision, LikertResponse, Outcome
-from studyapp.schema import PARTICIPANTS_COLUMNS
-from tests.helpers.console import populate
-from tests.helpers.survey import answer_for, location, open_first_trial
+from studyapp.schema import PARTICIPANTS_COLUMNS, PARTICIPANTS_STEP_COLUMNS
+from tests.helpers.console import BACKGROUND_TIME, INSTRUCTIONS_TIME, populate
+from tests.helpers.survey import answer_for, location, open_first_trial, start
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +83,34 @@ def test_the_live_view_shows_page_times_stuck_flags_and_decisions(client, busy):
     assert "Completion time of 12 completed participants" in html
     assert "Show interim results" in html  # open: no results by model on the page
     assert not re.search(r"\bmean\b.*\bN\b", html)
+
+
+def page_medians(html):
+    table = html.split("Median time per page kind")[1].split("</table>")[0]
+    return dict(re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', table))
+
+
+def test_the_instructions_and_background_pages_are_timed_when_submitted_and_their_medians_shown(
+        client, study_factory, participant_factory, busy, researcher):
+    study = study_factory(images=1, slug="timed", attention_checks=False)
+    participant = participant_factory(study)
+    before = timezone.now()
+    start(client, participant)
+    participant.refresh_from_db()
+    assert before <= participant.consented_at <= participant.instructions_read_at \
+        <= participant.background_given_at <= timezone.now()
+    frame = participants_frame(study).set_index("participant")
+    assert frame.loc[participant.pseudonym, "background_given_at"] == \
+        participant.background_given_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    client.force_login(researcher)
+    medians = page_medians(client.get("/dashboard/busy/").content.decode())
+    assert medians["instructions (consent to instructions read)"] == str(INSTRUCTIONS_TIME.seconds) + ".0"
+    assert medians["background questions (instructions read to background given)"] == \
+        str(BACKGROUND_TIME.seconds) + ".0"
+    exported = participants_frame(busy[0])
+    times = {name: pd.to_datetime(exported[name]) for name in ("started_at", *PARTICIPANTS_STEP_COLUMNS)}
+    assert (times["instructions_read_at"] - times["started_at"]).median() == INSTRUCTIONS_TIME
+    assert (times["background_given_at"] - times["instructions_read_at"]).median() == BACKGROUND_TIME
 
 
 def test_paging_and_sorting(client, study_factory, researcher):
