@@ -74,6 +74,7 @@ def study_console(request, study, form=None, status=200):
     rows = monitoring.study_rows(study, now=now)
     page = Paginator(monitoring.sorted_rows(rows, sort, descending), PAGE_SIZE).get_page(request.GET.get("page"))
     flagged = sum(1 for r in rows if r.flags.flagged)
+    pages = monitoring.page_stops(rows)
     refreshing = request.GET.get("refresh") != "off"  # WCAG 2.2.1: a way to stop the page refreshing itself
     toggle = request.GET.copy()
     if refreshing:
@@ -85,6 +86,7 @@ def study_console(request, study, form=None, status=200):
         "sort": sort, "order": "desc" if descending else "asc", "sort_labels": SORT_LABELS,
         "refresh": REFRESH_SECONDS if refreshing else None, "refresh_toggle": toggle.urlencode(),
         "funnel": monitoring.funnel(rows), "durations": monitoring.durations(study, rows),
+        "page_stops": [page for page in pages if page[2] or page[3]], "page_count": len(pages),
         "outcomes": monitoring.outcome_counts(rows), "total": len(rows), "flagged": flagged,
         "stuck": sum(1 for r in rows if r.stuck), "excluded": sum(1 for r in rows if r.excluded),
         "study_link": study.study_link(request.build_absolute_uri("/")),

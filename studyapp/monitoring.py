@@ -220,6 +220,44 @@ def funnel(rows):
     return result
 
 
+def page_stops(rows):
+    """Each single survey page in order (rating pages 1..n, attention checks counted among them as in the funnel's
+    blocks, then comparison pages 1..m): (label, reached, stopped there while in progress, stopped there having
+    ended, drop-off in % = 100 x stopped there / reached it, None where nobody reached it; a percentage with decimals,
+    not the funnel's fraction: one stop among 1000 is 0.1 %, not 0).
+
+    A participant reached a page when they had answered every page before it, and stopped there when they did
+    not answer it: the first page they have not answered (for an attention-check ending, the page after the failed
+    check). Who answered every page stopped on none. Plain counting over the rows: no query."""
+    rating_pages = max((r.rating_pages_total for r in rows), default=0)
+    comparison_pages = max((r.trials_total - r.rating_pages_total for r in rows), default=0)
+    pages = rating_pages + comparison_pages
+    starts, stops = [0] * (pages + 1), [0] * (pages + 1)  # reached: +1 from its first page to its last (a range)
+    waiting, ended = [0] * pages, [0] * pages
+    for r in rows:
+        if not (r.background_given and r.trials_total):
+            continue
+        comparisons = r.trials_total - r.rating_pages_total
+        starts[0] += 1
+        stops[min(r.rating_pages_done + 1, r.rating_pages_total)] += 1  # rating pages reached: 1 .. done + 1
+        stopped = r.rating_pages_done if r.rating_pages_done < r.rating_pages_total else None
+        if r.rating_pages_done == r.rating_pages_total and comparisons:  # all rated: comparison pages 1 .. done + 1
+            starts[rating_pages] += 1
+            stops[rating_pages + min(r.choices_done + 1, comparisons)] += 1
+            stopped = rating_pages + r.choices_done if r.choices_done < comparisons else None
+        if stopped is not None:
+            (waiting if r.outcome == Outcome.IN_PROGRESS else ended)[stopped] += 1
+    reached, count = [], 0
+    for page in range(pages):
+        count += starts[page] - stops[page]
+        reached.append(count)
+    labels = [f"rating page {k}" for k in range(1, rating_pages + 1)]
+    labels += [f"comparison page {k}" for k in range(1, comparison_pages + 1)]
+    return [(label, reached[i], waiting[i], ended[i],
+             100 * (waiting[i] + ended[i]) / reached[i] if reached[i] else None)
+            for i, label in enumerate(labels)]
+
+
 def outcome_counts(rows):
     counts = {value: 0 for value, _ in Outcome.choices}
     for r in rows:

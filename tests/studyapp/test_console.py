@@ -6,6 +6,7 @@ import json
 import re
 import time
 import zipfile
+from collections import Counter
 
 import pandas as pd
 import pytest
@@ -13,13 +14,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from studyapp import decisions
 from studyapp.codebook import COLUMNS, codebook
 from studyapp.export import participants_frame, review_frame
-from studyapp.models import ConsoleEvent, ExclusionDecision, LikertResponse, Outcome
+from studyapp.models import (
+    AttentionCheck, ChoiceResponse, ConsoleEvent, ExclusionDecision, LikertResponse, Outcome, Participant, Trial,
+    answered,
+)
 from studyapp.schema import PARTICIPANTS_COLUMNS, PARTICIPANTS_STEP_COLUMNS
 from tests.helpers.console import BACKGROUND_TIME, INSTRUCTIONS_TIME, populate
 from tests.helpers.survey import answer_for, location, open_first_trial, start
@@ -83,6 +88,40 @@ def test_the_live_view_shows_page_times_stuck_flags_and_decisions(client, busy):
     assert "Completion time of 12 completed participants" in html
     assert "Show interim results" in html  # open: no results by model on the page
     assert not re.search(r"\bmean\b.*\bN\b", html)
+
+
+def test_the_funnel_counts_who_stopped_on_each_single_page(client, busy):
+    study, states = busy
+    Participant.objects.filter(pk=states["stuck"][0].pk).update(outcome=Outcome.EXPIRED)
+    # One stopped three pages earlier; one on the last comparison page; one on the first page.
+    for person, keep in ((states["stuck"][1], lambda n: n // 2 - 3), (states["completed"][2], lambda n: n - 1),
+                         (states["active"][1], lambda n: 0)):
+        trials = list(person.trials.order_by("position").values_list("pk", flat=True))
+        dropped = trials[keep(len(trials)):]
+        for model in (LikertResponse, AttentionCheck, ChoiceResponse):
+            model.objects.filter(trial__in=dropped).delete()
+        Participant.objects.filter(pk=person.pk).update(outcome=Outcome.IN_PROGRESS, completed_at=None)
+    expected, reached = {}, Counter()
+    for person in Participant.objects.filter(study=study, background_given_at__isnull=False):
+        trials = list(person.trials.annotate(done=Count("pk", filter=answered(""))).order_by("position"))
+        ratings = sum(t.kind != Trial.Kind.CHOICE for t in trials)
+        names = [f"rating page {t.position}" if t.position <= ratings else f"comparison page {t.position - ratings}"
+                 for t in trials]
+        first = next((i for i, t in enumerate(trials) if not t.done), len(trials))
+        reached.update(names[:first + 1])
+        if first < len(trials):
+            ended = person.outcome != Outcome.IN_PROGRESS
+            waiting_ended = expected.setdefault(names[first], [0, 0])
+            waiting_ended[ended] += 1
+    assert len(expected) == 4 and sum(map(sum, expected.values())) == 25
+    html = client.get("/dashboard/busy/").content.decode()
+    details = html.split('<details class="page-stops">')[1].split("</details>")[0]
+    assert f"{len(expected)} of {len(reached)} pages where someone stopped" in details
+    shown = {label: cells for label, *cells in re.findall(
+        r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>([\d.]+) %</td>', details)}
+    assert shown == {label: [str(reached[label]), str(waiting), str(ended),
+                             f"{100 * (waiting + ended) / reached[label]:.1f}"]
+                     for label, (waiting, ended) in expected.items()}
 
 
 def page_medians(html):
