@@ -1,5 +1,6 @@
 """The researcher's console: live view, decisions, one-click export and report, staff only, bounded cost."""
 
+import base64
 import datetime as dt
 import io
 import json
@@ -17,7 +18,9 @@ from django.db import connection
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from PIL import Image
 
+from analysis.figures import flow_rows
 from studyapp import decisions
 from studyapp.codebook import COLUMNS, codebook
 from studyapp.export import participants_frame, review_frame
@@ -365,3 +368,13 @@ def test_counts_agree_on_the_console_in_participants_csv_and_in_the_report(clien
     assert flow["Consented"] == (people["started_at"] != "").sum()
     assert flow["Analysed"] == flow["With answers kept"] - excluded_on_console - flow[
         "No rating in the analysis (none given yet, or only of models not compared)"]
+    # The flow figure: written beside the other figures, embedded in the report, drawn from the table's numbers.
+    table = pd.read_csv(tmp_path / "report" / "tables" / "participant_flow.csv", keep_default_na=False)
+    png = Image.open(tmp_path / "report" / "figures" / "participant_flow.png")
+    assert json.loads(png.text["Description"]) == table.values.tolist()
+    assert [(label, count) for _, boxes in flow_rows(json.loads(png.text["Description"])) for label, count in boxes] \
+        == list(table.itertuples(index=False, name=None))
+    report = (tmp_path / "report" / "report.html").read_text()
+    embedded = re.search(r'<figure class="flow">\s*<img src="data:image/png;base64,([^"]+)"', report).group(1)
+    assert base64.b64decode(embedded) == (tmp_path / "report" / "figures" / "participant_flow.png").read_bytes()
+    assert "![Participant flow" in (tmp_path / "report" / "report.md").read_text()
