@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 
 from analysis import explanations, mixed, stats
+from analysis.figures import FLOW_FIGURE, FLOW_FIGURE_TITLE
 from analysis.loading import LIKERT_LEVELS, STATEMENTS
 from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES
 
@@ -320,6 +321,7 @@ def html_context(analysis):
     return {
         "title": "Saliency study: analysis report",
         "flow_table": flow_table(analysis),
+        "flow_figure": flow_figure(analysis),
         "sample_lines": sample_lines(analysis),
         "method_lines": method_lines(analysis),
         "tables": display_tables(analysis),
@@ -331,10 +333,18 @@ def html_context(analysis):
     }
 
 
+def flow_figure(analysis):
+    """The participant-flow figure as the report embeds it beside the flow table (None without one)."""
+    png = analysis.figures.get(FLOW_FIGURE)
+    return {"title": FLOW_FIGURE_TITLE, "file": f"figures/{FLOW_FIGURE}.png",
+            "data_uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii")} if png else None
+
+
 def figure_titles(analysis):
+    """The results' figures (the flow figure is the sample's: flow_figure), by name, with their titles."""
     titles = {"mean_ci": "Mean rating per model with 95% CI (over participants)",
               "likert": "Answers per model (diverging stacked bars)",
               "choice_shares": "Share of side-by-side choices per model",
               "metric_ratings": "Mean rating of each stimulus against its explanation metrics, one colour per model",
               "cell_means": "Mean rating per model x method cell with 95% CI (over participant means)"}
-    return [(name, titles[name]) for name in analysis.figures]
+    return [(name, titles[name]) for name in analysis.figures if name != FLOW_FIGURE]

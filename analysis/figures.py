@@ -1,22 +1,26 @@
 """The report's figures as PNG bytes (matplotlib's Agg canvas, no pyplot state, no display)."""
 
 import io
+import json
+import textwrap
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import NullFormatter
 
-from analysis.loading import LIKERT_LEVELS, STATEMENTS
+from analysis.loading import FLOW_MAIN, FLOW_SPLIT, LIKERT_LEVELS, STATEMENTS
 
 LIKERT_LABELS = ("Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree")
 LIKERT_COLOURS = ("#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac")
 
 
-def png_bytes(figure):
+def png_bytes(figure, description=None):
+    """The figure as PNG; `description` (text) goes into the file's Description chunk."""
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None, "Description": description})
     return buffer.getvalue()
 
 
@@ -149,3 +153,79 @@ def cell_means_figure(cells, levels):
     np.atleast_1d(axes)[0].set_ylabel("Mean rating (95% CI)")
     np.atleast_1d(axes)[-1].legend(title="Model", fontsize="small")
     return png_bytes(figure)
+
+
+FLOW_FIGURE = "participant_flow"  # the report shows it with the flow table, not among the results' figures
+FLOW_FIGURE_TITLE = "Participant flow (CONSORT-style), drawn from the flow table's numbers"
+
+# The flow diagram's layout, in data units: rows 1 apart, the main line on the left, leavers on the right.
+FLOW_BOX_HEIGHT = 0.64
+FLOW_MAIN_X, FLOW_MAIN_WIDTH = 3.0, 3.6
+FLOW_SPLIT_XS, FLOW_SPLIT_WIDTH = (1.55, 4.45), 2.7
+FLOW_SIDE_X, FLOW_SIDE_WIDTH = 7.8, 4.1
+FLOW_WRAP = {FLOW_MAIN_WIDTH: 30, FLOW_SPLIT_WIDTH: 24, FLOW_SIDE_WIDTH: 44}  # characters per line, by box width
+
+
+def flow_rows(flow):
+    """The flow's (step, participants) pairs as the diagram's rows, in order: [(kind, [(step, n), ...])], kind
+    'main' (one box on the main line), 'split' (those with answers kept: completed and not, side by side) or
+    'leave' (participants leaving the line, to the right). Every pair appears once, as given."""
+    rows = []
+    for label, count in flow:
+        kind = "main" if label in FLOW_MAIN else "split" if label in FLOW_SPLIT else "leave"
+        if kind == "split" and rows and rows[-1][0] == "split":
+            rows[-1][1].append((label, count))
+        else:
+            rows.append((kind, [(label, count)]))
+    return rows
+
+
+def flow_box(ax, x, y, width, label, count, colour):
+    text = textwrap.shorten(label, 2 * FLOW_WRAP[width], placeholder="...")  # the table has the whole reason
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - FLOW_BOX_HEIGHT / 2), width, FLOW_BOX_HEIGHT,
+                                boxstyle="round,pad=0.02,rounding_size=0.08", facecolor=colour, edgecolor="#555555"))
+    ax.text(x, y, "\n".join(textwrap.wrap(text, FLOW_WRAP[width])) + f"\nn = {count}", ha="center", va="center",
+            fontsize=7.5)
+
+
+def flow_arrow(ax, start, end):
+    ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "-|>", "color": "#333333", "lw": 0.9,
+                                                      "shrinkA": 0, "shrinkB": 0})
+
+
+def flow_figure(flow):
+    """The participant flow, CONSORT-style, drawn from the flow table's own (step, participants) pairs: arrived,
+    consented, those with answers kept (completed or not, side by side) and analysed down the main line; those
+    leaving it (withdrew, excluded by reason, no rating analysed) to its right. The pairs drawn are written into
+    the PNG's Description as JSON, so the file can be checked against tables/participant_flow.csv."""
+    rows = flow_rows(flow)
+    figure = Figure(figsize=(7.5, 0.72 * len(rows) + 0.3), layout="constrained")
+    ax = figure.add_subplot()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-len(rows) + 0.5, 0.5)
+    ax.set_axis_off()
+    half, step = FLOW_BOX_HEIGHT / 2, (1 - FLOW_BOX_HEIGHT) / 2
+    above = None  # the last main-line row: (its box centres, its y)
+    for i, (kind, boxes) in enumerate(rows):
+        y = -i
+        if kind == "leave":
+            flow_box(ax, FLOW_SIDE_X, y, FLOW_SIDE_WIDTH, *boxes[0], "#fbe3d6")
+            flow_arrow(ax, (FLOW_MAIN_X, y), (FLOW_SIDE_X - FLOW_SIDE_WIDTH / 2, y))
+            continue
+        xs, width = ((FLOW_MAIN_X,), FLOW_MAIN_WIDTH) if kind == "main" else (FLOW_SPLIT_XS, FLOW_SPLIT_WIDTH)
+        for x, (label, count) in zip(xs, boxes):
+            flow_box(ax, x, y, width, label, count, "#deebf7")
+        if above is not None:
+            top = above[1] - half - (step if len(above[0]) > 1 else 0)  # below a split: where its lines join
+            for x in above[0] if len(above[0]) > 1 else ():
+                ax.plot([x, x, FLOW_MAIN_X], [above[1] - half, top, top], color="#333333", lw=0.9)
+            if len(xs) > 1:  # a split: the line forks just above it
+                fork = y + half + step
+                ax.plot([FLOW_MAIN_X, FLOW_MAIN_X], [top, fork], color="#333333", lw=0.9)
+                ax.plot([xs[0], xs[-1]], [fork, fork], color="#333333", lw=0.9)
+                for x in xs:
+                    flow_arrow(ax, (x, fork), (x, y + half))
+            else:
+                flow_arrow(ax, (FLOW_MAIN_X, top), (FLOW_MAIN_X, y + half))
+        above = (xs[:len(boxes)], y)
+    return png_bytes(figure, json.dumps([[label, count] for label, count in flow], ensure_ascii=False))

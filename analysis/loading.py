@@ -15,11 +15,19 @@ from studyapp.schema import (
     APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS,
     PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
 )
-from studyapp.schema import COMPLETED, PARTICIPANTS_FLAG_COLUMNS
+from studyapp.schema import COMPLETED, PARTICIPANTS_FLAG_COLUMNS, PARTICIPANTS_STEP_COLUMNS
 
-# participants.csv as the analysis reads it: the flags are for people (the console, the review); the analysis
-# uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
-PARTICIPANTS_USED = tuple(c for c in PARTICIPANTS_COLUMNS if c not in PARTICIPANTS_FLAG_COLUMNS)
+# participants.csv as the analysis reads it: the flags and the pages' times are for people (the console, the
+# review); the analysis uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
+PARTICIPANTS_USED = tuple(c for c in PARTICIPANTS_COLUMNS
+                          if c not in PARTICIPANTS_FLAG_COLUMNS + PARTICIPANTS_STEP_COLUMNS)
+
+# The participant flow's fixed steps (select_sample; the flow table and figure): the main line from arrival to
+# analysis, and the split of those with answers kept into who completed and who did not. Every other step is
+# participants leaving the line (withdrawn or erased, excluded by reason, no rating in the analysis).
+FLOW_ARRIVED, FLOW_CONSENTED, FLOW_KEPT, FLOW_ANALYSED = "Arrived", "Consented", "With answers kept", "Analysed"
+FLOW_MAIN = (FLOW_ARRIVED, FLOW_CONSENTED, FLOW_KEPT, FLOW_ANALYSED)
+FLOW_SPLIT = ("Completed", "Did not complete, answers kept")
 
 # The built-in variants come first, in this order; imported models' names follow, sorted (order_models).
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")
@@ -494,11 +502,11 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
         outcome = participants["outcome"].astype("string")
         deleted = outcome.isin(DELETED_OUTCOMES).fillna(False)
         consented = participants["started_at"].notna()
-        flow += [("Arrived", len(participants)), ("Consented", int(consented.sum())),
+        flow += [(FLOW_ARRIVED, len(participants)), (FLOW_CONSENTED, int(consented.sum())),
                  ("Withdrew or erased (answers deleted)", int((consented & deleted).sum())),
-                 ("Completed", int((outcome == COMPLETED).fillna(False).sum())),
-                 ("Did not complete, answers kept", int((consented & ~deleted & (outcome != COMPLETED).fillna(True)).sum())),
-                 ("With answers kept", int((consented & ~deleted).sum()))]
+                 (FLOW_SPLIT[0], int((outcome == COMPLETED).fillna(False).sum())),
+                 (FLOW_SPLIT[1], int((consented & ~deleted & (outcome != COMPLETED).fillna(True)).sum())),
+                 (FLOW_KEPT, int((consented & ~deleted).sum()))]
         remaining = participants.loc[(consented & ~deleted).to_numpy(), "participant"].astype(str)
         steps = []
         if completed_only:
@@ -566,6 +574,6 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
         kept = flow[5][1] - sum(count for _, count in flow[6:])
         flow.append(("No rating in the analysis (none given yet, or only of models not compared)",
                      kept - sample.analysed))
-        flow.append(("Analysed", sample.analysed))
+        flow.append((FLOW_ANALYSED, sample.analysed))
     sample.flow = flow
     return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli), sample

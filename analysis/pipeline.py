@@ -114,6 +114,8 @@ def run_analysis(data, options):
         "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),
         "likert": figures.likert_figure(tables["descriptives"], models),
     }
+    if sample.flow:  # the flow table's own pairs: one source of numbers for the table and the figure
+        analysis.figures[figures.FLOW_FIGURE] = figures.flow_figure(sample.flow)
     if "choice_shares" in tables:
         analysis.figures["choice_shares"] = figures.choice_figure(tables["choice_shares"], choice_models)
     if "cell_descriptives" in tables:

@@ -38,6 +38,8 @@ def markdown_report(analysis, context):
     lines = [f"# {context['title']}", "", "## Sample", ""]
     if context.get("flow_table"):
         lines += markdown_table(context["flow_table"])
+    if context.get("flow_figure"):
+        lines += [f"![{context['flow_figure']['title']}]({context['flow_figure']['file']})", ""]
     lines += [f"- {markdown_cell(line)}" for line in context["sample_lines"]]
     lines += ["", "## Methods", ""] + [f"- {markdown_cell(line)}" for line in context["method_lines"]]
     lines += ["", "## Results", ""]

@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 
-from . import balance, participation, pilot, readiness
+from . import balance, decisions, participation, pilot, readiness
 from .models import (
     AttentionCheck, ChoiceResponse, ConsentVersion, ConsoleEvent, ExclusionDecision, LikertResponse, Outcome, Participant,
     Study, Trial,
@@ -173,7 +173,8 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 class ExclusionDecisionInline(KeptRecordsInline):
-    """The researcher's decisions on the participant, newest first: kept, never edited (made on the console)."""
+    """The researcher's decisions on the participant, newest first: kept, never edited (made on the console or by
+    the participant list's actions)."""
 
     model = ExclusionDecision
     fields = ["decided_at", "excluded", "reason", "decided_by_name"]
@@ -190,10 +191,11 @@ class ParticipantAdmin(admin.ModelAdmin):
     search_fields = ["pseudonym", "external_id"]
     list_select_related = ["study"]
     fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
-              "external_submit_to", "arrived_at", "consent_version", "consented_at", "completed_at", "outcome",
+              "external_submit_to", "arrived_at", "consent_version", "consented_at", "instructions_read_at",
+              "background_given_at", "completed_at", "outcome",
               "ended_at", "ending_code", "degree", "cv_experience_years"]
     readonly_fields = fields  # answers are evidence: the background too (README); erasure is an action
-    actions = ["erase_data"]
+    actions = ["exclude_selected", "include_selected", "erase_data"]
     inlines = [ExclusionDecisionInline]
 
     def has_add_permission(self, request):
@@ -223,6 +225,34 @@ class ParticipantAdmin(admin.ModelAdmin):
         if already:
             self.message_user(request, f"Already deleted before: {', '.join(already)}.", messages.INFO)
         return None
+
+    @admin.action(description="Exclude selected participants", permissions=["change"])
+    def exclude_selected(self, request, queryset):  # not `exclude`: ModelAdmin.exclude names the form's fields
+        return self.decide(request, queryset, excluded=True)
+
+    @admin.action(description="Include selected participants", permissions=["change"])
+    def include_selected(self, request, queryset):
+        return self.decide(request, queryset, excluded=False)
+
+    def decide(self, request, queryset, excluded):
+        """Ask for the reason (a page listing who), then keep one decision each, as the console's form does."""
+        action = "exclude_selected" if excluded else "include_selected"
+        confirmed = request.POST.get("confirmed") == "yes"
+        form = decisions.ReasonForm(request.POST if confirmed else None)
+        if confirmed and form.is_valid():
+            people = decisions.decide(request.user, queryset.select_related("study"), excluded,
+                                      form.cleaned_data["reason"])
+            self.message_user(request, decisions.summary(people, excluded, form.cleaned_data["reason"]),
+                              messages.SUCCESS)
+            return None
+        if confirmed:
+            self.message_user(request, "Nothing was stored: " + " ".join(form.errors["reason"]), messages.ERROR)
+        return TemplateResponse(request, "admin/studyapp/participant/decision_confirmation.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"{'Exclude' if excluded else 'Include'} these participants?", "action": action,
+            "excluded": excluded, "form": form, "participants": queryset.select_related("study"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }, status=400 if confirmed else 200)
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_progress()

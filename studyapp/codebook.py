@@ -71,6 +71,12 @@ COLUMNS = {
                       ""),
     "started_at": (TIME, "When they consented.", TIME_FORMAT),
     "completed_at": (TIME, "When they answered the last page.", TIME_FORMAT),
+    "instructions_read_at": (TIME, "When they left the instructions page (its time: from started_at).",
+                             TIME_FORMAT + " (an export written before this column: not recorded)"),
+    "background_given_at": (TIME, "When they answered the background questions (their time: from "
+                                  "instructions_read_at).", TIME_FORMAT + " (an export written before this column, "
+                                                                          "or a participant who answered them "
+                                                                          "before it was recorded: not recorded)"),
     "degree": (TEXT, "Highest degree.", "none, secondary, bachelor, master, doctorate, other; empty: not given"),
     "cv_experience_years": (INTEGER, "Years of computer-vision experience.", "0-60; empty: not given"),
     "attention_passed": (INTEGER, "Attention checks answered as instructed.", "0 to attention_total"),

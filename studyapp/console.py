@@ -3,18 +3,17 @@ the researcher's decisions), the decisions themselves, the export as one zip, an
 a study as a participant. The report from the database is analysis.views' (the survey never imports the analysis).
 
 Views are thin: the rows and summaries are studyapp.monitoring's, the flags studyapp.quality's, the files
-studyapp.export's and studyapp.codebook's. Downloads, reports and decisions are logged (ConsoleEvent).
+studyapp.export's and studyapp.codebook's, the decisions studyapp.decisions' (as the admin's). Downloads, reports
+and decisions are logged (ConsoleEvent).
 """
 
 import io
-import logging
 import zipfile
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -22,14 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import balance, codebook, monitoring, pilot, readiness, recruitment
+from . import balance, codebook, decisions, monitoring, pilot, readiness, recruitment
 from .decorators import staff_required
 from .export import export_frames
-from .models import ConsoleEvent, ExclusionDecision, Participant, Study
+from .models import Participant, Study
 from .schema import CSV_LINE_END
 from .views import see_other
-
-logger = logging.getLogger("studyapp.console")
 
 PAGE_SIZE = 50
 REFRESH_SECONDS = 60
@@ -38,21 +35,17 @@ SORT_LABELS = {"last_activity": "Last activity", "time_on_page": "Time on page",
 
 
 def record(request, study, action, detail=""):
-    ConsoleEvent.objects.create(study=study, user=request.user, username=request.user.get_username(),
-                                action=action, detail=detail[:300])
-    logger.info("%s: %s on study %s %s", request.user.get_username(), action, study.slug, detail)
+    decisions.record(request.user, study, action, detail)
 
 
-class DecisionForm(forms.Form):
+class DecisionForm(decisions.ReasonForm):
     participant = forms.MultipleChoiceField(
         error_messages={"required": "Tick at least one participant to decide on.",
                         "invalid_choice": "%(value)s is not a participant of this study; nothing was stored."})
-    decision = forms.ChoiceField(choices=[("exclude", "Exclude"), ("include", "Include")],
+    decision = forms.ChoiceField(choices=[(decisions.EXCLUDE, "Exclude"), (decisions.INCLUDE, "Include")],
                                  error_messages={"required": "Choose Exclude or Include.",
                                                  "invalid_choice": "Choose Exclude or Include."})
-    reason = forms.CharField(max_length=300, strip=True,
-                             error_messages={"required": "Give a reason for the decision; it is kept with it.",
-                                             "max_length": "Keep the reason to at most 300 characters."})
+    field_order = ["participant", "decision", "reason"]
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -81,6 +74,7 @@ def study_console(request, study, form=None, status=200):
     rows = monitoring.study_rows(study, now=now)
     page = Paginator(monitoring.sorted_rows(rows, sort, descending), PAGE_SIZE).get_page(request.GET.get("page"))
     flagged = sum(1 for r in rows if r.flags.flagged)
+    pages = monitoring.page_stops(rows)
     refreshing = request.GET.get("refresh") != "off"  # WCAG 2.2.1: a way to stop the page refreshing itself
     toggle = request.GET.copy()
     if refreshing:
@@ -92,6 +86,7 @@ def study_console(request, study, form=None, status=200):
         "sort": sort, "order": "desc" if descending else "asc", "sort_labels": SORT_LABELS,
         "refresh": REFRESH_SECONDS if refreshing else None, "refresh_toggle": toggle.urlencode(),
         "funnel": monitoring.funnel(rows), "durations": monitoring.durations(study, rows),
+        "page_stops": [page for page in pages if page[2] or page[3]], "page_count": len(pages),
         "outcomes": monitoring.outcome_counts(rows), "total": len(rows), "flagged": flagged,
         "stuck": sum(1 for r in rows if r.stuck), "excluded": sum(1 for r in rows if r.excluded),
         "study_link": study.study_link(request.build_absolute_uri("/")),
@@ -111,17 +106,11 @@ def decide(request, slug):
     form = DecisionForm(request.POST, study=study)
     if not form.is_valid():
         return study_console(request, study, form=form, status=400)
-    names = form.cleaned_data["participant"]
-    excluded = form.cleaned_data["decision"] == "exclude"
-    with transaction.atomic():
-        people = list(study.participants.filter(pseudonym__in=names))
-        ExclusionDecision.objects.bulk_create(
-            ExclusionDecision(participant=p, excluded=excluded, reason=form.cleaned_data["reason"],
-                              decided_by=request.user, decided_by_name=request.user.get_username()) for p in people)
-        record(request, study, "exclude" if excluded else "include",
-               f"{len(people)}: {', '.join(sorted(names))[:200]} ({form.cleaned_data['reason']})")
-    messages.success(request, f"{'Excluded' if excluded else 'Included'} {len(people)} participant"
-                              f"{'s' if len(people) != 1 else ''}: {form.cleaned_data['reason']}")
+    excluded = form.cleaned_data["decision"] == decisions.EXCLUDE
+    reason = form.cleaned_data["reason"]
+    people = decisions.decide(request.user, study.participants.filter(pseudonym__in=form.cleaned_data["participant"]),
+                              excluded, reason)
+    messages.success(request, decisions.summary(people, excluded, reason))
     return see_other(reverse("studyapp:dashboard_study", kwargs={"slug": study.slug}))
 
 

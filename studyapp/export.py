@@ -66,7 +66,8 @@ from .balance import balance_frame
 from .models import ChoiceResponse, Participant, Trial
 from .schema import (
     BALANCE_FILE,
-    CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
+    CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, PARTICIPANTS_STEP_COLUMNS,
+    RATINGS_COLUMNS, RATINGS_FILE,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
 from .schema import APPROVE, ATTENTION_FAILED, COMPLETED, MAY_REJECT, REVIEW_COLUMNS, REVIEW_FILE
@@ -180,7 +181,7 @@ def participants_frame(study, include_preview=False):
     """One row per participant of the study, started or not, with their attention-check tally."""
     people = query_frame(exported_participants(study, include_preview).with_progress().order_by("pseudonym"), {
         **{name: name for name in ("pseudonym", "consented_at", "completed_at", "degree", "cv_experience_years",
-                                   "attention_passed", "attention_answered", "outcome")},
+                                   "attention_passed", "attention_answered", "outcome", *PARTICIPANTS_STEP_COLUMNS)},
         "consent_number": "consent_version__number"})
     return pd.DataFrame({
         "participant": people["pseudonym"].astype("string"),
@@ -193,6 +194,7 @@ def participants_frame(study, include_preview=False):
         "outcome": people["outcome"].astype("string"),
         "consent_version": integers(people["consent_number"]),
         **decision_and_flag_columns(study, people["pseudonym"], include_preview),
+        **{name: iso_utc(people[name]) for name in PARTICIPANTS_STEP_COLUMNS},
     }, columns=PARTICIPANTS_COLUMNS)
 
 

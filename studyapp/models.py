@@ -392,6 +392,8 @@ class Participant(models.Model):
     consent_version = models.ForeignKey(ConsentVersion, null=True, blank=True, on_delete=models.PROTECT,
                                         related_name="participants", help_text="The text they agreed to.")
     instructions_read_at = models.DateTimeField(null=True, blank=True)
+    background_given_at = models.DateTimeField(null=True, blank=True,
+                                               help_text="When they answered the background questions.")
     completed_at = models.DateTimeField(null=True, blank=True)
     degree = models.CharField(max_length=32, blank=True)
     cv_experience_years = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -28,6 +28,7 @@ class Row:
     consented_at: object
     instructions_read_at: object
     background_given: bool
+    background_given_at: object
     completed_at: object
     ended_at: object
     trials_total: int
@@ -102,7 +103,8 @@ def study_rows(study, now=None, include_preview=False):
         attention_answered=Count("trials", filter=Q(trials__attention_response__isnull=False)),
         attention_passed=Count("trials", filter=passed_check("trials__")),
         last_shown=Max("trials__shown_at"),
-    ).values("pk", "pseudonym", "outcome", "arrived_at", "consented_at", "instructions_read_at", "degree",
+    ).values("pk", "pseudonym", "outcome", "arrived_at", "consented_at", "instructions_read_at",
+             "background_given_at", "degree",
              "cv_experience_years", "completed_at", "ended_at", "excluded", "exclusion_reason", "trials_total",
              "trials_done", "rating_pages_total", "rating_pages_done", "choices_done", "attention_answered",
              "attention_passed", "last_shown")
@@ -111,8 +113,8 @@ def study_rows(study, now=None, include_preview=False):
     rows = []
     for p in progress:
         facts = answers.get(p["pk"], {})
-        last = latest(p["arrived_at"], p["consented_at"], p["instructions_read_at"], p["last_shown"],
-                      facts.get("last_answer"), p["ended_at"])
+        last = latest(p["arrived_at"], p["consented_at"], p["instructions_read_at"], p["background_given_at"],
+                      p["last_shown"], facts.get("last_answer"), p["ended_at"])
         began = p["arrived_at"] or p["consented_at"]
         end = p["ended_at"] if p["outcome"] != Outcome.IN_PROGRESS else now
         row = Row(
@@ -120,6 +122,7 @@ def study_rows(study, now=None, include_preview=False):
             arrived_at=p["arrived_at"], consented_at=p["consented_at"],
             instructions_read_at=p["instructions_read_at"],
             background_given=p["cv_experience_years"] is not None and bool(p["degree"]),
+            background_given_at=p["background_given_at"],
             completed_at=p["completed_at"], ended_at=p["ended_at"], trials_total=p["trials_total"],
             trials_done=p["trials_done"], rating_pages_total=p["rating_pages_total"],
             rating_pages_done=p["rating_pages_done"], choices_done=p["choices_done"],
@@ -217,6 +220,44 @@ def funnel(rows):
     return result
 
 
+def page_stops(rows):
+    """Each single survey page in order (rating pages 1..n, attention checks counted among them as in the funnel's
+    blocks, then comparison pages 1..m): (label, reached, stopped there while in progress, stopped there having
+    ended, drop-off in % = 100 x stopped there / reached it, None where nobody reached it; a percentage with decimals,
+    not the funnel's fraction: one stop among 1000 is 0.1 %, not 0).
+
+    A participant reached a page when they had answered every page before it, and stopped there when they did
+    not answer it: the first page they have not answered (for an attention-check ending, the page after the failed
+    check). Who answered every page stopped on none. Plain counting over the rows: no query."""
+    rating_pages = max((r.rating_pages_total for r in rows), default=0)
+    comparison_pages = max((r.trials_total - r.rating_pages_total for r in rows), default=0)
+    pages = rating_pages + comparison_pages
+    starts, stops = [0] * (pages + 1), [0] * (pages + 1)  # reached: +1 from its first page to its last (a range)
+    waiting, ended = [0] * pages, [0] * pages
+    for r in rows:
+        if not (r.background_given and r.trials_total):
+            continue
+        comparisons = r.trials_total - r.rating_pages_total
+        starts[0] += 1
+        stops[min(r.rating_pages_done + 1, r.rating_pages_total)] += 1  # rating pages reached: 1 .. done + 1
+        stopped = r.rating_pages_done if r.rating_pages_done < r.rating_pages_total else None
+        if r.rating_pages_done == r.rating_pages_total and comparisons:  # all rated: comparison pages 1 .. done + 1
+            starts[rating_pages] += 1
+            stops[rating_pages + min(r.choices_done + 1, comparisons)] += 1
+            stopped = rating_pages + r.choices_done if r.choices_done < comparisons else None
+        if stopped is not None:
+            (waiting if r.outcome == Outcome.IN_PROGRESS else ended)[stopped] += 1
+    reached, count = [], 0
+    for page in range(pages):
+        count += starts[page] - stops[page]
+        reached.append(count)
+    labels = [f"rating page {k}" for k in range(1, rating_pages + 1)]
+    labels += [f"comparison page {k}" for k in range(1, comparison_pages + 1)]
+    return [(label, reached[i], waiting[i], ended[i],
+             100 * (waiting[i] + ended[i]) / reached[i] if reached[i] else None)
+            for i, label in enumerate(labels)]
+
+
 def outcome_counts(rows):
     counts = {value: 0 for value, _ in Outcome.choices}
     for r in rows:
@@ -234,6 +275,20 @@ def quartiles(values):
     return q1, median, q3
 
 
+# The pages before the trials, each timed from the previous page's submission to its own (Row attributes).
+STEP_PAGES = {"consent (arrival to consent)": ("arrived_at", "consented_at"),
+              "instructions (consent to instructions read)": ("consented_at", "instructions_read_at"),
+              "background questions (instructions read to background given)": ("instructions_read_at",
+                                                                                "background_given_at")}
+
+
+def median_seconds(rows, start, end):
+    """Median seconds from Row attribute `start` to `end`, over the rows having both (None: no such row)."""
+    values = [(getattr(r, end) - getattr(r, start)).total_seconds() for r in rows
+              if getattr(r, start) and getattr(r, end)]
+    return statistics.median(values) if values else None
+
+
 def durations(study, rows):
     """Median and IQR of completion time (minutes), and each page kind's median time (seconds)."""
     done = [(r.completed_at - r.consented_at).total_seconds() / 60 for r in rows
@@ -245,10 +300,8 @@ def durations(study, rows):
                                           kind=kind, **{f"{relation}__isnull": False})
                      .values_list(f"{relation}__rt_ms", flat=True))
         kinds[Trial.Kind(kind).label] = statistics.median(times) / 1000 if times else None
-    before = {"consent (arrival to consent)": [(r.consented_at - r.arrived_at).total_seconds() for r in rows
-                                               if r.arrived_at and r.consented_at]}
-    for label, values in before.items():
-        kinds[label] = statistics.median(values) if values else None
+    for label, (start, end) in STEP_PAGES.items():
+        kinds[label] = median_seconds(rows, start, end)
     return {"completion_minutes": quartiles(done), "completed": len(done), "page_seconds": kinds}
 
 

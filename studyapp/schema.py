@@ -43,20 +43,24 @@ CHOICES_COLUMNS += ("page_hides",)
 PARTICIPANTS_DECISION_COLUMNS = ("excluded", "exclusion_reason")
 PARTICIPANTS_FLAG_COLUMNS = ("speeder", "total_seconds", "speeder_cutoff_seconds", "fast_pages", "straight_lining",
                              "straightlining_share", "attention_failed", "attention_rejectable", "page_hides")
-PARTICIPANTS_COLUMNS += PARTICIPANTS_DECISION_COLUMNS + PARTICIPANTS_FLAG_COLUMNS
+# When the pages before the trials were submitted (started_at is the consent's): each page's time, as the
+# console's medians take it, can be computed from the export.
+PARTICIPANTS_STEP_COLUMNS = ("instructions_read_at", "background_given_at")
+PARTICIPANTS_COLUMNS += PARTICIPANTS_DECISION_COLUMNS + PARTICIPANTS_FLAG_COLUMNS + PARTICIPANTS_STEP_COLUMNS
 REVIEW_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "action", "reason")
 APPROVE, MAY_REJECT = "approve", "may_reject"  # review.csv's actions
 
 # Columns appended after a file's first release, with the value a file written before them means: an export
 # without them is read as it was meant (every study then showed Vanilla Gradient maps; nobody was excluded;
-# page hides and flags were not recorded).
+# page hides, flags and the pages' submission times were not recorded).
 DEFAULT_METHOD = "VG"
 APPENDED_COLUMNS = {
     RATINGS_FILE: {"method": DEFAULT_METHOD, "page_hides": None},
     CHOICES_FILE: {"left_method": DEFAULT_METHOD, "middle_method": DEFAULT_METHOD, "right_method": DEFAULT_METHOD,
                    "chosen_method": DEFAULT_METHOD, "page_hides": None},
     STIMULI_FILE: {"method": DEFAULT_METHOD},
-    PARTICIPANTS_FILE: {"excluded": "", "exclusion_reason": "", **dict.fromkeys(PARTICIPANTS_FLAG_COLUMNS)},
+    PARTICIPANTS_FILE: {"excluded": "", "exclusion_reason": "", **dict.fromkeys(PARTICIPANTS_FLAG_COLUMNS),
+                        **dict.fromkeys(PARTICIPANTS_STEP_COLUMNS)},
 }
 
 IN_PROGRESS = "in_progress"

@@ -171,7 +171,8 @@ def save_instructions_read(participant, data):
 def save_background(participant, data):
     participant.degree = data["degree"]
     participant.cv_experience_years = data["cv_experience_years"]
-    participant.save(update_fields=["degree", "cv_experience_years"])
+    participant.background_given_at = timezone.now()
+    participant.save(update_fields=["degree", "cv_experience_years", "background_given_at"])
     return None
 
 

@@ -48,7 +48,8 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
     out = export["out"]
     assert "Analysed 15 participants, 180 ratings of N A M2, 60 choices" in output
     assert {p.name for p in out.iterdir()} == {"report.html", "report.md", "results.json", "tables", "figures"}
-    assert {p.name for p in (out / "figures").iterdir()} == {"mean_ci.png", "likert.png", "choice_shares.png"}
+    assert {p.name for p in (out / "figures").iterdir()} == {"mean_ci.png", "likert.png", "choice_shares.png",
+                                                             "participant_flow.png"}
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in (out / "figures").iterdir())
     assert {"descriptives.csv", "wilcoxon_ratings.csv", "anova.csv", "friedman.csv", "wilcoxon_participants.csv",
             "choice_shares.csv", "justifications.csv", "ordinal.csv", "mixed.csv"} <= {p.name for p in (out / "tables").iterdir()}
@@ -84,7 +85,8 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
     for statement in ("zero_method=&#x27;pratt&#x27;", "method=&#x27;holm&#x27;", "each participant as one unit",
                       "Participants: 15 (15 started, 15 completed)", "Excluded: none"):
         assert statement in html
-    assert html.count('src="data:image/png;base64,') == 3 and "http" not in html.replace("http-equiv", "")
+    # Three results' figures and the participant flow's.
+    assert html.count('src="data:image/png;base64,') == 4 and "http" not in html.replace("http-equiv", "")
     markdown = (out / "report.md").read_text()
     assert f"| Sufficiency | N | 60 | {mean:.2f} +- {sd:.2f} |" in markdown and "N vs A: p (Holm)" in markdown
 
@@ -198,7 +200,8 @@ def test_a_study_without_side_by_side_pages_gets_a_report_without_choices(export
     data = results(export["out"])
     assert data["sample"]["choices"] == 0 and "choice_shares" not in data
     assert "Side-by-side choices" not in (export["out"] / "report.html").read_text()
-    assert {p.name for p in (export["out"] / "figures").iterdir()} == {"mean_ci.png", "likert.png"}
+    assert {p.name for p in (export["out"] / "figures").iterdir()} == {"mean_ci.png", "likert.png",
+                                                                       "participant_flow.png"}
 
 
 def test_a_second_run_replaces_the_previous_report(export):

@@ -11,6 +11,9 @@ from studyapp.models import (
 from studyapp.survey import start_study
 
 
+INSTRUCTIONS_TIME, BACKGROUND_TIME = timedelta(seconds=40), timedelta(seconds=25)  # every consented participant's
+
+
 def populate(study, count, now=None, researcher=None):
     """`count` participants: every fourth completed (one of them a speeder once enough completed), every fourth
     stuck halfway, some never consented, one straight-liner, one excluded by `researcher`. Returns them by state."""
@@ -28,7 +31,9 @@ def populate(study, count, now=None, researcher=None):
             continue
         start_study(person, version)
         done_at = began + timedelta(minutes=20 if n else 1)  # the first completed one is fast
-        fields = {"consented_at": began, "instructions_read_at": began, "degree": "master", "cv_experience_years": 2}
+        fields = {"consented_at": began, "instructions_read_at": began + INSTRUCTIONS_TIME,
+                  "background_given_at": began + INSTRUCTIONS_TIME + BACKGROUND_TIME, "degree": "master",
+                  "cv_experience_years": 2}
         trials = list(Trial.objects.filter(participant=person).order_by("position"))
         answered = trials if state == "completed" else trials[: len(trials) // 2]
         if state == "active":

@@ -1,24 +1,36 @@
 """The researcher's console: live view, decisions, one-click export and report, staff only, bounded cost."""
 
+import base64
+import datetime as dt
 import io
 import json
 import re
 import time
 import zipfile
+from collections import Counter
 
 import pandas as pd
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from PIL import Image
 
+from analysis.figures import flow_rows
+from studyapp import decisions
 from studyapp.codebook import COLUMNS, codebook
 from studyapp.export import participants_frame, review_frame
-from studyapp.models import ConsoleEvent, ExclusionDecision, LikertResponse, Outcome
-from studyapp.schema import PARTICIPANTS_COLUMNS
-from tests.helpers.console import populate
-from tests.helpers.survey import answer_for, location, open_first_trial
+from studyapp.models import (
+    AttentionCheck, ChoiceResponse, ConsoleEvent, ExclusionDecision, LikertResponse, Outcome, Participant, Trial,
+    answered,
+)
+from studyapp.schema import PARTICIPANTS_COLUMNS, PARTICIPANTS_STEP_COLUMNS
+from tests.helpers.console import BACKGROUND_TIME, INSTRUCTIONS_TIME, populate
+from tests.helpers.survey import answer_for, location, open_first_trial, start
 
 pytestmark = pytest.mark.django_db
 
@@ -81,6 +93,68 @@ def test_the_live_view_shows_page_times_stuck_flags_and_decisions(client, busy):
     assert not re.search(r"\bmean\b.*\bN\b", html)
 
 
+def test_the_funnel_counts_who_stopped_on_each_single_page(client, busy):
+    study, states = busy
+    Participant.objects.filter(pk=states["stuck"][0].pk).update(outcome=Outcome.EXPIRED)
+    # One stopped three pages earlier; one on the last comparison page; one on the first page.
+    for person, keep in ((states["stuck"][1], lambda n: n // 2 - 3), (states["completed"][2], lambda n: n - 1),
+                         (states["active"][1], lambda n: 0)):
+        trials = list(person.trials.order_by("position").values_list("pk", flat=True))
+        dropped = trials[keep(len(trials)):]
+        for model in (LikertResponse, AttentionCheck, ChoiceResponse):
+            model.objects.filter(trial__in=dropped).delete()
+        Participant.objects.filter(pk=person.pk).update(outcome=Outcome.IN_PROGRESS, completed_at=None)
+    expected, reached = {}, Counter()
+    for person in Participant.objects.filter(study=study, background_given_at__isnull=False):
+        trials = list(person.trials.annotate(done=Count("pk", filter=answered(""))).order_by("position"))
+        ratings = sum(t.kind != Trial.Kind.CHOICE for t in trials)
+        names = [f"rating page {t.position}" if t.position <= ratings else f"comparison page {t.position - ratings}"
+                 for t in trials]
+        first = next((i for i, t in enumerate(trials) if not t.done), len(trials))
+        reached.update(names[:first + 1])
+        if first < len(trials):
+            ended = person.outcome != Outcome.IN_PROGRESS
+            waiting_ended = expected.setdefault(names[first], [0, 0])
+            waiting_ended[ended] += 1
+    assert len(expected) == 4 and sum(map(sum, expected.values())) == 25
+    html = client.get("/dashboard/busy/").content.decode()
+    details = html.split('<details class="page-stops">')[1].split("</details>")[0]
+    assert f"{len(expected)} of {len(reached)} pages where someone stopped" in details
+    shown = {label: cells for label, *cells in re.findall(
+        r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td><td>([\d.]+) %</td>', details)}
+    assert shown == {label: [str(reached[label]), str(waiting), str(ended),
+                             f"{100 * (waiting + ended) / reached[label]:.1f}"]
+                     for label, (waiting, ended) in expected.items()}
+
+
+def page_medians(html):
+    table = html.split("Median time per page kind")[1].split("</table>")[0]
+    return dict(re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', table))
+
+
+def test_the_instructions_and_background_pages_are_timed_when_submitted_and_their_medians_shown(
+        client, study_factory, participant_factory, busy, researcher):
+    study = study_factory(images=1, slug="timed", attention_checks=False)
+    participant = participant_factory(study)
+    before = timezone.now()
+    start(client, participant)
+    participant.refresh_from_db()
+    assert before <= participant.consented_at <= participant.instructions_read_at \
+        <= participant.background_given_at <= timezone.now()
+    frame = participants_frame(study).set_index("participant")
+    assert frame.loc[participant.pseudonym, "background_given_at"] == \
+        participant.background_given_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    client.force_login(researcher)
+    medians = page_medians(client.get("/dashboard/busy/").content.decode())
+    assert medians["instructions (consent to instructions read)"] == str(INSTRUCTIONS_TIME.seconds) + ".0"
+    assert medians["background questions (instructions read to background given)"] == \
+        str(BACKGROUND_TIME.seconds) + ".0"
+    exported = participants_frame(busy[0])
+    times = {name: pd.to_datetime(exported[name]) for name in ("started_at", *PARTICIPANTS_STEP_COLUMNS)}
+    assert (times["instructions_read_at"] - times["started_at"]).median() == INSTRUCTIONS_TIME
+    assert (times["background_given_at"] - times["instructions_read_at"]).median() == BACKGROUND_TIME
+
+
 def test_paging_and_sorting(client, study_factory, researcher):
     study = study_factory(images=1, slug="many", attention_checks=False)
     populate(study, 120)
@@ -110,6 +184,53 @@ def test_decisions_are_kept_with_who_when_why_and_the_latest_stands(client, busy
     assert not frame.loc[names[0], "excluded"]
     assert frame.loc[names[1], "excluded"] and frame.loc[names[1], "exclusion_reason"] == "'=straight-lining on every page"
     assert ConsoleEvent.objects.filter(action="exclude").count() == 1
+
+
+CHANGELIST = "/admin/studyapp/participant/"
+
+
+def test_the_admin_excludes_and_includes_selected_participants_through_the_consoles_rule(client, busy, researcher,
+                                                                                         caplog):
+    study, states = busy
+    researcher.user_permissions.set(Permission.objects.filter(content_type__app_label="studyapp"))
+    people = states["completed"][2:5]
+    picked = {"_selected_action": [p.pk for p in people]}
+    asked = client.post(CHANGELIST, {"action": "exclude_selected", **picked})
+    page = asked.content.decode()
+    assert asked.status_code == 200 and "Reason (kept with the decision)" in page
+    assert all(p.pseudonym in page for p in people) and 'name="confirmed" value="yes"' in page
+    for reason in ("", "   ", "x" * 301):
+        refused = client.post(CHANGELIST, {"action": "exclude_selected", "confirmed": "yes", "reason": reason,
+                                           **picked})
+        assert refused.status_code == 400 and "Nothing was stored" in refused.content.decode()
+    assert "Give a reason" in client.post(CHANGELIST, {"action": "exclude_selected", "confirmed": "yes", **picked}
+                                          ).content.decode()
+    assert ExclusionDecision.objects.count() == 1 and not ConsoleEvent.objects.exists()  # the fixture's own
+    with caplog.at_level("INFO", logger="studyapp.console"):
+        done = client.post(CHANGELIST, {"action": "exclude_selected", "confirmed": "yes",
+                                        "reason": "  bot-like answers ", **picked}, follow=True)
+    assert "Excluded 3 participants: bot-like answers" in done.content.decode()
+    kept = ExclusionDecision.objects.filter(participant__in=people)
+    assert sorted((d.participant.pseudonym, d.excluded, d.reason, d.decided_by_name) for d in kept) == [
+        (p.pseudonym, True, "bot-like answers", "researcher") for p in people]
+    event = ConsoleEvent.objects.get()
+    assert (event.action, event.username, event.study) == ("exclude", "researcher", study)
+    assert event.detail == f"3: {', '.join(p.pseudonym for p in people)} (bot-like answers)"
+    assert "researcher: exclude on study busy 3:" in caplog.text
+    client.post(CHANGELIST, {"action": "include_selected", "confirmed": "yes", "reason": "checked by hand",
+                             "_selected_action": [people[0].pk]})
+    frame = participants_frame(study).set_index("participant")
+    assert not frame.loc[people[0].pseudonym, "excluded"] and frame.loc[people[1].pseudonym, "excluded"]
+    _, cells = cells_of(client.get("/dashboard/busy/?sort=participant&order=asc").content.decode(),
+                        people[1].pseudonym)
+    assert "<strong>excluded</strong>: bot-like answers" in cells[10]
+
+
+def test_a_decision_without_a_reason_is_refused_whoever_asks(busy, researcher):
+    _, states = busy
+    with pytest.raises(decisions.BadReason, match="Give a reason"):
+        decisions.decide(researcher, states["completed"][2:4], True, " ")
+    assert ExclusionDecision.objects.count() == 1
 
 
 @pytest.mark.parametrize("post, message", [
@@ -247,3 +368,13 @@ def test_counts_agree_on_the_console_in_participants_csv_and_in_the_report(clien
     assert flow["Consented"] == (people["started_at"] != "").sum()
     assert flow["Analysed"] == flow["With answers kept"] - excluded_on_console - flow[
         "No rating in the analysis (none given yet, or only of models not compared)"]
+    # The flow figure: written beside the other figures, embedded in the report, drawn from the table's numbers.
+    table = pd.read_csv(tmp_path / "report" / "tables" / "participant_flow.csv", keep_default_na=False)
+    png = Image.open(tmp_path / "report" / "figures" / "participant_flow.png")
+    assert json.loads(png.text["Description"]) == table.values.tolist()
+    assert [(label, count) for _, boxes in flow_rows(json.loads(png.text["Description"])) for label, count in boxes] \
+        == list(table.itertuples(index=False, name=None))
+    report = (tmp_path / "report" / "report.html").read_text()
+    embedded = re.search(r'<figure class="flow">\s*<img src="data:image/png;base64,([^"]+)"', report).group(1)
+    assert base64.b64decode(embedded) == (tmp_path / "report" / "figures" / "participant_flow.png").read_bytes()
+    assert "![Participant flow" in (tmp_path / "report" / "report.md").read_text()
