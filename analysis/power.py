@@ -259,6 +259,13 @@ def simulate_ratings(design, participants, rng):
     image = np.tile(np.repeat(np.arange(design.images), len(models)), participants)
     model = np.tile(np.arange(len(models)), participants * design.images)
     mean = np.array([design.means[m] for m in models])[model]
+    return draw_answers(design, mean, person, image, rng, {"model": pd.Categorical.from_codes(model, models)})
+
+
+def draw_answers(design, mean, person, image, rng, conditions):
+    """A simulated study's frame: participant, image, the `conditions` columns, then each statement's answers, a
+    latent score (`mean` per rating + the participant's and the image's random intercept + noise) as 1-5."""
+    participants = int(person.max()) + 1
     columns = {}
     for statement in STATEMENTS:
         latent = (mean + rng.normal(0, design.participant_sd, participants)[person]
@@ -268,7 +275,7 @@ def simulate_ratings(design, participants, rng):
     return pd.DataFrame({
         "participant": pd.Categorical.from_codes(person, [f"P{i + 1:06d}" for i in range(participants)]),
         "image": pd.Categorical.from_codes(image, [f"img-{i + 1:04d}" for i in range(design.images)]),
-        "model": pd.Categorical.from_codes(model, models),
+        **conditions,
         **columns,
     })
 
@@ -294,23 +301,13 @@ def simulate_factorial_ratings(design, layout, rng):
     """Ratings of a whole model x method study laid out as `layout` (factorial_layout), both statements
     independent draws (as simulate_ratings): `variant` and `method` the factors, `model` the cell's name."""
     person, image, model, method = layout.T
-    participants = int(person.max()) + 1
     levels = design.levels
     mean = np.array([[design.cell_means[m][k] for k in levels["method"]] for m in levels["model"]])[model, method]
-    columns = {}
-    for statement in STATEMENTS:
-        latent = (mean + rng.normal(0, design.participant_sd, participants)[person]
-                  + rng.normal(0, design.image_sd, design.images)[image]
-                  + rng.normal(0, design.sd, len(person)))
-        columns[statement] = likert_answers(latent)
     cells = [CONDITION_FORMAT.format(model=m, method=k) for m in levels["model"] for k in levels["method"]]
-    return pd.DataFrame({
-        "participant": pd.Categorical.from_codes(person, [f"P{i + 1:06d}" for i in range(participants)]),
-        "image": pd.Categorical.from_codes(image, [f"img-{i + 1:04d}" for i in range(design.images)]),
+    return draw_answers(design, mean, person, image, rng, {
         "model": pd.Categorical.from_codes(model * len(levels["method"]) + method, cells),
         "variant": pd.Categorical.from_codes(model, levels["model"]),
         "method": pd.Categorical.from_codes(method, levels["method"]),
-        **columns,
     })
 
 

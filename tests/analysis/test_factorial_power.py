@@ -6,7 +6,6 @@ Monte-Carlo bounds as in test_power.py: MC_Z standard errors of a share estimate
 """
 
 import csv
-import io
 import itertools
 import json
 import math
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
-from django.core.management import CommandError, call_command, execute_from_command_line
+from django.core.management import CommandError, execute_from_command_line
 from scipy import stats as sp
 from statsmodels.stats.multitest import multipletests
 
@@ -23,6 +22,7 @@ from analysis import mixed, pipeline, power
 from analysis.loading import InputError
 from studyapp import randomization
 from studyapp.schema import FACTORIAL_POWER_COLUMNS
+from tests.analysis.test_plan_study_command import plan_study
 
 MC_Z = 4
 MODELS, METHODS = ("N", "A", "M2"), ("VG", "IG", "SG")
@@ -205,12 +205,6 @@ def test_a_factorial_design_that_cannot_be_simulated_is_refused(fields, message)
 
 DESIGN = ["--means", "N=2.5,A=2.9,M2=3.2", "--methods", "VG", "IG", "SG", "--method-effects", "VG=0,IG=0.2,SG=0.4",
           "--sd", "0.8", "--participant-sd", "0.5", "--image-sd", "0.3", "--images", "4"]
-
-
-def plan_study(*args):
-    out = io.StringIO()
-    call_command("plan_study", *map(str, args), stdout=out, stderr=io.StringIO())
-    return out.getvalue()
 
 
 def test_plan_study_plans_a_model_by_method_study(tmp_path):
