@@ -351,15 +351,16 @@ def factor_decisions(tables, alpha):
     factor its main effect (mixed: any Holm-adjusted level pair significant; Friedman, with 3 or more levels),
     and each level pair (mixed, Holm within factor and statement)."""
     found = []
-    contrasts = tables["factorial_contrasts"]
-    for (factor, statement), family in contrasts.groupby(["factor", "statement"], sort=False):
-        significant = (family["p_holm"] < alpha).tolist()
+    table, column, _ = FACTOR_TESTS["mixed"]
+    for (factor, statement), family in tables[table].groupby(["factor", "statement"], sort=False):
+        significant = (family[column] < alpha).tolist()
         found.append(("mixed", factor, MAIN_EFFECT, statement, any(significant)))
         found += [("mixed", factor, f"{a}-{b}", statement, s)
                   for a, b, s in zip(family["level_a"], family["level_b"], significant)]
-    for row in tables["friedman_factors"].to_dict("records"):
+    table, column, _ = FACTOR_TESTS["friedman"]
+    for row in tables[table].to_dict("records"):
         if row["k"] >= 3:  # too few participants with every level: not significant (p is NaN)
-            found.append(("friedman", row["factor"], MAIN_EFFECT, row["statement"], bool(row["p"] < alpha)))
+            found.append(("friedman", row["factor"], MAIN_EFFECT, row["statement"], bool(row[column] < alpha)))
     return found
 
 
