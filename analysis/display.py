@@ -4,7 +4,7 @@ import base64
 import math
 from dataclasses import dataclass
 
-from analysis import explanations, mixed, stats
+from analysis import explanations, factorial, mixed, stats
 from analysis.figures import FLOW_FIGURE, FLOW_FIGURE_TITLE
 from analysis.loading import LIKERT_LEVELS, STATEMENTS
 from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES
@@ -248,6 +248,102 @@ def metric_tables(analysis):
     return shown
 
 
+def term_labels(levels):
+    """The two-factor model's fixed-effect terms as people read them: `model A`, `method IG`, `A × IG`."""
+    labels = {"Intercept": f"Intercept ({levels['model'][0]} × {levels['method'][0]})"}
+    for factor in factorial.FACTORS:
+        labels |= {factorial.term_name(factor, level): f"{factor} {level}" for level in levels[factor][1:]}
+    labels |= {f"{factorial.term_name('model', m)}:{factorial.term_name('method', k)}": f"{m} × {k}"
+               for m in levels["model"][1:] for k in levels["method"][1:]}
+    return labels
+
+
+def interval(low, high, decimals):
+    return f"[{format_number(low, decimals)}, {format_number(high, decimals)}]"
+
+
+def factor_tables(analysis):
+    """The section "Model and method: two factors" (only when the ratings show more than one method)."""
+    t, alpha = analysis.tables, analysis.options.alpha
+    if "cell_descriptives" not in t:
+        return []
+    levels = {r["factor"]: r["levels"].split(" ") for _, r in t["factor_levels"].iterrows()}
+    cells = t["cell_descriptives"]
+    shown = [DisplayTable(
+        "Descriptives per model x method cell",
+        "Ratings per cell and statement: n, mean +- SD (ddof=1); participants who rated the cell, the mean of "
+        "their means with a 95% t interval over them (the cell-means figure).",
+        ["Statement", "Model", "Method", "Ratings", "Mean +- SD", "Participants", "Mean of participant means",
+         "95% CI"],
+        [[r["statement"].capitalize(), r["model"], r["method"], str(r["n_ratings"]), format_mean_sd(r["mean"], r["sd"]),
+          str(r["n_participants"]), format_number(r["participant_mean"]), interval(r["ci_low"], r["ci_high"], 2)]
+         for _, r in cells.sort_values("statement", kind="stable", key=lambda s: s.map(STATEMENTS.index)).iterrows()],
+        "cell_descriptives.csv")]
+    if "factorial_mixed" in t:
+        terms, labels = t["factorial_mixed"], term_labels(levels)
+        per_fit = terms.drop_duplicates("statement")
+        warnings = "; ".join(f"{r['statement']}: {r['fit_warnings']}" for _, r in per_fit.iterrows()
+                             if r["fit_warnings"])
+        fits = "; ".join(
+            f"{r['statement']}: participant variance {format_number(r['participant_variance'], 3)}, image variance "
+            f"{format_number(r['image_variance'], 3)}, residual variance {format_number(r['residual_variance'], 3)}, "
+            f"{r['n_ratings_fitted']:,} ratings, " + ("converged" if r["converged"] else "NOT converged: do not read "
+                                                       "its numbers") for _, r in per_fit.iterrows())
+        shown.append(DisplayTable(
+            "Two-factor mixed model: fixed effects",
+            f"Linear mixed model rating ~ model * method + (1 | participant) + (1 | image) per statement "
+            f"(statsmodels MixedLM, REML, fitted as the one-factor model), treatment coding: {levels['model'][0]} and "
+            f"{levels['method'][0]} the references, so a model's term is its difference under "
+            f"{levels['method'][0]}, a method's under {levels['model'][0]}, and a model × method term their "
+            f"interaction. z tests and 95% intervals from the fitted covariance; * marks p < {alpha}. Fits: {fits}."
+            + (f" statsmodels warned: {warnings}." if warnings else ""),
+            ["Statement", "Term", "Estimate", "SE", "z", "p", "95% CI"],
+            [[r["statement"].capitalize(), labels.get(r["term"], r["term"]), format_number(r["estimate"], 3),
+              format_number(r["se"], 3), format_number(r["z"]), format_p(r["p"]) + mark(r["p"], alpha),
+              interval(r["ci_low"], r["ci_high"], 3)] for _, r in terms.iterrows()],
+            "factorial_mixed.csv"))
+        shown.append(DisplayTable(
+            "Two-factor mixed model: contrasts within each factor",
+            "Each pair of levels of a factor, compared on their marginal means (a level's cells averaged with equal "
+            "weights over the other factor's levels): estimate = second minus first, z-tested from the fitted "
+            f"covariance of the fixed effects; p (Holm): Holm-adjusted within factor and statement. * marks "
+            f"p < {alpha}.",
+            ["Statement", "Factor", "Comparison", "Estimate", "SE", "z", "p", "p (Holm)", "95% CI"],
+            [[r["statement"].capitalize(), r["factor"], f"{r['level_a']} vs {r['level_b']}",
+              format_number(r["estimate"], 3), format_number(r["se"], 3), format_number(r["z"]), format_p(r["p"]),
+              format_p(r["p_holm"]) + mark(r["p_holm"], alpha), interval(r["ci_low"], r["ci_high"], 3)]
+             for _, r in t["factorial_contrasts"].iterrows()],
+            "factorial_contrasts.csv"))
+    shown.append(DisplayTable(
+        "Friedman test per factor (participant level)",
+        "Each participant's mean rating at each level of the factor (over the other factor's levels); Friedman "
+        "test (scipy.stats.friedmanchisquare) over the participants with every level. A factor of two levels has "
+        f"no Friedman test here: read its contrast. * marks p < {alpha}.",
+        ["Statement", "Factor", "n", "Levels", "Friedman", "p"],
+        [[r["statement"].capitalize(), r["factor"], str(r["n"]), str(r["k"]),
+          f"chi2({r['df']}) = {format_number(r['chi2'])}" if r["k"] >= 3 else "n/a (two levels)",
+          format_p(r["p"]) + mark(r["p"], alpha)]
+         for _, r in t["friedman_factors"].sort_values("statement", kind="stable",
+                                                       key=lambda s: s.map(STATEMENTS.index)).iterrows()],
+        "friedman_factors.csv"))
+    if "choice_model" in t and len(t["choice_model"]):
+        choice = t["choice_model"]
+        notes = sorted({n for n in choice["note"] if n})
+        shown.append(DisplayTable(
+            "Side-by-side choices: worth of each cell (conditional logit)",
+            f"Which of the three shown maps was chosen, in {int(choice['n_choices'].iloc[0]):,} choices: a "
+            "conditional logit (statsmodels ConditionalLogit; the Bradley-Terry-Luce / Plackett-Luce first-choice "
+            f"model) with one indicator per cell, {choice['cell'].iloc[0]} the reference (worth 1). Worth = "
+            f"exp(coefficient): how much more often a cell's map is chosen than the reference's when both are shown; "
+            f"95% intervals. * marks p < {alpha}." + (f" {'; '.join(notes)}." if notes else ""),
+            ["Cell", "Worth", "95% CI", "Coefficient", "SE", "p"],
+            [[r["cell"], format_number(r["worth"], 3), "reference" if r["reference"] else
+              interval(r["worth_ci_low"], r["worth_ci_high"], 3), format_number(r["coefficient"], 3),
+              format_number(r["se"], 3), format_p(r["p"]) + mark(r["p"], alpha)] for _, r in choice.iterrows()],
+            "choice_model.csv"))
+    return shown
+
+
 def flow_table(analysis):
     """The participant flow, CONSORT-style: arrived -> consented -> completed -> excluded by reason -> analysed."""
     flow = analysis.sample.flow
@@ -326,6 +422,7 @@ def html_context(analysis):
         "method_lines": method_lines(analysis),
         "tables": display_tables(analysis),
         "metric_tables": metric_tables(analysis),
+        "factor_tables": factor_tables(analysis),
         "figures": [{"title": title, "data_uri": "data:image/png;base64," + base64.b64encode(
             analysis.figures[name]).decode("ascii")} for name, title in figure_titles(analysis)],
         "justifications": by_model,

@@ -1,10 +1,9 @@
 """Which tests run on which data: every table and figure of the report, from checked StudyData.
 
-`manage.py analyze` runs run_analysis; `manage.py plan_study` runs model_tests on simulated studies, so a
-planned power is the power of the report. Presentation is analysis/display.py, files analysis/writers.py.
+`manage.py analyze` runs run_analysis; `manage.py plan_study` runs model_tests (factor_tests for a model x method
+plan) on simulated studies, so a planned power is the power of the report. Presentation is analysis/display.py, files analysis/writers.py.
 """
 
-import pandas as pd
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -57,6 +56,17 @@ def model_tests(ratings, models, options):
     return means, tables
 
 
+def factor_tests(ratings, levels, options):
+    """The two-factor tests (model x method), as the report runs them: Friedman per factor and, unless
+    --no-mixed, the crossed mixed model's terms and contrasts. `manage.py plan_study` runs them on simulated
+    model x method studies."""
+    tables = {"friedman_factors": factorial.friedman_factors(ratings, levels)}
+    if options.mixed_model:
+        tables["factorial_mixed"], tables["factorial_contrasts"] = factorial.factorial_mixed(
+            ratings, levels, options.mixed_max_participants, options.seed)
+    return tables
+
+
 def run_analysis(data, options):
     """Every table and figure of the report, from checked StudyData."""
     data, sample = select_sample(data, options.models, options.exclude_failed_attention,
@@ -102,11 +112,8 @@ def run_analysis(data, options):
         tables.update(
             factor_levels=pd.DataFrame([{"factor": f, "levels": " ".join(levels[f])} for f in factorial.FACTORS]),
             cell_descriptives=factorial.cell_descriptives(ratings, levels),
-            friedman_factors=factorial.friedman_factors(ratings, levels),
         )
-        if options.mixed_model:
-            tables["factorial_mixed"], tables["factorial_contrasts"] = factorial.factorial_mixed(
-                ratings, levels, options.mixed_max_participants, options.seed)
+        tables.update(factor_tests(ratings, levels, options))
         if len(data.choices):
             tables["choice_model"] = factorial.choice_model(data.choices, choice_models)
     analysis = Analysis(sample, options, models, choice_models, tables)

@@ -1,11 +1,18 @@
 """Power by simulation: whole studies of a planned design, each analysed by the report's own tests.
 
-A simulated study has every participant rate every image under every model; a rating is the model's
-mean plus the participant's and the image's random intercept plus residual noise, rounded and clipped
-to 1-5 (as `simulate_participants` answers). pipeline.model_tests, the tests `manage.py analyze` runs,
-decides on each, so a planned power is the power of the report such a study would get.
+One factor (`Design`): every participant rates every image under every model; a rating is the model's mean
+plus the participant's and the image's random intercept plus residual noise, rounded and clipped to 1-5 (as
+`simulate_participants` answers). pipeline.model_tests, the tests `manage.py analyze` runs, decides on each.
+
+Two factors (`FactorialDesign`, model x method): each participant rates the images under the cells the study's
+own design gives them (studyapp.randomization: every cell, or the balanced incomplete design of
+`views_per_image`, participant k being the k-th enrolled); a rating is the cell's mean plus the same random
+intercepts and noise. pipeline.factor_tests, the two-factor tests `analyze` runs (the crossed mixed model
+rating ~ model * method + (1|participant) + (1|image) with Holm contrasts within each factor, and Friedman per
+factor), decides on each. Either way a planned power is the power of the report such a study would get.
 """
 
+import itertools
 import json
 import math
 import multiprocessing
@@ -18,10 +25,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from analysis import figures, mixed, pipeline
-from analysis.loading import LIKERT_LEVELS, MODEL_ORDER, STATEMENTS, InputError, order_models
+from analysis import factorial, figures, mixed, pipeline
+from analysis.loading import CONDITION_FORMAT, LIKERT_LEVELS, STATEMENTS, InputError, order_models
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
 from saliency.files import json_ready
+from studyapp import randomization
+from studyapp.schema import FACTORIAL_POWER_COLUMNS, POWER_COLUMNS
 from studyapp.simulation import likert_answers, parse_model_values
 
 # test -> (report table, the p-value that decides, what it compares, title); Holm is over one study's model pairs.
@@ -32,13 +41,52 @@ TESTS = {
     "pooled_wilcoxon": ("wilcoxon_ratings", "p_holm", "pairs", "Pooled Wilcoxon (Holm)"),
     "pooled_anova": ("anova", "p", "all", "Pooled one-way ANOVA"),
 }
+# Two factors: the tests per factor (report table, the p-value that decides, title). A factor's main effect is
+# detected by the mixed model when any of its Holm-adjusted level pairs is (a level-alpha test of "no differences
+# between the levels"), by Friedman when its test is.
+FACTOR_TESTS = {
+    "mixed": ("factorial_contrasts", "p_holm", "Mixed model, model x method (Holm within factor)"),
+    "friedman": ("friedman_factors", "p", "Participant-level Friedman per factor"),
+}
+MAIN_EFFECT = "main effect"
 TARGET_POWER = 0.8
 FRAMES_PER_TASK = 5
 
 
+def name_problems(names, what):
+    return [f"an empty {what} name"] if any(not str(n).strip() for n in names) else []
+
+
+def mean_problems(named_means):
+    """Means (name -> value) outside the answers."""
+    outside = [f"{name}={value}" for name, value in named_means if not LIKERT_LEVELS[0] <= value <= LIKERT_LEVELS[-1]]
+    return [f"mean rating(s) {', '.join(outside)} outside the answers {LIKERT_LEVELS[0]}-{LIKERT_LEVELS[-1]}"] \
+        if outside else []
+
+
+def spread_problems(design):
+    """What is wrong with a design's residual, participant and image SDs and its number of images."""
+    problems = []
+    if not design.sd > 0:
+        problems.append(f"the residual SD must be > 0, got {design.sd}")
+    for name, value in (("participant SD", design.participant_sd), ("image SD", design.image_sd)):
+        if not value >= 0:
+            problems.append(f"the {name} must be >= 0, got {value}")
+    if design.images < 2:
+        problems.append(f"a study needs at least 2 images per participant, got {design.images}")
+    return problems
+
+
+def refuse(problems):
+    if problems:
+        raise InputError("; ".join(problems) + ".")
+
+
 @dataclass(frozen=True)
 class Design:
-    """What a planned study looks like: mean rating per model (the first is the reference) and the spreads."""
+    """What a planned study looks like: mean rating per model (the first is the reference) and the spreads.
+
+    Models are the built-in codes (N, A, M1, M2, G) or any other name, as in a study of imported maps."""
 
     means: dict
     sd: float
@@ -50,34 +98,124 @@ class Design:
         problems = []
         if len(self.means) < 2:
             problems.append(f"the means name {len(self.means)} model(s); give at least two, e.g. N=2.08,A=2.99")
-        unknown = [m for m in self.means if m not in MODEL_ORDER]
-        if unknown:
-            problems.append(f"unknown model code(s) {', '.join(unknown)}; the codes are {', '.join(MODEL_ORDER)}")
-        outside = [f"{m}={v}" for m, v in self.means.items() if not LIKERT_LEVELS[0] <= v <= LIKERT_LEVELS[-1]]
-        if outside:
-            problems.append(f"mean rating(s) {', '.join(outside)} outside the answers "
-                            f"{LIKERT_LEVELS[0]}-{LIKERT_LEVELS[-1]}")
-        if not self.sd > 0:
-            problems.append(f"the residual SD must be > 0, got {self.sd}")
-        for name, value in (("participant SD", self.participant_sd), ("image SD", self.image_sd)):
-            if not value >= 0:
-                problems.append(f"the {name} must be >= 0, got {value}")
-        if self.images < 2:
-            problems.append(f"a study needs at least 2 images per participant, got {self.images}")
-        if problems:
-            raise InputError("; ".join(problems) + ".")
+        refuse(problems + name_problems(self.means, "model") + mean_problems(self.means.items())
+               + spread_problems(self))
 
     @property
     def models(self):
         return list(self.means)
 
+    @property
+    def ratings_per_participant(self):
+        return self.images * len(self.means)
 
-def parse_means(text):
+
+@dataclass(frozen=True)
+class FactorialDesign:
+    """A model x method study: mean rating per cell ({model: {method: mean}}, the first model and method the
+    references), the spreads, and `views_per_image`, how many cells a participant sees each image under (None:
+    every cell; fewer: the study's balanced incomplete design, studyapp.randomization)."""
+
+    cell_means: dict
+    sd: float
+    participant_sd: float
+    image_sd: float
+    images: int
+    views_per_image: int | None = None
+
+    def __post_init__(self):
+        problems = []
+        models = list(self.cell_means)
+        methods = list(next(iter(self.cell_means.values()), {}))
+        if len(models) < 2 or len(methods) < 2:
+            problems.append(f"a model x method plan needs at least two models and two methods, got "
+                            f"{len(models)} model(s) and {len(methods)} method(s); plan a one-factor study with "
+                            f"--means alone")
+        uneven = [m for m, row in self.cell_means.items() if list(row) != methods]
+        if uneven:
+            problems.append(f"model(s) {', '.join(uneven)} do not have a mean for each method "
+                            f"{', '.join(methods)} (in that order)")
+        cells = len(models) * len(methods)
+        if self.views_per_image is not None and not 1 <= self.views_per_image <= cells:
+            problems.append(f"--views-per-image must be between 1 and the {cells} cells, got {self.views_per_image}")
+        refuse(problems + name_problems(models, "model") + name_problems(methods, "method")
+               + mean_problems((CONDITION_FORMAT.format(model=m, method=k), v)
+                               for m, row in self.cell_means.items() for k, v in row.items())
+               + spread_problems(self))
+
+    @property
+    def levels(self):
+        """Each factor's levels, in the given order (the first the reference)."""
+        return {"model": list(self.cell_means), "method": list(next(iter(self.cell_means.values())))}
+
+    @property
+    def views(self):
+        cells = len(self.cell_means) * len(self.levels["method"])
+        return cells if self.views_per_image is None else self.views_per_image
+
+    @property
+    def ratings_per_participant(self):
+        return self.images * self.views
+
+
+def parse_means(text, option="--means", what="model"):
     """`N=2.08,A=2.99,M2=3.33` -> {"N": 2.08, "A": 2.99, "M2": 3.33}, in the given order (InputError if not)."""
     try:
-        return parse_model_values(text, "--means")
+        return parse_model_values(text, option, what)
     except ValueError as error:
         raise InputError(str(error)) from None
+
+
+def split_cell(name, option):
+    """`M2×IG` (the report's cell name) or `M2:IG` -> ("M2", "IG")."""
+    separator = "×" if "×" in name else ":"
+    model, found, method = name.partition(separator)
+    if not found or not model.strip() or not method.strip() or separator in method:
+        raise InputError(f"{option}: {name!r} is not a cell; write MODEL×METHOD or MODEL:METHOD, e.g. M2:IG=3.1.")
+    return model.strip(), method.strip()
+
+
+def factorial_design(methods, *, means=None, method_effects=None, cell_means=None, **spreads):
+    """The FactorialDesign of `methods` (their order; the first the reference) and the effect sizes, given per
+    factor (additive: `means`, model -> mean rating, plus `method_effects`, method -> the amount added to every
+    model's mean) or per cell (`cell_means`: "MODEL×METHOD" or "MODEL:METHOD" -> mean, every cell once).
+    InputError, naming the flags, for anything else."""
+    methods = list(methods)
+    problems = []
+    if len(methods) < 2:
+        problems.append(f"--methods names {len(methods)} method(s); a model x method plan needs at least two "
+                        f"(for one method, leave --methods out)")
+    if len(set(methods)) < len(methods):
+        problems.append(f"--methods names a method twice: {' '.join(methods)}")
+    if problems:
+        refuse(problems)
+    if cell_means is not None:
+        if means is not None or method_effects is not None:
+            refuse(["give the effects per cell (--cell-means) or per factor (--means with --method-effects), "
+                    "not both"])
+        table = {}
+        for name, value in cell_means.items():
+            model, method = split_cell(name, "--cell-means")
+            if method not in methods:
+                problems.append(f"--cell-means: cell {name} has method {method}, not one of --methods "
+                                f"{' '.join(methods)}")
+            elif method in table.setdefault(model, {}):
+                problems.append(f"--cell-means: cell {model}×{method} is given twice")
+            table.setdefault(model, {})[method] = value
+        missing = [f"{m}×{k}" for m in table for k in methods if k not in table[m]]
+        if missing:
+            problems.append(f"--cell-means lacks cell(s) {', '.join(missing)}: give every model x method cell")
+        refuse(problems)
+        return FactorialDesign({m: {k: table[m][k] for k in methods} for m in table}, **spreads)
+    if means is None or method_effects is None:
+        refuse(["a model x method plan needs its effects: --means (per model) with --method-effects (per method), "
+                "or --cell-means (per cell)"])
+    if list(method_effects) != methods:
+        refuse([f"--method-effects must name the methods of --methods, in its order ({', '.join(methods)}); "
+                f"got {', '.join(method_effects) or 'none'}"])
+    # rounded: 3.2 + 0.2 is 3.4000000000000004 in floating point, and power.json shows the cells
+    return FactorialDesign({m: {k: round(mean + method_effects[k], 12) for k in methods} for m, mean in means.items()},
+                           **spreads)
 
 
 def design_from_ratings(ratings, statement, models=None, seed=0):
@@ -121,6 +259,13 @@ def simulate_ratings(design, participants, rng):
     image = np.tile(np.repeat(np.arange(design.images), len(models)), participants)
     model = np.tile(np.arange(len(models)), participants * design.images)
     mean = np.array([design.means[m] for m in models])[model]
+    return draw_answers(design, mean, person, image, rng, {"model": pd.Categorical.from_codes(model, models)})
+
+
+def draw_answers(design, mean, person, image, rng, conditions):
+    """A simulated study's frame: participant, image, the `conditions` columns, then each statement's answers, a
+    latent score (`mean` per rating + the participant's and the image's random intercept + noise) as 1-5."""
+    participants = int(person.max()) + 1
     columns = {}
     for statement in STATEMENTS:
         latent = (mean + rng.normal(0, design.participant_sd, participants)[person]
@@ -130,14 +275,61 @@ def simulate_ratings(design, participants, rng):
     return pd.DataFrame({
         "participant": pd.Categorical.from_codes(person, [f"P{i + 1:06d}" for i in range(participants)]),
         "image": pd.Categorical.from_codes(image, [f"img-{i + 1:04d}" for i in range(design.images)]),
-        "model": pd.Categorical.from_codes(model, models),
+        **conditions,
         **columns,
     })
 
 
+def factorial_layout(design, participants, seed):
+    """Codes (participant, image, model, method) of every rating of the first `participants` enrolled
+    participants of a model x method study, participant by participant: the cells studyapp.randomization gives
+    participant k (enrolment index k, the plan's seed as the study's), as the study will."""
+    levels = design.levels
+    model_code = {m: i for i, m in enumerate(levels["model"])}
+    method_code = {k: i for i, k in enumerate(levels["method"])}
+    stimuli = [randomization.StimulusRef(stimulus, image, model, method) for stimulus, (image, model, method)
+               in enumerate(itertools.product(range(design.images), levels["model"], levels["method"]))]
+    rows = []
+    for index in range(participants):
+        placed = randomization.Design(views_per_image=design.views_per_image, study_seed=seed, index=index)
+        rows += [(index, ref.source_image, model_code[ref.variant], method_code[ref.method])
+                 for ref in randomization.rated_stimuli(stimuli, placed)]
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
+
+
+def simulate_factorial_ratings(design, layout, rng):
+    """Ratings of a whole model x method study laid out as `layout` (factorial_layout), both statements
+    independent draws (as simulate_ratings): `variant` and `method` the factors, `model` the cell's name."""
+    person, image, model, method = layout.T
+    levels = design.levels
+    mean = np.array([[design.cell_means[m][k] for k in levels["method"]] for m in levels["model"]])[model, method]
+    cells = [CONDITION_FORMAT.format(model=m, method=k) for m in levels["model"] for k in levels["method"]]
+    return draw_answers(design, mean, person, image, rng, {
+        "model": pd.Categorical.from_codes(model * len(levels["method"]) + method, cells),
+        "variant": pd.Categorical.from_codes(model, levels["model"]),
+        "method": pd.Categorical.from_codes(method, levels["method"]),
+    })
+
+
+def layout_balance(design, sizes, seed):
+    """Per sample size, how many participants rate each image x cell (min and max) and ratings per participant:
+    the design's balance as simulated (the study's balance report counts the same)."""
+    layout = factorial_layout(design, max(sizes), seed)
+    cells = len(design.levels["model"]) * len(design.levels["method"])
+    balance = {}
+    for n in sizes:
+        rows = layout[layout[:, 0] < n]
+        counts = np.bincount((rows[:, 1] * len(design.levels["model"]) + rows[:, 2]) * len(design.levels["method"])
+                             + rows[:, 3], minlength=design.images * cells)
+        balance[n] = {"ratings_per_participant": design.ratings_per_participant,
+                      "participants_per_image_and_cell_min": int(counts.min()),
+                      "participants_per_image_and_cell_max": int(counts.max())}
+    return balance
+
+
 def first_participants(ratings, design, participants):
     """The study of the first `participants` of a simulated frame."""
-    study = ratings.iloc[:participants * design.images * len(design.models)].copy()
+    study = ratings.iloc[:participants * design.ratings_per_participant].copy()
     study["participant"] = study["participant"].cat.remove_unused_categories()
     return study
 
@@ -154,27 +346,61 @@ def decisions(tables, models, alpha):
     return found
 
 
+def factor_decisions(tables, alpha):
+    """(test, factor, comparison, statement, significant) for every two-factor test of one simulated study: per
+    factor its main effect (mixed: any Holm-adjusted level pair significant; Friedman, with 3 or more levels),
+    and each level pair (mixed, Holm within factor and statement)."""
+    found = []
+    table, column, _ = FACTOR_TESTS["mixed"]
+    for (factor, statement), family in tables[table].groupby(["factor", "statement"], sort=False):
+        significant = (family[column] < alpha).tolist()
+        found.append(("mixed", factor, MAIN_EFFECT, statement, any(significant)))
+        found += [("mixed", factor, f"{a}-{b}", statement, s)
+                  for a, b, s in zip(family["level_a"], family["level_b"], significant)]
+    table, column, _ = FACTOR_TESTS["friedman"]
+    for row in tables[table].to_dict("records"):
+        if row["k"] >= 3:  # too few participants with every level: not significant (p is NaN)
+            found.append(("friedman", row["factor"], MAIN_EFFECT, row["statement"], bool(row[column] < alpha)))
+    return found
+
+
+def key_columns(design):
+    """What a power is of: test and comparison (one factor), with the factor (two factors)."""
+    columns = FACTORIAL_POWER_COLUMNS if isinstance(design, FactorialDesign) else POWER_COLUMNS
+    return list(columns[:columns.index("participants")])
+
+
 def simulate_frames(design, sizes, options, seed, frames):
-    """Significance records (test, comparison, participants, simulation, significant) of the given frames."""
+    """Significance records (key_columns..., participants, simulation, significant) of the given frames."""
+    two_factors = isinstance(design, FactorialDesign)
+    layout = factorial_layout(design, max(sizes), seed) if two_factors else None
     records = []
     for frame in frames:
-        ratings = simulate_ratings(design, max(sizes), np.random.default_rng([seed, frame]))
+        rng = np.random.default_rng([seed, frame])
+        ratings = (simulate_factorial_ratings(design, layout, rng) if two_factors
+                   else simulate_ratings(design, max(sizes), rng))
         for participants in sizes:
-            _, tables = pipeline.model_tests(first_participants(ratings, design, participants), design.models, options)
-            for test, comparison, statement, significant in decisions(tables, design.models, options.alpha):
-                records.append((test, comparison, participants, 2 * frame + STATEMENTS.index(statement), significant))
+            study = first_participants(ratings, design, participants)
+            if two_factors:
+                found = factor_decisions(pipeline.factor_tests(study, design.levels, options), options.alpha)
+            else:
+                found = decisions(pipeline.model_tests(study, design.models, options)[1], design.models, options.alpha)
+            for *key, statement, significant in found:
+                records.append((*key, participants, 2 * frame + STATEMENTS.index(statement), significant))
     return records
 
 
 def simulate_power(design, sizes, simulations, alpha=0.05, seed=0, zero_method=DEFAULT_ZERO_METHOD, mixed_model=False,
                    jobs=1, progress=False):
-    """Every simulated study's decisions: one row per test, comparison, sample size and simulation.
+    """Every simulated study's decisions: one row per test, comparison (and factor), sample size and simulation.
 
     Simulation s is statement s % 2 of frame s // 2, drawn from numpy default_rng([seed, frame]): the
-    same seed gives the same numbers for any number of `jobs`.
+    same seed gives the same numbers for any number of `jobs`. A model x method design always fits the
+    two-factor mixed model (its primary test); `zero_method` and `mixed_model` concern one-factor designs.
     """
-    options = pipeline.Options(models=design.models, alpha=alpha, zero_method=zero_method, mixed_model=mixed_model,
-                             seed=seed)
+    two_factors = isinstance(design, FactorialDesign)
+    options = pipeline.Options(models=None if two_factors else design.models, alpha=alpha, zero_method=zero_method,
+                               mixed_model=mixed_model or two_factors, seed=seed)
     frames = list(range(math.ceil(simulations / 2)))
     tasks = [frames[i:i + FRAMES_PER_TASK] for i in range(0, len(frames), FRAMES_PER_TASK)]
     run = partial(simulate_frames, design, sizes, options, seed)
@@ -191,18 +417,28 @@ def simulate_power(design, sizes, simulations, alpha=0.05, seed=0, zero_method=D
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
-    table = pd.DataFrame(records, columns=["test", "comparison", "participants", "simulation", "significant"])
+    table = pd.DataFrame(records, columns=[*key_columns(design), "participants", "simulation", "significant"])
     return table[table["simulation"] < simulations].reset_index(drop=True)
 
 
+def comparison_order(design):
+    """The report's order of what a power is of: {column: [values in order]}."""
+    if isinstance(design, FactorialDesign):
+        levels = design.levels
+        return {"factor": list(factorial.FACTORS), "test": list(FACTOR_TESTS),
+                "comparison": [MAIN_EFFECT] + [f"{a}-{b}" for factor in factorial.FACTORS
+                                               for a, b in itertools.combinations(levels[factor], 2)]}
+    return {"test": list(TESTS), "comparison": ["all"] + [f"{a}-{b}" for a, b in model_pairs(design.models)]}
+
+
 def power_table(decided, design):
-    """test, comparison, participants, power, simulations: the share significant, in the report's order."""
-    table = (decided.groupby(["test", "comparison", "participants"], sort=False)["significant"]
+    """key_columns, participants, power, simulations: the share significant, in the report's order."""
+    keys = key_columns(design)
+    table = (decided.groupby([*keys, "participants"], sort=False)["significant"]
              .agg(power="mean", simulations="size").reset_index())
-    comparisons = ["all"] + [f"{a}-{b}" for a, b in model_pairs(design.models)]
-    order = pd.DataFrame({"test": table["test"].map(list(TESTS).index),
-                          "comparison": table["comparison"].map(comparisons.index),
-                          "participants": table["participants"]})
+    order = pd.DataFrame({column: table[column].map(values.index)
+                          for column, values in comparison_order(design).items()})
+    order["participants"] = table["participants"]
     return table.loc[order.sort_values(list(order.columns)).index].reset_index(drop=True)
 
 
@@ -212,25 +448,42 @@ def monte_carlo_error(power, simulations):
 
 
 def smallest_sizes(table):
-    """test -> comparison -> the smallest simulated sample size with power >= 80%, or None."""
+    """test -> (factor ->) comparison -> the smallest simulated sample size with power >= 80%, or None."""
+    keys = [c for c in FACTORIAL_POWER_COLUMNS[:FACTORIAL_POWER_COLUMNS.index("participants")] if c in table]
     sizes = {}
-    for (test, comparison), curve in table.groupby(["test", "comparison"], sort=False):
+    for key, curve in table.groupby(keys, sort=False):
         reached = curve.loc[curve["power"] >= TARGET_POWER, "participants"]
-        sizes.setdefault(test, {})[comparison] = int(reached.min()) if len(reached) else None
+        place = sizes
+        for part in key[:-1]:
+            place = place.setdefault(part, {})
+        place[key[-1]] = int(reached.min()) if len(reached) else None
     return sizes
 
 
+def answer_line(what, tests, found, largest):
+    """`what`: the smallest sample size with >= 80% power: per test in `tests` found -> size (None: not reached)."""
+    return (f"{what}: smallest sample size with >= {TARGET_POWER:.0%} power: "
+            + ", ".join(f"{test} {found[test]}" if found[test] is not None else f"{test} not within {largest}"
+                        for test in tests if test in found))
+
+
 def answers(table, design):
-    """One line per model pair: the smallest sample size that reaches 80% power, per test."""
+    """One line per model pair (two factors: per factor, its main effect and each level pair): the smallest
+    sample size that reaches 80% power, per test."""
     sizes = smallest_sizes(table)
     largest = int(table["participants"].max())
-    lines = []
-    for first, second in model_pairs(design.models):
-        pair = f"{first}-{second}"
-        found = [f"{test} {sizes[test][pair]}" if sizes[test][pair] is not None else f"{test} not within {largest}"
-                 for test in TESTS if pair in sizes.get(test, {})]
-        lines.append(f"{pair}: smallest sample size with >= {TARGET_POWER:.0%} power: " + ", ".join(found))
-    return lines
+    if isinstance(design, FactorialDesign):
+        lines = []
+        for factor in factorial.FACTORS:
+            pairs = [f"{a}-{b}" for a, b in itertools.combinations(design.levels[factor], 2)]
+            for comparison in [MAIN_EFFECT, *pairs]:
+                found = {test: sizes[test][factor][comparison] for test in FACTOR_TESTS
+                         if comparison in sizes.get(test, {}).get(factor, {})}
+                lines.append(answer_line(f"{factor} {comparison}", FACTOR_TESTS, found, largest))
+        return lines
+    return [answer_line(pair, TESTS, {test: sizes[test][pair] for test in TESTS if pair in sizes.get(test, {})},
+                        largest)
+            for pair in (f"{first}-{second}" for first, second in model_pairs(design.models))]
 
 
 def default_jobs():
@@ -238,21 +491,31 @@ def default_jobs():
 
 
 def summary(design, table, sizes, simulations, alpha, seed, zero_method, mixed_model, source):
-    """Everything power.json holds: the design and where it came from, the settings, power with its error."""
+    """Everything power.json holds: the design and where it came from, the settings, power with its error (two
+    factors: also the factors' levels and the simulated design's balance per sample size)."""
     rows = table.assign(monte_carlo_se=monte_carlo_error(table["power"], table["simulations"]))
-    return {"design": asdict(design), "design_source": source, "participants": list(sizes),
+    plan = {"design": asdict(design), "design_source": source, "participants": list(sizes),
             "simulations": simulations, "alpha": alpha, "seed": seed, "zero_method": zero_method,
             "mixed_model": mixed_model, "target_power": TARGET_POWER,
             "power": rows.to_dict("records"), "smallest_participants": smallest_sizes(table),
             "answers": answers(table, design)}
+    if isinstance(design, FactorialDesign):
+        plan |= {"mixed_model": True, "zero_method": None, "factors": design.levels,
+                 "balance": layout_balance(design, sizes, seed)}
+    return plan
 
 
 def write_outputs(folder, table, plan):
     """power.csv, power.json (`plan`: summary()), power.png and answers.txt."""
-    table.to_csv(folder / "power.csv", index=False, columns=["test", "comparison", "participants", "power",
-                                                             "simulations"])
+    two_factors = "factor" in table
+    table.to_csv(folder / "power.csv", index=False,
+                 columns=list(FACTORIAL_POWER_COLUMNS if two_factors else POWER_COLUMNS))
     (folder / "power.json").write_text(json.dumps(json_ready(plan), indent=2, allow_nan=False),
                                        encoding="utf-8")
-    titles = {test: title for test, (*_, title) in TESTS.items()}
+    if two_factors:  # one panel per test, one line per factor's main effect or level pair
+        titles = {test: title for test, (*_, title) in FACTOR_TESTS.items()}
+        table = table.assign(comparison=table["factor"] + " " + table["comparison"])
+    else:
+        titles = {test: title for test, (*_, title) in TESTS.items()}
     (folder / "power.png").write_bytes(figures.power_figure(table, titles, TARGET_POWER))
     (folder / "answers.txt").write_text("\n".join(plan["answers"]) + "\n", encoding="utf-8")

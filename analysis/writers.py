@@ -45,6 +45,10 @@ def markdown_report(analysis, context):
     lines += ["", "## Results", ""]
     for table in context["tables"]:
         lines += markdown_table(table)
+    if context["factor_tables"]:
+        lines += ["## Model and method: two factors", ""]
+        for table in context["factor_tables"]:
+            lines += markdown_table(table)
     if context["metric_tables"]:
         lines += ["## Explanation metrics and ratings", ""]
         for table in context["metric_tables"]:

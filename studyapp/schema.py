@@ -29,6 +29,10 @@ STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class",
 # participants whose plan shows it (`planned`) and those who answered it. `position` is empty for rating pages
 # and left/middle/right for side-by-side pages.
 BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
+# plan_study's power.csv (analysis/power.py): one row per test, comparison and sample size; a model x method
+# plan adds the factor whose levels the comparison names (a level pair, or the factor's main effect).
+POWER_COLUMNS = ("test", "comparison", "participants", "power", "simulations")
+FACTORIAL_POWER_COLUMNS = ("test", "factor", "comparison", "participants", "power", "simulations")
 
 
 def image_id(dataset, test_index, source_pk):

@@ -22,25 +22,26 @@ JUSTIFICATIONS = (
 )
 
 
-def parse_model_values(spec, option="--means"):
+def parse_model_values(spec, option="--means", what="model"):
     """`"N=2.5,A=3,M2=3.5"` -> {"N": 2.5, "A": 3.0, "M2": 3.5}, in the given order; a clear ValueError otherwise.
 
-    The one reader of a MODEL=NUMBER list: simulate_participants' --means and --choice-weights, plan_study's --means.
+    The one reader of a NAME=NUMBER list: simulate_participants' --means and --choice-weights, plan_study's
+    --means, --method-effects (`what` "method") and --cell-means (`what` "cell").
     """
     values = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         code, sep, number = item.partition("=")
         code = code.strip()
         if not sep or not code:
-            raise ValueError(f"{option}: expected MODEL=NUMBER items separated by commas, got {item!r}.")
+            raise ValueError(f"{option}: expected {what.upper()}=NUMBER items separated by commas, got {item!r}.")
         if code in values:
-            raise ValueError(f"{option}: model {code} is given twice.")
+            raise ValueError(f"{option}: {what} {code} is given twice.")
         try:
             value = float(number)
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise ValueError(f"{option}: {number.strip()!r} for model {code} is not a number.")
+            raise ValueError(f"{option}: {number.strip()!r} for {what} {code} is not a number.")
         values[code] = value
     return values
 

@@ -1,18 +1,26 @@
 """Two factors (model x method): every number of the two-factor tables against a direct call of its library."""
 
+import base64
 import io
 import itertools
 import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from django.conf import settings
 from django.core.management import call_command
+from django.template import engines
+from django.template.loader import render_to_string
 from scipy import stats as sp
 from statsmodels.discrete.conditional_models import ConditionalLogit
 
 from analysis import factorial, mixed
+from analysis.display import html_context
 from analysis.loading import read_export
 from analysis.pipeline import Options, run_analysis
 from analysis.simulation import simulate_export
@@ -140,3 +148,127 @@ def test_a_one_method_study_has_no_two_factor_tables(tmp_path):
     assert not {"cell_descriptives", "friedman_factors", "factorial_mixed", "choice_model"} & set(analysis.tables)
     assert "cell_means" not in analysis.figures
     assert not factorial.has_two_factors(analysis.tables["descriptives"])
+
+
+class HtmlTables(HTMLParser):
+    """The report's tables by their h3 title: each a list of rows of cell texts (header row first)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.title, self.cell, self.row, self.in_h3 = {}, "", None, None, False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "h3":
+            self.in_h3, self.title = True, ""
+        elif tag == "tr":
+            self.row = []
+        elif tag in ("td", "th"):
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag == "h3":
+            self.in_h3 = False
+        elif tag in ("td", "th"):
+            self.row.append(self.cell)
+            self.cell = None
+        elif tag == "tr":
+            self.tables.setdefault(self.title, []).append(self.row)
+
+    def handle_data(self, data):
+        if self.in_h3:
+            self.title += data
+        elif self.cell is not None:
+            self.cell += data
+
+
+def html_tables(path):
+    parser = HtmlTables()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return {title: rows[1:] for title, rows in parser.tables.items()}
+
+
+def p_text(p, alpha=0.05):
+    return ("n/a" if p is None else f"{p:.2E}" + (" *" if p < alpha else ""))
+
+
+@pytest.fixture(scope="module")
+def report(export):
+    ratings, choices, participants = export["paths"]
+    out = export["folder"] / "report-with-mixed"
+    call_command("analyze", "--ratings", str(ratings), "--choices", str(choices), "--participants",
+                 str(participants), "--out", str(out), stdout=io.StringIO())
+    return out
+
+
+def test_the_html_report_shows_the_two_factor_tables_with_the_numbers_of_results_json(report):
+    results = json.loads((report / "results.json").read_text())
+    html = (report / "report.html").read_text(encoding="utf-8")
+    assert '<h2 id="two-factors">Model and method: two factors</h2>' in html
+    tables = html_tables(report / "report.html")
+
+    cells = tables["Descriptives per model x method cell"]
+    assert len(cells) == len(results["cell_descriptives"]) == 18
+    for r in results["cell_descriptives"]:
+        assert [r["statement"].capitalize(), r["model"], r["method"], str(r["n_ratings"]),
+                f"{r['mean']:.2f} +- {r['sd']:.2f}", str(r["n_participants"]), f"{r['participant_mean']:.2f}",
+                f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}]"] in cells
+
+    terms = tables["Two-factor mixed model: fixed effects"]
+    assert len(terms) == len(results["factorial_mixed"]) == 2 * 9
+    for row, r in zip(terms, results["factorial_mixed"]):
+        assert row[0] == r["statement"].capitalize()
+        assert row[2:] == [f"{r['estimate']:.3f}", f"{r['se']:.3f}", f"{r['z']:.2f}", p_text(r["p"]),
+                           f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"]
+    assert [row[1] for row in terms[:9]] == ["Intercept (N × VG)", "model A", "model M2", "method IG", "method SG",
+                                             "A × IG", "M2 × IG", "A × SG", "M2 × SG"]
+    assert [r["term"] for r in results["factorial_mixed"][:9]][5] == \
+        "C(model, Treatment)[T.A]:C(method, Treatment)[T.IG]"
+
+    contrasts = tables["Two-factor mixed model: contrasts within each factor"]
+    assert len(contrasts) == len(results["factorial_contrasts"]) == 2 * 2 * 3
+    for row, r in zip(contrasts, results["factorial_contrasts"]):
+        assert row == [r["statement"].capitalize(), r["factor"], f"{r['level_a']} vs {r['level_b']}",
+                       f"{r['estimate']:.3f}", f"{r['se']:.3f}", f"{r['z']:.2f}", f"{r['p']:.2E}",
+                       p_text(r["p_holm"]), f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"]
+
+    friedman = tables["Friedman test per factor (participant level)"]
+    assert len(friedman) == len(results["friedman_factors"]) == 4
+    for r in results["friedman_factors"]:
+        assert [r["statement"].capitalize(), r["factor"], str(r["n"]), str(r["k"]),
+                f"chi2({r['df']}) = {r['chi2']:.2f}", p_text(r["p"])] in friedman
+
+    worths = tables["Side-by-side choices: worth of each cell (conditional logit)"]
+    assert len(worths) == len(results["choice_model"]) == 9
+    assert worths[0] == ["N×VG", "1.000", "reference", "0.000", "n/a", "n/a"]
+    for row, r in zip(worths[1:], results["choice_model"][1:]):
+        assert row == [r["cell"], f"{r['worth']:.3f}", f"[{r['worth_ci_low']:.3f}, {r['worth_ci_high']:.3f}]",
+                       f"{r['coefficient']:.3f}", f"{r['se']:.3f}", p_text(r["p"])]
+
+    figure = base64.b64encode((report / "figures" / "cell_means.png").read_bytes()).decode("ascii")
+    assert f'<img src="data:image/png;base64,{figure}" alt="Mean rating per model x method cell' in html
+    markdown = (report / "report.md").read_text(encoding="utf-8")
+    assert "## Model and method: two factors" in markdown and "### Friedman test per factor" in markdown
+
+
+def test_a_one_method_report_is_the_one_factor_report_without_a_byte_more(tmp_path):
+    """No two-factor section, and the template's two-factor block renders to nothing at all: the one-factor page is
+    what the template without that block makes of it (the report at main, compared byte for byte when the block
+    came in)."""
+    ratings, choices, participants = simulate_export(tmp_path, 12, images=3, effects={"N": 0, "A": 0.4, "M2": 0.8})
+    call_command("analyze", "--ratings", str(ratings), "--choices", str(choices), "--participants",
+                 str(participants), "--out", str(tmp_path / "report"), "--no-mixed", stdout=io.StringIO())
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "two-factors" not in html and "Model and method" not in html and "conditional logit" not in html
+    assert "## Model and method" not in (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+
+    source = (Path(settings.BASE_DIR) / "analysis" / "templates" / "analysis" / "report.html").read_text(
+        encoding="utf-8")
+    block = re.search(r"\{% if factor_tables %\}.*?\{% endif %\}", source, re.S)
+    assert block and "two-factors" in block.group()
+    analysis = run_analysis(read_export(ratings, choices, participants), Options(mixed_model=False))
+    context = html_context(analysis)
+    assert context["factor_tables"] == []
+    engine = engines["django"]
+    assert engine.from_string(source).render(context) == \
+        engine.from_string(source.replace(block.group(), "")).render(context)
+    assert engine.from_string(source).render(context) == render_to_string("analysis/report.html", context)

@@ -129,9 +129,15 @@ def test_each_simulated_study_is_decided_as_analyze_decides_on_its_export(tmp_pa
     assert {significant for *_, significant in from_report} == {True, False}  # both outcomes are compared
 
 
+def test_a_design_names_any_model_as_a_study_of_imported_maps_does():
+    design = power.Design({"ResNet-50": 3.0, "my ViT": 3.4}, sd=1.0, participant_sd=0.5, image_sd=0.3, images=3)
+    table = power.power_table(power.simulate_power(design, [4], 2, seed=1), design)
+    assert set(table["comparison"]) == {"ResNet-50-my ViT", "all"}
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"means": {"N": 3.0}}, "the means name 1 model(s); give at least two"),
-    ({"means": {"N": 3.0, "X": 3.0}}, "unknown model code(s) X"),
+    ({"means": {"N": 3.0, " ": 3.0}}, "an empty model name"),
     ({"means": {"N": 3.0, "A": 5.5}}, "mean rating(s) A=5.5 outside the answers 1-5"),
     ({"sd": -1.0}, "the residual SD must be > 0, got -1.0"),
     ({"participant_sd": -0.5}, "the participant SD must be >= 0, got -0.5"),

@@ -2,9 +2,9 @@
 
 `browser` is a fresh Chromium (its own --user-data-dir, nothing shared between tests);
 `browser.view(size)` sets a phone or laptop viewport; `browser.screenshot(name)` writes a full-page
-PNG to tests/artifacts/ (ignored by git) for people to look at; `browser.axe_violations()` runs
-axe-core (installed by `make node-tools` into build/node, pinned in the Makefile) on the page at
-WCAG 2.2 AA.
+PNG to tests/artifacts/ for people to look at (ignored by git, except the committed methods-*.png);
+`browser.axe_violations()` runs axe-core (installed by `make node-tools` into build/node, pinned in the
+Makefile) on the page at WCAG 2.2 AA.
 """
 
 import base64

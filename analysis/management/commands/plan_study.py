@@ -11,6 +11,9 @@ from saliency.files import publish_folder
 
 DESIGN_FLAGS = {"means": "--means", "sd": "--sd", "participant_sd": "--participant-sd", "image_sd": "--image-sd",
                 "images": "--images"}
+# Flags of a model x method plan, each meaningful only with --methods.
+FACTORIAL_FLAGS = {"method_effects": "--method-effects", "cell_means": "--cell-means",
+                   "views_per_image": "--views-per-image"}
 
 
 class Command(BaseCommand):
@@ -25,6 +28,19 @@ class Command(BaseCommand):
         parser.add_argument("--participant-sd", type=float, help="SD of the participants' random intercepts")
         parser.add_argument("--image-sd", type=float, help="SD of the images' random intercepts")
         parser.add_argument("--images", type=int, help="images per participant, each rated under every model")
+        parser.add_argument("--methods", nargs="+", metavar="METHOD",
+                            help="a model x method plan: the explanation methods (at least two; the first the "
+                                 "reference), e.g. VG IG SG; effects by --means with --method-effects, or "
+                                 "--cell-means")
+        parser.add_argument("--method-effects",
+                            help="with --methods and --means: each method's shift of every model's mean rating, "
+                                 "e.g. VG=0,IG=0.2,SG=0.4")
+        parser.add_argument("--cell-means",
+                            help="with --methods: the mean rating of every model x method cell, e.g. "
+                                 "N:VG=2.1,N:IG=2.3,... (MODEL×METHOD also reads)")
+        parser.add_argument("--views-per-image", type=int,
+                            help="with --methods: how many cells each participant sees an image under (the "
+                                 "study's views_per_image; default every cell)")
         parser.add_argument("--from-export", metavar="RATINGS_CSV",
                             help="a pilot's ratings.csv (export_responses): estimate the means and SDs from it; "
                                  "design flags given too override its estimates")
@@ -34,10 +50,11 @@ class Command(BaseCommand):
                             help="sample sizes to simulate, e.g. 10 20 30 40 65")
         parser.add_argument("--simulations", type=int, default=500, help="studies per sample size (default 500)")
         parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-        parser.add_argument("--zero-method", choices=ZERO_METHODS, default=DEFAULT_ZERO_METHOD,
+        parser.add_argument("--zero-method", choices=ZERO_METHODS,
                             help=f"as analyze's --zero-method (default {DEFAULT_ZERO_METHOD})")
         parser.add_argument("--mixed", action="store_true",
-                            help="also the mixed model (about 0.1-0.5 s per simulated study and sample size)")
+                            help="also the mixed model (about 0.1-0.5 s per simulated study and sample size); "
+                                 "a model x method plan always fits it")
         parser.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
         parser.add_argument("--jobs", type=int, default=power.default_jobs(),
                             help="worker processes (default: the CPUs this process may use); "
@@ -58,22 +75,25 @@ class Command(BaseCommand):
             problems.append(f"--alpha must be between 0 and 1, not {options['alpha']}.")
         if options["jobs"] < 1:
             problems.append(f"--jobs must be at least 1, got {options['jobs']}.")
-        missing = [flag for name, flag in DESIGN_FLAGS.items() if options[name] is None]
+        problems += self.factorial_problems(options)
+        missing = [flag for name, flag in DESIGN_FLAGS.items() if options[name] is None
+                   and not (name == "means" and options["methods"] and options["cell_means"])]
         if missing and not options["from_export"]:
             problems.append(f"Missing {', '.join(missing)}: give the design, e.g. --means N=2.08,A=2.99,M2=3.33 "
                             "--sd 0.8 --participant-sd 0.5 --image-sd 0.3 --images 20, or estimate it from a "
                             "pilot with --from-export ratings.csv.")
         if problems:
             raise CommandError("Nothing was written.\n" + "\n".join(problems))
+        zero_method = options["zero_method"] or DEFAULT_ZERO_METHOD
         try:
-            design, source = self.design(options)
+            design, source = self.factorial_design(options) if options["methods"] else self.design(options)
             started = time.perf_counter()
             decided = power.simulate_power(design, sizes, options["simulations"], options["alpha"], options["seed"],
-                                           options["zero_method"], options["mixed"], options["jobs"], progress=True)
+                                           zero_method, options["mixed"], options["jobs"], progress=True)
             elapsed = time.perf_counter() - started
             table = power.power_table(decided, design)
             plan = power.summary(design, table, sizes, options["simulations"], options["alpha"], options["seed"],
-                                 options["zero_method"], options["mixed"], source)
+                                 zero_method, options["mixed"], source)
             publish_folder(out, lambda folder: power.write_outputs(folder, table, plan), ".plan_study-")
         except InputError as error:
             raise CommandError(f"Nothing was written.\n{error}") from error
@@ -82,6 +102,32 @@ class Command(BaseCommand):
         self.stdout.write(f"Simulated {options['simulations']} studies at each of {', '.join(map(str, sizes))} "
                           f"participants in {elapsed:.1f} s; power in {out}/power.csv")
         self.stdout.write("\n".join(plan["answers"]))
+
+    @staticmethod
+    def factorial_problems(options):
+        """Flag combinations a plan cannot mean: model x method flags without --methods, and one-factor-only
+        flags with it."""
+        if not options["methods"]:
+            return [f"{flag} needs --methods (a model x method plan)." for name, flag in FACTORIAL_FLAGS.items()
+                    if options[name] is not None]
+        problems = []
+        if options["from_export"]:
+            problems.append("--from-export estimates one-factor designs only; give a model x method design as "
+                            "flags (--means with --method-effects, or --cell-means).")
+        if options["zero_method"]:
+            problems.append("--zero-method: a model x method plan runs no Wilcoxon test (its tests: the two-factor "
+                            "mixed model and Friedman per factor).")
+        return problems
+
+    def factorial_design(self, options):
+        """The FactorialDesign of the flags (checked by power.factorial_design) and where it came from."""
+        spreads = {name: options[name] for name in ("sd", "participant_sd", "image_sd", "images",
+                                                     "views_per_image")}
+        effects = (("means", "--means", "model"), ("method_effects", "--method-effects", "method"),
+                   ("cell_means", "--cell-means", "cell"))
+        given = {name: None if options[name] is None else power.parse_means(options[name], flag, what)
+                 for name, flag, what in effects}
+        return power.factorial_design(options["methods"], **given, **spreads), {"from": "flags"}
 
     def design(self, options):
         """The Design to simulate and where it came from: the flags, or a pilot's export with flags overriding."""
