@@ -93,6 +93,7 @@ def main(argv=None):
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="Print cProfile's top N functions.")
     parser.add_argument("--profile-page", default="all", metavar="REQUEST",
                         help="Profile only this request, as the table names it (e.g. 'GET study link'); default all.")
+    parser.add_argument("--profile-out", metavar="FILE", help="Also write the cProfile stats to FILE (pstats).")
     parser.add_argument("--sort", choices=["tottime", "cumulative"], default="tottime",
                         help="Order cProfile's functions by their own time (default) or with what they call.")
     parser.add_argument("--queries", metavar="REQUEST", help="Print the SQL of this request (its last one).")
@@ -129,7 +130,10 @@ def main(argv=None):
             print("\n".join(record.sql.get(args.queries, [f"no request {args.queries!r}"])))
         if args.profile:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats(args.sort).print_stats(args.profile)
+            stats = pstats.Stats(profiler, stream=out)
+            if args.profile_out:
+                stats.dump_stats(args.profile_out)
+            stats.sort_stats(args.sort).print_stats(args.profile)
             print(out.getvalue())
     return 0
 
