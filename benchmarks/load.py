@@ -569,10 +569,11 @@ class Client:
 
 
 def answer_of(data):
-    """What of a POST is stored: an attention check keeps only its instructed answer, not the statement above it."""
+    """What of a POST is stored as the answer: an attention check keeps only its instructed answer, not the statement
+    above it; the page-hides count (empty here: this client runs no script) is not part of the answer."""
     if "answer" in data:
         return {"answer": data["answer"]}
-    return {key: value for key, value in data.items() if key not in ("csrfmiddlewaretoken", "trial")}
+    return {key: value for key, value in data.items() if key not in ("csrfmiddlewaretoken", "trial", "page_hides")}
 
 
 # --- Checking the database --------------------------------------------------------------------------
