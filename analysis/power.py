@@ -246,6 +246,38 @@ def design_from_ratings(ratings, statement, models=None, seed=0):
     return design, {"converged": bool(result.converged), "fit_warnings": messages, **components}
 
 
+def factorial_design_from_ratings(ratings, statement, methods, views_per_image=None, seed=0):
+    """The model x method design a pilot's ratings show, and the fit it came from, as design_from_ratings does
+    for one factor: the two-factor crossed mixed model (analysis.factorial, as `analyze` fits it) gives the
+    residual, participant and image variances, and each cell's mean from its fixed effects. `views_per_image`
+    (None: as the pilot did, the most cells a pilot participant saw one image under)."""
+    present = list(dict.fromkeys(ratings["method"].astype(str)))
+    absent = [m for m in methods if m not in present]
+    if absent:
+        refuse([f"--from-export: the pilot has no ratings under method(s) {', '.join(absent)}; it rated "
+                f"{', '.join(present)}. Plan a model x method study from a pilot of those methods, or give the "
+                f"design as flags"])
+    ratings = ratings[ratings["method"].astype(str).isin(methods)]
+    ratings = ratings.assign(variant=ratings["model"].astype(str))  # analysis.factorial's name for the model
+    levels = {"model": order_models(ratings["variant"].unique()), "method": list(methods)}
+    for unit in ("participant", "image"):
+        if ratings[unit].nunique() < 2:
+            refuse([f"--from-export: the pilot's ratings come from {ratings[unit].nunique()} {unit}(s); estimating "
+                    f"how ratings vary between {unit}s needs at least 2"])
+    result, messages = factorial.fit_factorial(mixed.participant_subsample(ratings, mixed.MAX_PARTICIPANTS, seed),
+                                               levels, statement)
+    names, effects = list(result.fe_params.index), result.fe_params.to_numpy()
+    cell_means = {model: {method: float(factorial.cell_weights(names, levels, model, method) @ effects)
+                          for method in methods} for model in levels["model"]}
+    components = mixed.variance_components(result)
+    views = views_per_image or int(ratings.groupby(["participant", "image"], observed=True).size().max())
+    design = FactorialDesign(cell_means, sd=math.sqrt(components["residual_variance"]),
+                             participant_sd=math.sqrt(components["participant_variance"]),
+                             image_sd=math.sqrt(components["image_variance"]), images=ratings["image"].nunique(),
+                             views_per_image=views)
+    return design, {"converged": bool(result.converged), "fit_warnings": messages, **components}
+
+
 def simulate_ratings(design, participants, rng):
     """Ratings of a whole study, both statement columns independent draws of the design (two studies in one frame).
 

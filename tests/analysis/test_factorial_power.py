@@ -21,7 +21,7 @@ from statsmodels.stats.multitest import multipletests
 from analysis import mixed, pipeline, power
 from analysis.loading import InputError
 from studyapp import randomization
-from studyapp.schema import FACTORIAL_POWER_COLUMNS
+from studyapp.schema import FACTORIAL_POWER_COLUMNS, RATINGS_COLUMNS
 from tests.analysis.test_plan_study_command import plan_study
 
 MC_Z = 4
@@ -245,8 +245,6 @@ BAD_FLAGS = {
                                        "--method-effects needs --methods (a model x method plan)"),
     "views without methods": (["--views-per-image", "2"], "--views-per-image needs --methods"),
     "no method effects": (["--methods", "VG", "IG"], "needs its effects"),
-    "pilot and methods": (["--methods", "VG", "IG", "--method-effects", "VG=0,IG=1", "--from-export", "x.csv"],
-                          "--from-export estimates one-factor designs only"),
     "zero method": (["--methods", "VG", "IG", "--method-effects", "VG=0,IG=1", "--zero-method", "wilcox"],
                     "a model x method plan runs no Wilcoxon test"),
     "both effects": (["--methods", "VG", "IG", "--method-effects", "VG=0,IG=1", "--cell-means", "N:VG=3"],
@@ -275,3 +273,67 @@ def test_a_bad_model_by_method_plan_exits_non_zero_from_the_command_line(tmp_pat
     assert exit.value.code != 0
     assert "--methods names 1 method(s)" in capsys.readouterr().err
     assert not (tmp_path / "plan").exists()
+
+
+def pilot_ratings_csv(path, planned, participants, seed):
+    """A pilot's ratings.csv (the export's columns) of a simulated model x method study."""
+    frame = power.simulate_factorial_ratings(planned, power.factorial_layout(planned, participants, seed),
+                                             np.random.default_rng(seed))
+    rows = pd.DataFrame({
+        "participant": frame["participant"].astype(str), "image": frame["image"].astype(str), "dataset": "fmnist",
+        "class_name": "Shirt",
+        "model": frame["variant"].astype(str), "trial": frame.groupby("participant").cumcount() + 1,
+        "sufficiency": frame["sufficiency"], "trust": frame["trust"], "rt_ms": 2000,
+        "answered_at": "2026-11-30T10:00:00+00:00", "method": frame["method"].astype(str), "page_hides": ""})
+    rows[list(RATINGS_COLUMNS)].to_csv(path, index=False)
+    return path
+
+
+def test_a_model_by_method_plan_from_a_pilot_takes_the_cells_and_spreads_of_the_two_factor_mixed_model(tmp_path):
+    truth = design(effect=0.6, images=8, views=3, method_effect=0.4)
+    pilot = pilot_ratings_csv(tmp_path / "ratings.csv", truth, 18, seed=4)
+    plan_study("--from-export", pilot, "--methods", *METHODS, "--statement", "trust", "--participants", 6,
+               "--simulations", 2, "--jobs", 1, "--out", tmp_path / "plan")
+    plan = json.loads((tmp_path / "plan" / "power.json").read_text())
+    raw = pd.read_csv(pilot)
+    raw["model"] = pd.Categorical(raw["model"], categories=MODELS)
+    raw["method"] = pd.Categorical(raw["method"], categories=METHODS)
+    fit = smf.mixedlm("trust ~ C(model, Treatment) * C(method, Treatment)", raw, groups=np.ones(len(raw)),
+                      re_formula="0", vc_formula={"participant": "0 + C(participant)", "image": "0 + C(image)"}
+                      ).fit(reml=True, method="powell", ftol=1e-10)
+    cells = pd.DataFrame([(m, k) for m in MODELS for k in METHODS], columns=["model", "method"]).astype(
+        {"model": raw["model"].dtype, "method": raw["method"].dtype})
+    predicted = fit.predict(cells)  # the fixed effects' mean of each cell
+    design_ = plan["design"]
+    assert list(design_["cell_means"]) == list(MODELS) and list(design_["cell_means"]["N"]) == list(METHODS)
+    for (model, method), mean in zip(cells.itertuples(index=False), predicted):
+        assert design_["cell_means"][model][method] == pytest.approx(mean, abs=1e-4), (model, method)
+    components = dict(zip(fit.model.exog_vc.names, fit.vcomp))
+    assert design_["sd"] == pytest.approx(math.sqrt(fit.scale), rel=1e-3)
+    assert design_["participant_sd"] == pytest.approx(math.sqrt(components["participant"]), rel=1e-2)
+    assert design_["image_sd"] == pytest.approx(math.sqrt(components["image"]), abs=0.02)
+    assert (design_["images"], design_["views_per_image"]) == (8, 3)  # as the pilot was: 3 cells per image
+    # the pilot's cells are near the truth it was drawn from (18 people: within sampling error)
+    assert design_["cell_means"]["M2"]["SG"] - design_["cell_means"]["N"]["VG"] == pytest.approx(1.0, abs=0.35)
+    source = plan["design_source"]
+    assert (source["from"], source["statement"], source["pilot_participants"]) == ("export", "trust", 18)
+    assert source["overridden_by_flags"] == [] and source["pilot_fit"]["converged"]
+
+    plan_study("--from-export", pilot, "--methods", "VG", "SG", "--method-effects", "VG=0,SG=0.5", "--means",
+               "N=3,A=3.2,M2=3.4", "--views-per-image", 2, "--participants", 6, "--simulations", 2, "--jobs", 1,
+               "--out", tmp_path / "override")
+    plan = json.loads((tmp_path / "override" / "power.json").read_text())
+    assert plan["design"]["cell_means"]["A"] == {"VG": 3.2, "SG": 3.7}  # the flags' effects replace the pilot's
+    assert plan["design"]["views_per_image"] == 2 and plan["design"]["sd"] == plan["design_source"][
+        "pilot_estimates"]["sd"]
+    assert list(plan["design_source"]["pilot_estimates"]["cell_means"]["N"]) == ["VG", "SG"]
+    assert plan["design_source"]["overridden_by_flags"] == ["--means", "--method-effects", "--views-per-image"]
+
+
+def test_a_model_by_method_plan_from_a_pilot_of_other_methods_is_refused(tmp_path):
+    pilot = pilot_ratings_csv(tmp_path / "ratings.csv", design(images=4, views=2), 6, seed=1)
+    with pytest.raises(CommandError) as error:
+        plan_study("--from-export", pilot, "--methods", "VG", "GradCAM", "--participants", 4, "--out",
+                   tmp_path / "plan")
+    assert "the pilot has no ratings under method(s) GradCAM; it rated" in str(error.value)
+    assert "Nothing was written" in str(error.value) and not (tmp_path / "plan").exists()

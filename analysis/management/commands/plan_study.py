@@ -111,23 +111,32 @@ class Command(BaseCommand):
             return [f"{flag} needs --methods (a model x method plan)." for name, flag in FACTORIAL_FLAGS.items()
                     if options[name] is not None]
         problems = []
-        if options["from_export"]:
-            problems.append("--from-export estimates one-factor designs only; give a model x method design as "
-                            "flags (--means with --method-effects, or --cell-means).")
         if options["zero_method"]:
             problems.append("--zero-method: a model x method plan runs no Wilcoxon test (its tests: the two-factor "
                             "mixed model and Friedman per factor).")
         return problems
 
     def factorial_design(self, options):
-        """The FactorialDesign of the flags (checked by power.factorial_design) and where it came from."""
+        """The FactorialDesign to simulate (checked by power.factorial_design) and where it came from: the flags,
+        or a pilot's export with flags overriding (the effect flags replace all of the pilot's cell means)."""
         spreads = {name: options[name] for name in ("sd", "participant_sd", "image_sd", "images",
                                                      "views_per_image")}
         effects = (("means", "--means", "model"), ("method_effects", "--method-effects", "method"),
                    ("cell_means", "--cell-means", "cell"))
         given = {name: None if options[name] is None else power.parse_means(options[name], flag, what)
                  for name, flag, what in effects}
-        return power.factorial_design(options["methods"], **given, **spreads), {"from": "flags"}
+        if not options["from_export"]:
+            return power.factorial_design(options["methods"], **given, **spreads), {"from": "flags"}
+        ratings = read_ratings(options["from_export"])
+        pilot, fit = power.factorial_design_from_ratings(ratings, options["statement"], options["methods"],
+                                                         options["views_per_image"], seed=options["seed"])
+        spreads = {name: value for name, value in asdict(pilot).items() if name != "cell_means"} | {
+            name: value for name, value in spreads.items() if value is not None}
+        cell_means = pilot.cell_means
+        if any(value is not None for value in given.values()):
+            cell_means = power.factorial_design(options["methods"], **given, **spreads).cell_means
+        return power.FactorialDesign(cell_means, **spreads), self.pilot_source(
+            options, ratings, pilot, fit, DESIGN_FLAGS | FACTORIAL_FLAGS)
 
     def design(self, options):
         """The Design to simulate and where it came from: the flags, or a pilot's export with flags overriding."""
@@ -139,9 +148,15 @@ class Command(BaseCommand):
         ratings = read_ratings(options["from_export"])
         pilot, fit = power.design_from_ratings(ratings, options["statement"], list(given.get("means", {})) or None,
                                                seed=options["seed"])
-        source = {"from": "export", "ratings": options["from_export"], "statement": options["statement"],
-                  "pilot_participants": ratings["participant"].nunique(), "pilot_estimates": asdict(pilot),
-                  "pilot_fit": fit, "overridden_by_flags": [DESIGN_FLAGS[name] for name in given]}
+        return power.Design(**{**asdict(pilot), **given}), self.pilot_source(options, ratings, pilot, fit,
+                                                                             DESIGN_FLAGS)
+
+    def pilot_source(self, options, ratings, pilot, fit, flags):
+        """Where a design estimated from a pilot came from (power.json), and a warning when its fit did not
+        converge."""
         if not fit["converged"]:
             self.stderr.write("Warning: the pilot's mixed model did not converge; its estimates may be off.")
-        return power.Design(**{**asdict(pilot), **given}), source
+        return {"from": "export", "ratings": options["from_export"], "statement": options["statement"],
+                "pilot_participants": ratings["participant"].nunique(), "pilot_estimates": asdict(pilot),
+                "pilot_fit": fit, "overridden_by_flags": [flag for name, flag in flags.items()
+                                                          if options[name] is not None]}
