@@ -131,3 +131,41 @@ def test_a_methods_comparison_study_at_a_laptop_and_a_phone_width(browser, live_
     plan = participant.trials.all()
     assert plan.filter(kind=Trial.Kind.RATING).count() == len(CLASSES) * 2  # views_per_image 2 of the 6 cells
     assert plan.filter(kind=Trial.Kind.CHOICE).count() == len(CLASSES)
+
+
+SHIPPED_WORDS = ("VG", "IG", "SG", "Vanilla", "Integrated", "SmoothGrad", "adversarial", "median")
+
+
+def test_the_shipped_methods_demo_study_at_a_laptop_and_a_phone_width(browser, live_server):
+    """`make run`'s second demo study on the shipped FMNIST maps (fixtures/stimuli.json + methods.json): its first
+    rating page and its first side-by-side page (the three methods of one model), tests/artifacts/methods-demo-*.png."""
+    call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
+    call_command("create_demo_study", participants=1, stdout=io.StringIO())
+    participant = Study.objects.get(slug="methods").participants.get()
+    driver, audited, seen = browser.driver, [], []
+    driver.get(f"{live_server.url}/i/{participant.invite_token}/")
+    driver.find_element(By.CSS_SELECTOR, "label[for=id_agree]").click()
+    submit(driver)
+    submit(driver)  # instructions
+    Select(driver.find_element(By.NAME, "degree")).select_by_value("bachelor")
+    driver.find_element(By.NAME, "cv_experience_years").send_keys("2")
+    submit(driver)
+    while path_of(driver).startswith("/trial/") and len(seen) < 2:
+        trial = Trial.objects.select_related("stimulus", "left", "middle", "right").get(
+            participant=participant, position=int(path_of(driver).split("/")[2]))
+        kind = "side-by-side" if trial.kind == Trial.Kind.CHOICE else "rating"
+        if f"methods-demo-{kind}" not in seen and trial.kind != Trial.Kind.ATTENTION:
+            name = f"methods-demo-{kind}"
+            inspect_page(browser, name)
+            audit(browser, name, audited)
+            text = driver.find_element(By.TAG_NAME, "body").text
+            assert not [w for w in SHIPPED_WORDS if re.search(rf"\b{w}\b", text)], text
+            if trial.kind == Trial.Kind.CHOICE:
+                assert {trial.left.method, trial.middle.method, trial.right.method} == {"VG", "IG", "SG"}
+            seen.append(name)
+        values = ({"choice": "left", "justification": "It marks the garment's outline."}
+                  if trial.kind == Trial.Kind.CHOICE else {"sufficiency": "3", "trust": "4"})
+        if trial.kind == Trial.Kind.ATTENTION:
+            values = {"sufficiency": "3", "answer": str(trial.attention_target)}
+        answer_with_mouse(driver, values)
+    assert sorted(seen) == ["methods-demo-rating", "methods-demo-side-by-side"]
