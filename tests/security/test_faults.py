@@ -83,7 +83,7 @@ def test_two_first_arrivals_of_one_platform_id_at_the_same_moment_make_one_parti
         link = f"/s/{study.slug}/?PROLIFIC_PID={pid}&STUDY_ID=60a1&SESSION_ID=s1"
         clients = [Client(), Client()]
         replies = at_once([lambda c=c: c.get(link) for c in clients])
-        assert [location(r) for r in replies] == ["/", "/"]
+        assert [location(r) for r in replies] == ["/consent/", "/consent/"]  # straight to the current page
         (participant,) = Participant.objects.filter(study=study, external_id=pid)
         assert [int(c.session["_auth_user_id"]) for c in clients] == [participant.user_id] * 2
         assert [location(c.get("/")) for c in clients] == ["/consent/", "/consent/"]
