@@ -61,6 +61,17 @@ def write_manifest(folder):
     return manifest
 
 
+def to_first_trial(driver, invite_link, degree, years):
+    """Open the invite link, consent, read the instructions and answer the background questions."""
+    driver.get(invite_link)
+    driver.find_element(By.CSS_SELECTOR, "label[for=id_agree]").click()
+    submit(driver)
+    submit(driver)  # instructions
+    Select(driver.find_element(By.NAME, "degree")).select_by_value(degree)
+    driver.find_element(By.NAME, "cv_experience_years").send_keys(years)
+    submit(driver)
+
+
 def assert_blinded(browser, trial):
     """No model or method name anywhere a participant could read it; the trial's images come embedded, as the
     survey embeds them (data: URIs of the stimulus PNGs, nothing to open or share)."""
@@ -102,13 +113,7 @@ def test_a_methods_comparison_study_at_a_laptop_and_a_phone_width(browser, live_
     participant = participant_factory(study)
     driver, audited = browser.driver, []
 
-    driver.get(f"{live_server.url}/i/{participant.invite_token}/")
-    driver.find_element(By.CSS_SELECTOR, "label[for=id_agree]").click()
-    submit(driver)
-    submit(driver)  # instructions
-    Select(driver.find_element(By.NAME, "degree")).select_by_value("master")
-    driver.find_element(By.NAME, "cv_experience_years").send_keys("4")
-    submit(driver)
+    to_first_trial(driver, f"{live_server.url}/i/{participant.invite_token}/", "master", "4")
 
     seen = []
     while path_of(driver).startswith("/trial/") and len(seen) < 2:
@@ -143,13 +148,7 @@ def test_the_shipped_methods_demo_study_at_a_laptop_and_a_phone_width(browser, l
     call_command("create_demo_study", participants=1, stdout=io.StringIO())
     participant = Study.objects.get(slug="methods").participants.get()
     driver, audited, seen = browser.driver, [], []
-    driver.get(f"{live_server.url}/i/{participant.invite_token}/")
-    driver.find_element(By.CSS_SELECTOR, "label[for=id_agree]").click()
-    submit(driver)
-    submit(driver)  # instructions
-    Select(driver.find_element(By.NAME, "degree")).select_by_value("bachelor")
-    driver.find_element(By.NAME, "cv_experience_years").send_keys("2")
-    submit(driver)
+    to_first_trial(driver, f"{live_server.url}/i/{participant.invite_token}/", "bachelor", "2")
     while path_of(driver).startswith("/trial/") and len(seen) < 2:
         trial = Trial.objects.select_related("stimulus", "left", "middle", "right").get(
             participant=participant, position=int(path_of(driver).split("/")[2]))
