@@ -27,6 +27,11 @@ def format_number(value, decimals=2):
     return f"{value:.{decimals}f}"
 
 
+def interval(low, high, decimals=2):
+    """A confidence interval as every table shows it: [low, high]."""
+    return f"[{format_number(low, decimals)}, {format_number(high, decimals)}]"
+
+
 def format_mean_sd(mean, sd):
     return f"{format_number(mean)} +- {format_number(sd)}"
 
@@ -78,7 +83,7 @@ def mixed_tables(fits, alpha):
         [[r["statement"].capitalize(), f"{r['model_a']} vs {r['model_b']}", format_number(r["estimate"], 3),
           format_number(r["se"], 3), format_number(r["z"]), format_p(r["p"]),
           format_p(r["p_holm"]) + mark(r["p_holm"], alpha),
-          f"[{format_number(r['ci_low'], 3)}, {format_number(r['ci_high'], 3)}]"] for _, r in fits.iterrows()],
+          interval(r["ci_low"], r["ci_high"], 3)] for _, r in fits.iterrows()],
         "mixed.csv")
     per_fit = fits.drop_duplicates("statement")
     warnings = "; ".join(f"{r['statement']}: {r['fit_warnings']}" for _, r in per_fit.iterrows() if r["fit_warnings"])
@@ -139,7 +144,7 @@ def display_tables(analysis):
         "over participants (the figure's error bars).",
         ["Statement", "Model", "Participants", "Mean", "95% CI"],
         [[r["statement"].capitalize(), r["model"], str(r["n_participants"]), format_number(r["mean"]),
-          f"[{format_number(r['ci_low'])}, {format_number(r['ci_high'])}]"] for _, r in ci.iterrows()],
+          interval(r["ci_low"], r["ci_high"])] for _, r in ci.iterrows()],
         "mean_ci.csv"))
 
     pooled = t["wilcoxon_ratings"]
@@ -177,7 +182,7 @@ def display_tables(analysis):
         ["Statement", "Model", "log OR", "SE", "Odds ratio", "95% CI", "p"],
         [[r["statement"].capitalize(), f"{r['model']} vs {r['reference']}", format_number(r["coef"], 3),
           format_number(r["se"], 3), format_number(r["odds_ratio"]),
-          f"[{format_number(r['or_ci_low'])}, {format_number(r['or_ci_high'])}]",
+          interval(r["or_ci_low"], r["or_ci_high"]),
           format_p(r["p"]) + mark(r["p"], alpha)] for _, r in fits.iterrows()],
         "ordinal.csv"))
 
@@ -256,10 +261,6 @@ def term_labels(levels):
     labels |= {f"{factorial.term_name('model', m)}:{factorial.term_name('method', k)}": f"{m} × {k}"
                for m in levels["model"][1:] for k in levels["method"][1:]}
     return labels
-
-
-def interval(low, high, decimals):
-    return f"[{format_number(low, decimals)}, {format_number(high, decimals)}]"
 
 
 def factor_tables(analysis):

@@ -218,6 +218,19 @@ def factorial_design(methods, *, means=None, method_effects=None, cell_means=Non
                            **spreads)
 
 
+def pilot_problems(ratings):
+    """What keeps a pilot's ratings from showing how ratings vary between participants and between images."""
+    return [f"--from-export: the pilot's ratings come from {n} {unit}(s); estimating how ratings vary between "
+            f"{unit}s needs at least 2" for unit in ("participant", "image") if (n := ratings[unit].nunique()) < 2]
+
+
+def pilot_spreads(components, ratings):
+    """A design's spreads and number of images, as a pilot's fitted variance components and ratings show them."""
+    return {"sd": math.sqrt(components["residual_variance"]),
+            "participant_sd": math.sqrt(components["participant_variance"]),
+            "image_sd": math.sqrt(components["image_variance"]), "images": ratings["image"].nunique()}
+
+
 def design_from_ratings(ratings, statement, models=None, seed=0):
     """The design a pilot's ratings show, and the fit it came from (log-likelihood, convergence, warnings).
 
@@ -231,18 +244,13 @@ def design_from_ratings(ratings, statement, models=None, seed=0):
         raise InputError(f"--from-export: the pilot has no ratings of model(s) {', '.join(absent)}; "
                          f"it rated {', '.join(present)}.")
     ratings = ratings[ratings["model"].isin(models)]
-    for unit in ("participant", "image"):
-        if ratings[unit].nunique() < 2:
-            raise InputError(f"--from-export: the pilot's ratings come from {ratings[unit].nunique()} {unit}(s); "
-                             f"estimating how ratings vary between {unit}s needs at least 2.")
+    refuse(pilot_problems(ratings))
     result, messages = mixed.fit_mixed(mixed.participant_subsample(ratings, mixed.MAX_PARTICIPANTS, seed), models,
                                        statement)
     components = mixed.variance_components(result)
     effects = result.fe_params
     means = {m: float(effects["Intercept"] + (effects[f"model[T.{m}]"] if i else 0.0)) for i, m in enumerate(models)}
-    design = Design(means=means, sd=math.sqrt(components["residual_variance"]),
-                    participant_sd=math.sqrt(components["participant_variance"]),
-                    image_sd=math.sqrt(components["image_variance"]), images=ratings["image"].nunique())
+    design = Design(means=means, **pilot_spreads(components, ratings))
     return design, {"converged": bool(result.converged), "fit_warnings": messages, **components}
 
 
@@ -260,10 +268,7 @@ def factorial_design_from_ratings(ratings, statement, methods, views_per_image=N
     ratings = ratings[ratings["method"].astype(str).isin(methods)]
     ratings = ratings.assign(variant=ratings["model"].astype(str))  # analysis.factorial's name for the model
     levels = {"model": order_models(ratings["variant"].unique()), "method": list(methods)}
-    for unit in ("participant", "image"):
-        if ratings[unit].nunique() < 2:
-            refuse([f"--from-export: the pilot's ratings come from {ratings[unit].nunique()} {unit}(s); estimating "
-                    f"how ratings vary between {unit}s needs at least 2"])
+    refuse(pilot_problems(ratings))
     result, messages = factorial.fit_factorial(mixed.participant_subsample(ratings, mixed.MAX_PARTICIPANTS, seed),
                                                levels, statement)
     names, effects = list(result.fe_params.index), result.fe_params.to_numpy()
@@ -271,10 +276,7 @@ def factorial_design_from_ratings(ratings, statement, methods, views_per_image=N
                           for method in methods} for model in levels["model"]}
     components = mixed.variance_components(result)
     views = views_per_image or int(ratings.groupby(["participant", "image"], observed=True).size().max())
-    design = FactorialDesign(cell_means, sd=math.sqrt(components["residual_variance"]),
-                             participant_sd=math.sqrt(components["participant_variance"]),
-                             image_sd=math.sqrt(components["image_variance"]), images=ratings["image"].nunique(),
-                             views_per_image=views)
+    design = FactorialDesign(cell_means, **pilot_spreads(components, ratings), views_per_image=views)
     return design, {"converged": bool(result.converged), "fit_warnings": messages, **components}
 
 
