@@ -4,6 +4,7 @@ import base64
 import math
 from dataclasses import dataclass
 
+from analysis import choices as choice_stats
 from analysis import explanations, factorial, mixed, stats
 from analysis.figures import FLOW_FIGURE, FLOW_FIGURE_TITLE
 from analysis.loading import LIKERT_LEVELS, STATEMENTS
@@ -187,29 +188,95 @@ def display_tables(analysis):
         "ordinal.csv"))
 
     if "choice_shares" in t:
-        choice_models = analysis.choice_models
-        chi = t["choice_chisquare"].set_index("dataset")
+        shown += choice_tables(analysis)
+    return shown
+
+
+def compared_cells(tables):
+    """The connected sets of the cells shown side by side, as the shares table lists them: {set: [cells]}."""
+    overall = tables["choice_shares"][tables["choice_shares"]["dataset"] == choice_stats.OVERALL]
+    return {number: list(group["model"]) for number, group in overall.groupby("set", sort=True)}
+
+
+def sets_note(sets):
+    """What the report says when the pages compared separate sets of cells ('' for one set)."""
+    if len(sets) < 2:
+        return ""
+    listed = "; ".join(f"set {number}: {', '.join(cells)}" for number, cells in sets.items())
+    return (f"The side-by-side pages compared {len(sets)} separate sets of cells ({listed}): cells of different "
+            "sets were never shown together, directly or through other cells, so the choices cannot compare them. "
+            "Every choice number is computed within one set, and none compares cells of different sets.")
+
+
+def choice_tables(analysis):
+    """The side-by-side choices' shares (with the chi-square test of equal shares) and each participant's
+    most-chosen cell, within each connected set; then, outside a two-factor study (whose section shows it), the
+    paired-comparison model where it was fitted."""
+    t, alpha = analysis.tables, analysis.options.alpha
+    sets = compared_cells(t)
+    several = len(sets) > 1
+    chi = t["choice_chisquare"].set_index(["set", "dataset"])
+    shares = t["choice_shares"]
+    shown = []
+    for number, cells in sets.items():
         rows = []
-        for dataset, group in t["choice_shares"].groupby("dataset", sort=False):
-            test = chi.loc[dataset]
+        for dataset, group in shares[shares["set"] == number].groupby("dataset", sort=False):
+            test = chi.loc[(number, dataset)]
             rows.append([dataset, str(int(test["n"])),
                          *[f"{r['count']} ({100 * r['share']:.1f} %)" for _, r in group.iterrows()],
-                         f"chi2({int(test['df'])}) = {format_number(test['chi2'])}",
+                         f"chi2({int(test['df'])}) = {format_number(test['chi2'])}" if not test["note"]
+                         else "n/a (pages showed part of the set)",
                          format_p(test["p"]) + mark(test["p"], alpha)])
+        partial = any(chi.loc[number]["note"])
         shown.append(DisplayTable(
-            "Side-by-side choices",
-            "Count and share of all choices per chosen model (shares of choices, not of people), overall and per "
-            "dataset; chi-square goodness of fit against equal shares.",
-            ["Dataset", "Choices", *choice_models, "Chi-square", "p"], rows,
-            "choice_shares.csv, choice_chisquare.csv"))
-        summary = t["most_chosen_summary"]
-        shown.append(DisplayTable(
-            "Each participant's most-chosen model",
-            "Participants by the model they chose most often; ties (e.g. A/M2) are their own row.",
-            ["Most chosen", "Participants", "Share"],
-            [[r["most_chosen"], str(r["participants"]), f"{100 * r['share']:.1f} %"] for _, r in summary.iterrows()],
-            "most_chosen.csv, most_chosen_summary.csv"))
+            "Side-by-side choices" + (f", set {number}: {', '.join(cells)}" if several else ""),
+            ("" if number > 1 else sets_note(sets) + (" " if several else ""))
+            + "Count and share of " + ("the set's choices" if several else "all choices") + " per chosen model "
+            "(shares of choices, not of people), overall and per dataset; chi-square goodness of fit against equal "
+            "shares."
+            + (f" No chi-square where {choice_stats.PARTIAL_PAGES}." if partial else ""),
+            ["Dataset", "Choices", *cells, "Chi-square", "p"], rows, "choice_shares.csv, choice_chisquare.csv"))
+    summary = t["most_chosen_summary"]
+    shown.append(DisplayTable(
+        "Each participant's most-chosen model",
+        "Participants by the model they chose most often; ties (e.g. A/M2) are their own row."
+        + (" Within each set: a participant's most-chosen cell among the set's cells, counted once per set "
+           "they chose in." if several else ""),
+        (["Set"] if several else []) + ["Most chosen", "Participants", "Share"],
+        [[*([str(r["set"])] if several else []), r["most_chosen"], str(r["participants"]),
+          f"{100 * r['share']:.1f} %"] for _, r in summary.iterrows()],
+        "most_chosen.csv, most_chosen_summary.csv"))
+    if "cell_descriptives" not in t:
+        shown += choice_model_tables(analysis)
     return shown
+
+
+def choice_model_tables(analysis):
+    """The paired-comparison model's worths, within each connected set (none when it was not fitted)."""
+    t, alpha = analysis.tables, analysis.options.alpha
+    if "choice_model" not in t or not len(t["choice_model"]):
+        return []
+    choice, sets = t["choice_model"], compared_cells(t)
+    several = len(sets) > 1
+    notes = sorted({f"set {r['set']}: {r['note']}" if several else r["note"]
+                    for _, r in choice.iterrows() if r["note"]})
+    references = ", ".join(choice.loc[choice["reference"], "cell"])
+    return [DisplayTable(
+        "Side-by-side choices: worth of each cell (conditional logit)",
+        f"Which of the shown maps was chosen, in {int(choice.drop_duplicates('set')['n_choices'].sum()):,} choices: "
+        "the Plackett-Luce first-choice model (Bradley-Terry where a page shows two maps), fitted as a conditional "
+        "logit (statsmodels ConditionalLogit) with one indicator per cell"
+        + (f" within each set, each set's first cell the reference (worth 1: {references}). " if several else
+           f", {references} the reference (worth 1). ")
+        + "Worth = exp(coefficient): how much more often a cell's map is chosen than the reference's when both are "
+        f"shown; 95% Wald intervals. Shown and Chosen: the cell's pages and choices. * marks p < {alpha}."
+        + (f" {sets_note(sets)}" if several else "") + (f" {'; '.join(notes)}." if notes else ""),
+        (["Set"] if several else []) + ["Cell", "Shown", "Chosen", "Worth", "95% CI", "Coefficient", "SE", "p"],
+        [[*([str(r["set"])] if several else []), r["cell"], str(r["shown"]), str(r["chosen"]),
+          format_number(r["worth"], 3), "reference" if r["reference"] else
+          interval(r["worth_ci_low"], r["worth_ci_high"], 3), format_number(r["coefficient"], 3),
+          format_number(r["se"], 3), format_p(r["p"]) + mark(r["p"], alpha)] for _, r in choice.iterrows()],
+        "choice_model.csv")]
 
 
 def metric_tables(analysis):
@@ -327,21 +394,7 @@ def factor_tables(analysis):
          for _, r in t["friedman_factors"].sort_values("statement", kind="stable",
                                                        key=lambda s: s.map(STATEMENTS.index)).iterrows()],
         "friedman_factors.csv"))
-    if "choice_model" in t and len(t["choice_model"]):
-        choice = t["choice_model"]
-        notes = sorted({n for n in choice["note"] if n})
-        shown.append(DisplayTable(
-            "Side-by-side choices: worth of each cell (conditional logit)",
-            f"Which of the three shown maps was chosen, in {int(choice['n_choices'].iloc[0]):,} choices: a "
-            "conditional logit (statsmodels ConditionalLogit; the Bradley-Terry-Luce / Plackett-Luce first-choice "
-            f"model) with one indicator per cell, {choice['cell'].iloc[0]} the reference (worth 1). Worth = "
-            f"exp(coefficient): how much more often a cell's map is chosen than the reference's when both are shown; "
-            f"95% intervals. * marks p < {alpha}." + (f" {'; '.join(notes)}." if notes else ""),
-            ["Cell", "Worth", "95% CI", "Coefficient", "SE", "p"],
-            [[r["cell"], format_number(r["worth"], 3), "reference" if r["reference"] else
-              interval(r["worth_ci_low"], r["worth_ci_high"], 3), format_number(r["coefficient"], 3),
-              format_number(r["se"], 3), format_p(r["p"]) + mark(r["p"], alpha)] for _, r in choice.iterrows()],
-            "choice_model.csv"))
+    shown += choice_model_tables(analysis)
     return shown
 
 

@@ -11,22 +11,17 @@ Runs only when a study shows more than one method (loading.as_conditions keeps e
 - Friedman per factor on participant-level means (each participant's mean rating at each level of the factor,
   over the other factor's levels), scipy.stats.friedmanchisquare, participants with every level.
 - Per-cell descriptives, with a 95% t interval over participant means of the cell.
-- Choices: a conditional logit (statsmodels ConditionalLogit) of which of the three shown maps was chosen, on
-  one indicator per cell (the first cell the reference): the Bradley-Terry-Luce / Plackett-Luce first-choice
-  model; worth = exp(coefficient), relative to the reference cell, with 95% intervals.
+- Choices: the cells' worths come from analysis.choices' paired-comparison model, within each connected set.
 """
 
 import itertools
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.discrete.conditional_models import ConditionalLogit
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning
 
 from analysis import mixed
-from analysis.loading import SIDES, STATEMENTS
+from analysis.loading import STATEMENTS
 from analysis.stats import holm
 
 FACTORS = ("model", "method")
@@ -169,48 +164,4 @@ def cell_descriptives(ratings, levels):
                          "sd": float(cell[statement].std(ddof=1)) if len(cell) >= 2 else np.nan,
                          "n_participants": n, "participant_mean": mean, "ci_low": mean - half,
                          "ci_high": mean + half})
-    return pd.DataFrame(rows)
-
-
-def choice_frame(choices, cells):
-    """The conditional logit's long data: one row per shown map of each choice, `chosen` 0/1, cell indicators."""
-    shown = np.column_stack([choices[side].astype(str).to_numpy() for side in SIDES])
-    chosen = choices["chosen_model"].astype(str).to_numpy()
-    groups = np.repeat(np.arange(len(choices)), len(SIDES))
-    flat = shown.ravel()
-    exog = pd.DataFrame({cell: (flat == cell).astype(float) for cell in cells[1:]})
-    return (shown.ravel() == np.repeat(chosen, len(SIDES))).astype(float), exog, groups
-
-
-def choice_model(choices, cells):
-    """Worth of each cell shown side by side (conditional logit; the first cell is the reference, worth 1)."""
-    shown_cells = [c for c in cells if (choices[list(SIDES)].astype(str) == c).any(axis=None)]
-    if len(choices) == 0 or len(shown_cells) < 2:
-        return pd.DataFrame()
-    endog, exog, groups = choice_frame(choices, shown_cells)
-    rows = [{"cell": shown_cells[0], "coefficient": 0.0, "se": np.nan, "z": np.nan, "p": np.nan, "worth": 1.0,
-             "worth_ci_low": np.nan, "worth_ci_high": np.nan, "n_choices": len(choices), "reference": True,
-             "note": ""}]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = ConditionalLogit(endog, exog, groups=groups).fit(disp=False)
-            low, high = np.asarray(result.conf_int(alpha=1 - CONFIDENCE)).T
-            estimable = (np.isfinite(np.asarray(result.bse)).all()
-                         and not any(issubclass(w.category, (ConvergenceWarning, HessianInversionWarning))
-                                     for w in caught))
-        except (ValueError, np.linalg.LinAlgError):
-            estimable = False
-    if not estimable:  # too few choices for this many cells (or a cell never / always chosen)
-        note = "not estimable: " + ("; ".join(sorted({str(w.message) for w in caught})) or "no covariance")
-        rows += [{"cell": cell, "coefficient": np.nan, "se": np.nan, "z": np.nan, "p": np.nan, "worth": np.nan,
-                  "worth_ci_low": np.nan, "worth_ci_high": np.nan, "n_choices": len(choices), "reference": False,
-                  "note": note} for cell in shown_cells[1:]]
-        return pd.DataFrame(rows)
-    for i, cell in enumerate(shown_cells[1:]):
-        rows.append({"cell": cell, "coefficient": float(result.params.iloc[i]), "se": float(result.bse.iloc[i]),
-                     "z": float(result.tvalues.iloc[i]), "p": float(result.pvalues.iloc[i]),
-                     "worth": float(np.exp(result.params.iloc[i])), "worth_ci_low": float(np.exp(low[i])),
-                     "worth_ci_high": float(np.exp(high[i])), "n_choices": len(choices), "reference": False,
-                     "note": ""})
     return pd.DataFrame(rows)

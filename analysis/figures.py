@@ -67,7 +67,7 @@ def likert_figure(descriptives, models):
 
 
 def choice_figure(shares, models):
-    """Share of all choices per model, overall and per dataset."""
+    """Share of all choices per model, overall and per dataset (of its set's choices, with several sets)."""
     datasets = list(dict.fromkeys(shares["dataset"]))
     figure = Figure(figsize=(1.2 + 0.9 * len(models) * max(1, len(datasets)) / 2, 3.2), layout="constrained")
     ax = figure.subplots()
@@ -78,7 +78,7 @@ def choice_figure(shares, models):
         ax.bar(x + (i - (len(datasets) - 1) / 2) * width, 100 * rows["share"], width, label=dataset)
     ax.set_xticks(x, models)
     ax.set_xlabel("Chosen model")
-    ax.set_ylabel("% of choices")
+    ax.set_ylabel("% of choices" + (" within the model's set" if shares["set"].nunique() > 1 else ""))
     ax.legend(title="Dataset", fontsize=8)
     return png_bytes(figure)
 

@@ -90,15 +90,20 @@ def run_analysis(data, options):
 
     choice_models = choice_stats.offered_models(data.choices, models)
     if len(data.choices):
-        shares = choice_stats.choice_shares(data.choices, choice_models)
-        per_participant = choice_stats.most_chosen(data.choices, choice_models)
+        sets = choice_stats.compared_sets(data.choices, choice_models)
+        shares = choice_stats.choice_shares(data.choices, sets)
+        per_participant = choice_stats.most_chosen(data.choices, sets)
         tables.update(
             choice_shares=shares,
-            choice_chisquare=choice_stats.choice_goodness_of_fit(shares),
+            choice_chisquare=choice_stats.choice_goodness_of_fit(shares, sets),
             most_chosen=per_participant,
-            most_chosen_summary=choice_stats.most_chosen_summary(per_participant, choice_models),
+            most_chosen_summary=choice_stats.most_chosen_summary(per_participant, sets),
             justifications=choice_stats.justifications(data.choices, choice_models),
         )
+        # The paired-comparison model: for the cells of a two-factor study, and wherever pages showed only part of
+        # their set (the shares' chi-square then has no equal-shares null).
+        if factorial.has_two_factors(ratings) or not all(map(sets.whole_pages, range(len(sets.members)))):
+            tables["choice_model"] = choice_stats.paired_comparison(sets)
     if data.stimuli is not None:
         per_stimulus = explanations.stimulus_ratings(ratings, data.stimuli, models)
         tables.update(
@@ -114,8 +119,6 @@ def run_analysis(data, options):
             cell_descriptives=factorial.cell_descriptives(ratings, levels),
         )
         tables.update(factor_tests(ratings, levels, options))
-        if len(data.choices):
-            tables["choice_model"] = factorial.choice_model(data.choices, choice_models)
     analysis = Analysis(sample, options, models, choice_models, tables)
     analysis.figures = {
         "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),

@@ -8,6 +8,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import choix
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from django.template.loader import render_to_string
 from scipy import stats as sp
 from statsmodels.discrete.conditional_models import ConditionalLogit
 
+from analysis import choices as choice_stats
 from analysis import factorial, mixed
 from analysis.display import html_context
 from analysis.loading import read_export
@@ -113,7 +115,8 @@ def test_cell_descriptives_equal_pandas_and_scipy(export):
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
 
 
-def test_the_choice_model_equals_a_direct_conditional_logit(export):
+def test_the_choice_model_equals_a_direct_conditional_logit_and_choix(export):
+    """Pages of three random cells of nine join every cell in one set: one fit, N×VG the reference."""
     table = export["analysis"].tables["choice_model"]
     choices = export["choices"]
     cells = [f"{m}×{k}" for m in MODELS for k in METHODS]
@@ -122,12 +125,16 @@ def test_the_choice_model_equals_a_direct_conditional_logit(export):
     chosen = (choices["chosen_model"] + "×" + choices["chosen_method"]).to_numpy()
     endog = (shown == chosen[:, None]).astype(float).ravel()
     exog = np.column_stack([(shown.ravel() == cell).astype(float) for cell in cells[1:]])
-    result = ConditionalLogit(endog, exog, groups=np.repeat(np.arange(len(choices)), 3)).fit(disp=False)
+    result = ConditionalLogit(endog, exog, groups=np.repeat(np.arange(len(choices)), 3)).fit(**choice_stats.FIT_OPTIONS)
     assert list(table["cell"]) == cells and table["reference"].tolist() == [True] + [False] * 8
+    assert set(table["set"]) == {1}
     assert table["coefficient"].iloc[1:].to_numpy() == pytest.approx(result.params, abs=1e-6)
     assert table["worth"].iloc[1:].to_numpy() == pytest.approx(np.exp(result.params), rel=1e-6)
     ci = np.exp(result.conf_int())
     assert table["worth_ci_low"].iloc[1:].to_numpy() == pytest.approx(ci[:, 0], rel=1e-6)
+    top1 = [(cells.index(w), tuple(cells.index(c) for c in row if c != w)) for row, w in zip(shown, chosen)]
+    params = choix.ilsr_top1(len(cells), top1, alpha=0.0, max_iter=10_000, tol=1e-12)
+    assert table["coefficient"].to_numpy() == pytest.approx(params - params[0], abs=1e-6)
     assert table["worth"].iloc[-1] > table["worth"].iloc[0]  # M2×SG was weighted 3.1x N×VG's
 
 
@@ -239,10 +246,13 @@ def test_the_html_report_shows_the_two_factor_tables_with_the_numbers_of_results
 
     worths = tables["Side-by-side choices: worth of each cell (conditional logit)"]
     assert len(worths) == len(results["choice_model"]) == 9
-    assert worths[0] == ["N×VG", "1.000", "reference", "0.000", "n/a", "n/a"]
+    first = results["choice_model"][0]
+    assert worths[0] == ["N×VG", str(first["shown"]), str(first["chosen"]), "1.000", "reference", "0.000", "n/a",
+                         "n/a"]
     for row, r in zip(worths[1:], results["choice_model"][1:]):
-        assert row == [r["cell"], f"{r['worth']:.3f}", f"[{r['worth_ci_low']:.3f}, {r['worth_ci_high']:.3f}]",
-                       f"{r['coefficient']:.3f}", f"{r['se']:.3f}", p_text(r["p"])]
+        assert row == [r["cell"], str(r["shown"]), str(r["chosen"]), f"{r['worth']:.3f}",
+                       f"[{r['worth_ci_low']:.3f}, {r['worth_ci_high']:.3f}]", f"{r['coefficient']:.3f}",
+                       f"{r['se']:.3f}", p_text(r["p"])]
 
     figure = base64.b64encode((report / "figures" / "cell_means.png").read_bytes()).decode("ascii")
     assert f'<img src="data:image/png;base64,{figure}" alt="Mean rating per model x method cell' in html

@@ -93,6 +93,13 @@ def test_participants_walk_through_the_methods_study_blinded_and_it_is_analysed(
     assert results["sample"]["analysed"] == 3 and results["sample"]["ratings"] == 18
     assert {"cell_descriptives", "friedman_factors", "choice_model"} <= set(results)
     assert all("×" in model for model in results["models"])
+    sets = {}
+    for row in results["choice_model"]:  # the methods of one model on each page: one set per model
+        sets.setdefault(row["set"], []).append(row["cell"])
+    for cells in sets.values():
+        model = cells[0].split("×")[0]
+        assert cells == [f"{model}×{method}" for method in METHODS]
+    assert [row["reference"] for row in results["choice_model"]].count(True) == len(sets)
 
 
 @pytest.mark.django_db
