@@ -3,11 +3,12 @@
 import base64
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 from analysis import choices as choice_stats
 from analysis import explanations, factorial, mixed, stats
 from analysis.figures import FLOW_FIGURE, FLOW_FIGURE_TITLE
-from analysis.loading import LIKERT_LEVELS, STATEMENTS
+from analysis.loading import FLOW_DEFINITIONS, FLOW_EXCLUSION, LIKERT_LEVELS, STATEMENTS
 from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
@@ -50,6 +51,7 @@ class DisplayTable:
     header: list
     rows: list
     csv: str = ""
+    wraps_last: bool = False  # the last column holds sentences: they wrap (other cells keep to one line)
 
 
 def descriptive_rows(table, by=()):
@@ -399,7 +401,8 @@ def factor_tables(analysis):
 
 
 def flow_table(analysis):
-    """The participant flow, CONSORT-style: arrived -> consented -> completed -> excluded by reason -> analysed."""
+    """The participant flow, CONSORT-style: arrived -> consented -> completed -> excluded by reason -> analysed;
+    each step with who it counts."""
     flow = analysis.sample.flow
     if not flow:
         return None
@@ -408,13 +411,19 @@ def flow_table(analysis):
         "Each step's participants, from arrival to analysis (CONSORT-style). Exclusions are counted in order "
         "among those with answers kept, each participant once; those analysed are the participants with at least "
         "one rating in the tables below.",
-        ["Step", "Participants"], [[label, str(count)] for label, count in flow], "participant_flow.csv")
+        ["Step", "Participants", "Who is counted"],
+        [[label, str(count), FLOW_DEFINITIONS.get(label, FLOW_EXCLUSION)] for label, count in flow],
+        "participant_flow.csv", wraps_last=True)
 
 
 def sample_lines(analysis):
     s, o = analysis.sample, analysis.options
-    lines = [f"Participants: {s.participants}"
-             + (f" ({s.started} started, {s.completed} completed)" if s.completed is not None else "")]
+    if s.completed is not None:
+        lines = [f"Participants: {s.participants} arrived, {s.started} consented with answers kept, {s.completed} "
+                 "completed (the flow table says who each step counts)"]
+    else:
+        lines = [f"Participants: {s.participants} with answers (without participants.csv, who arrived, consented "
+                 "and completed is not known)"]
     if s.outcomes:
         counts = ", ".join(f"{count} {outcome.replace('_', ' ')}" for outcome, count in s.outcomes.items())
         deleted = [f"{s.outcomes[o]} {o}" for o in DELETED_OUTCOMES if o in s.outcomes]
@@ -428,12 +437,53 @@ def sample_lines(analysis):
     return lines
 
 
+def span(low, high):
+    return f"{low}" if low == high else f"{low}-{high}"
+
+
+def design_text(analysis):
+    """How the ratings cross participants, images and models, as the data show it (rating_design)."""
+    d = analysis.tables["rating_design"].iloc[0]
+    unit = "model x method cells" if "cell_descriptives" in analysis.tables else "models"
+    if d["complete"]:
+        return (f"crossed: every participant rated every image under every one of the {unit} ({d['participants']} "
+                f"participants x {d['images']} images x {d['models']} {unit})")
+    return (f"crossed, in an incomplete design: each participant rated "
+            f"{span(d['images_per_participant_min'], d['images_per_participant_max'])} of the {d['images']} images, "
+            f"each image under {span(d['models_per_image_min'], d['models_per_image_max'])} of the {d['models']} "
+            f"{unit} ({d['participants']} participants, {d['ratings']:,} ratings): not every participant rated "
+            f"every image under every one of the {unit}, and the mixed model uses the ratings there are")
+
+
+def choice_method_line(analysis):
+    """How the side-by-side choices are read (none without choices)."""
+    t = analysis.tables
+    if "choice_shares" not in t:
+        return []
+    sets = compared_cells(t)
+    return ["Side-by-side choices: a page shows maps side by side and the participant picks one. The choices "
+            "compare only maps shown together, directly or through other maps: the compared cells form "
+            + (f"{len(sets)} separate connected sets, and every choice number (shares, chi-square, most-chosen, "
+               "worths) is computed within one set; none compares cells of different sets"
+               if len(sets) > 1 else "one connected set")
+            + "." + (" Worths: the Plackett-Luce first-choice model (Bradley-Terry on pages of two), a conditional "
+                     "logit per set (statsmodels ConditionalLogit)." if "choice_model" in t else "")]
+
+
+def metrics_line(analysis):
+    """Why the report has no section on explanation metrics although stimuli were given (none otherwise)."""
+    if not analysis.metrics_left_out:
+        return []
+    return ["Explanation metrics and ratings: left out, because no rated stimulus has an explanation metric (maps "
+            "imported with import_stimuli carry none; generate_stimuli computes them for the maps it makes)."]
+
+
 def method_lines(analysis):
     o = analysis.options
     return [
         "Which test answers which question. The mixed model (primary test): do the models' ratings differ in a "
         "way that holds for other participants rating other images? Participants and images are both samples, "
-        "crossed (every participant rates every image under every model), so it treats both as random factors "
+        f"{design_text(analysis)}. It treats both as random factors "
         "(Baayen, Davidson & Bates 2008; Judd, Westfall & Kenny 2012)."
         + ("" if o.mixed_model else " It was not fitted for this report (--no-mixed)."),
         "The participant-level tests: does a typical participant rate the models differently, on these images? "
@@ -456,8 +506,27 @@ def method_lines(analysis):
         + "), two-sided, method='auto'.",
         "Multiple comparisons: Holm step-down (statsmodels multipletests method='holm', not its Holm-Sidak "
         "default) over the model pairs within each statement and analysis.",
+        *choice_method_line(analysis),
+        *metrics_line(analysis),
         f"Significance level alpha = {o.alpha}.",
     ]
+
+
+def provenance_lines(analysis):
+    """The study, when the report was made and from what: the report's first lines (none without provenance)."""
+    given = analysis.provenance
+    if given is None:
+        return []
+    made = datetime.fromisoformat(given.made_at).strftime("%Y-%m-%d %H:%M UTC")
+    return [f"Study: {given.study}" + (f" (slug {given.slug})" if given.slug else "") if given.study else
+            "Study: not named (the export files do not carry the study's name; give analyze --title to name it)",
+            f"Made: {made} (its numbers are those of the data as read then)",
+            f"From: {given.source}"]
+
+
+def report_title(analysis):
+    study = analysis.provenance.study if analysis.provenance else None
+    return f"Analysis report: {study}" if study else "Saliency study: analysis report"
 
 
 def html_context(analysis):
@@ -469,7 +538,8 @@ def html_context(analysis):
             by_model[model] = {"total": len(group),
                                "rows": group.head(JUSTIFICATIONS_SHOWN).to_dict("records")}
     return {
-        "title": "Saliency study: analysis report",
+        "title": report_title(analysis),
+        "provenance_lines": provenance_lines(analysis),
         "flow_table": flow_table(analysis),
         "flow_figure": flow_figure(analysis),
         "sample_lines": sample_lines(analysis),

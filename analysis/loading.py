@@ -28,6 +28,26 @@ PARTICIPANTS_USED = tuple(c for c in PARTICIPANTS_COLUMNS
 FLOW_ARRIVED, FLOW_CONSENTED, FLOW_KEPT, FLOW_ANALYSED = "Arrived", "Consented", "With answers kept", "Analysed"
 FLOW_MAIN = (FLOW_ARRIVED, FLOW_CONSENTED, FLOW_KEPT, FLOW_ANALYSED)
 FLOW_SPLIT = ("Completed", "Did not complete, answers kept")
+FLOW_DELETED = "Withdrew or erased (answers deleted)"
+FLOW_UNRATED = "No rating in the analysis (none given yet, or only of models not compared)"
+# Who each fixed step counts, as the report's flow table says it (participants.csv's columns in brackets). The
+# steps of exclusion name their rule: each counts, among those still in, the participants it leaves out.
+FLOW_DEFINITIONS = {
+    FLOW_ARRIVED: "Every participant of the export (one row of participants.csv): each study-link visitor or invitee "
+                  "given a pseudonym, whether they went on or not.",
+    FLOW_CONSENTED: "Those who gave consent (started_at set: the study's start for them), including those who later "
+                    "withdrew.",
+    FLOW_DELETED: "Those who consented, then withdrew or had their data erased (outcome withdrawn or erased): "
+                  "their answers were deleted.",
+    FLOW_SPLIT[0]: "Those who finished every page (outcome completed).",
+    FLOW_SPLIT[1]: "Those who consented and did not finish, with their answers kept (outcome in_progress, expired "
+                   "or attention_failed).",
+    FLOW_KEPT: "Consented minus withdrew or erased: completed plus did not complete. The sample's 'consented with "
+               "answers kept'.",
+    FLOW_UNRATED: "Those still in after the exclusions who have no rating of the models compared.",
+    FLOW_ANALYSED: "Those with at least one rating in the tables below.",
+}
+FLOW_EXCLUSION = "Those still in whom this rule leaves out (each participant counted once, at the first rule that applies)."
 
 # The built-in variants come first, in this order; imported models' names follow, sorted (order_models).
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")
@@ -160,14 +180,10 @@ def read_ratings(ratings_path):
 
 
 def from_export_frames(frames, source):
-    """The frames of studyapp.export.export_frames (keyed by file name), checked like the files.
-
-    stimuli.csv is used when some stimulus carries a metric (stimuli made before the metrics have none).
-    """
+    """The frames of studyapp.export.export_frames (keyed by file name), checked like the files (stimuli
+    without metrics, as imported maps are, included: the report then says why it has no metrics section)."""
     sources = {name: source for name in ("ratings", "choices", "participants", "stimuli")}
     stimuli = frames.get(STIMULI_FILE)
-    if stimuli is not None and not stimuli[list(METRIC_NAMES)].notna().any(axis=None):
-        stimuli = None
     if stimuli is not None:
         # Mid-study, some of the study's images have no rating yet: the metrics section covers the rated ones
         # (a stimuli.csv file given by hand must still match its ratings.csv exactly).
@@ -503,7 +519,7 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
         deleted = outcome.isin(DELETED_OUTCOMES).fillna(False)
         consented = participants["started_at"].notna()
         flow += [(FLOW_ARRIVED, len(participants)), (FLOW_CONSENTED, int(consented.sum())),
-                 ("Withdrew or erased (answers deleted)", int((consented & deleted).sum())),
+                 (FLOW_DELETED, int((consented & deleted).sum())),
                  (FLOW_SPLIT[0], int((outcome == COMPLETED).fillna(False).sum())),
                  (FLOW_SPLIT[1], int((consented & ~deleted & (outcome != COMPLETED).fillna(True)).sum())),
                  (FLOW_KEPT, int((consented & ~deleted).sum()))]
@@ -572,8 +588,7 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
     )
     if participants is not None:
         kept = flow[5][1] - sum(count for _, count in flow[6:])
-        flow.append(("No rating in the analysis (none given yet, or only of models not compared)",
-                     kept - sample.analysed))
+        flow.append((FLOW_UNRATED, kept - sample.analysed))
         flow.append((FLOW_ANALYSED, sample.analysed))
     sample.flow = flow
     return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli), sample

@@ -5,6 +5,8 @@ plan) on simulated studies, so a planned power is the power of the report. Prese
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 
 import pandas as pd
 
@@ -29,6 +31,34 @@ class Options:
 
 
 @dataclass
+class Provenance:
+    """What a report was made from, and when: the report names them first, and results.json keeps them."""
+
+    study: str | None  # the study's title (None: the export files do not name it)
+    slug: str | None  # its slug, when read from the database
+    source: str  # the data read: the study's database, or the export files
+    made_at: str  # when the report was made: UTC, ISO 8601 to the second
+
+
+def now_utc():
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def database_provenance(title, slug):
+    return Provenance(title, slug, f"the answers of study {slug!r} in the database when the report was made",
+                      now_utc())
+
+
+def files_provenance(sources, title=None):
+    """The export files (`sources`: StudyData.sources, file names by role), each with the time it was written."""
+    files = []
+    for path in sources.values():
+        written = datetime.fromtimestamp(Path(path).stat().st_mtime, timezone.utc).replace(microsecond=0)
+        files.append(f"{Path(path).resolve()} (written {written.isoformat()})")
+    return Provenance(title, None, "the export files " + ", ".join(files), now_utc())
+
+
+@dataclass
 class Analysis:
     sample: object
     options: Options
@@ -36,6 +66,8 @@ class Analysis:
     choice_models: list
     tables: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+    provenance: Provenance | None = None
+    metrics_left_out: bool = False  # stimuli were given, but none of those rated has an explanation metric
 
 
 def model_tests(ratings, models, options):
@@ -67,8 +99,8 @@ def factor_tests(ratings, levels, options):
     return tables
 
 
-def run_analysis(data, options):
-    """Every table and figure of the report, from checked StudyData."""
+def run_analysis(data, options, provenance=None):
+    """Every table and figure of the report, from checked StudyData (`provenance`: what it was made from)."""
     data, sample = select_sample(data, options.models, options.exclude_failed_attention,
                                  include_excluded=options.include_excluded, completed_only=options.completed_only)
     models = sample.models
@@ -86,6 +118,7 @@ def run_analysis(data, options):
     flat = means.copy()
     flat.columns = [f"{statement}_{model}" for statement, model in flat.columns]
     tables["participant_means"] = flat.reset_index().astype({"participant": str})
+    tables["rating_design"] = stats.rating_design(ratings)
     tables["ordinal"] = ordinal.ordinal_models(ratings, models, options.ordinal_max_rows, options.seed)
 
     choice_models = choice_stats.offered_models(data.choices, models)
@@ -104,8 +137,10 @@ def run_analysis(data, options):
         # their set (the shares' chi-square then has no equal-shares null).
         if factorial.has_two_factors(ratings) or not all(map(sets.whole_pages, range(len(sets.members)))):
             tables["choice_model"] = choice_stats.paired_comparison(sets)
-    if data.stimuli is not None:
-        per_stimulus = explanations.stimulus_ratings(ratings, data.stimuli, models)
+    per_stimulus = None if data.stimuli is None else explanations.stimulus_ratings(ratings, data.stimuli, models)
+    # Imported maps carry no metrics: a section of empty tables says less than one sentence saying why.
+    metrics_left_out = per_stimulus is not None and not per_stimulus[list(METRIC_NAMES)].notna().any(axis=None)
+    if per_stimulus is not None and not metrics_left_out:
         tables.update(
             stimulus_metrics=per_stimulus,
             metric_correlations=explanations.metric_correlations(per_stimulus),
@@ -119,7 +154,8 @@ def run_analysis(data, options):
             cell_descriptives=factorial.cell_descriptives(ratings, levels),
         )
         tables.update(factor_tests(ratings, levels, options))
-    analysis = Analysis(sample, options, models, choice_models, tables)
+    analysis = Analysis(sample, options, models, choice_models, tables, provenance=provenance,
+                        metrics_left_out=metrics_left_out)
     analysis.figures = {
         "mean_ci": figures.mean_ci_figure(tables["mean_ci"], models),
         "likert": figures.likert_figure(tables["descriptives"], models),

@@ -227,3 +227,18 @@ def participant_mean_ci(means, models, confidence=0.95):
             rows.append({"statement": statement, "model": model, "n_participants": n, "mean": float(mean),
                          "ci_low": float(low), "ci_high": float(high), "confidence": confidence})
     return pd.DataFrame(rows)
+
+
+def rating_design(ratings):
+    """How the ratings cross participants, images and models (one row): the counts, and the fewest and most images
+    a participant rated and models a participant rated one image under. Complete: every participant rated every
+    image under every model (the published design); a balanced incomplete design (views_per_image) is not."""
+    views = ratings.groupby(["participant", "image"], observed=True).size()
+    images = views.groupby(level="participant", observed=True).size()
+    row = {"participants": int(ratings["participant"].nunique()), "images": int(ratings["image"].nunique()),
+           "models": int(ratings["model"].nunique()), "ratings": len(ratings),
+           "images_per_participant_min": int(images.min()), "images_per_participant_max": int(images.max()),
+           "models_per_image_min": int(views.min()), "models_per_image_max": int(views.max())}
+    row["complete"] = (row["images_per_participant_min"] == row["images"]
+                       and row["models_per_image_min"] == row["models"])
+    return pd.DataFrame([row])

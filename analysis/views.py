@@ -22,7 +22,7 @@ def report(request, slug):
     """
     from analysis.display import html_context
     from analysis.loading import InputError, from_export_frames
-    from analysis.pipeline import Options, run_analysis
+    from analysis.pipeline import Options, database_provenance, run_analysis
     from studyapp.export import export_frames
 
     study = get_object_or_404(Study, slug=slug)
@@ -33,7 +33,8 @@ def report(request, slug):
     record(request, study, "interim_results" if study.is_open else "report")
     try:
         data = from_export_frames(export_frames(study), f"study {study.slug!r}")
-        analysis = run_analysis(data, Options(mixed_model=request.POST.get("mixed") == "yes"))
+        analysis = run_analysis(data, Options(mixed_model=request.POST.get("mixed") == "yes"),
+                                database_provenance(study.title, study.slug))
     except InputError as error:
         return HttpResponse(f"No report yet: {error}", status=400, content_type="text/plain")
     return HttpResponse(render_to_string("analysis/report.html", html_context(analysis)))

@@ -35,7 +35,9 @@ def markdown_table(table):
 
 
 def markdown_report(analysis, context):
-    lines = [f"# {context['title']}", "", "## Sample", ""]
+    lines = [f"# {markdown_cell(context['title'])}", ""]
+    lines += [f"- {markdown_cell(line)}" for line in context["provenance_lines"]]
+    lines += ["", "## Sample", ""] if context["provenance_lines"] else ["## Sample", ""]
     if context.get("flow_table"):
         lines += markdown_table(context["flow_table"])
     if context.get("flow_figure"):
@@ -66,7 +68,8 @@ def markdown_report(analysis, context):
 
 
 def results_json(analysis):
-    results = {"sample": asdict(analysis.sample), "options": asdict(analysis.options),
+    results = {"provenance": asdict(analysis.provenance) if analysis.provenance else None,
+               "sample": asdict(analysis.sample), "options": asdict(analysis.options),
                "models": analysis.models, "choice_models": analysis.choice_models,
                "rounding_decimals_of_participant_means": stats.MEAN_DECIMALS}
     for name, table in analysis.tables.items():

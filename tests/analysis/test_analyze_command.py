@@ -83,7 +83,7 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
     assert f"<td>{mean:.2f} +- {sd:.2f}</td>" in html
     assert f"{pooled[0]['p']:.2E}" in html and "E-" in f"{pooled[0]['p']:.2E}"
     for statement in ("zero_method=&#x27;pratt&#x27;", "method=&#x27;holm&#x27;", "each participant as one unit",
-                      "Participants: 15 (15 started, 15 completed)", "Excluded: none"):
+                      "Participants: 15 arrived, 15 consented with answers kept, 15 completed", "Excluded: none"):
         assert statement in html
     # Three results' figures and the participant flow's.
     assert html.count('src="data:image/png;base64,') == 4 and "http" not in html.replace("http-equiv", "")
@@ -171,7 +171,7 @@ def test_withdrawn_and_erased_participants_are_counted_and_not_analysed(export):
     assert (sample["participants"], sample["analysed"]) == (17, 15)
     # The erased and withdrawn people had completed (their rows keep the times) but count as their outcome only.
     assert (sample["started"], sample["completed"]) == (15, 15)
-    assert "Participants: 17 (15 started, 15 completed)" in (export["out"] / "report.md").read_text()
+    assert "Participants: 17 arrived, 15 consented with answers kept, 15 completed" in (export["out"] / "report.md").read_text()
     assert ("Outcomes: 15 completed, 1 withdrawn, 1 erased (1 withdrawn and 1 erased: their answers were deleted "
             "and are not analysed)") in (export["out"] / "report.md").read_text()
 

@@ -42,7 +42,7 @@ def test_a_strong_simulated_effect_survives_survey_export_and_analysis(study_fac
     shares = {r["model"]: r["share"] for r in files["choice_shares"] if r["dataset"] == "all"}
     assert shares["M2"] > 0.5
     html = (tmp_path / "from-database" / "report.html").read_text()
-    assert "Participants: 8 (8 started, 8 completed)" in html
+    assert "Participants: 8 arrived, 8 consented with answers kept, 8 completed" in html
 
 
 def test_study_option_names_unknown_studies_and_refuses_files_beside_it(db, tmp_path):

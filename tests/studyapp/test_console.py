@@ -278,6 +278,7 @@ def test_the_report_is_an_interim_look_while_open_and_is_logged(client, busy):
     assert not ConsoleEvent.objects.exists()
     shown = client.post("/dashboard/busy/report/", {"interim": "yes"})
     assert shown.status_code == 200 and "Participant flow" in shown.content.decode()
+    assert f"<li>Study: {study.title} (slug busy)</li>" in shown.content.decode()  # and when, from what
     assert ConsoleEvent.objects.get().action == "interim_results"
     study.is_open = False
     study.save()

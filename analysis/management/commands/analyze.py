@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.template.loader import render_to_string
 
 from analysis.loading import MODEL_ORDER, InputError, from_export_frames, read_export
-from analysis.pipeline import Options, run_analysis
+from analysis.pipeline import Options, database_provenance, files_provenance, run_analysis
 from analysis.writers import publish
 from analysis.stats import DEFAULT_ZERO_METHOD, ZERO_METHODS
 from studyapp.export import export_frames
@@ -22,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--participants", help="participants.csv (needed for --exclude-failed-attention)")
         parser.add_argument("--stimuli", help="stimuli.csv (the stimuli's explanation metrics): adds the section "
                                               "'Explanation metrics and ratings'")
+        parser.add_argument("--title", help="the study's name at the top of a report made from export files (the "
+                                            "files do not carry it; with --study the report names the study itself)")
         parser.add_argument("--out", required=True, help="folder for the report (created; written all at once)")
         parser.add_argument("--models", nargs="+", metavar="MODEL",
                             help="models to compare, in this order: built-in codes or imported models' names "
@@ -52,6 +54,9 @@ class Command(BaseCommand):
         files = [options[name] for name in ("ratings", "choices", "participants", "stimuli") if options[name]]
         if options["study"] and files:
             raise CommandError("Give either --study S or the exported files, not both.")
+        if options["study"] and options["title"]:
+            raise CommandError("--title names a study analysed from export files; with --study the report takes the "
+                               "study's own title.")
         if not options["study"] and not (options["ratings"] and options["choices"]):
             raise CommandError("Give --study S, or the exported files: --ratings ratings.csv --choices choices.csv "
                                "[--participants participants.csv] [--stimuli stimuli.csv].")
@@ -61,10 +66,13 @@ class Command(BaseCommand):
                            mixed_model=not options["no_mixed"])
         try:
             if options["study"]:
-                data = from_export_frames(export_frames(study_by_slug(options["study"])), f"study {options['study']!r}")
+                study = study_by_slug(options["study"])
+                data = from_export_frames(export_frames(study), f"study {study.slug!r}")
+                provenance = database_provenance(study.title, study.slug)
             else:
                 data = read_export(options["ratings"], options["choices"], options["participants"], options["stimuli"])
-            analysis = run_analysis(data, settings)
+                provenance = files_provenance(data.sources, options["title"])
+            analysis = run_analysis(data, settings, provenance)
             publish(out, analysis, lambda context: render_to_string("analysis/report.html", context))
         except InputError as error:
             raise CommandError(f"Nothing was written.\n{error}") from error
