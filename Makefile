@@ -8,8 +8,11 @@ FMNIST_DIR := /usr/share/datasets/fashion-mnist
 # Fashion-MNIST's files; Chromium for the browser tests; PostgreSQL 15 for the tests' second pass; HAProxy, the
 # load balancer of deploy/haproxy.cfg (tests check the shipped config with `haproxy -c`; benchmarks/load.py --servers).
 DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15 haproxy
-# axe-core, the accessibility rules the Chromium tests run on every participant page: pinned, installed once by
-# npm into build/node (ignored by git); nothing is downloaded while the tests run.
+# axe-core, the accessibility rules the Chromium tests run on every participant page and the report: pinned,
+# installed once by npm into build/node (ignored by git); nothing is downloaded while the tests run. Where no npm
+# command exists (a fresh Debian), Debian's npm and nodejs packages bring it. Only then: a Node.js installed from
+# elsewhere (NodeSource's nodejs ships its own npm) conflicts with Debian's npm package.
+NODE_PACKAGES := nodejs npm
 AXE_CORE_VERSION := 4.14.1
 NODE_TOOLS := build/node
 AXE := $(NODE_TOOLS)/axe-core-$(AXE_CORE_VERSION).installed
@@ -32,14 +35,19 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $@
 
+# Installs those of the Debian packages $(1) that dpkg does not list (as root, or through sudo): one shell command.
+define install-debian
+missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+if [ -n "$$missing" ]; then \
+	echo "Installing Debian packages:$$missing"; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
+
 # Debian packages the project needs (Fashion-MNIST's original files, ...).
 system-packages:
-	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "Installing Debian packages:$$missing"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@$(call install-debian,$(DEBIAN_PACKAGES))
 
 # What benchmarks/load.py --servers needs (HAProxy): the same Debian packages as `make test`.
 bench-packages: system-packages
@@ -61,7 +69,8 @@ dev: demo
 node-tools: $(AXE)
 
 $(AXE):
-	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18 or later (Debian: nodejs npm)."; exit 1; }
+	@command -v npm >/dev/null || { $(call install-debian,$(NODE_PACKAGES)); }
+	@command -v npm >/dev/null || { echo "npm is still missing after installing Debian's $(NODE_PACKAGES)."; exit 1; }
 	npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE_VERSION)
 	test -f $(NODE_TOOLS)/node_modules/axe-core/axe.min.js && touch $@
 
