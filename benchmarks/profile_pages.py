@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from load import production_environment, prepare_database, prolific_arrivals  # noqa: E402
 from studyapp.simulation import parse_page, random_answers  # noqa: E402
-from tests.pg_cluster import PostgresCluster  # noqa: E402
+from devtools.pg_cluster import PostgresCluster  # noqa: E402
 
 
 class Record(defaultdict):
