@@ -1,6 +1,6 @@
 """GPU check and benchmark of the saliency code: the median, training throughput, generate_stimuli on CUDA.
 
-    source .gpu/setup.sh && python3 benchmarks/gpu.py              # on the GPU machine (see ../shared/gpu/prepare)
+    source .gpu/setup.sh && python3 benchmarks/gpu.py              # on the GPU machine (after devtools/gpu_prepare.sh)
     .venv/bin/python benchmarks/gpu.py --device cpu --quick         # the same steps on the CPU, to try the script
 
 Prints, in this order (about 2-3 minutes on one H100, estimated from the eager img/s measured on an H200; not yet
