@@ -416,7 +416,8 @@ def check_stimuli(stimuli, ratings, label, ratings_label, problems):
     else:
         repeated_answers(complete, ("image", "model"), label, "the same image and model is listed", problems)
     listed = set(zip(*(complete[c].astype(str) for c in ("image", "model", "method"))))
-    rated = set(zip(*(ratings[c].astype(str) for c in ("image", "model", "method"))))
+    shown = ratings[["image", "model", "method"]].drop_duplicates()  # a few per image, not one per rating
+    rated = set(zip(*(shown[c].astype(str) for c in ("image", "model", "method"))))
     unlisted = sorted(rated - listed)
     if unlisted:
         single = len({method for *_, method in rated | listed}) == 1
