@@ -74,3 +74,12 @@ def test_a_manifest_of_made_up_maps_goes_through_import_survey_export_and_analys
                 if r["model"] == "ViT-B/16" and r["method"] == "RISE" and r["statement"] == "trust")
     subset = ratings[(ratings["model"] == "ViT-B/16") & (ratings["method"] == "RISE")]
     assert cell["n_ratings"] == len(subset) and cell["mean"] == subset["trust"].mean()
+    # Imported maps carry no explanation metrics: one sentence says so, instead of a section of empty tables.
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    assert "Explanation metrics and ratings: left out, because no rated stimulus has an explanation metric" in markdown
+    assert "## Explanation metrics and ratings" not in markdown and "stimulus_metrics" not in results
+    # The pages compared the models under one method: one connected set of cells per method, each its own reference.
+    methods = {}
+    for row in results["choice_model"]:
+        methods.setdefault(row["set"], set()).add(row["cell"].split("×")[1])
+    assert all(len(m) == 1 for m in methods.values()) and len(set.union(*methods.values())) == len(methods) > 1
