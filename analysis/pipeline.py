@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis import choices as choice_stats
 from analysis import explanations, factorial, figures, mixed, ordinal, stats
+from analysis import tasks as task_stats
 from analysis.loading import select_sample
 from studyapp.schema import METRIC_NAMES
 
@@ -36,6 +37,7 @@ class Analysis:
     choice_models: list
     tables: dict = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
+    task_answers: int = 0  # answers in tasks.csv analysed (0: the study has no task blocks)
 
 
 def model_tests(ratings, models, options):
@@ -69,8 +71,15 @@ def factor_tests(ratings, levels, options):
 
 def run_analysis(data, options):
     """Every table and figure of the report, from checked StudyData."""
+    stimuli = data.stimuli  # as exported: select_sample names a many-method study's stimuli by cell
     data, sample = select_sample(data, options.models, options.exclude_failed_attention,
                                  include_excluded=options.include_excluded, completed_only=options.completed_only)
+    if not len(data.ratings):  # a study of task blocks only
+        analysis = Analysis(sample, options, [], [])
+        if sample.flow:
+            analysis.tables["participant_flow"] = pd.DataFrame(sample.flow, columns=["step", "participants"])
+            analysis.figures[figures.FLOW_FIGURE] = figures.flow_figure(sample.flow)
+        return with_tasks(analysis, data.tasks, stimuli)
     models = sample.models
     ratings = data.ratings
     tables = {}
@@ -130,4 +139,16 @@ def run_analysis(data, options):
     if "stimulus_metrics" in tables:
         analysis.figures["metric_ratings"] = figures.metric_rating_figure(
             tables["stimulus_metrics"], models, METRIC_NAMES, explanations.METRIC_LABELS)
+    return with_tasks(analysis, data.tasks, stimuli)
+
+
+def with_tasks(analysis, answers, stimuli):
+    """The analysis with the task blocks' tables and accuracy figure added (analysis/tasks.py); unchanged for a
+    study without task answers."""
+    if answers is None or not len(answers):
+        return analysis
+    options = analysis.options
+    analysis.tables |= task_stats.task_tables(answers, stimuli, options.seed, options.zero_method)
+    analysis.task_answers = len(answers)
+    analysis.figures[figures.TASK_ACCURACY_FIGURE] = figures.task_accuracy_figure(analysis.tables["task_accuracy"])
     return analysis

@@ -26,11 +26,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis import factorial, figures, mixed, pipeline
-from analysis.loading import CONDITION_FORMAT, LIKERT_LEVELS, STATEMENTS, InputError, order_models
+from analysis.loading import LIKERT_LEVELS, STATEMENTS, InputError, order_models
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
 from saliency.files import json_ready
 from studyapp import randomization
-from studyapp.schema import FACTORIAL_POWER_COLUMNS, POWER_COLUMNS
+from studyapp.schema import FACTORIAL_POWER_COLUMNS, POWER_COLUMNS, condition_name
 from studyapp.simulation import likert_answers, parse_model_values
 
 # test -> (report table, the p-value that decides, what it compares, title); Holm is over one study's model pairs.
@@ -139,7 +139,7 @@ class FactorialDesign:
         if self.views_per_image is not None and not 1 <= self.views_per_image <= cells:
             problems.append(f"--views-per-image must be between 1 and the {cells} cells, got {self.views_per_image}")
         refuse(problems + name_problems(models, "model") + name_problems(methods, "method")
-               + mean_problems((CONDITION_FORMAT.format(model=m, method=k), v)
+               + mean_problems((condition_name(m, k), v)
                                for m, row in self.cell_means.items() for k, v in row.items())
                + spread_problems(self))
 
@@ -337,7 +337,7 @@ def simulate_factorial_ratings(design, layout, rng):
     person, image, model, method = layout.T
     levels = design.levels
     mean = np.array([[design.cell_means[m][k] for k in levels["method"]] for m in levels["model"]])[model, method]
-    cells = [CONDITION_FORMAT.format(model=m, method=k) for m in levels["model"] for k in levels["method"]]
+    cells = [condition_name(m, k) for m in levels["model"] for k in levels["method"]]
     return draw_answers(design, mean, person, image, rng, {
         "model": pd.Categorical.from_codes(model * len(levels["method"]) + method, cells),
         "variant": pd.Categorical.from_codes(model, levels["model"]),

@@ -22,6 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--participants", help="participants.csv (needed for --exclude-failed-attention)")
         parser.add_argument("--stimuli", help="stimuli.csv (the stimuli's explanation metrics): adds the section "
                                               "'Explanation metrics and ratings'")
+        parser.add_argument("--tasks", help="tasks.csv (the answers of the task blocks): adds the section 'Tasks with "
+                                            "a right answer'; a study of task blocks only needs neither --ratings "
+                                            "nor --choices")
         parser.add_argument("--out", required=True, help="folder for the report (created; written all at once)")
         parser.add_argument("--models", nargs="+", metavar="MODEL",
                             help="models to compare, in this order: built-in codes or imported models' names "
@@ -49,12 +52,15 @@ class Command(BaseCommand):
             raise CommandError(f"--out {out} exists and is not a folder.")
         if not 0 < options["alpha"] < 1:
             raise CommandError(f"--alpha must be between 0 and 1, not {options['alpha']}.")
-        files = [options[name] for name in ("ratings", "choices", "participants", "stimuli") if options[name]]
+        files = [options[name] for name in ("ratings", "choices", "participants", "stimuli", "tasks") if options[name]]
         if options["study"] and files:
             raise CommandError("Give either --study S or the exported files, not both.")
-        if not options["study"] and not (options["ratings"] and options["choices"]):
+        answers = (options["ratings"] and options["choices"]) or (options["tasks"] and not options["ratings"]
+                                                                    and not options["choices"])
+        if not options["study"] and not answers:
             raise CommandError("Give --study S, or the exported files: --ratings ratings.csv --choices choices.csv "
-                               "[--participants participants.csv] [--stimuli stimuli.csv].")
+                               "[--participants participants.csv] [--stimuli stimuli.csv] [--tasks tasks.csv] (a "
+                               "study of task blocks only: --tasks tasks.csv without --ratings and --choices).")
         settings = Options(models=options["models"], alpha=options["alpha"], zero_method=options["zero_method"],
                            exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"],
                            include_excluded=options["include_excluded"], completed_only=options["completed_only"],
@@ -63,7 +69,8 @@ class Command(BaseCommand):
             if options["study"]:
                 data = from_export_frames(export_frames(study_by_slug(options["study"])), f"study {options['study']!r}")
             else:
-                data = read_export(options["ratings"], options["choices"], options["participants"], options["stimuli"])
+                data = read_export(options["ratings"], options["choices"], options["participants"], options["stimuli"],
+                                   options["tasks"])
             analysis = run_analysis(data, settings)
             publish(out, analysis, lambda context: render_to_string("analysis/report.html", context))
         except InputError as error:
@@ -71,5 +78,7 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot write the report to {out}: {error}. Nothing was written.") from error
         sample = analysis.sample
-        self.stdout.write(f"Analysed {sample.analysed} participants, {sample.ratings} ratings of "
-                          f"{' '.join(sample.models)}, {sample.choices} choices; report in {out}/report.html")
+        counts = [f"{sample.ratings} ratings of {' '.join(sample.models)}", f"{sample.choices} choices"] * bool(
+            sample.models) + [f"{analysis.task_answers} task answers"] * bool(analysis.task_answers)
+        self.stdout.write(f"Analysed {sample.analysed} participants, {', '.join(counts)}; report in "
+                          f"{out}/report.html")
