@@ -69,6 +69,18 @@ def factor_tests(ratings, levels, options):
     return tables
 
 
+def task_tests(answers, options):
+    """The tests of the task blocks' conditions, as the report runs them: utility against each model's control
+    (Mann-Whitney U, Welch's t) and, unless --no-mixed, the condition model. `manage.py plan_study` runs them on
+    simulated studies (without the bootstrap intervals, which decide nothing), so a planned power is the power of
+    this report."""
+    tables = {"task_utility": task_stats.utility_table(task_stats.participant_accuracy(answers), options.seed,
+                                                       resamples=False)}
+    if options.mixed_model:
+        tables["task_condition_model"] = task_stats.condition_model(answers)
+    return tables
+
+
 def run_analysis(data, options):
     """Every table and figure of the report, from checked StudyData."""
     stimuli = data.stimuli  # as exported: select_sample names a many-method study's stimuli by cell
@@ -148,7 +160,8 @@ def with_tasks(analysis, answers, stimuli):
     if answers is None or not len(answers):
         return analysis
     options = analysis.options
-    analysis.tables |= task_stats.task_tables(answers, stimuli, options.seed, options.zero_method)
+    analysis.tables |= task_stats.task_tables(answers, stimuli, options.seed, options.zero_method,
+                                              options.mixed_model)
     analysis.task_answers = len(answers)
     analysis.figures[figures.TASK_ACCURACY_FIGURE] = figures.task_accuracy_figure(analysis.tables["task_accuracy"])
     return analysis

@@ -37,7 +37,8 @@ STREAMS = {"accuracy": 1, "utility_difference": 2, "utility_ratio": 3, "verifica
 LOG_LINEAR_ADD = 0.5
 # The condition model's estimator. analysis/clmm.py (issue 28: the logistic GLMM by Laplace, as R's glmer) takes
 # its place in condition_effects; until then the participant-clustered GEE logistic of statsmodels.
-GEE_FIT = ("GEE logistic (statsmodels GEE, Binomial family, exchangeable working correlation within participant, "
+GEE_NAME = "GEE logistic"
+GEE_FIT = (f"{GEE_NAME} (statsmodels GEE, Binomial family, exchangeable working correlation within participant, "
            "robust sandwich SEs)")
 
 
@@ -80,13 +81,19 @@ def tested(answers):
 
 
 def participant_accuracy(answers):
-    """One row per unit, arm and participant: answers, right answers, accuracy, chance and mean confidence."""
-    answers = with_chance(answers)
-    table = (answers.groupby(UNIT + ARM + ["participant"], sort=False)
-             .agg(answers=("correct", "size"), correct=("correct", "sum"), chance=("chance", "mean"),
-                  mean_confidence=("confidence", "mean"))
-             .reset_index())
-    table["accuracy"] = table["correct"] / table["answers"]
+    """One row per unit, arm and participant: answers, right answers, accuracy, chance and mean confidence.
+
+    Counted with numpy over one code per group (plan_study runs this on every simulated study)."""
+    keys = UNIT + ARM + ["participant"]
+    group = pd.factorize(pd.Series(list(zip(*(answers[k].to_numpy() for k in keys))), dtype=object))[0]
+    first = np.unique(group, return_index=True)[1]
+    count = np.bincount(group)
+    correct = np.bincount(group, weights=answers["correct"].to_numpy(np.float64)).round().astype(np.int64)
+    table = answers.iloc[first][keys].reset_index(drop=True).assign(
+        answers=count, correct=correct,
+        chance=np.bincount(group, weights=1.0 / answers["n_options"].to_numpy(np.float64)) / count,
+        mean_confidence=np.bincount(group, weights=answers["confidence"].to_numpy(np.float64)) / count,
+        accuracy=correct / count)
     return in_report_order(table, arm_order(answers))
 
 
@@ -148,14 +155,15 @@ def accuracy_table(per_participant, seed=0):
 def control_pairs(per_participant):
     """(unit key, model, condition, the condition's accuracies, the control's accuracies) for every explanation
     condition whose model has a control in that unit, learning phases left out."""
+    groups = {}  # (unit..., model, condition) -> accuracies, in the table's order (plain Python: it is small)
+    table = tested(per_participant)
+    for *key, accuracy in zip(*(table[c].to_numpy() for c in UNIT + ARM), table["accuracy"].to_numpy()):
+        groups.setdefault(tuple(key), []).append(accuracy)
     pairs = []
-    for key, unit in tested(per_participant).groupby(UNIT, sort=False):
-        for model, group in unit.groupby("model", sort=False):
-            control = group.loc[group["condition"] == NO_MAP_CONDITION, "accuracy"].to_numpy(np.float64)
-            if not len(control):
-                continue
-            for condition, arm in group[group["condition"] != NO_MAP_CONDITION].groupby("condition", sort=False):
-                pairs.append((key, model, condition, arm["accuracy"].to_numpy(np.float64), control))
+    for (*unit, model, condition), accuracies in groups.items():
+        control = groups.get((*unit, model, NO_MAP_CONDITION))
+        if condition != NO_MAP_CONDITION and control:
+            pairs.append((tuple(unit), model, condition, np.array(accuracies), np.array(control)))
     return pairs
 
 
@@ -170,7 +178,9 @@ def between_tests(first, second):
     row.update(u=float(u.statistic), p_mannwhitney=float(u.pvalue),
                rank_biserial=float(2 * u.statistic / (len(first) * len(second)) - 1))
     if np.ptp(np.concatenate([first, second])) > 0:
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            # One group's accuracies may all be equal (its variance exactly 0); scipy then warns of precision loss.
+            warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
             t = stats.ttest_ind(first, second, equal_var=False)
         row.update(t=float(t.statistic), df=float(t.df), p_welch=float(t.pvalue))
     return row
@@ -424,8 +434,9 @@ def condition_table(answers):
                          for model, condition in arms])
 
 
-def task_tables(answers, stimuli=None, seed=0, zero_method=DEFAULT_ZERO_METHOD):
-    """Every task table of the report, by name (tables/<name>.csv)."""
+def task_tables(answers, stimuli=None, seed=0, zero_method=DEFAULT_ZERO_METHOD, with_condition_model=True):
+    """Every task table of the report, by name (tables/<name>.csv); the condition model unless
+    `with_condition_model` is False (analyze --no-mixed)."""
     per_participant = participant_accuracy(answers)
     tables = {
         "task_blocks": block_table(answers),
@@ -434,7 +445,7 @@ def task_tables(answers, stimuli=None, seed=0, zero_method=DEFAULT_ZERO_METHOD):
         "task_participant_accuracy": per_participant,
         "task_utility": utility_table(per_participant, seed),
         "task_by_model_correct": by_model_correct(answers, zero_method),
-        "task_condition_model": condition_model(answers),
+        "task_condition_model": condition_model(answers) if with_condition_model else pd.DataFrame(),
         "task_calibration": calibration_table(answers),
     }
     if (answers["task"] == VERIFICATION).any():
