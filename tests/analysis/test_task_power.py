@@ -2,26 +2,20 @@
 the report's utility tests, and its flags."""
 
 import csv
-import io
 import json
 
 import numpy as np
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from scipy import stats as sp
 
 from analysis import power
 from analysis.simulation import TaskBlock, simulate_tasks
 from studyapp.schema import POWER_COLUMNS, TASKS_COLUMNS
+from tests.analysis.test_plan_study_command import plan_study
 
 TASK = ["--task-accuracy", "none=0.55,N×VG=0.75", "--task-pages", "20", "--task-participant-sd", "0.5",
         "--task-image-sd", "0.5"]
-
-
-def plan_study(*args):
-    out = io.StringIO()
-    call_command("plan_study", *map(str, args), stdout=out, stderr=io.StringIO())
-    return out.getvalue()
 
 
 def test_a_task_plan_writes_the_power_of_the_utility_tests(tmp_path):

@@ -103,6 +103,20 @@ def test_a_study_of_task_blocks_only_gets_the_task_section_and_the_accuracy_figu
     assert (again / "report.md").read_bytes() == (out / "report.md").read_bytes()
 
 
+def test_no_mixed_leaves_the_condition_model_out_and_the_seed_moves_the_bootstrap(export):
+    analyze(*task_args(export), "--no-mixed", "--seed", "9")
+    data = results(export["out"])
+    assert "task_condition_model" not in data and "task_utility" in data
+    assert "Condition model" not in (export["out"] / "report.md").read_text()
+    assert {row["seed"] for row in data["task_accuracy"]} == {9}
+    again = export["out"].parent / "seed-0"
+    analyze(*task_args(export | {"out": again}), "--no-mixed")
+    pairs = list(zip(results(again)["task_accuracy"], data["task_accuracy"]))
+    assert all(zero["accuracy"] == nine["accuracy"] for zero, nine in pairs)
+    assert any((zero["bootstrap_low"], zero["bootstrap_high"]) != (nine["bootstrap_low"], nine["bootstrap_high"])
+               for zero, nine in pairs)
+
+
 def test_ratings_and_tasks_of_one_study_get_both_sections(tmp_path):
     ratings, choices, participants = simulate_export(tmp_path, 15, images=4, seed=1,
                                                      effects={"N": 0.0, "A": 0.4, "M2": 0.8})

@@ -42,9 +42,11 @@ class Command(BaseCommand):
         parser.add_argument("--zero-method", choices=ZERO_METHODS, default=DEFAULT_ZERO_METHOD,
                             help=f"how the Wilcoxon tests treat zero differences (default {DEFAULT_ZERO_METHOD})")
         parser.add_argument("--seed", type=int, default=0,
-                            help="seed of the ordinal and mixed models' subsamples on very large data (default 0)")
+                            help="seed of the ordinal and mixed models' subsamples on very large data and of the "
+                                 "task tables' bootstrap intervals (default 0)")
         parser.add_argument("--no-mixed", action="store_true",
-                            help="skip the mixed model with crossed random effects for participant and image")
+                            help="skip the mixed model with crossed random effects for participant and image "
+                                 "(and the task blocks' condition model)")
 
     def handle(self, *args, **options):
         out = Path(options["out"])
