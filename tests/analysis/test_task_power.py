@@ -4,7 +4,6 @@ the report's utility tests, and its flags."""
 import csv
 import json
 
-import numpy as np
 import pytest
 from django.core.management import CommandError
 from scipy import stats as sp
