@@ -7,9 +7,10 @@ from datetime import datetime
 
 from analysis import choices as choice_stats
 from analysis import explanations, factorial, mixed, stats
-from analysis.figures import FLOW_FIGURE, FLOW_FIGURE_TITLE
+from analysis import tasks
+from analysis.figures import FLOW_FIGURE, FLOW_FIGURE_TITLE, TASK_ACCURACY_FIGURE
 from analysis.loading import FLOW_DEFINITIONS, FLOW_EXCLUSION, LIKERT_LEVELS, STATEMENTS
-from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES
+from studyapp.schema import DELETED_OUTCOMES, METRIC_NAMES, NO_MAP_CONDITION
 
 JUSTIFICATIONS_SHOWN = 25  # per model in report.html and report.md; all of them are in tables/justifications.csv
 
@@ -109,6 +110,8 @@ def mixed_tables(fits, alpha):
 def display_tables(analysis):
     """The report's tables, formatted: the same content for report.html and report.md."""
     t, alpha, models = analysis.tables, analysis.options.alpha, analysis.models
+    if "descriptives" not in t:  # a study of task blocks only: no ratings
+        return []
     zero = analysis.options.zero_method
     pair_what = ("W", "p", "p (Holm)", "r")
     distribution = [f"n({v})" for v in LIKERT_LEVELS]
@@ -322,6 +325,180 @@ def metric_tables(analysis):
     return shown
 
 
+def task_rows(table, cells):
+    """Rows of a task table: the unit and the arm as people read them, then `cells(row)`."""
+    return [[tasks.unit_label(r["block"], r["task"], r["phase"], r["question"]),
+             tasks.arm_label(r["model"], r["condition"]), *cells(r)] for _, r in table.iterrows()]
+
+
+def task_tables(analysis):
+    """The section "Tasks with a right answer" (only when the export has task answers): its tables, formatted."""
+    t, alpha = analysis.tables, analysis.options.alpha
+    if "task_accuracy" not in t:
+        return []
+    blocks, conditions = t["task_blocks"], t["task_conditions"]
+    shown = [DisplayTable(
+        "Task blocks", "Each task block: its phases and scored questions, the options per page (chance = 1 / "
+        "options), and the participants and answers analysed.",
+        ["Block", "Task", "Phases", "Questions", "Options", "Participants", "Answers"],
+        [[str(r["block"]), r["task"], r["phases"] or "-", r["questions"], r["options"], str(r["participants"]),
+          f"{r['answers']:,}"] for _, r in blocks.iterrows()], "task_blocks.csv"),
+        DisplayTable(
+        "Task conditions", f"Participants per between-participants condition: {NO_MAP_CONDITION} (no map) or a "
+        "model's maps by a method. A control belongs to the model whose answers it judges.",
+        ["Condition", "Model", "Participants", "Answers"],
+        [[tasks.arm_label(r["model"], r["condition"]), r["model"], str(r["participants"]), f"{r['answers']:,}"]
+         for _, r in conditions.iterrows()], "task_conditions.csv")]
+    accuracy = t["task_accuracy"]
+    shown.append(DisplayTable(
+        "Accuracy per block, question and condition",
+        "Pooled: right answers / answers, with the Wilson score interval (statsmodels proportion_confint). "
+        "Participant mean: the mean of each participant's accuracy, with a participant-bootstrap interval "
+        f"(scipy.stats.bootstrap, percentile, {tasks.BOOTSTRAP_RESAMPLES:,} resamples, seed "
+        f"{analysis.options.seed}). Chance: the accuracy of guessing among the options shown. 95% intervals.",
+        ["Block and question", "Condition", "Participants", "Answers", "Accuracy (pooled)", "95% CI (Wilson)",
+         "Participant mean", "95% CI (bootstrap)", "Chance"],
+        task_rows(accuracy, lambda r: [str(r["participants"]), f"{r['answers']:,}", format_number(r["accuracy"], 3),
+                                       interval(r["wilson_low"], r["wilson_high"], 3),
+                                       format_number(r["participant_mean"], 3),
+                                       interval(r["bootstrap_low"], r["bootstrap_high"], 3),
+                                       format_number(r["chance"], 3)]),
+        "task_accuracy.csv, task_participant_accuracy.csv"))
+    if "task_utility" in t:
+        utility = t["task_utility"]
+        shown.append(DisplayTable(
+            "Utility against the no-map control (Colin, Fel et al. 2022)",
+            f"Each explanation condition against the {NO_MAP_CONDITION} participants of the same model, each "
+            "participant one unit: the mean of the participants' accuracies, the difference (condition minus "
+            "control) and the ratio (condition / control: the utility; above 1, the maps helped), with "
+            "participant-bootstrap 95% intervals (each group resampled on its own); Mann-Whitney U (scipy, "
+            "two-sided; r = 2U / (n1 n2) - 1, positive when the condition is higher) and Welch's t (scipy "
+            "ttest_ind, equal_var=False); p (Holm) over the comparisons of each block and question. Learning "
+            f"phases are left out. * marks p < {alpha}.",
+            ["Block and question", "Condition", "n (condition / control)", "Accuracy (condition / control)",
+             "Difference", "95% CI", "Ratio", "95% CI", "U", "r", "p (Holm)", "Welch t (df)", "p (Holm)"],
+            task_rows(utility, lambda r: [
+                f"{r['n_condition']} / {r['n_control']}",
+                f"{format_number(r['accuracy_condition'], 3)} / {format_number(r['accuracy_control'], 3)}",
+                format_number(r["difference"], 3), interval(r["difference_low"], r["difference_high"], 3),
+                format_number(r["ratio"], 3), interval(r["ratio_low"], r["ratio_high"], 3),
+                format_number(r["u"], 1), format_number(r["rank_biserial"], 3),
+                format_p(r["p_mannwhitney_holm"]) + mark(r["p_mannwhitney_holm"], alpha),
+                f"{format_number(r['t'])} ({format_number(r['df'], 1)})",
+                format_p(r["p_welch_holm"]) + mark(r["p_welch_holm"], alpha)]),
+            "task_utility.csv"))
+    if "task_verification" in t:
+        shown.append(DisplayTable(
+            "Verification: the team against the AI alone, reliance and sensitivity",
+            "Means over participants with participant-bootstrap 95% intervals. Team: the participant's accuracy in "
+            "accepting right labels and rejecting wrong ones; AI alone: the model's accuracy on the images the "
+            "participant saw; p: Wilcoxon signed-rank test of team minus AI over participants. Over-reliance: the "
+            "share of wrong labels accepted; under-reliance: the share of right labels rejected (pooled shares in "
+            "tables/task_verification.csv). d' = z(H) - z(F) and criterion c = -(z(H) + z(F)) / 2, H the rate of "
+            "right labels accepted, F of wrong labels accepted, each with the log-linear correction (Hautus "
+            f"1995: add 0.5 to the count and 1 to the total); c < 0 leans to accepting. * marks p < {alpha}.",
+            ["Block and question", "Condition", "Participants", "Team accuracy", "AI alone", "Team - AI", "p",
+             "Over-reliance", "Under-reliance", "d'", "Criterion c"],
+            task_rows(t["task_verification"], lambda r: [
+                str(r["participants"]), f"{format_number(r['team_accuracy'], 3)} "
+                f"{interval(r['team_accuracy_low'], r['team_accuracy_high'], 3)}", format_number(r["ai_accuracy"], 3),
+                f"{format_number(r['team_minus_ai'], 3)} "
+                f"{interval(r['team_minus_ai_low'], r['team_minus_ai_high'], 3)}",
+                format_p(r["p_team_vs_ai"]) + mark(r["p_team_vs_ai"], alpha),
+                *[f"{format_number(r[m], 3)} {interval(r[f'{m}_low'], r[f'{m}_high'], 3)}"
+                  for m in ("over_reliance", "under_reliance", "d_prime", "criterion")]]),
+            "task_verification.csv, task_verification_participants.csv"))
+    split = t["task_by_model_correct"]
+    shown.append(DisplayTable(
+        "Accuracy where the model is right and where it is wrong (HIVE)",
+        "HIVE (Kim et al. 2022) found that people could not tell a model's right predictions from its wrong ones: "
+        "accuracy on the images where the model is right against those where it is wrong, pooled with Wilson 95% "
+        "intervals; over the participants who saw both, the mean of their differences (right minus wrong) and the "
+        f"Wilcoxon signed-rank test. * marks p < {alpha}.",
+        ["Block and question", "Condition", "Model right: answers", "Accuracy", "95% CI", "Model wrong: answers",
+         "Accuracy", "95% CI", "Participants", "Difference", "p"],
+        task_rows(split, lambda r: [
+            str(r["answers_model_right"]), format_number(r["accuracy_model_right"], 3),
+            interval(r["model_right_low"], r["model_right_high"], 3), str(r["answers_model_wrong"]),
+            format_number(r["accuracy_model_wrong"], 3), interval(r["model_wrong_low"], r["model_wrong_high"], 3),
+            str(r["participants_both"]), format_number(r["participant_difference"], 3),
+            format_p(r["p_wilcoxon"]) + mark(r["p_wilcoxon"], alpha)]),
+        "task_by_model_correct.csv"))
+    if "task_condition_model" in t:
+        fits = t["task_condition_model"]
+        gee = fits["fit"].iloc[0] == tasks.GEE_FIT
+        shown.append(DisplayTable(
+            "Condition model: " + ("participant-clustered GEE logistic (in place of the mixed model)" if gee
+                                   else "logistic mixed model"),
+            ("The logistic mixed model correct ~ condition + (1 | participant) + (1 | image) is not fitted in this "
+             "version; in its place, correct ~ condition by a " if gee else "correct ~ condition + (1 | participant) "
+             "+ (1 | image) by ") + fits["fit"].iloc[0]
+            + (": it allows for a participant's answers being alike, not for an image's, so read its p-values as "
+               "those of the participants only." if gee else ".")
+            + " Per block, question and model, the control the reference; estimate: log odds ratio of a right "
+              f"answer against the reference, with z, p and a Wald 95% interval. * marks p < {alpha}.",
+            ["Block and question", "Condition", "Reference", "Log OR", "SE", "z", "p", "95% CI", "Odds ratio",
+             "Answers", "Converged"],
+            task_rows(fits, lambda r: [
+                tasks.arm_label(r["model"], r["reference"]), format_number(r.get("estimate"), 3),
+                format_number(r.get("se"), 3), format_number(r.get("z")),
+                format_p(r.get("p")) + mark(r.get("p"), alpha),
+                interval(r.get("ci_low"), r.get("ci_high"), 3), format_number(r.get("odds_ratio"), 3),
+                f"{r['n_answers']:,}", "yes" if r["converged"] else f"NO ({r['note']}): do not read its numbers"]),
+            "task_condition_model.csv"))
+    shown.append(DisplayTable(
+        "Confidence and correctness (calibration)",
+        "Mean confidence (1 = not confident at all, 5 = completely confident) of right and of wrong answers; AUC: "
+        "the area under the ROC curve of confidence for a right answer, the chance that a right answer carries "
+        "more confidence than a wrong one (ties count half; 0.5: confidence says nothing), pooled over answers, "
+        "as U / (n_right n_wrong) of the Mann-Whitney U test (scipy), with its p; and the mean of each "
+        f"participant's own AUC (those with right and wrong answers). * marks p < {alpha}.",
+        ["Block and question", "Condition", "Right: answers", "Confidence", "Wrong: answers", "Confidence", "AUC",
+         "p", "Participants", "Participant AUC"],
+        task_rows(t["task_calibration"], lambda r: [
+            str(r["answers_right"]), format_number(r["confidence_right"]), str(r["answers_wrong"]),
+            format_number(r["confidence_wrong"]), format_number(r["auc"], 3),
+            format_p(r["p_auc"]) + mark(r["p_auc"], alpha),
+            str(r["participants_with_both"]), format_number(r["participant_auc"], 3)]),
+        "task_calibration.csv"))
+    if "task_metric_correlations" in t:
+        labels = explanations.METRIC_LABELS
+        correlations = t["task_metric_correlations"]
+        shown.append(DisplayTable(
+            "Explanation metrics and task accuracy",
+            "Does an automatic metric predict whether a map helps? Per map shown (image, model and method; the map "
+            "of the model's prediction), its accuracy over the participants who saw it, and its gain: that accuracy "
+            "minus the same model's control's on the same image. Spearman's rho (scipy.stats.spearmanr) of each "
+            f"metric with each, over the maps with both. * marks p < {alpha}.",
+            ["Block and question", "Outcome", "Metric", "Maps", "rho", "p"],
+            [[tasks.unit_label(r["block"], r["task"], r["phase"], r["question"]), r["outcome"], labels[r["metric"]],
+              str(r["n"]), format_number(r["rho"], 3), format_p(r["p"]) + mark(r["p"], alpha)]
+             for _, r in correlations.iterrows()],
+            "task_metric_correlations.csv, task_stimuli.csv"))
+    return shown
+
+
+def task_lines(analysis):
+    """What the task section's numbers are, in words (shown above its tables); empty without task answers."""
+    if "task_accuracy" not in analysis.tables:
+        return []
+    return [
+        f"Analysed {analysis.task_answers:,} answers to scored questions of the task blocks (tasks.csv). A block's "
+        "questions and phases are analysed apart; each condition is between participants, so every test compares "
+        f"groups of participants, each participant one unit. A {NO_MAP_CONDITION} (no map) participant judges one "
+        "model's answers: explanation conditions are compared with the control of their own model.",
+        "Accuracy: right answers above chance are the score; chance is 1 / the options on the page (dashed line in "
+        "the accuracy figure). Utility (Colin, Fel et al. 2022): the accuracy of an explanation condition over that "
+        "of the control, as a ratio (and a difference): how much the maps let people predict the model.",
+        "Distinction (HIVE, Kim et al. 2022): accuracy where the model is right and where it is wrong, apart. "
+        "Verification (Nguyen et al. 2021): the team's accuracy against the AI's alone, over-reliance (wrong labels "
+        "accepted), under-reliance (right labels rejected), and signal-detection d' and criterion with the "
+        "log-linear correction (Hautus 1995).",
+        f"Bootstrap intervals resample participants within each condition (seed {analysis.options.seed}; each "
+        "row's stream in its table's CSV), so they are reproducible.",
+    ]
+
+
 def term_labels(levels):
     """The two-factor model's fixed-effect terms as people read them: `model A`, `method IG`, `A × IG`."""
     labels = {"Intercept": f"Intercept ({levels['model'][0]} × {levels['method'][0]})"}
@@ -410,7 +587,7 @@ def flow_table(analysis):
         "Participant flow",
         "Each step's participants, from arrival to analysis (CONSORT-style). Exclusions are counted in order "
         "among those with answers kept, each participant once; those analysed are the participants with at least "
-        "one rating in the tables below.",
+        + ("one rating or task answer" if analysis.task_answers else "one rating") + " in the tables below.",
         ["Step", "Participants", "Who is counted"],
         [[label, str(count), FLOW_DEFINITIONS.get(label, FLOW_EXCLUSION)] for label, count in flow],
         "participant_flow.csv", wraps_last=True)
@@ -431,9 +608,16 @@ def sample_lines(analysis):
                      + (f" ({' and '.join(deleted)}: their answers were deleted and are not analysed)" if deleted else ""))
     lines.append(f"Excluded: {len(s.excluded)} ({s.exclusion_rule})"
                  if s.exclusion_rule != "none" else "Excluded: none (no exclusion asked for)")
-    lines.append(f"Analysed: {s.analysed} participants with {s.ratings:,} ratings of models "
-                 f"{', '.join(s.models)}, and {s.choices:,} side-by-side choices (participants who did not "
-                 "complete the study contribute the answers they gave)")
+    if s.models:
+        lines.append(f"Analysed: {s.analysed} participants with {s.ratings:,} ratings of models "
+                     f"{', '.join(s.models)}, and {s.choices:,} side-by-side choices (participants who did not "
+                     "complete the study contribute the answers they gave)")
+    if analysis.task_answers:
+        blocks = analysis.tables["task_blocks"]
+        people = analysis.tables["task_conditions"]["participants"].sum()
+        lines.append(f"Task answers: {analysis.task_answers:,} answers of {people} participants in {len(blocks)} task "
+                     f"block(s) ({', '.join(blocks['task'])})"
+                     + ("" if s.models else f"; analysed: {s.analysed} participants (the study has no rating pages)"))
     return lines
 
 
@@ -480,6 +664,8 @@ def metrics_line(analysis):
 
 def method_lines(analysis):
     o = analysis.options
+    if not analysis.models:  # a study of task blocks only: the task section says what its numbers are
+        return []
     return [
         "Which test answers which question. The mixed model (primary test): do the models' ratings differ in a "
         "way that holds for other participants rating other images? Participants and images are both samples, "
@@ -546,6 +732,8 @@ def html_context(analysis):
         "method_lines": method_lines(analysis),
         "tables": display_tables(analysis),
         "metric_tables": metric_tables(analysis),
+        "task_tables": task_tables(analysis),
+        "task_lines": task_lines(analysis),
         "factor_tables": factor_tables(analysis),
         "figures": [{"title": title, "data_uri": "data:image/png;base64," + base64.b64encode(
             analysis.figures[name]).decode("ascii")} for name, title in figure_titles(analysis)],
@@ -567,5 +755,6 @@ def figure_titles(analysis):
               "likert": "Answers per model (diverging stacked bars)",
               "choice_shares": "Share of side-by-side choices per model",
               "metric_ratings": "Mean rating of each stimulus against its explanation metrics, one colour per model",
-              "cell_means": "Mean rating per model x method cell with 95% CI (over participant means)"}
+              "cell_means": "Mean rating per model x method cell with 95% CI (over participant means)",
+              TASK_ACCURACY_FIGURE: "Task accuracy per condition with 95% CI (participant bootstrap); dashed: chance"}
     return [(name, titles[name]) for name in analysis.figures if name != FLOW_FIGURE]

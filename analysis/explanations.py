@@ -41,15 +41,20 @@ def metric_correlations(table):
     for statement in STATEMENTS:
         for metric in METRIC_NAMES:
             known = table[metric].notna().to_numpy()
-            x, y = table[metric].to_numpy()[known], table[f"mean_{statement}"].to_numpy()[known]
-            rho = p = np.nan
-            if len(x) >= 3:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", stats.ConstantInputWarning)  # constant input: rho is NaN
-                    result = stats.spearmanr(x, y)
-                rho, p = float(result.statistic), float(result.pvalue)
-            rows.append({"statement": statement, "metric": metric, "n": int(known.sum()), "rho": rho, "p": p})
+            n, rho, p = spearman(table[metric].to_numpy()[known], table[f"mean_{statement}"].to_numpy()[known])
+            rows.append({"statement": statement, "metric": metric, "n": n, "rho": rho, "p": p})
     return pd.DataFrame(rows)
+
+
+def spearman(x, y):
+    """(n, rho, p) of scipy.stats.spearmanr over paired values; rho and p NaN below 3 pairs or on constant input."""
+    rho = p = np.nan
+    if len(x) >= 3:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)  # constant input: rho is NaN
+            result = stats.spearmanr(x, y)
+        rho, p = float(result.statistic), float(result.pvalue)
+    return len(x), rho, p
 
 
 def within_image_agreement(table, models):

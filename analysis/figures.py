@@ -11,6 +11,7 @@ from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import NullFormatter
 
 from analysis.loading import FLOW_MAIN, FLOW_SPLIT, LIKERT_LEVELS, STATEMENTS
+from analysis.tasks import UNIT, arm_label, unit_label
 
 LIKERT_LABELS = ("Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree")
 LIKERT_COLOURS = ("#b2182b", "#ef8a62", "#d9d9d9", "#67a9cf", "#2166ac")
@@ -81,6 +82,42 @@ def choice_figure(shares, models):
     ax.set_ylabel("% of choices" + (" within the model's set" if shares["set"].nunique() > 1 else ""))
     ax.legend(title="Dataset", fontsize=8)
     return png_bytes(figure)
+
+
+TASK_ACCURACY_FIGURE = "task_accuracy"
+
+
+def task_accuracy_figure(accuracy):
+    """Accuracy per condition with its participant-bootstrap 95% CI, one panel per block, question and phase, the
+    accuracy of guessing drawn as a dashed line. The bars and chance lines drawn are written into the PNG's
+    Description as JSON."""
+    units = list(accuracy.groupby(UNIT, sort=False))
+    columns = min(3, len(units))
+    rows = -(-len(units) // columns)
+    widest = max(len(group) for _, group in units)
+    figure = Figure(figsize=(max(3.0, 0.9 * widest + 1.2) * columns, 3.1 * rows), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    drawn = []
+    for ax, (key, group) in zip(axes, units):
+        x = np.arange(len(group))
+        means = group["participant_mean"].to_numpy()
+        errors = np.vstack([means - group["bootstrap_low"].to_numpy(), group["bootstrap_high"].to_numpy() - means])
+        ax.bar(x, means, color="#9ecae1", edgecolor="#3182bd")
+        ax.errorbar(x, means, yerr=np.nan_to_num(errors), fmt="none", ecolor="black", capsize=4)
+        chance = float(group["chance"].mean())
+        ax.axhline(chance, color="#b2182b", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+        labels = [arm_label(m, c) for m, c in zip(group["model"], group["condition"])]
+        ax.set_xticks(x, labels, rotation=30 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center")
+        ax.set_ylim(0, 1)
+        ax.set_title("\n".join(textwrap.wrap(unit_label(*key), 30)), fontsize=8.5)
+        ax.legend(fontsize=7, loc="upper left")
+        drawn.append({"unit": unit_label(*key), "chance": chance,
+                      "bars": [[label, float(m)] for label, m in zip(labels, means)]})
+    for ax in axes[len(units):]:
+        ax.set_axis_off()
+    for ax in axes[::columns]:
+        ax.set_ylabel("Accuracy (participant mean, 95% CI)")
+    return png_bytes(figure, json.dumps(drawn, ensure_ascii=False))
 
 
 def power_figure(power, titles, target):

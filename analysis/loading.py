@@ -13,9 +13,14 @@ import pandas as pd
 
 from studyapp.schema import (
     APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DELETED_OUTCOMES, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS,
-    PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, unguard_formulas,
+    PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE, STIMULI_COLUMNS, STIMULI_FILE, TASKS_FILE, unguard_formulas,
 )
 from studyapp.schema import COMPLETED, PARTICIPANTS_FLAG_COLUMNS, PARTICIPANTS_STEP_COLUMNS
+from studyapp.schema import (
+    ACCEPT, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PREDICTED, TASK_PHASES,
+    TASK_QUESTIONS, TASKS, TASKS_COLUMNS, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS, condition_name,
+)
+from studyapp.schema import CONDITION_FORMAT  # noqa: F401 (see the cells' comment below)
 
 # participants.csv as the analysis reads it: the flags and the pages' times are for people (the console, the
 # review); the analysis uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
@@ -30,6 +35,7 @@ FLOW_MAIN = (FLOW_ARRIVED, FLOW_CONSENTED, FLOW_KEPT, FLOW_ANALYSED)
 FLOW_SPLIT = ("Completed", "Did not complete, answers kept")
 FLOW_DELETED = "Withdrew or erased (answers deleted)"
 FLOW_UNRATED = "No rating in the analysis (none given yet, or only of models not compared)"
+FLOW_NO_ANSWER = "No rating or task answer in the analysis (none given yet, or only ratings of models not compared)"
 # Who each fixed step counts, as the report's flow table says it (participants.csv's columns in brackets). The
 # steps of exclusion name their rule: each counts, among those still in, the participants it leaves out.
 FLOW_DEFINITIONS = {
@@ -45,7 +51,9 @@ FLOW_DEFINITIONS = {
     FLOW_KEPT: "Consented minus withdrew or erased: completed plus did not complete. The sample's 'consented with "
                "answers kept'.",
     FLOW_UNRATED: "Those still in after the exclusions who have no rating of the models compared.",
-    FLOW_ANALYSED: "Those with at least one rating in the tables below.",
+    FLOW_NO_ANSWER: "Those still in after the exclusions who have neither a rating of the models compared nor a task "
+                    "answer.",
+    FLOW_ANALYSED: "Those with at least one rating (or, in a study with tasks, one task answer) in the tables below.",
 }
 FLOW_EXCLUSION = "Those still in whom this rule leaves out (each participant counted once, at the first rule that applies)."
 
@@ -55,8 +63,8 @@ METHOD_ORDER = ("VG", "IG", "SG", "GradCAM")
 SIDES = ("left", "middle", "right")
 SIDE_METHODS = {side: f"{side}_method" for side in SIDES}
 # A map shown in a study is the cell (model, method); when a study shows more than one method, the analysis
-# compares cells, each named CONDITION_FORMAT.format(model=..., method=...), e.g. "M2×IG".
-CONDITION_FORMAT = "{model}×{method}"
+# compares cells, each named schema.condition_name(model, method), e.g. "M2×IG" (CONDITION_FORMAT, imported here
+# from studyapp.schema, where the name moved, so that analysis modules may still take it from this module).
 STATEMENTS = ("sufficiency", "trust")
 LIKERT_LEVELS = (1, 2, 3, 4, 5)
 
@@ -65,6 +73,21 @@ RATINGS_USED = ("participant", "image", "dataset", "class_name", "model", "suffi
 CHOICES_USED = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
                 "chosen_model", "justification", "left_method", "middle_method", "right_method", "chosen_method")
 STIMULI_USED = ("image", "model", *METRIC_NAMES, "method")
+# stimuli.csv's rank of the map's target class (issue 29: the top-k maps of a distinction page): read where the
+# file has it; the analysis joins answers and ratings to the maps of the model's prediction, rank 1.
+TARGET_RANK, PREDICTION_RANK = "target_rank", 1
+# tasks.csv as the analysis reads it (rt_ms, page_hides and answered_at are checked for presence only). Every text
+# column is read as text (a class may be named "3"); the class names carry the export's formula guard.
+TASKS_USED = ("participant", "block", "task", "phase", "condition", "model", "method", "image", "dataset",
+              "class_name", "trial", "question", "options", "answer", "correct_answer", "correct", "confidence",
+              "model_prediction", "model_correct")
+TASKS_TEXT = ("participant", "task", "phase", "condition", "model", "method", "image", "dataset", "class_name",
+              "question", "options", "answer", "correct_answer", "model_prediction")
+TASKS_GUARDED = ("class_name", "options", "answer", "correct_answer", "model_prediction")
+# The right option of each question, from the row's facts (see TASKS_COLUMNS in studyapp.schema).
+RIGHT_ANSWER_RULES = {PREDICTED: "the model's prediction", MODEL_OUTPUT: "the model's prediction",
+                      TRUE_CLASS: "the true class (class_name)",
+                      ACCEPT: f"{VERIFICATION_OPTIONS[0]} where the model is right, else {VERIFICATION_OPTIONS[1]}"}
 CATEGORY_COLUMNS = ("participant", "image", "dataset", "class_name", "model",
                     "left", "middle", "right", "chosen_model", "method",
                     "left_method", "middle_method", "right_method", "chosen_method")
@@ -83,6 +106,7 @@ class StudyData:
     participants: pd.DataFrame | None
     sources: dict = field(default_factory=dict)  # "ratings" -> the file name used in messages
     stimuli: pd.DataFrame | None = None  # stimuli.csv: each stimulus's explanation metrics
+    tasks: pd.DataFrame | None = None  # tasks.csv: the answers of the task blocks (None: the study has none)
 
 
 @dataclass
@@ -109,10 +133,17 @@ def format_rows(positions, limit=ROWS_SHOWN):
     return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
 
 
-def read_csv(path, columns, used, label, appended=None):
+def format_names(names, limit=ROWS_SHOWN):
+    """Names joined by commas, shortened after `limit`."""
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def read_csv(path, columns, used, label, appended=None, text=(), optional=()):
     """Read one export file, keeping only `used` columns, or raise InputError naming what is wrong.
 
-    `appended`: columns added after the file's first release and the value a file without them means."""
+    `appended`: columns added after the file's first release and the value a file without them means; `text`:
+    columns read as text whatever they hold; `optional`: columns kept too where the file has them."""
     appended = appended or {}
     try:
         with open(path, "rb") as handle:
@@ -130,9 +161,10 @@ def read_csv(path, columns, used, label, appended=None):
                              f"found {', '.join(map(str, header))}. Expected exactly: {','.join(columns)}.")
         # Only the used columns are parsed (parsing answered_at as well takes 4x as long). pandas then
         # ignores fields beyond the header's; a row shifted by an unquoted comma fails the value checks.
+        used = tuple(used) + tuple(c for c in optional if c in header)
         frame = pd.read_csv(
             path, usecols=[c for c in used if c in header], encoding="utf-8", keep_default_na=False, na_values=[""],
-            dtype={c: "category" for c in used if c in CATEGORY_COLUMNS},
+            dtype={c: "category" for c in used if c in CATEGORY_COLUMNS} | {c: str for c in text},
         )
     except UnicodeDecodeError as error:
         raise InputError(f"{label} ({path}): the file is not UTF-8 text (byte {error.start}: "
@@ -155,42 +187,58 @@ def with_appended(frame, appended):
     return frame.assign(**missing) if missing else frame
 
 
-def read_export(ratings_path, choices_path, participants_path=None, stimuli_path=None):
-    """The export files, read and checked."""
-    sources = {"ratings": str(ratings_path), "choices": str(choices_path)}
-    ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings", APPENDED_COLUMNS[RATINGS_FILE])
-    choices = read_csv(choices_path, CHOICES_COLUMNS, CHOICES_USED, "choices", APPENDED_COLUMNS[CHOICES_FILE])
-    participants = stimuli = None
+def read_export(ratings_path, choices_path, participants_path=None, stimuli_path=None, tasks_path=None):
+    """The export files, read and checked. A study of task blocks only may leave out ratings.csv and choices.csv
+    (None): it has no rating or side-by-side pages."""
+    sources = {}
+    if ratings_path is None and choices_path is None and tasks_path is not None:
+        ratings, choices = no_answers(RATINGS_USED), no_answers(CHOICES_USED)
+    else:
+        sources |= {"ratings": str(ratings_path), "choices": str(choices_path)}
+        ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings", APPENDED_COLUMNS[RATINGS_FILE])
+        choices = read_csv(choices_path, CHOICES_COLUMNS, CHOICES_USED, "choices", APPENDED_COLUMNS[CHOICES_FILE])
+    participants = stimuli = tasks = None
     if participants_path is not None:
         sources["participants"] = str(participants_path)
         participants = read_csv(participants_path, PARTICIPANTS_COLUMNS, PARTICIPANTS_USED, "participants",
                                 APPENDED_COLUMNS[PARTICIPANTS_FILE])
     if stimuli_path is not None:
         sources["stimuli"] = str(stimuli_path)
-        stimuli = read_csv(stimuli_path, STIMULI_COLUMNS, STIMULI_USED, "stimuli", APPENDED_COLUMNS[STIMULI_FILE])
-    return check_study_data(StudyData(ratings, choices, participants, sources, stimuli))
+        stimuli = read_csv(stimuli_path, STIMULI_COLUMNS, STIMULI_USED, "stimuli", APPENDED_COLUMNS[STIMULI_FILE],
+                           optional=(TARGET_RANK,))
+    if tasks_path is not None:
+        sources["tasks"] = str(tasks_path)
+        tasks = read_csv(tasks_path, TASKS_COLUMNS, TASKS_USED, "tasks", text=TASKS_TEXT)
+    return check_study_data(StudyData(ratings, choices, participants, sources, stimuli, tasks))
+
+
+def no_answers(columns):
+    """An answer file with its header and no rows (a study without such pages)."""
+    return pd.DataFrame({c: pd.Series(dtype="category" if c in CATEGORY_COLUMNS else object) for c in columns})
 
 
 def read_ratings(ratings_path):
     """ratings.csv alone (a pilot's, for plan_study), read and checked as read_export checks it."""
     ratings = read_csv(ratings_path, RATINGS_COLUMNS, RATINGS_USED, "ratings", APPENDED_COLUMNS[RATINGS_FILE])
-    no_choices = pd.DataFrame({c: pd.Series(dtype="category" if c in CATEGORY_COLUMNS else object)
-                               for c in CHOICES_USED})
-    return check_study_data(StudyData(ratings, no_choices, None, {"ratings": str(ratings_path)})).ratings
+    return check_study_data(StudyData(ratings, no_answers(CHOICES_USED), None,
+                                      {"ratings": str(ratings_path)})).ratings
 
 
 def from_export_frames(frames, source):
     """The frames of studyapp.export.export_frames (keyed by file name), checked like the files (stimuli
     without metrics, as imported maps are, included: the report then says why it has no metrics section)."""
-    sources = {name: source for name in ("ratings", "choices", "participants", "stimuli")}
+    sources = {name: source for name in ("ratings", "choices", "participants", "stimuli", "tasks")}
     stimuli = frames.get(STIMULI_FILE)
+    tasks = frames.get(TASKS_FILE)
     if stimuli is not None:
         # Mid-study, some of the study's images have no rating yet: the metrics section covers the rated ones
         # (a stimuli.csv file given by hand must still match its ratings.csv exactly).
-        rated = set(frames[RATINGS_FILE]["image"].astype(str))
-        stimuli = stimuli[stimuli["image"].astype(str).isin(rated).to_numpy()].reset_index(drop=True)
+        shown = set(frames[RATINGS_FILE]["image"].astype(str))
+        if tasks is not None:
+            shown |= set(tasks["image"].astype(str))
+        stimuli = stimuli[stimuli["image"].astype(str).isin(shown).to_numpy()].reset_index(drop=True)
     return check_study_data(StudyData(frames[RATINGS_FILE], frames[CHOICES_FILE], frames[PARTICIPANTS_FILE],
-                                      sources, stimuli))
+                                      sources, stimuli, tasks))
 
 
 def check_columns(frame, columns, label):
@@ -286,12 +334,15 @@ def strip_formula_guard(text):
 def check_study_data(data):
     """Check the three frames (from files or the database); raise InputError listing every problem."""
     label = {k: f"{k} ({data.sources[k]})" if k in data.sources else k
-             for k in ("ratings", "choices", "participants", "stimuli")}
+             for k in ("ratings", "choices", "participants", "stimuli", "tasks")}
     given_ratings = with_appended(data.ratings, APPENDED_COLUMNS[RATINGS_FILE])
     given_choices = with_appended(data.choices, APPENDED_COLUMNS[CHOICES_FILE])
     check_columns(given_ratings, RATINGS_USED, label["ratings"])
     check_columns(given_choices, CHOICES_USED, label["choices"])
-    if len(given_ratings) == 0:
+    if data.tasks is not None:
+        check_columns(data.tasks, TASKS_USED, label["tasks"])
+    has_tasks = data.tasks is not None and len(data.tasks) > 0  # a header only: a study without task blocks
+    if len(given_ratings) == 0 and not has_tasks:
         raise InputError(f"{label['ratings']}: no ratings (a header but no data rows).")
     ratings = as_categories(given_ratings[list(RATINGS_USED)])
     choices = as_categories(given_choices[list(CHOICES_USED)])
@@ -335,6 +386,9 @@ def check_study_data(data):
         frame["class_name"] = frame["class_name"].map(dict(zip(names, strip_formula_guard(pd.Series(names))))) \
             .astype("category")
 
+    tasks = check_tasks(data.tasks, label["tasks"], problems) if has_tasks else None
+    answers = {"ratings": ratings, "choices": choices} | ({"tasks": tasks} if has_tasks else {})
+
     participants = data.participants
     if participants is not None:
         participants = with_appended(participants, APPENDED_COLUMNS[PARTICIPANTS_FILE])
@@ -354,20 +408,21 @@ def check_study_data(data):
                 problems.append(f"{label['participants']}: attention_passed exceeds attention_total in data rows "
                                 f"{format_rows(rows)}.")
         listed = participants["participant"].dropna().unique()
-        for name, frame in (("ratings", ratings), ("choices", choices)):
+        for name, frame in answers.items():
             rows = np.flatnonzero(~frame["participant"].isin(listed).to_numpy() & frame["participant"].notna().to_numpy())
             if len(rows):
                 problems.append(f"{label[name]}: participant(s) not listed in {label['participants']}, "
                                 f"data rows {format_rows(rows)}.")
-        deleted_outcomes(participants, ratings, choices, label, problems)
+        deleted_outcomes(participants, answers, label, problems)
 
     stimuli = data.stimuli
     if stimuli is not None:
-        stimuli = check_stimuli(stimuli, ratings, label.get("stimuli", "stimuli"), label["ratings"], problems)
+        stimuli = check_stimuli(stimuli, ratings, label.get("stimuli", "stimuli"), label["ratings"], problems,
+                                tasks, label["tasks"])
 
     if problems:
         raise InputError("\n".join(problems))
-    return StudyData(ratings, choices, participants, data.sources, stimuli)
+    return StudyData(ratings, choices, participants, data.sources, stimuli, tasks)
 
 
 TRUE_TEXTS, FALSE_TEXTS = {"true", "1"}, {"false", "0", ""}
@@ -390,12 +445,20 @@ def decisions(participants, label, problems):
     return participants
 
 
-def check_stimuli(stimuli, ratings, label, ratings_label, problems):
+def check_stimuli(stimuli, ratings, label, ratings_label, problems, tasks=None, tasks_label="tasks"):
     """stimuli.csv: numbers or empty cells for the metrics, one row per image, model and method, and a row for
     every rated image, model and method (the guard on names: they must match). Returns the checked frame
-    (metrics as float64)."""
+    (metrics as float64). Only the maps of the model's prediction are kept where the file names each map's target
+    rank (the other ranks are a distinction page's maps). With task answers, each map shown in a task needs its
+    row too, and the rows of images nobody was shown are left out (each participant sees a draw of the images)."""
     stimuli = with_appended(stimuli, APPENDED_COLUMNS[STIMULI_FILE])
     check_columns(stimuli, STIMULI_USED, label)
+    if TARGET_RANK in stimuli.columns:
+        rank = pd.to_numeric(stimuli[TARGET_RANK], errors="coerce")
+        rows = np.flatnonzero((rank.isna() | (rank % 1 != 0) | (rank < 1)).to_numpy())
+        if len(rows):
+            problems.append(f"{label}: '{TARGET_RANK}' must hold whole numbers >= 1; data rows {format_rows(rows)}.")
+        stimuli = stimuli[(rank == PREDICTION_RANK).to_numpy()].reset_index(drop=True)
     stimuli = as_categories(stimuli[list(STIMULI_USED)])
     missing_values(stimuli, ("image", "model", "method"), label, problems)
     for column in METRIC_NAMES:
@@ -421,30 +484,126 @@ def check_stimuli(stimuli, ratings, label, ratings_label, problems):
     unlisted = sorted(rated - listed)
     if unlisted:
         single = len({method for *_, method in rated | listed}) == 1
-        shown = ", ".join(f"{image} {model}" + ("" if single else f" {method}")
-                          for image, model, method in unlisted[:ROWS_SHOWN])
-        more = f" and {len(unlisted) - ROWS_SHOWN} more" if len(unlisted) > ROWS_SHOWN else ""
+        shown = format_names([f"{image} {model}" + ("" if single else f" {method}")
+                              for image, model, method in unlisted])
         what = "image and model" if single else "image, model and method"
-        problems.append(f"{label}: no row for rated {what} {shown}{more} of {ratings_label}; "
+        problems.append(f"{label}: no row for rated {what} {shown} of {ratings_label}; "
                         "export stimuli.csv from the same study as the ratings.")
+    if tasks is not None:
+        maps = tasks[tasks["condition"] != NO_MAP_CONDITION]
+        unlisted = sorted(set(zip(*(maps[c] for c in ("image", "model", "method")))) - listed)
+        if unlisted:
+            problems.append(f"{label}: no row for image, model and method "
+                            f"{format_names([' '.join(key) for key in unlisted])} shown in {tasks_label}; export "
+                            "stimuli.csv from the same study as the task answers.")
+        seen = {image for image, *_ in rated} | set(tasks["image"])
+        return stimuli[stimuli["image"].astype(str).isin(seen).to_numpy()].reset_index(drop=True)
     unrated = sorted(set(complete["image"].astype(str)) - {image for image, *_ in rated})
     if unrated:
-        more = f" and {len(unrated) - ROWS_SHOWN} more" if len(unrated) > ROWS_SHOWN else ""
-        problems.append(f"{label}: image(s) {', '.join(unrated[:ROWS_SHOWN])}{more} were never rated in "
+        problems.append(f"{label}: image(s) {format_names(unrated)} were never rated in "
                         f"{ratings_label}; export stimuli.csv from the same study as the ratings.")
     return stimuli
 
 
-def deleted_outcomes(participants, ratings, choices, label, problems):
-    """Outcomes must be known ones, and withdrawn or erased participants must have no answers left."""
-    outcome = participants["outcome"].astype("string")
-    rows = np.flatnonzero(~outcome.isin(OUTCOMES).to_numpy())
+def refuse_values(frame, column, bad, wanted, label, problems, shown=None):
+    """Record the data rows where `bad` holds: `column` must be `wanted`; the message quotes what they hold
+    (`shown`: the rows' texts to quote instead of the column's)."""
+    rows = np.flatnonzero(np.asarray(bad, dtype=bool))
     if len(rows):
-        found = ", ".join(sorted({repr(value) for value in outcome.iloc[rows[:ROWS_SHOWN]].fillna("")}))
-        problems.append(f"{label['participants']}: 'outcome' must be one of {', '.join(OUTCOMES)}; data rows "
-                        f"{format_rows(rows)} hold {found}.")
+        texts = (shown if shown is not None else frame[column].astype("string").fillna("")).iloc[rows[:ROWS_SHOWN]]
+        found = ", ".join(sorted({repr(text) if shown is None else text for text in texts}))
+        problems.append(f"{label}: '{column}' must be {wanted}; data rows {format_rows(rows)} hold {found}.")
+
+
+def check_tasks(given, label, problems):
+    """tasks.csv: the codes known (task, phase and question fit the task; the condition its model and method),
+    the numbers whole and in range, the answer and the right answer among the options shown, `correct` and
+    `model_correct` as the row's facts make them, each question about an image answered once per participant,
+    block and phase, each participant in one condition and each block of one task. Returns the checked frame: text
+    as str (formula guard undone; an empty phase or method is ""), the numbers as int64, and `n_options`."""
+    tasks = given[list(TASKS_USED)].reset_index(drop=True)
+    tasks = tasks.assign(**{c: tasks[c].astype("string").str.strip().fillna("").astype(object) for c in TASKS_TEXT})
+    for column in TASKS_GUARDED:
+        tasks[column] = strip_formula_guard(tasks[column])
+    required = [c for c in TASKS_TEXT if c not in ("phase", "method")]
+    missing_values(tasks[required].replace("", np.nan), required, label, problems)
+    whole_numbers(tasks, "block", label, problems, 1)
+    whole_numbers(tasks, "trial", label, problems, 1)
+    whole_numbers(tasks, "confidence", label, problems, CONFIDENCE_LEVELS[0], CONFIDENCE_LEVELS[-1])
+    for column in ("correct", "model_correct"):
+        whole_numbers(tasks, column, label, problems, 0, 1)
+    numbers = all(tasks[c].dtype == np.int64 for c in ("correct", "model_correct"))
+
+    task = tasks["task"]
+    known = task.isin(TASKS).to_numpy()
+    refuse_values(tasks, "task", ~known & (task != "").to_numpy(), f"one of {', '.join(TASKS)}", label, problems)
+    fits = {column: np.array([value in allowed.get(kind, (value,)) for kind, value in zip(task, tasks[column])])
+            for column, allowed in (("phase", TASK_PHASES), ("question", TASK_QUESTIONS))}
+    refuse_values(tasks, "phase", ~fits["phase"], "learn or test in a simulation block and empty in the others",
+                  label, problems, shown=task + " " + tasks["phase"].map(repr))
+    refuse_values(tasks, "question", ~fits["question"] & (tasks["question"] != "").to_numpy(),
+                  "the task's: " + "; ".join(f"{kind}: {', '.join(q)}" for kind, q in TASK_QUESTIONS.items()),
+                  label, problems, shown=task + " " + tasks["question"].map(repr))
+
+    control = (tasks["condition"] == NO_MAP_CONDITION).to_numpy()
+    cell = np.array([condition_name(model, method) for model, method in zip(tasks["model"], tasks["method"])])
+    wrong = np.where(control, tasks["method"] != "", (tasks["method"] == "") | (tasks["condition"] != cell))
+    refuse_values(tasks, "condition", wrong & (tasks["condition"] != "").to_numpy(),
+                  f"{NO_MAP_CONDITION} (method empty) or the row's MODEL×METHOD", label, problems,
+                  shown=tasks["condition"].map(repr) + " (model " + tasks["model"].map(repr) + ", method "
+                  + tasks["method"].map(repr) + ")")
+
+    options = tasks["options"].str.split(OPTION_SEPARATOR, regex=False)
+    tasks["n_options"] = options.map(len)
+    unfit = np.array([len(set(shown)) < max(len(shown), 2) or "" in shown
+                      or (kind == VERIFICATION and set(shown) != set(VERIFICATION_OPTIONS))
+                      for kind, shown in zip(task, options)])
+    refuse_values(tasks, "options", unfit & (tasks["options"] != "").to_numpy(),
+                  f"two or more different options joined by {OPTION_SEPARATOR} (verification: "
+                  f"{OPTION_SEPARATOR.join(VERIFICATION_OPTIONS)})", label, problems)
+    for column in ("answer", "correct_answer"):
+        outside = [value != "" and value not in shown for value, shown in zip(tasks[column], options)]
+        refuse_values(tasks, column, outside, "one of the options shown", label, problems)
+    if numbers:
+        refuse_values(tasks, "correct", tasks["correct"] != (tasks["answer"] == tasks["correct_answer"]),
+                      "1 where answer equals correct_answer and 0 elsewhere", label, problems,
+                      shown=tasks["correct"].astype(str))
+        refuse_values(tasks, "model_correct",
+                      tasks["model_correct"] != (tasks["model_prediction"] == tasks["class_name"]),
+                      "1 where model_prediction equals class_name and 0 elsewhere", label, problems,
+                      shown=tasks["model_correct"].astype(str))
+        verdict = np.where(tasks["model_correct"] == 1, *VERIFICATION_OPTIONS)
+        right = tasks["question"].map({PREDICTED: 0, MODEL_OUTPUT: 0, TRUE_CLASS: 1, ACCEPT: 2})
+        expected = np.choose(right.fillna(0).astype(int), [tasks["model_prediction"], tasks["class_name"], verdict])
+        refuse_values(tasks, "correct_answer", right.notna() & fits["question"] & (tasks["correct_answer"] != expected),
+                      "the question's right option (" + "; ".join(f"{q}: {rule}" for q, rule in
+                                                                 RIGHT_ANSWER_RULES.items()) + ")", label, problems)
+
+    keys = ["participant", "block", "phase", "question", "image"]
+    repeated_answers(tasks[keys].astype(str).astype("category"), keys, label,
+                     "the same participant answered the same question about the same image in one block and phase",
+                     problems)
+    for key, what, why in ((["participant"], "condition", "conditions are between participants"),
+                           (["block"], "task", "a block is of one task")):
+        columns = ["condition", "model"] if what == "condition" else ["task"]
+        pairs = tasks[key + columns].drop_duplicates()
+        several = pairs[pairs.duplicated(key, keep=False)]
+        if len(several):
+            named = [f"{name} ({', '.join(sorted(' of '.join(row) for row in group[columns].astype(str).to_numpy()))})"
+                     for name, group in several.groupby(key[0], sort=True)]
+            problems.append(f"{label}: {key[0]}(s) {format_names(named)} hold answers of more than one {what}; "
+                            f"{why}.")
+    return tasks
+
+
+def deleted_outcomes(participants, answers, label, problems):
+    """Outcomes must be known ones, and withdrawn or erased participants must have no answers left in any of the
+    `answers` frames (file name -> frame)."""
+    outcome = participants["outcome"].astype("string")
+    refuse_values(participants, "outcome", ~outcome.isin(OUTCOMES).to_numpy(), f"one of {', '.join(OUTCOMES)}",
+                  label["participants"], problems)
     deleted = participants.loc[outcome.isin(DELETED_OUTCOMES).to_numpy(), "participant"].dropna().unique()
-    for name, frame in (("ratings", ratings), ("choices", choices)):
+    for name, frame in answers.items():
         rows = np.flatnonzero(frame["participant"].isin(deleted).to_numpy())
         if len(rows):
             who = ", ".join(sorted(map(str, frame["participant"].iloc[rows].unique()))[:ROWS_SHOWN])
@@ -476,17 +635,17 @@ def present_models(ratings, order=None):
 
 def as_conditions(data):
     """A study that shows more than one method is analysed by condition: each rating's `model` becomes its cell
-    (CONDITION_FORMAT, e.g. "M2×IG"), and so do the choices' shown and chosen maps. A one-method study is
+    (schema.condition_name, e.g. "M2×IG"), and so do the choices' shown and chosen maps. A one-method study is
     returned unchanged. Cells are ordered by model (order_models), then method (order_methods)."""
     methods = order_methods(data.ratings["method"].dropna().unique())
     if len(methods) < 2:
         return data, None
     models = order_models(data.ratings["model"].dropna().unique())
-    cells = {(m, k): CONDITION_FORMAT.format(model=m, method=k) for m in models for k in methods}
+    cells = {(m, k): condition_name(m, k) for m in models for k in methods}
 
     def relabel(frame, model, method):
         pairs = zip(frame[model].astype(str), frame[method].astype(str))
-        labels = [cells.get(p, CONDITION_FORMAT.format(model=p[0], method=p[1])) for p in pairs]
+        labels = [cells.get(p, condition_name(*p)) for p in pairs]
         order = list(cells.values()) + sorted(set(labels) - set(cells.values()))
         return pd.Categorical(labels, categories=[c for c in order if c in set(labels)])
 
@@ -501,7 +660,7 @@ def as_conditions(data):
     if stimuli is not None:
         stimuli = stimuli.copy()
         stimuli["model"] = relabel(stimuli, "model", "method")
-    return StudyData(ratings, choices, data.participants, data.sources, stimuli), list(cells.values())
+    return StudyData(ratings, choices, data.participants, data.sources, stimuli, data.tasks), list(cells.values())
 
 
 def select_sample(data, models=None, exclude_failed_attention=False, include_excluded=False, completed_only=False):
@@ -509,7 +668,7 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
     --exclude-failed-attention and --models; return the data analysed and the Sample that says so, with its
     participant flow (CONSORT-style: each step's count, the analysed number last)."""
     data, cells = as_conditions(data)
-    ratings, choices, participants = data.ratings, data.choices, data.participants
+    ratings, choices, participants, tasks = data.ratings, data.choices, data.participants, data.tasks
     excluded = []
     rules = []
     flow = []
@@ -551,6 +710,8 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
         excluded = sorted(set(excluded))
         ratings = ratings[~ratings["participant"].isin(excluded)]
         choices = choices[~choices["participant"].isin(excluded)]
+        if tasks is not None:
+            tasks = tasks[~tasks["participant"].isin(excluded)].reset_index(drop=True)
     elif exclude_failed_attention:
         raise InputError("--exclude-failed-attention needs the participants file (--participants participants.csv).")
     rule = "; ".join(rules) or "none"
@@ -567,7 +728,7 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
         models = list(models)
     else:
         models = present_models(ratings, cells)
-    if len(models) < 2:
+    if len(models) < 2 and not (tasks is not None and len(data.ratings) == 0):  # a study of task blocks only
         raise InputError(f"ratings ({data.sources.get('ratings', 'ratings')}): the analysis compares models and needs "
                          f"ratings of at least two; found {', '.join(models) or 'none'}.")
     ratings = ratings[ratings["model"].isin(models)].copy()
@@ -575,12 +736,16 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
     for column in ("participant", "image", "dataset", "class_name"):
         ratings[column] = ratings[column].cat.remove_unused_categories()
     people = set(ratings["participant"].unique()) | set(choices["participant"].unique())
+    analysed = set(ratings["participant"].unique())
+    if tasks is not None:  # those with a task answer are analysed too (their answers: the tasks section)
+        people |= set(tasks["participant"])
+        analysed |= set(tasks["participant"])
     sample = Sample(
         participants=len(participants) if participants is not None else len(people),
         started=kept_count(participants, "started_at"),
         completed=kept_count(participants, "completed_at"),
         excluded=excluded,
-        analysed=int(ratings["participant"].nunique()),
+        analysed=len(analysed),
         ratings=len(ratings),
         choices=len(choices),
         models=models,
@@ -589,7 +754,8 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
     )
     if participants is not None:
         kept = flow[5][1] - sum(count for _, count in flow[6:])
-        flow.append((FLOW_UNRATED, kept - sample.analysed))
+        flow.append(((FLOW_NO_ANSWER if tasks is not None else FLOW_UNRATED), kept - sample.analysed))
         flow.append((FLOW_ANALYSED, sample.analysed))
     sample.flow = flow
-    return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli), sample
+    return StudyData(ratings, choices.reset_index(drop=True), participants, data.sources, data.stimuli,
+                     tasks), sample

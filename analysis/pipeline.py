@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis import choices as choice_stats
 from analysis import explanations, factorial, figures, mixed, ordinal, stats
+from analysis import tasks as task_stats
 from analysis.loading import select_sample
 from studyapp.schema import METRIC_NAMES
 
@@ -68,6 +69,7 @@ class Analysis:
     figures: dict = field(default_factory=dict)
     provenance: Provenance | None = None
     metrics_left_out: bool = False  # stimuli were given, but none of those rated has an explanation metric
+    task_answers: int = 0  # answers in tasks.csv analysed (0: the study has no task blocks)
 
 
 def model_tests(ratings, models, options):
@@ -99,10 +101,29 @@ def factor_tests(ratings, levels, options):
     return tables
 
 
+def task_tests(answers, options):
+    """The tests of the task blocks' conditions, as the report runs them: utility against each model's control
+    (Mann-Whitney U, Welch's t) and, unless --no-mixed, the condition model. `manage.py plan_study` runs them on
+    simulated studies (without the bootstrap intervals, which decide nothing), so a planned power is the power of
+    this report."""
+    tables = {"task_utility": task_stats.utility_table(task_stats.participant_accuracy(answers), options.seed,
+                                                       resamples=False)}
+    if options.mixed_model:
+        tables["task_condition_model"] = task_stats.condition_model(answers)
+    return tables
+
+
 def run_analysis(data, options, provenance=None):
     """Every table and figure of the report, from checked StudyData (`provenance`: what it was made from)."""
+    stimuli = data.stimuli  # as exported: select_sample names a many-method study's stimuli by cell
     data, sample = select_sample(data, options.models, options.exclude_failed_attention,
                                  include_excluded=options.include_excluded, completed_only=options.completed_only)
+    if not len(data.ratings):  # a study of task blocks only
+        analysis = Analysis(sample, options, [], [], provenance=provenance)
+        if sample.flow:
+            analysis.tables["participant_flow"] = pd.DataFrame(sample.flow, columns=["step", "participants"])
+            analysis.figures[figures.FLOW_FIGURE] = figures.flow_figure(sample.flow)
+        return with_tasks(analysis, data.tasks, stimuli)
     models = sample.models
     ratings = data.ratings
     tables = {}
@@ -169,4 +190,17 @@ def run_analysis(data, options, provenance=None):
     if "stimulus_metrics" in tables:
         analysis.figures["metric_ratings"] = figures.metric_rating_figure(
             tables["stimulus_metrics"], models, METRIC_NAMES, explanations.METRIC_LABELS)
+    return with_tasks(analysis, data.tasks, stimuli)
+
+
+def with_tasks(analysis, answers, stimuli):
+    """The analysis with the task blocks' tables and accuracy figure added (analysis/tasks.py); unchanged for a
+    study without task answers."""
+    if answers is None or not len(answers):
+        return analysis
+    options = analysis.options
+    analysis.tables |= task_stats.task_tables(answers, stimuli, options.seed, options.zero_method,
+                                              options.mixed_model)
+    analysis.task_answers = len(answers)
+    analysis.figures[figures.TASK_ACCURACY_FIGURE] = figures.task_accuracy_figure(analysis.tables["task_accuracy"])
     return analysis

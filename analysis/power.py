@@ -26,11 +26,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from analysis import factorial, figures, mixed, pipeline
-from analysis.loading import CONDITION_FORMAT, LIKERT_LEVELS, STATEMENTS, InputError, order_models
+from analysis.loading import LIKERT_LEVELS, STATEMENTS, InputError, order_models
 from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
 from saliency.files import json_ready
 from studyapp import randomization
-from studyapp.schema import FACTORIAL_POWER_COLUMNS, POWER_COLUMNS
+from analysis.simulation import TaskBlock, simulate_tasks, task_arms
+from analysis.tasks import GEE_NAME
+from studyapp.schema import FACTORIAL_POWER_COLUMNS, NO_MAP_CONDITION, POWER_COLUMNS, SIMULATION, condition_name
 from studyapp.simulation import likert_answers, parse_model_values
 
 # test -> (report table, the p-value that decides, what it compares, title); Holm is over one study's model pairs.
@@ -47,6 +49,14 @@ TESTS = {
 FACTOR_TESTS = {
     "mixed": ("factorial_contrasts", "p_holm", "Mixed model, model x method (Holm within factor)"),
     "friedman": ("friedman_factors", "p", "Participant-level Friedman per factor"),
+}
+# Task blocks (a TaskDesign): the tests of each explanation condition against its model's no-map control, per
+# comparison (report table, the p-value that decides, title); Holm is over one study's comparisons. The condition
+# model runs with --mixed.
+TASK_TESTS = {
+    "utility_mannwhitney": ("task_utility", "p_mannwhitney_holm", "Utility: Mann-Whitney U (Holm)"),
+    "utility_welch": ("task_utility", "p_welch_holm", "Utility: Welch's t (Holm)"),
+    "condition_model": ("task_condition_model", "p", f"Condition model ({GEE_NAME})"),
 }
 MAIN_EFFECT = "main effect"
 TARGET_POWER = 0.8
@@ -139,7 +149,7 @@ class FactorialDesign:
         if self.views_per_image is not None and not 1 <= self.views_per_image <= cells:
             problems.append(f"--views-per-image must be between 1 and the {cells} cells, got {self.views_per_image}")
         refuse(problems + name_problems(models, "model") + name_problems(methods, "method")
-               + mean_problems((CONDITION_FORMAT.format(model=m, method=k), v)
+               + mean_problems((condition_name(m, k), v)
                                for m, row in self.cell_means.items() for k, v in row.items())
                + spread_problems(self))
 
@@ -156,6 +166,59 @@ class FactorialDesign:
     @property
     def ratings_per_participant(self):
         return self.images * self.views
+
+
+@dataclass(frozen=True)
+class TaskDesign:
+    """A planned block of questions with a right answer, its conditions between participants (issue 29):
+    `accuracy`, condition name (`none` or MODEL×none for a control, MODEL×METHOD) -> the chance that a typical
+    participant answers a typical image right; the scored pages per participant; the participants' and images'
+    spreads (SDs of their random intercepts on the logit scale); the image pool (default: every participant sees
+    the same `pages` images). Participant k gets the k-th condition in turn, as enrolment assigns them."""
+
+    accuracy: dict
+    pages: int
+    participant_sd: float
+    image_sd: float
+    images: int | None = None
+
+    def __post_init__(self):
+        problems = []
+        try:
+            arms = task_arms(list(self.accuracy))
+        except ValueError as error:
+            refuse([f"--task-accuracy: {error}".rstrip(".")])
+        outside = [f"{name}={value}" for name, value in self.accuracy.items() if not 0 < value < 1]
+        if outside:
+            problems.append(f"--task-accuracy: accuracies {', '.join(outside)} are not between 0 and 1 (exclusive)")
+        controlled = {arm.model for arm in arms if arm.condition == NO_MAP_CONDITION}
+        if not any(arm.condition != NO_MAP_CONDITION and arm.model in controlled for arm in arms):
+            problems.append(f"--task-accuracy: no explanation condition has a {NO_MAP_CONDITION} control of its model "
+                            f"to be compared with; give e.g. {NO_MAP_CONDITION}=0.55,N×VG=0.7")
+        if self.pages < 2:
+            problems.append(f"--task-pages: a block needs at least 2 scored pages per participant, got {self.pages}")
+        for name, value in (("--task-participant-sd", self.participant_sd), ("--task-image-sd", self.image_sd)):
+            if not value >= 0:
+                problems.append(f"{name} must be >= 0, got {value}")
+        if self.images is not None and self.images < self.pages:
+            problems.append(f"--task-images: {self.images} images cannot fill {self.pages} pages per participant "
+                            "without showing one twice")
+        refuse(problems)
+
+    @property
+    def arms(self):
+        return task_arms(list(self.accuracy))
+
+    @property
+    def comparisons(self):
+        """Each explanation condition with a control of its model, as power.csv names it: `N×VG-none`."""
+        controlled = {arm.model for arm in self.arms if arm.condition == NO_MAP_CONDITION}
+        return [f"{arm.condition}-{NO_MAP_CONDITION}" for arm in self.arms
+                if arm.condition != NO_MAP_CONDITION and arm.model in controlled]
+
+    def participants_per_condition(self, participants):
+        """{condition name as given: participants} of the first `participants` enrolled (assigned in turn)."""
+        return {name: len(range(i, participants, len(self.accuracy))) for i, name in enumerate(self.accuracy)}
 
 
 def parse_means(text, option="--means", what="model"):
@@ -337,7 +400,7 @@ def simulate_factorial_ratings(design, layout, rng):
     person, image, model, method = layout.T
     levels = design.levels
     mean = np.array([[design.cell_means[m][k] for k in levels["method"]] for m in levels["model"]])[model, method]
-    cells = [CONDITION_FORMAT.format(model=m, method=k) for m in levels["model"] for k in levels["method"]]
+    cells = [condition_name(m, k) for m in levels["model"] for k in levels["method"]]
     return draw_answers(design, mean, person, image, rng, {
         "model": pd.Categorical.from_codes(model * len(levels["method"]) + method, cells),
         "variant": pd.Categorical.from_codes(model, levels["model"]),
@@ -398,6 +461,36 @@ def factor_decisions(tables, alpha):
     return found
 
 
+def task_decisions(tables, alpha):
+    """(test, comparison, significant) for every task test of one simulated study."""
+    found = []
+    for test, (table, column, _) in TASK_TESTS.items():
+        if table not in tables:
+            continue  # the condition model runs only with --mixed
+        rows = tables[table]
+        comparisons = rows["condition"] + "-" + NO_MAP_CONDITION
+        found += zip([test] * len(rows), comparisons, (rows[column] < alpha).tolist())
+    return found
+
+
+def simulate_task_frames(design, sizes, options, seed, frames):
+    """Significance records (test, comparison, participants, simulation, significant) of the given frames: each
+    frame a whole simulated study of max(sizes) participants (analysis.simulation.simulate_tasks, seeded by
+    [seed, frame]), analysed for its first n participants at each size n by pipeline.task_tests."""
+    records = []
+    block = (TaskBlock(SIMULATION, design.pages),)
+    for frame in frames:
+        answers, _ = simulate_tasks(max(sizes), design.accuracy, block, participant_sd=design.participant_sd,
+                                    image_sd=design.image_sd, images=design.images, seed=[seed, frame])
+        answers["n_options"] = block[0].options
+        names = sorted(answers["participant"].unique())
+        for participants in sizes:
+            study = answers[answers["participant"].isin(names[:participants])]
+            for key in task_decisions(pipeline.task_tests(study, options), options.alpha):
+                records.append((*key[:2], participants, frame, key[2]))
+    return records
+
+
 def key_columns(design):
     """What a power is of: test and comparison (one factor), with the factor (two factors)."""
     columns = FACTORIAL_POWER_COLUMNS if isinstance(design, FactorialDesign) else POWER_COLUMNS
@@ -433,11 +526,13 @@ def simulate_power(design, sizes, simulations, alpha=0.05, seed=0, zero_method=D
     two-factor mixed model (its primary test); `zero_method` and `mixed_model` concern one-factor designs.
     """
     two_factors = isinstance(design, FactorialDesign)
-    options = pipeline.Options(models=None if two_factors else design.models, alpha=alpha, zero_method=zero_method,
-                               mixed_model=mixed_model or two_factors, seed=seed)
-    frames = list(range(math.ceil(simulations / 2)))
+    task_blocks = isinstance(design, TaskDesign)
+    options = pipeline.Options(models=None if two_factors or task_blocks else design.models, alpha=alpha,
+                               zero_method=zero_method, mixed_model=mixed_model or two_factors, seed=seed)
+    per_frame = 1 if task_blocks else len(STATEMENTS)  # a task study answers one outcome; a rating study two
+    frames = list(range(math.ceil(simulations / per_frame)))
     tasks = [frames[i:i + FRAMES_PER_TASK] for i in range(0, len(frames), FRAMES_PER_TASK)]
-    run = partial(simulate_frames, design, sizes, options, seed)
+    run = partial(simulate_task_frames if task_blocks else simulate_frames, design, sizes, options, seed)
     pool = None
     if jobs > 1:
         start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -447,7 +542,7 @@ def simulate_power(design, sizes, simulations, alpha=0.05, seed=0, zero_method=D
         with tqdm(total=simulations, unit="simulation", disable=None if progress else True) as bar:
             for task, found in zip(tasks, pool.map(run, tasks) if pool else map(run, tasks)):
                 records.extend(found)
-                bar.update(min(2 * len(task), simulations - bar.n))
+                bar.update(min(per_frame * len(task), simulations - bar.n))
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
@@ -462,6 +557,8 @@ def comparison_order(design):
         return {"factor": list(factorial.FACTORS), "test": list(FACTOR_TESTS),
                 "comparison": [MAIN_EFFECT] + [f"{a}-{b}" for factor in factorial.FACTORS
                                                for a, b in itertools.combinations(levels[factor], 2)]}
+    if isinstance(design, TaskDesign):
+        return {"test": list(TASK_TESTS), "comparison": design.comparisons}
     return {"test": list(TESTS), "comparison": ["all"] + [f"{a}-{b}" for a, b in model_pairs(design.models)]}
 
 
@@ -515,6 +612,10 @@ def answers(table, design):
                          if comparison in sizes.get(test, {}).get(factor, {})}
                 lines.append(answer_line(f"{factor} {comparison}", FACTOR_TESTS, found, largest))
         return lines
+    if isinstance(design, TaskDesign):
+        return [answer_line(comparison, TASK_TESTS, {test: sizes[test][comparison] for test in TASK_TESTS
+                                                     if comparison in sizes.get(test, {})}, largest)
+                for comparison in design.comparisons]
     return [answer_line(pair, TESTS, {test: sizes[test][pair] for test in TESTS if pair in sizes.get(test, {})},
                         largest)
             for pair in (f"{first}-{second}" for first, second in model_pairs(design.models))]
@@ -536,6 +637,9 @@ def summary(design, table, sizes, simulations, alpha, seed, zero_method, mixed_m
     if isinstance(design, FactorialDesign):
         plan |= {"mixed_model": True, "zero_method": None, "factors": design.levels,
                  "balance": layout_balance(design, sizes, seed)}
+    if isinstance(design, TaskDesign):  # participants are all conditions', assigned in turn
+        plan |= {"zero_method": None, "participants_per_condition": {
+            n: design.participants_per_condition(n) for n in sizes}}
     return plan
 
 
@@ -549,7 +653,7 @@ def write_outputs(folder, table, plan):
     if two_factors:  # one panel per test, one line per factor's main effect or level pair
         titles = {test: title for test, (*_, title) in FACTOR_TESTS.items()}
         table = table.assign(comparison=table["factor"] + " " + table["comparison"])
-    else:
-        titles = {test: title for test, (*_, title) in TESTS.items()}
+    else:  # a rating plan's tests or a task plan's
+        titles = {test: title for test, (*_, title) in (TESTS | TASK_TESTS).items()}
     (folder / "power.png").write_bytes(figures.power_figure(table, titles, TARGET_POWER))
     (folder / "answers.txt").write_text("\n".join(plan["answers"]) + "\n", encoding="utf-8")

@@ -4,6 +4,8 @@ Tests use it for known and null effects, benchmarks/analysis.py for the timing r
 export's exact columns; `manage.py simulate_participants` is the one that plays the real survey.
 """
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,10 @@ import pandas as pd
 
 from studyapp.schema import (
     APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DEFAULT_METHOD, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
+)
+from studyapp.schema import (
+    LEARN, NO_MAP_CONDITION, OPTION_SEPARATOR, SIMULATION, STIMULI_COLUMNS, STIMULI_FILE, TASK_QUESTIONS,
+    TASKS_COLUMNS, TASKS_FILE, TEST, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS, condition_name,
 )
 
 CUTPOINTS = np.array([-1.5, -0.5, 0.5, 1.5])  # latent score -> answers 1..5
@@ -82,10 +88,209 @@ def simulate_export(directory, participants, images=20, effects=None, participan
         **{column: DEFAULT_METHOD for column in APPENDED_COLUMNS[CHOICES_FILE] if column.endswith("_method")},
     }).reindex(columns=list(CHOICES_COLUMNS)).to_csv(directory / CHOICES_FILE, index=False)
 
-    starts = np.arange(participants) * 900
+    write_participants(directory / PARTICIPANTS_FILE, names, rng)
+    return directory / RATINGS_FILE, directory / CHOICES_FILE, directory / PARTICIPANTS_FILE
+
+
+def write_participants(path, names, rng):
+    """participants.csv of completed participants who passed their attention checks."""
+    starts = np.arange(len(names)) * 900
     pd.DataFrame({
         "participant": names, "started_at": iso_times(starts), "completed_at": iso_times(starts + 890),
-        "degree": "MSc", "cv_experience_years": rng.integers(0, 10, participants),
+        "degree": "MSc", "cv_experience_years": rng.integers(0, 10, len(names)),
         "attention_passed": 2, "attention_total": 2, "outcome": "completed", "consent_version": 1,
-    }).reindex(columns=list(PARTICIPANTS_COLUMNS)).to_csv(directory / PARTICIPANTS_FILE, index=False)
-    return directory / RATINGS_FILE, directory / CHOICES_FILE, directory / PARTICIPANTS_FILE
+    }).reindex(columns=list(PARTICIPANTS_COLUMNS)).to_csv(path, index=False)
+
+
+# Task blocks (issue 29) ------------------------------------------------------------------------------------------
+
+TASK_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                "Ankle boot")
+TASK_DATASET = "fmnist"
+
+
+@dataclass(frozen=True)
+class TaskBlock:
+    """One simulated task block: its task, the scored pages per participant (simulation: of the test phase), the
+    options on a page (k), whether a distinction page also asks for the true class, and the simulation's learning
+    pages that ask for a guess."""
+
+    task: str
+    pages: int
+    options: int = 4
+    ask_true_class: bool = False
+    learn_pages: int = 0
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A between-participants condition as tasks.csv writes it: the condition's name, its model and method."""
+
+    condition: str
+    model: str
+    method: str
+
+
+def task_arms(names):
+    """The arms of condition names as a plan or a rehearsal gives them: `MODEL×METHOD` (or `MODEL:METHOD`), a
+    model's control `MODEL×none`, or a bare `none` where the explanation conditions are of one model (the control
+    then belongs to it). ValueError naming what is wrong otherwise."""
+    parsed = []
+    for name in names:
+        separator = "×" if "×" in name else ":"
+        model, found, method = (part.strip() for part in name.partition(separator))
+        if name.strip() == NO_MAP_CONDITION:
+            parsed.append((None, NO_MAP_CONDITION))
+        elif not found or not model or not method or separator in method:
+            raise ValueError(f"{name!r} is not a condition: write {NO_MAP_CONDITION}, MODEL×{NO_MAP_CONDITION} or "
+                             f"MODEL×METHOD (MODEL:METHOD also reads), e.g. N×VG.")
+        else:
+            parsed.append((model, method))
+    models = list(dict.fromkeys(model for model, method in parsed if method != NO_MAP_CONDITION))
+    if any(model is None for model, _ in parsed) and len(models) != 1:
+        raise ValueError(f"a bare {NO_MAP_CONDITION} belongs to the model of the explanation conditions, but they "
+                         f"name {len(models)} models ({', '.join(models) or 'none'}): name each control MODEL×"
+                         f"{NO_MAP_CONDITION}, e.g. N×{NO_MAP_CONDITION}.")
+    arms = [Arm(NO_MAP_CONDITION, model or models[0], "") if method == NO_MAP_CONDITION
+            else Arm(condition_name(model, method), model, method) for model, method in parsed]
+    repeated = [f"{arm.condition} of {arm.model}" for arm, count in Counter(arms).items() if count > 1]
+    if repeated:
+        raise ValueError(f"condition(s) {', '.join(repeated)} given twice.")
+    return arms
+
+
+@dataclass(frozen=True)
+class TaskWorld:
+    """What a simulated task study holds fixed: the arms and who is in which, each model's prediction and ranked
+    classes per image, the true classes, and the participants' and images' offsets."""
+
+    arms: list
+    models: list
+    names: np.ndarray  # participant pseudonyms
+    arm_of: np.ndarray  # participant -> arm
+    model_of: np.ndarray  # participant -> model
+    logits: np.ndarray  # arm -> logit of its accuracy
+    truth: np.ndarray  # image -> true class
+    prediction: np.ndarray  # (model, image) -> predicted class
+    ranked: np.ndarray  # (model, image, class rank) -> class: the prediction, the truth where it differs, the rest
+    person_offset: np.ndarray
+    image_offset: np.ndarray
+
+
+def simulate_tasks(participants, accuracy, blocks=(TaskBlock(SIMULATION, 20),), participant_sd=0.5, image_sd=0.5,
+                   images=None, error_share=0.5, error_effect=0.0, calibration=1.0, seed=0):
+    """tasks.csv's rows (TASKS_COLUMNS) of a simulated study of task blocks, drawn with numpy.
+
+    `accuracy`: condition name (task_arms) -> the chance that a typical participant answers a typical image right
+    in that condition; participant k gets the k-th condition in turn (as enrolment assigns them). An answer is
+    right with probability logistic(logit(accuracy) + the participant's and the image's normal offsets (SDs on
+    the logit scale) + `error_effect` where the model is wrong on the image). Each model is wrong on
+    round(error_share x images) of the images (`images`: the pool; default: every participant's pages, each image
+    once per participant, none in two blocks or phases). Confidence grows with a right answer by `calibration`.
+    Returns (frame, image_offsets): the offsets let a test build metrics that track them.
+    """
+    rng = np.random.default_rng(seed)
+    arms = task_arms(list(accuracy))
+    models = list(dict.fromkeys(arm.model for arm in arms))
+    segments = [(position, block, phase, pages) for position, block in enumerate(blocks, start=1)
+                for phase, pages in ((LEARN, block.learn_pages),
+                                     (TEST if block.task == SIMULATION else "", block.pages)) if pages]
+    needed = sum(pages for *_, pages in segments)
+    images = images or needed
+    if images < needed:
+        raise ValueError(f"{images} images cannot fill {needed} pages per participant without repeats.")
+    classes = len(TASK_CLASSES)
+    truth = np.arange(images) % classes
+    wrong = np.zeros((len(models), images), dtype=bool)
+    for m in range(len(models)):
+        wrong[m, rng.permutation(images)[:round(error_share * images)]] = True
+    prediction = np.where(wrong, (truth + rng.integers(1, classes, (len(models), images))) % classes, truth)
+    ranked = np.argsort(rng.random((len(models), images, classes)), axis=2)
+    first = np.where(prediction[..., None] == ranked, -2, np.where(truth[None, :, None] == ranked, -1, 0))
+    ranked = np.take_along_axis(ranked, np.argsort(first, axis=2, kind="stable"), axis=2)
+    arm_of = np.arange(participants) % len(arms)
+    world = TaskWorld(
+        arms=arms, models=models, arm_of=arm_of, model_of=np.array([models.index(arms[a].model) for a in arm_of]),
+        names=np.char.add("P", np.char.zfill(np.arange(1, participants + 1).astype(str), 6)),
+        logits=np.array([np.log(p / (1 - p)) for p in accuracy.values()]), truth=truth, prediction=prediction,
+        ranked=ranked, person_offset=rng.normal(0, participant_sd, participants),
+        image_offset=rng.normal(0, image_sd, images))
+    shown = np.argsort(rng.random((participants, images)), axis=1)[:, :needed]
+    frames, used = [], 0
+    for position, block, phase, pages in segments:
+        image = shown[:, used:used + pages].ravel()
+        used += pages
+        person = np.repeat(np.arange(participants), pages)
+        trial = np.tile(np.arange(1, pages + 1), participants) + (block.learn_pages if phase == TEST else 0)
+        order = np.argsort(rng.random((len(person), block.options)), axis=1)  # the page's options, as shown
+        for question in TASK_QUESTIONS[block.task][:2 if block.ask_true_class else 1]:
+            frames.append(task_answers(rng, world, block, position, phase, question, person, image, trial, order,
+                                       error_effect, calibration))
+    frame = pd.concat(frames, ignore_index=True).sort_values(["participant", "block", "trial"], kind="stable")
+    return frame.reset_index(drop=True)[list(TASKS_COLUMNS)], world.image_offset
+
+
+def task_answers(rng, world, block, position, phase, question, person, image, trial, order, error_effect,
+                 calibration):
+    """The rows of one question of one block and phase (simulate_tasks); `order`: each page's order of its
+    classes."""
+    n = len(person)
+    model = world.model_of[person]
+    model_right = world.prediction[model, image] == world.truth[image]
+    latent = (world.logits[world.arm_of[person]] + world.person_offset[person] + world.image_offset[image]
+              + error_effect * ~model_right)
+    correct = rng.random(n) < 1 / (1 + np.exp(-latent))
+    if block.task == VERIFICATION:
+        options = np.tile(np.array(VERIFICATION_OPTIONS), (n, 1))
+        right = np.where(model_right, 0, 1)
+    else:
+        shown = world.ranked[model, image, :block.options]
+        shown = np.take_along_axis(shown, order, axis=1)
+        target = world.prediction[model, image] if question != TRUE_CLASS else world.truth[image]
+        right = (shown == target[:, None]).argmax(axis=1)
+        options = np.array(TASK_CLASSES)[shown]
+    k = options.shape[1]
+    answer = np.where(correct, right, (right + rng.integers(1, k, n)) % k)
+    rows = np.arange(n)
+    confidence = np.clip(np.rint(3 + calibration * (2 * correct - 1) + rng.normal(0, 0.8, n)), 1, 5).astype(int)
+    arm = [world.arms[a] for a in world.arm_of[person]]
+    return pd.DataFrame({
+        "participant": world.names[person], "block": position, "task": block.task, "phase": phase,
+        "condition": [a.condition for a in arm], "model": np.array(world.models)[model],
+        "method": [a.method for a in arm], "image": [f"{TASK_DATASET}-{i}" for i in image], "dataset": TASK_DATASET,
+        "class_name": np.array(TASK_CLASSES)[world.truth[image]], "trial": trial, "question": question,
+        "options": [OPTION_SEPARATOR.join(row) for row in options], "answer": options[rows, answer],
+        "correct_answer": options[rows, right], "correct": correct.astype(int), "confidence": confidence,
+        "model_prediction": np.array(TASK_CLASSES)[world.prediction[model, image]],
+        "model_correct": model_right.astype(int), "rt_ms": rng.integers(1500, 12000, n), "page_hides": 0,
+        "answered_at": iso_times(person * 900 + position * 200 + trial * 10),
+    })
+
+
+def simulate_task_export(directory, participants, accuracy, blocks=(TaskBlock(SIMULATION, 20),), seed=0,
+                         **spreads):
+    """Write the export of a study of task blocks only: tasks.csv (simulate_tasks), participants.csv, stimuli.csv
+    (each shown map's metrics: Gini tracks its image's offset, so easy images have sparse maps; the others are
+    noise) and ratings.csv and choices.csv without rows. Returns {file kind: path}."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tasks, image_offset = simulate_tasks(participants, accuracy, blocks, seed=seed, **spreads)
+    tasks.to_csv(directory / TASKS_FILE, index=False)
+    rng = np.random.default_rng([seed, 1])
+    write_participants(directory / PARTICIPANTS_FILE, np.unique(tasks["participant"]), rng)
+    for name, columns in ((RATINGS_FILE, RATINGS_COLUMNS), (CHOICES_FILE, CHOICES_COLUMNS)):
+        pd.DataFrame(columns=list(columns)).to_csv(directory / name, index=False)
+    maps = tasks[tasks["condition"] != NO_MAP_CONDITION].drop_duplicates(["image", "model", "method"])
+    maps = maps.sort_values(["image", "model", "method"]).reset_index(drop=True)
+    offset = image_offset[maps["image"].str.rsplit("-", n=1).str[1].astype(int).to_numpy()]
+    n = len(maps)
+    pd.DataFrame({
+        "image": maps["image"], "dataset": maps["dataset"], "class_name": maps["class_name"], "model": maps["model"],
+        "predicted_class": maps["model_prediction"], "confidence": rng.uniform(0.3, 1.0, n).round(4),
+        "gini": (1 / (1 + np.exp(-offset)) + rng.normal(0, 0.05, n)).round(4), "ris": rng.lognormal(0, 1, n),
+        "ros": rng.lognormal(0, 1, n), "road_aopc": rng.normal(0.2, 0.05, n), "ssim": rng.uniform(0.2, 0.9, n),
+        "method": maps["method"],
+    }).reindex(columns=list(STIMULI_COLUMNS)).to_csv(directory / STIMULI_FILE, index=False)
+    return {kind: directory / name for kind, name in (
+        ("tasks", TASKS_FILE), ("participants", PARTICIPANTS_FILE), ("stimuli", STIMULI_FILE),
+        ("ratings", RATINGS_FILE), ("choices", CHOICES_FILE))}

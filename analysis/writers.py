@@ -18,7 +18,8 @@ from saliency.files import json_ready, publish_folder
 from studyapp.schema import guard_formulas
 
 # Tables with one row per participant or per answer: CSV only, not repeated in results.json.
-PER_ROW_TABLES = ("participant_means", "most_chosen", "justifications", "stimulus_metrics")
+PER_ROW_TABLES = ("participant_means", "most_chosen", "justifications", "stimulus_metrics",
+                  "task_participant_accuracy", "task_verification_participants", "task_stimuli")
 
 
 def markdown_cell(text):
@@ -43,8 +44,12 @@ def markdown_report(analysis, context):
     if context.get("flow_figure"):
         lines += [f"![{context['flow_figure']['title']}]({context['flow_figure']['file']})", ""]
     lines += [f"- {markdown_cell(line)}" for line in context["sample_lines"]]
-    lines += ["", "## Methods", ""] + [f"- {markdown_cell(line)}" for line in context["method_lines"]]
-    lines += ["", "## Results", ""]
+    if context["method_lines"]:
+        lines += ["", "## Methods", ""] + [f"- {markdown_cell(line)}" for line in context["method_lines"]]
+    if context["tables"]:
+        lines += ["", "## Results", ""]
+    else:
+        lines.append("")
     for table in context["tables"]:
         lines += markdown_table(table)
     if context["factor_tables"]:
@@ -55,6 +60,7 @@ def markdown_report(analysis, context):
         lines += ["## Explanation metrics and ratings", ""]
         for table in context["metric_tables"]:
             lines += markdown_table(table)
+    lines += markdown_tasks(context)
     lines += ["## Figures", ""] + [f"![{title}](figures/{name}.png)" for name, title in figure_titles(analysis)]
     if context["justifications"]:
         lines += ["", "## Justifications", "",
@@ -65,6 +71,17 @@ def markdown_report(analysis, context):
                       f"{markdown_cell(r['image'])})" for r in group["rows"]]
             lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def markdown_tasks(context):
+    """The section "Tasks with a right answer" (report.md), empty without task answers."""
+    if not context["task_tables"]:
+        return []
+    lines = ["## Tasks with a right answer", ""] + [f"- {markdown_cell(line)}" for line in context["task_lines"]]
+    lines.append("")
+    for table in context["task_tables"]:
+        lines += markdown_table(table)
+    return lines
 
 
 def results_json(analysis):

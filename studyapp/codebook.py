@@ -13,6 +13,10 @@ from .schema import (
     RATINGS_FILE, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, REVIEW_COLUMNS, REVIEW_FILE, STIMULI_COLUMNS, STIMULI_FILE,
     APPROVE, MAY_REJECT,
 )
+from .schema import (
+    ACCEPT, CONFIDENCE_LABELS, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PHASES, PREDICTED,
+    TASK_QUESTIONS, TASKS, TASKS_FILE, TRUE_CLASS, VERIFICATION_OPTIONS,
+)
 
 FILES = {RATINGS_FILE: RATINGS_COLUMNS, CHOICES_FILE: CHOICES_COLUMNS, PARTICIPANTS_FILE: PARTICIPANTS_COLUMNS,
          RECRUITMENT_FILE: RECRUITMENT_COLUMNS, STIMULI_FILE: STIMULI_COLUMNS, REVIEW_FILE: REVIEW_COLUMNS,
@@ -29,6 +33,9 @@ FILE_MEANINGS = {
                   "how many participants' plans show it and how many answered it.",
     REVIEW_FILE: "Personal data: the platform's review. One row per participant who handed in a code, with the "
                  "action a stated rule allows. Do not share.",
+    TASKS_FILE: "One row per answer to a scored question of a task block (distinction, simulation, verification): "
+                "a distinction page that also asks for the true class gives two rows; a learning page gives a row "
+                "only when it asks for a guess.",
 }
 
 TEXT, INTEGER, NUMBER, BOOLEAN, TIME, CODE = "text", "integer", "number", "boolean", "time", "code"
@@ -118,22 +125,73 @@ COLUMNS = {
 }
 
 
+QUESTION_MEANINGS = {PREDICTED: "distinction: which class does the model predict?",
+                     TRUE_CLASS: "distinction: which class is correct?",
+                     MODEL_OUTPUT: "simulation: what will the model say?",
+                     ACCEPT: "verification: accept or reject the model's label"}
+COLUMNS |= {
+    "block": (INTEGER, "The block's position in the study (1 = the first block run).", ">= 1"),
+    "task": (CODE, "The block's task type.", ", ".join(TASKS)),
+    "phase": (CODE, "A simulation block's phase: learn (the model's answers shown) or test (no feedback).",
+              f"{', '.join(PHASES)} for simulation; empty otherwise"),
+    "condition": (CODE, f"The participant's between-participants condition: {NO_MAP_CONDITION} (the no-map control) "
+                        "or the map's cell MODEL×METHOD, e.g. N×VG.", f"{NO_MAP_CONDITION}, MODEL×METHOD"),
+    "question": (CODE, "The scored question: " + "; ".join(f"{q} ({m})" for q, m in QUESTION_MEANINGS.items()) + ".",
+                 "; ".join(f"{task}: {', '.join(questions)}" for task, questions in TASK_QUESTIONS.items())),
+    "options": (TEXT, f"The options in the order shown, joined by a vertical bar {OPTION_SEPARATOR} (class names; "
+                      f"verification: {OPTION_SEPARATOR.join(VERIFICATION_OPTIONS)}). Formula guard on the whole cell.",
+                ""),
+    "answer": (TEXT, "The option chosen.", "one of options"),
+    "correct_answer": (TEXT, "The right option: the model's top-1 class (predicted, model_output), the true class "
+                             "(true), accept if the model is right on the image else reject (accept).",
+                       "one of options"),
+    "correct": (INTEGER, "1 if answer equals correct_answer, else 0.", "0, 1"),
+    "model_prediction": (TEXT, "The model's top-1 class on this image.", ""),
+    "model_correct": (INTEGER, "1 if model_prediction equals class_name (the model is right on the image), else 0.",
+                      "0, 1"),
+}
+# Columns whose meaning in one file differs from COLUMNS' (file -> column -> entry).
+FILE_COLUMNS = {
+    TASKS_FILE: {
+        "model": (CODE, "The variant whose answers the task is about: the condition's model, also for a "
+                        f"{NO_MAP_CONDITION} participant (a control belongs to a model).", ""),
+        "method": (CODE, "The condition's explanation method.", f"empty for {NO_MAP_CONDITION}"),
+        "class_name": (TEXT, "The image's true class.", ""),
+        "trial": (INTEGER, "1-based position of the page among the participant's pages of that block (both "
+                           "questions of a distinction page share it).", ">= 1"),
+        "confidence": (INTEGER, "The participant's confidence in the answer: "
+                                + ", ".join(f"{v} = {label}" for v, label in zip(CONFIDENCE_LEVELS, CONFIDENCE_LABELS))
+                                + ".", f"{CONFIDENCE_LEVELS[0]}-{CONFIDENCE_LEVELS[-1]}"),
+    },
+}
+
+
 class MissingMeaning(KeyError):
     pass
 
 
+def file_entry(name, columns):
+    """{"meaning", "columns": [{"name", "type", "meaning", "allowed"}]} of one export file."""
+    meanings = COLUMNS | FILE_COLUMNS.get(name, {})
+    missing = [c for c in columns if c not in meanings]
+    if missing:
+        raise MissingMeaning(f"studyapp/codebook.py has no meaning for column(s) {', '.join(missing)} of {name}.")
+    return {"meaning": FILE_MEANINGS[name],
+            "columns": [dict(zip(("name", "type", "meaning", "allowed"), (c, *meanings[c]))) for c in columns]}
+
+
 def codebook():
     """{file: {"meaning", "columns": [{"name", "type", "meaning", "allowed"}]}} for every export file."""
-    missing = sorted({c for columns in FILES.values() for c in columns if c not in COLUMNS})
-    if missing:
-        raise MissingMeaning(f"studyapp/codebook.py has no meaning for column(s) {', '.join(missing)}.")
-    return {name: {"meaning": FILE_MEANINGS[name],
-                   "columns": [dict(zip(("name", "type", "meaning", "allowed"), (c, *COLUMNS[c]))) for c in columns]}
-            for name, columns in FILES.items()}
+    return {name: file_entry(name, columns) for name, columns in FILES.items()}
 
 
 def codebook_json():
     return json.dumps(codebook(), indent=2, ensure_ascii=False) + "\n"
+
+
+def table_cell(text):
+    """A Markdown table cell: a vertical bar escaped, so that it stays in the cell."""
+    return text.replace("|", "\\|")
 
 
 def codebook_markdown():
@@ -143,7 +201,7 @@ def codebook_markdown():
     for name, entry in codebook().items():
         lines += [f"## {name}", "", entry["meaning"], "", "| Column | Type | Meaning | Allowed values |",
                   "|---|---|---|---|"]
-        lines += [f"| {c['name']} | {c['type']} | {c['meaning'].replace('|', '/')} | {c['allowed'] or '-'} |"
+        lines += [f"| {c['name']} | {c['type']} | {table_cell(c['meaning'])} | {c['allowed'] or '-'} |"
                   for c in entry["columns"]]
         lines.append("")
     return "\n".join(lines)

@@ -14,6 +14,8 @@ RECRUITMENT_FILE = "recruitment.csv"
 STIMULI_FILE = "stimuli.csv"
 BALANCE_FILE = "balance.csv"
 REVIEW_FILE = "review.csv"  # for the platform's review: like recruitment.csv, it carries platform IDs
+TASKS_FILE = "tasks.csv"  # issue 29: one row per answer to a scored question of a task block
+BONUS_FILE = "bonus.csv"  # Prolific's bulk bonus, `<Prolific ID>,<amount>` without a header: carries platform IDs
 
 RATINGS_COLUMNS = ("participant", "image", "dataset", "class_name", "model", "trial", "sufficiency", "trust",
                    "rt_ms", "answered_at", "method")
@@ -30,9 +32,22 @@ STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class",
 # and left/middle/right for side-by-side pages.
 BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
 # plan_study's power.csv (analysis/power.py): one row per test, comparison and sample size; a model x method
-# plan adds the factor whose levels the comparison names (a level pair, or the factor's main effect).
+# plan adds the factor whose levels the comparison names (a level pair, or the factor's main effect). A task plan
+# (--task-accuracy) has the same columns: its comparisons are explanation conditions against their model's no-map
+# control (e.g. "N×VG-none"), its participants all conditions' together.
 POWER_COLUMNS = ("test", "comparison", "participants", "power", "simulations")
 FACTORIAL_POWER_COLUMNS = ("test", "factor", "comparison", "participants", "power", "simulations")
+
+
+# A between-participants condition's text form everywhere (export, study file, admin, report): a map's cell,
+# e.g. "M2×IG", or NO_MAP_CONDITION for the no-map control (which still belongs to a model: see TASKS_COLUMNS).
+CONDITION_FORMAT = "{model}×{method}"
+NO_MAP_CONDITION = "none"
+
+
+def condition_name(model, method):
+    """The condition (cell) of a model's maps by a method, e.g. condition_name("M2", "IG") == "M2×IG"."""
+    return CONDITION_FORMAT.format(model=model, method=method)
 
 
 def image_id(dataset, test_index, source_pk):
@@ -40,6 +55,35 @@ def image_id(dataset, test_index, source_pk):
     `<dataset>-id<its record's id>`."""
     return f"{dataset}-{test_index}" if test_index is not None else f"{dataset}-id{source_pk}"
 
+
+# Issue 29: the blocks of a study with a right answer, their phases and scored questions. A block is one part of
+# a study run in order; rating and choice blocks are today's pages, the task blocks write tasks.csv.
+RATING_BLOCK, CHOICE_BLOCK = "rating", "choice"
+DISTINCTION, SIMULATION, VERIFICATION = "distinction", "simulation", "verification"
+TASKS = (DISTINCTION, SIMULATION, VERIFICATION)
+BLOCK_KINDS = (RATING_BLOCK, CHOICE_BLOCK, *TASKS)
+LEARN, TEST = "learn", "test"  # the phases of a simulation block; the other blocks have none ("")
+PHASES = (LEARN, TEST)
+# The scored questions: distinction Q1 (the model's top-1 class) and Q2 (the true class), simulation ("what will
+# the model say?") and verification (accept or reject the model's label).
+PREDICTED, TRUE_CLASS, MODEL_OUTPUT, ACCEPT = "predicted", "true", "model_output", "accept"
+QUESTIONS = (PREDICTED, TRUE_CLASS, MODEL_OUTPUT, ACCEPT)
+TASK_QUESTIONS = {DISTINCTION: (PREDICTED, TRUE_CLASS), SIMULATION: (MODEL_OUTPUT,), VERIFICATION: (ACCEPT,)}
+TASK_PHASES = {DISTINCTION: ("",), SIMULATION: PHASES, VERIFICATION: ("",)}
+# A verification page's options, in this order; `accept` is right iff the model is right on the image.
+VERIFICATION_OPTIONS = ("accept", "reject")
+OPTION_SEPARATOR = "|"  # tasks.csv's `options` (and the stimuli's class lists) join their items with it
+CONFIDENCE_LEVELS = (1, 2, 3, 4, 5)
+CONFIDENCE_LABELS = ("Not confident at all", "Slightly confident", "Moderately confident", "Very confident",
+                     "Completely confident")
+
+# tasks.csv: one row per answer to a scored question (a distinction page with question 2 gives two rows; a
+# learning page gives a row only when it asks for a guess). `condition` is NO_MAP_CONDITION or condition_name(model,
+# method); `model` is the model whose answers the task is about, also for a control; `method` is empty for a
+# control. `correct` is 1 iff answer == correct_answer; `model_correct` 1 iff model_prediction == class_name.
+TASKS_COLUMNS = ("participant", "block", "task", "phase", "condition", "model", "method", "image", "dataset",
+                 "class_name", "trial", "question", "options", "answer", "correct_answer", "correct", "confidence",
+                 "model_prediction", "model_correct", "rt_ms", "page_hides", "answered_at")
 
 # Issue 20 (console): columns appended to the files above, in this order (existing columns keep their places).
 RATINGS_COLUMNS += ("page_hides",)

@@ -1,5 +1,8 @@
 """Export files of simulated studies in shapes the analysis tests and the report's browser test share."""
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -42,3 +45,19 @@ def stimuli_export(ratings, path, seed=0):
     rated.assign(predicted_class=rated["class_name"], confidence=0.9, **metrics)[list(STIMULI_COLUMNS)] \
         .to_csv(path, index=False)
     return path
+
+
+def report_file_without_provenance(path):
+    """A report file's bytes without its provenance (when the report was made and from which files), which differs
+    between any two runs: report.md's list under the title, report.html's provenance list, results.json's key."""
+    data = path.read_bytes()
+    if path.name == "results.json":
+        results = json.loads(data)
+        results.pop("provenance", None)
+        return json.dumps(results, sort_keys=True).encode()
+    if path.name == "report.html":
+        return re.sub(rb'<ul class="provenance">.*?</ul>', b"", data, flags=re.S)
+    if path.name == "report.md":
+        head, sample = data.split(b"## Sample", 1)
+        return b"\n".join(line for line in head.split(b"\n") if not line.startswith(b"- ")) + sample
+    return data

@@ -14,6 +14,14 @@ DESIGN_FLAGS = {"means": "--means", "sd": "--sd", "participant_sd": "--participa
 # Flags of a model x method plan, each meaningful only with --methods.
 FACTORIAL_FLAGS = {"method_effects": "--method-effects", "cell_means": "--cell-means",
                    "views_per_image": "--views-per-image"}
+# A plan of a task block (questions with a right answer, conditions between participants): its own flags, the
+# first four required.
+TASK_FLAGS = {"task_accuracy": "--task-accuracy", "task_pages": "--task-pages",
+              "task_participant_sd": "--task-participant-sd", "task_image_sd": "--task-image-sd",
+              "task_images": "--task-images"}
+# Flags of a rating plan, which a task plan refuses (plan the ratings in a run of their own).
+RATING_FLAGS = DESIGN_FLAGS | FACTORIAL_FLAGS | {"methods": "--methods", "from_export": "--from-export",
+                                                 "zero_method": "--zero-method"}
 
 
 class Command(BaseCommand):
@@ -46,15 +54,30 @@ class Command(BaseCommand):
                                  "design flags given too override its estimates")
         parser.add_argument("--statement", choices=STATEMENTS, default=STATEMENTS[0],
                             help=f"the pilot's statement to estimate from (default {STATEMENTS[0]})")
+        parser.add_argument("--task-accuracy",
+                            help="a plan of a task block (distinction, simulation or verification questions): the "
+                                 "chance that a typical participant answers a typical image right, per condition "
+                                 "between participants, e.g. none=0.55,N×VG=0.7 (a control of each of several "
+                                 "models: N×none=0.55,N×VG=0.7,A×none=0.55,A×VG=0.65); reports the power of the "
+                                 "utility test of each explanation condition against its model's control")
+        parser.add_argument("--task-pages", type=int, help="with --task-accuracy: scored pages per participant")
+        parser.add_argument("--task-participant-sd", type=float,
+                            help="with --task-accuracy: SD of the participants' random intercepts (logit scale)")
+        parser.add_argument("--task-image-sd", type=float,
+                            help="with --task-accuracy: SD of the images' random intercepts (logit scale)")
+        parser.add_argument("--task-images", type=int,
+                            help="with --task-accuracy: the images each participant's pages are drawn from "
+                                 "(default: --task-pages, every participant sees the same images)")
         parser.add_argument("--participants", type=int, nargs="+", required=True, metavar="N",
-                            help="sample sizes to simulate, e.g. 10 20 30 40 65")
+                            help="sample sizes to simulate, e.g. 10 20 30 40 65 (a task plan: all conditions' "
+                                 "participants together, assigned in turn)")
         parser.add_argument("--simulations", type=int, default=500, help="studies per sample size (default 500)")
         parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
         parser.add_argument("--zero-method", choices=ZERO_METHODS,
                             help=f"as analyze's --zero-method (default {DEFAULT_ZERO_METHOD})")
         parser.add_argument("--mixed", action="store_true",
                             help="also the mixed model (about 0.1-0.5 s per simulated study and sample size); "
-                                 "a model x method plan always fits it")
+                                 "a model x method plan always fits it; a task plan: the report's condition model")
         parser.add_argument("--seed", type=int, default=0, help="seed of the simulations (default 0)")
         parser.add_argument("--jobs", type=int, default=power.default_jobs(),
                             help="worker processes (default: the CPUs this process may use); "
@@ -76,9 +99,10 @@ class Command(BaseCommand):
         if options["jobs"] < 1:
             problems.append(f"--jobs must be at least 1, got {options['jobs']}.")
         problems += self.factorial_problems(options)
+        problems += self.task_problems(options)
         missing = [flag for name, flag in DESIGN_FLAGS.items() if options[name] is None
                    and not (name == "means" and options["methods"] and options["cell_means"])]
-        if missing and not options["from_export"]:
+        if missing and not options["from_export"] and not options["task_accuracy"]:
             problems.append(f"Missing {', '.join(missing)}: give the design, e.g. --means N=2.08,A=2.99,M2=3.33 "
                             "--sd 0.8 --participant-sd 0.5 --image-sd 0.3 --images 20, or estimate it from a "
                             "pilot with --from-export ratings.csv.")
@@ -86,7 +110,8 @@ class Command(BaseCommand):
             raise CommandError("Nothing was written.\n" + "\n".join(problems))
         zero_method = options["zero_method"] or DEFAULT_ZERO_METHOD
         try:
-            design, source = self.factorial_design(options) if options["methods"] else self.design(options)
+            design, source = (self.task_design(options, sizes) if options["task_accuracy"]
+                              else self.factorial_design(options) if options["methods"] else self.design(options))
             started = time.perf_counter()
             decided = power.simulate_power(design, sizes, options["simulations"], options["alpha"], options["seed"],
                                            zero_method, options["mixed"], options["jobs"], progress=True)
@@ -102,6 +127,37 @@ class Command(BaseCommand):
         self.stdout.write(f"Simulated {options['simulations']} studies at each of {', '.join(map(str, sizes))} "
                           f"participants in {elapsed:.1f} s; power in {out}/power.csv")
         self.stdout.write("\n".join(plan["answers"]))
+
+    @staticmethod
+    def task_problems(options):
+        """Flag combinations a task plan cannot mean: task flags without --task-accuracy, rating flags with it, and
+        its required flags missing."""
+        if not options["task_accuracy"]:
+            return [f"{flag} needs --task-accuracy (a plan of a task block)." for name, flag in TASK_FLAGS.items()
+                    if options[name] is not None]
+        problems = []
+        rating = [flag for name, flag in RATING_FLAGS.items() if options[name] is not None]
+        if rating:
+            problems.append(f"{', '.join(rating)}: a plan of a task block (--task-accuracy) takes no rating flags; "
+                            "plan the ratings in a run of their own.")
+        missing = [flag for name, flag in list(TASK_FLAGS.items())[1:4] if options[name] is None]
+        if missing:
+            problems.append(f"Missing {', '.join(missing)}: give the task block, e.g. --task-accuracy "
+                            "none=0.55,N×VG=0.7 --task-pages 20 --task-participant-sd 0.5 --task-image-sd 0.5.")
+        return problems
+
+    @staticmethod
+    def task_design(options, sizes):
+        """The TaskDesign to simulate (checked by power.TaskDesign); every sample size must give each condition,
+        assigned in turn, two participants."""
+        accuracy = power.parse_means(options["task_accuracy"], "--task-accuracy", "condition")
+        design = power.TaskDesign(accuracy, options["task_pages"], options["task_participant_sd"],
+                                  options["task_image_sd"], options["task_images"])
+        if sizes[0] < 2 * len(accuracy):
+            raise InputError(f"--participants: {sizes[0]} participants give some of the {len(accuracy)} conditions "
+                             f"fewer than 2 (participants are assigned to the conditions in turn); simulate at least "
+                             f"{2 * len(accuracy)}.")
+        return design, {"from": "flags"}
 
     @staticmethod
     def factorial_problems(options):
