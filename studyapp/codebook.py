@@ -2,7 +2,8 @@
 
 Generated from studyapp.schema's file and column lists (one source): every column listed there must have an entry
 here, and `codebook()` refuses to build if one is missing (a test checks it), so a column added to the schema
-without a meaning cannot ship. Django-free.
+without a meaning cannot ship. Allowed values are also kept as data (LEVELS, RANGES): the replication package's
+dataset_description.json lists them for every column. Django-free.
 """
 
 import json
@@ -32,6 +33,8 @@ FILE_MEANINGS = {
 }
 
 TEXT, INTEGER, NUMBER, BOOLEAN, TIME, CODE = "text", "integer", "number", "boolean", "time", "code"
+DEGREE_LEVELS = ("none", "secondary", "bachelor", "master", "doctorate", "other")  # studyapp.forms.DEGREES' codes
+SOURCE_LEVELS = ("invite", "preview", "prolific", "mturk", "sona", "generic")
 LIKERT = "1-5 (1 = the first label, e.g. Strongly disagree; 5 = the last)"
 TIME_FORMAT = "ISO 8601 UTC with milliseconds, e.g. 2026-11-22T15:34:16.123Z; empty: not yet"
 BOOLEAN_VALUES = "True, False; empty: not judged"
@@ -77,7 +80,7 @@ COLUMNS = {
                                   "instructions_read_at).", TIME_FORMAT + " (an export written before this column, "
                                                                           "or a participant who answered them "
                                                                           "before it was recorded: not recorded)"),
-    "degree": (TEXT, "Highest degree.", "none, secondary, bachelor, master, doctorate, other; empty: not given"),
+    "degree": (TEXT, "Highest degree.", ", ".join(DEGREE_LEVELS) + "; empty: not given"),
     "cv_experience_years": (INTEGER, "Years of computer-vision experience.", "0-60; empty: not given"),
     "attention_passed": (INTEGER, "Attention checks answered as instructed.", "0 to attention_total"),
     "attention_total": (INTEGER, "Attention checks reached and answered.", ">= 0"),
@@ -103,8 +106,7 @@ COLUMNS = {
     "attention_rejectable": (BOOLEAN, f"Failed at least {quality.ATTENTION_FAILURES_TO_REJECT} checks in a study "
                                       f"estimated at {quality.PROLIFIC_MIN_MINUTES} minutes or more (Prolific's "
                                       "rule for rejecting).", "True, False"),
-    "source": (TEXT, "How they came: invite, preview, or the platform.", "invite, preview, prolific, mturk, sona, "
-                                                                        "generic"),
+    "source": (TEXT, "How they came: invite, preview, or the platform.", ", ".join(SOURCE_LEVELS)),
     "external_id": (TEXT, "Their platform ID (personal data).", ""),
     "external_session": (TEXT, "The platform's attempt: Prolific SESSION_ID, MTurk assignmentId.", ""),
     "completion_code": (TEXT, "The code their ending showed them.", ""),
@@ -118,17 +120,46 @@ COLUMNS = {
 }
 
 
+# The allowed values above as data. LEVELS: the codes a column may hold (booleans: BOOLEAN_LEVELS); RANGES: the
+# least and greatest number (None: no bound). Columns of free text or free codes (model and method names) have
+# neither.
+BOOLEAN_LEVELS = ("True", "False")
+LEVELS = {
+    "outcome": OUTCOMES,
+    "degree": DEGREE_LEVELS,
+    "page": ("rating", "choice"),
+    "position": ("left", "middle", "right"),
+    "source": SOURCE_LEVELS,
+    "action": (APPROVE, MAY_REJECT),
+}
+RANGES = {
+    "sufficiency": (1, 5), "trust": (1, 5), "trial": (1, None), "rt_ms": (0, None), "page_hides": (0, None),
+    "planned": (0, None), "answered": (0, None), "cv_experience_years": (0, 60), "attention_passed": (0, None),
+    "attention_total": (0, None), "consent_version": (1, None), "total_seconds": (0, None), "fast_pages": (0, None),
+    "straightlining_share": (0, 1), "attention_failed": (0, None), "confidence": (0, 1),
+}
+
+
 class MissingMeaning(KeyError):
     pass
 
 
+def column_entry(name):
+    """{"name", "type", "meaning", "allowed", "levels", "minimum", "maximum"} of a column (levels, minimum,
+    maximum: None where the codebook states none)."""
+    kind, meaning, allowed = COLUMNS[name]
+    minimum, maximum = RANGES.get(name, (None, None))
+    levels = LEVELS.get(name, BOOLEAN_LEVELS if kind == BOOLEAN else None)
+    return {"name": name, "type": kind, "meaning": meaning, "allowed": allowed,
+            "levels": list(levels) if levels else None, "minimum": minimum, "maximum": maximum}
+
+
 def codebook():
-    """{file: {"meaning", "columns": [{"name", "type", "meaning", "allowed"}]}} for every export file."""
+    """{file: {"meaning", "columns": [column_entry]}} for every export file."""
     missing = sorted({c for columns in FILES.values() for c in columns if c not in COLUMNS})
     if missing:
         raise MissingMeaning(f"studyapp/codebook.py has no meaning for column(s) {', '.join(missing)}.")
-    return {name: {"meaning": FILE_MEANINGS[name],
-                   "columns": [dict(zip(("name", "type", "meaning", "allowed"), (c, *COLUMNS[c]))) for c in columns]}
+    return {name: {"meaning": FILE_MEANINGS[name], "columns": [column_entry(c) for c in columns]}
             for name, columns in FILES.items()}
 
 
