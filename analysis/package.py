@@ -483,7 +483,8 @@ def readme_markdown(parts, analysis, inputs, seconds, folder):
         "", "### Memory, runtime, storage requirements", "",
         f"- The analysis took {seconds:.1f} s on the machine that made the package ({s['machine']}); it needs no "
         "GPU and no database.",
-        f"- The package holds {sum(1 for p in Path(folder).rglob('*') if p.is_file())} files.", "",
+        f"- data/ holds {sum(p.stat().st_size for p in (Path(folder) / DATA).iterdir()) / 1e6:.1f} MB; the "
+        "analysis reads it into memory.", "",
         "## Description of programs/code", "",
         f"The analysis is Saliency Study's `analysis` app at the version above, run as `{analysis_command(inputs, o)}`"
         ". analysis/provenance.json records that command, its options and the software's versions.", "",

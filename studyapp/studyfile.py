@@ -632,13 +632,6 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
                 after_save.append((entry, value))
     unread = [name for name, value in values.items() if value is NOT_READ]
     study = Study(**{name: value for name, value in values.items() if name not in unread})
-    for table in tables:
-        if stimuli is not None and isinstance(table, StimulusTable):
-            value = list(stimuli)
-        else:
-            value = table.read_rows(data.get(table.key), problems)
-        table.check(value, problems)
-        after_save.append((table, value))
     try:  # keys already named (missing or of the wrong type) are left to their problem
         study.full_clean(exclude=["copied_from", *unread])
     except ValidationError as error:
@@ -646,6 +639,17 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
         if "slug" in error.message_dict and Study.objects.filter(slug=study.slug).exists():
             problems.append(f"slug: study {study.slug!r} exists on this instance; give the new one another "
                             "slug (create_study --slug S).")
+    for table in tables:  # the tables come last in the file, and so do their problems
+        if stimuli is not None and isinstance(table, StimulusTable):
+            value = list(stimuli)
+        else:
+            row_problems = []
+            value = table.read_rows(data.get(table.key), row_problems)
+            problems += row_problems
+            if row_problems:
+                continue
+        table.check(value, problems)
+        after_save.append((table, value))
     if problems:
         raise StudyFileError(problems)
     return ParsedStudy(study, after_save)
