@@ -322,7 +322,8 @@ class Table:
     stores, and write a study's rows."""
 
     def read_rows(self, rows, problems):
-        """`rows` (the file's array, maybe missing: None) -> the value save() stores; problems named by key."""
+        """`rows` (the file's array, maybe missing: None) -> the value save() stores, or None when there is
+        nothing more to check; problems named by key."""
         raise NotImplementedError
 
     def check(self, value, problems):
@@ -390,7 +391,9 @@ class StimulusTable(Table):
                     values[key] = value
             if len(values) == len(self.row_keys):
                 wanted.append((path, values))
-        return self.find(wanted, problems)
+        before = len(problems)
+        found = self.find(wanted, problems)
+        return None if len(problems) > before or len(wanted) < len(rows) else found
 
     @staticmethod
     def find(wanted, problems):
@@ -643,12 +646,9 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
         if stimuli is not None and isinstance(table, StimulusTable):
             value = list(stimuli)
         else:
-            row_problems = []
-            value = table.read_rows(data.get(table.key), row_problems)
-            problems += row_problems
-            if row_problems:
-                continue
-        table.check(value, problems)
+            value = table.read_rows(data.get(table.key), problems)
+        if value is not None:
+            table.check(value, problems)
         after_save.append((table, value))
     if problems:
         raise StudyFileError(problems)
