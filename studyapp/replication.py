@@ -11,6 +11,7 @@
   tokens, and the study's ending codes.
 """
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -56,12 +57,13 @@ def shared_frames(study, without_justifications=False):
     if without_justifications:
         choices["justification"] = pd.Series("", index=choices.index, dtype="string")
     return {RATINGS_FILE: ratings_frame(study), CHOICES_FILE: choices,
-            PARTICIPANTS_FILE: participants[kept.to_numpy()].reset_index(drop=True), STIMULI_FILE: stimuli_frame(study)}
+            PARTICIPANTS_FILE: participants[kept.to_numpy()].reset_index(drop=True),
+            STIMULI_FILE: stimuli_frame(study)}
 
 
 @dataclass(frozen=True)
 class StimulusFile:
-    name: str  # the file's name in the package: its content's name, as generate_stimuli names PNGs
+    name: str  # the file's name in the package: its content's (saliency.rendering.png_file_name)
     path: Path
     sha256: str
 
@@ -84,8 +86,8 @@ def stimulus_materials(study):
         path = root / relative
         if not path.is_file():
             raise FileNotFoundError(f"Stimulus PNG file {path} is missing; the package holds every stimulus.")
-        digest = file_sha256(path)
-        name = f"{digest[:20]}.png"
+        data = path.read_bytes()
+        name, digest = rendering.png_file_name(data), hashlib.sha256(data).hexdigest()
         files.setdefault(name, StimulusFile(name, path, digest))
         return name, digest
 

@@ -33,7 +33,8 @@ from django.utils.duration import duration_string
 
 from saliency.files import file_sha256
 from saliency.models import Stimulus
-from studyapp.models import DEFAULT_CONSENT_TEXT, Study
+from studyapp.models import Study
+from studyapp.schema import image_id
 
 FORMAT = 1
 HEADER = ("# A Saliency Study study file. Make the study it defines with `manage.py create_study FILE`;\n"
@@ -336,7 +337,7 @@ class Table:
         """[(comment, {key: TOML-ready value})] in the file's order."""
         raise NotImplementedError
 
-    def row_problems(self, rows, problems):
+    def known_rows(self, rows, problems):
         """The rows as dicts with known keys only; a missing or non-array key and unknown keys are problems."""
         if rows is None:
             return []
@@ -375,7 +376,7 @@ class StimulusTable(Table):
     )
 
     def read_rows(self, rows, problems):
-        rows = self.row_problems(rows, problems)
+        rows = self.known_rows(rows, problems)
         wanted = []
         for number, row in enumerate(rows, start=1):
             path = f"{self.key}[{number}]"
@@ -438,8 +439,7 @@ class StimulusTable(Table):
         cache, rows = {}, []
         for stimulus in study.stimuli.select_related("source_image"):
             source = stimulus.source_image
-            index = source.test_index if source.test_index is not None else f"id{source.pk}"
-            rows.append((f"{source.dataset}-{index} ({source.class_name})", {
+            rows.append((f"{image_id(source.dataset, source.test_index, source.pk)} ({source.class_name})", {
                 "image": hash_of(source.image, cache), "map": hash_of(stimulus.heatmap, cache),
                 "model": stimulus.variant, "method": stimulus.method}))
         missing = sorted({path for path, digest in cache.items() if digest is None})
@@ -473,7 +473,7 @@ class OwnedRows(Table):
 
     def read_rows(self, rows, problems):
         records = []
-        for number, row in enumerate(self.row_problems(rows, problems), start=1):
+        for number, row in enumerate(self.known_rows(rows, problems), start=1):
             path = f"{self.key}[{number}]"
             values = {s.field: s.read(row, f"{path}.{s.name}", problems) for s in self.settings}
             unread = [name for name, value in values.items() if value is NOT_READ]
@@ -705,7 +705,9 @@ def reference_markdown(schema=SCHEMA, tables=TABLES):
         f"A study file (format {FORMAT}) is a TOML file that defines a study: `manage.py export_study SLUG "
         "study.toml [--without-codes]` writes one, `manage.py create_study study.toml [--slug S]` makes the study "
         "it defines. `create_study` checks the file as the admin checks a study (the same validation), names "
-        "every problem by its key and writes nothing unless the whole file is right. An unknown key is an error.",
+        "every problem by its key and writes nothing unless the whole file is right. An unknown key is an error. "
+        "`--without-codes` leaves out the keys marked so below, writes `is_open = false` and puts the `{code}` "
+        "placeholder where a redirect URL held its code.",
         "",
         "A missing key takes its default; TOML has no empty value, so a setting that is not set (\"not set\" "
         "below; \"blank\" in a meaning) is a missing key, or `\"\"` for a text. `format = 1` may open the file. Texts "
