@@ -124,6 +124,7 @@ class Sample:
     exclusion_rule: str
     outcomes: dict | None = None  # participants per outcome (from participants.csv), in OUTCOMES order
     flow: list = field(default_factory=list)  # (step, participants), CONSORT-style, "Analysed" last
+    exclusions: dict = field(default_factory=dict)  # excluded participant -> the flow's step that left them out
 
 
 def format_rows(positions, limit=ROWS_SHOWN):
@@ -224,6 +225,19 @@ def read_ratings(ratings_path):
                                       {"ratings": str(ratings_path)})).ratings
 
 
+def has_metrics(stimuli):
+    """Whether some stimulus carries an explanation metric (stimuli made before the metrics have none)."""
+    return bool(stimuli[list(METRIC_NAMES)].notna().any(axis=None))
+
+
+def rated_stimuli(stimuli, ratings, tasks=None):
+    """The stimuli rows of images rated or shown in a task block. Mid-study, some of a study's images have no answer
+    yet: the metrics section covers those answered (a stimuli.csv file given by hand must still match its ratings.csv
+    exactly)."""
+    rated = set(ratings["image"].astype(str)) | (set(tasks["image"].astype(str)) if tasks is not None else set())
+    return stimuli[stimuli["image"].astype(str).isin(rated).to_numpy()].reset_index(drop=True)
+
+
 def from_export_frames(frames, source):
     """The frames of studyapp.export.export_frames (keyed by file name), checked like the files (stimuli
     without metrics, as imported maps are, included: the report then says why it has no metrics section)."""
@@ -231,12 +245,7 @@ def from_export_frames(frames, source):
     stimuli = frames.get(STIMULI_FILE)
     tasks = frames.get(TASKS_FILE)
     if stimuli is not None:
-        # Mid-study, some of the study's images have no rating yet: the metrics section covers the rated ones
-        # (a stimuli.csv file given by hand must still match its ratings.csv exactly).
-        shown = set(frames[RATINGS_FILE]["image"].astype(str))
-        if tasks is not None:
-            shown |= set(tasks["image"].astype(str))
-        stimuli = stimuli[stimuli["image"].astype(str).isin(shown).to_numpy()].reset_index(drop=True)
+        stimuli = rated_stimuli(stimuli, frames[RATINGS_FILE], tasks)
     return check_study_data(StudyData(frames[RATINGS_FILE], frames[CHOICES_FILE], frames[PARTICIPANTS_FILE],
                                       sources, stimuli, tasks))
 
@@ -672,6 +681,7 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
     excluded = []
     rules = []
     flow = []
+    exclusions = {}
     if participants is None and completed_only:
         raise InputError("--completed-only needs the participants file (--participants participants.csv).")
     if participants is not None:
@@ -706,6 +716,7 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
             gone = left & names
             flow.append((label, len(gone)))
             excluded += sorted(gone)
+            exclusions.update(dict.fromkeys(sorted(gone), label))
             left -= gone
         excluded = sorted(set(excluded))
         ratings = ratings[~ratings["participant"].isin(excluded)]
@@ -751,6 +762,7 @@ def select_sample(data, models=None, exclude_failed_attention=False, include_exc
         models=models,
         exclusion_rule=rule,
         outcomes=outcome_counts(participants) if participants is not None else None,
+        exclusions=dict(sorted(exclusions.items())),
     )
     if participants is not None:
         kept = flow[5][1] - sum(count for _, count in flow[6:])

@@ -31,6 +31,19 @@ class Options:
     mixed_max_participants: int = mixed.MAX_PARTICIPANTS
 
 
+def option_flags(options):
+    """The `analyze` flags that give `options` back, defaults left out (the replication package records them)."""
+    default = Options()
+    flags = ["--models", *options.models] if options.models else []
+    for name, flag in (("alpha", "--alpha"), ("zero_method", "--zero-method"), ("seed", "--seed")):
+        if getattr(options, name) != getattr(default, name):
+            flags += [flag, str(getattr(options, name))]
+    switches = (("exclude_failed_attention", "--exclude-failed-attention"),
+                ("include_excluded", "--include-excluded"), ("completed_only", "--completed-only"))
+    flags += [flag for name, flag in switches if getattr(options, name)]
+    return flags + ([] if options.mixed_model else ["--no-mixed"])
+
+
 @dataclass
 class Provenance:
     """What a report was made from, and when: the report names them first, and results.json keeps them."""

@@ -1,10 +1,12 @@
-"""Writing results all or nothing, and JSON from numpy values: shared by every command that writes files.
+"""Writing results all or nothing, JSON from numpy values and files' SHA-256: shared by every command that writes
+files.
 
 Free of torch and Django, and on the ground floor (studyapp and analysis may import saliency, never the
 reverse), so that the stimuli, the explanation metrics, the export, the invite links, the report and the
 power plan are all written the same way.
 """
 
+import hashlib
 import math
 import shutil
 import tempfile
@@ -37,6 +39,15 @@ def publish_folder(out, write, prefix):
         return out
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, as hex (what `sha256sum` prints)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def json_ready(value):

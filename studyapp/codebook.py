@@ -2,7 +2,8 @@
 
 Generated from studyapp.schema's file and column lists (one source): every column listed there must have an entry
 here, and `codebook()` refuses to build if one is missing (a test checks it), so a column added to the schema
-without a meaning cannot ship. Django-free.
+without a meaning cannot ship. Allowed values are also kept as data (LEVELS, RANGES): the replication package's
+dataset_description.json lists them for every column. Django-free.
 """
 
 import json
@@ -15,7 +16,7 @@ from .schema import (
 )
 from .schema import (
     ACCEPT, CONFIDENCE_LABELS, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PHASES, PREDICTED,
-    TASK_QUESTIONS, TASKS, TASKS_FILE, TRUE_CLASS, VERIFICATION_OPTIONS,
+    QUESTIONS, TASK_QUESTIONS, TASKS, TASKS_FILE, TRUE_CLASS, VERIFICATION_OPTIONS,
 )
 
 FILES = {RATINGS_FILE: RATINGS_COLUMNS, CHOICES_FILE: CHOICES_COLUMNS, PARTICIPANTS_FILE: PARTICIPANTS_COLUMNS,
@@ -39,6 +40,8 @@ FILE_MEANINGS = {
 }
 
 TEXT, INTEGER, NUMBER, BOOLEAN, TIME, CODE = "text", "integer", "number", "boolean", "time", "code"
+DEGREE_LEVELS = ("none", "secondary", "bachelor", "master", "doctorate", "other")  # studyapp.forms.DEGREES' codes
+SOURCE_LEVELS = ("invite", "preview", "prolific", "mturk", "sona", "generic")
 LIKERT = "1-5 (1 = the first label, e.g. Strongly disagree; 5 = the last)"
 TIME_FORMAT = "ISO 8601 UTC with milliseconds, e.g. 2026-11-22T15:34:16.123Z; empty: not yet"
 BOOLEAN_VALUES = "True, False; empty: not judged"
@@ -84,7 +87,7 @@ COLUMNS = {
                                   "instructions_read_at).", TIME_FORMAT + " (an export written before this column, "
                                                                           "or a participant who answered them "
                                                                           "before it was recorded: not recorded)"),
-    "degree": (TEXT, "Highest degree.", "none, secondary, bachelor, master, doctorate, other; empty: not given"),
+    "degree": (TEXT, "Highest degree.", ", ".join(DEGREE_LEVELS) + "; empty: not given"),
     "cv_experience_years": (INTEGER, "Years of computer-vision experience.", "0-60; empty: not given"),
     "attention_passed": (INTEGER, "Attention checks answered as instructed.", "0 to attention_total"),
     "attention_total": (INTEGER, "Attention checks reached and answered.", ">= 0"),
@@ -110,8 +113,7 @@ COLUMNS = {
     "attention_rejectable": (BOOLEAN, f"Failed at least {quality.ATTENTION_FAILURES_TO_REJECT} checks in a study "
                                       f"estimated at {quality.PROLIFIC_MIN_MINUTES} minutes or more (Prolific's "
                                       "rule for rejecting).", "True, False"),
-    "source": (TEXT, "How they came: invite, preview, or the platform.", "invite, preview, prolific, mturk, sona, "
-                                                                        "generic"),
+    "source": (TEXT, "How they came: invite, preview, or the platform.", ", ".join(SOURCE_LEVELS)),
     "external_id": (TEXT, "Their platform ID (personal data).", ""),
     "external_session": (TEXT, "The platform's attempt: Prolific SESSION_ID, MTurk assignmentId.", ""),
     "completion_code": (TEXT, "The code their ending showed them.", ""),
@@ -164,24 +166,57 @@ FILE_COLUMNS = {
                                 + ".", f"{CONFIDENCE_LEVELS[0]}-{CONFIDENCE_LEVELS[-1]}"),
     },
 }
+# The allowed values above as data. LEVELS: the codes a column may hold (booleans: BOOLEAN_LEVELS); RANGES: the
+# least and greatest number (None: no bound). Columns of free text or free codes (model and method names) have
+# neither.
+BOOLEAN_LEVELS = ("True", "False")
+LEVELS = {
+    "outcome": OUTCOMES,
+    "degree": DEGREE_LEVELS,
+    "page": ("rating", "choice"),
+    "position": ("left", "middle", "right"),
+    "source": SOURCE_LEVELS,
+    "action": (APPROVE, MAY_REJECT),
+    "task": TASKS,
+    "phase": PHASES,
+    "question": QUESTIONS,
+}
+RANGES = {
+    "sufficiency": (1, 5), "trust": (1, 5), "trial": (1, None), "rt_ms": (0, None), "page_hides": (0, None),
+    "planned": (0, None), "answered": (0, None), "cv_experience_years": (0, 60), "attention_passed": (0, None),
+    "attention_total": (0, None), "consent_version": (1, None), "total_seconds": (0, None), "fast_pages": (0, None),
+    "straightlining_share": (0, 1), "attention_failed": (0, None), "confidence": (0, 1),
+    "block": (1, None), "correct": (0, 1), "model_correct": (0, 1),
+}
+# Levels and ranges of columns whose meaning in one file differs from COLUMNS' (as FILE_COLUMNS).
+FILE_RANGES = {TASKS_FILE: {"confidence": (CONFIDENCE_LEVELS[0], CONFIDENCE_LEVELS[-1])}}
 
 
 class MissingMeaning(KeyError):
     pass
 
 
+def column_entry(file, name):
+    """{"name", "type", "meaning", "allowed", "levels", "minimum", "maximum"} of a column of `file` (levels,
+    minimum, maximum: None where the codebook states none)."""
+    kind, meaning, allowed = (COLUMNS | FILE_COLUMNS.get(file, {}))[name]
+    minimum, maximum = (RANGES | FILE_RANGES.get(file, {})).get(name, (None, None))
+    levels = LEVELS.get(name, BOOLEAN_LEVELS if kind == BOOLEAN else None)
+    return {"name": name, "type": kind, "meaning": meaning, "allowed": allowed,
+            "levels": list(levels) if levels else None, "minimum": minimum, "maximum": maximum}
+
+
 def file_entry(name, columns):
-    """{"meaning", "columns": [{"name", "type", "meaning", "allowed"}]} of one export file."""
+    """{"meaning", "columns": [column_entry]} of one export file."""
     meanings = COLUMNS | FILE_COLUMNS.get(name, {})
     missing = [c for c in columns if c not in meanings]
     if missing:
         raise MissingMeaning(f"studyapp/codebook.py has no meaning for column(s) {', '.join(missing)} of {name}.")
-    return {"meaning": FILE_MEANINGS[name],
-            "columns": [dict(zip(("name", "type", "meaning", "allowed"), (c, *meanings[c]))) for c in columns]}
+    return {"meaning": FILE_MEANINGS[name], "columns": [column_entry(name, c) for c in columns]}
 
 
 def codebook():
-    """{file: {"meaning", "columns": [{"name", "type", "meaning", "allowed"}]}} for every export file."""
+    """{file: {"meaning", "columns": [column_entry]}} for every export file."""
     return {name: file_entry(name, columns) for name, columns in FILES.items()}
 
 

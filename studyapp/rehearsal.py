@@ -12,6 +12,7 @@ import binascii
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
@@ -40,10 +41,19 @@ class Tally:
     attention_failed: int = 0
 
 
+def default_host():
+    """A host the site answers to: the first literal entry of ALLOWED_HOSTS."""
+    literal = [host for host in settings.ALLOWED_HOSTS if host != "*" and not host.startswith(".")]
+    return literal[0] if literal else "localhost"
+
+
 class Rehearsal:
-    def __init__(self, study, answers, *, seed, host="localhost", secure=False):
+    """`on_page(participant, client, response)` sees every page a participant is shown (after redirects)."""
+
+    def __init__(self, study, answers, *, seed, host="localhost", secure=False, on_page=None):
         self.study, self.answers, self.seed = study, answers, seed
         self.host, self.secure = host, secure
+        self.on_page = on_page or (lambda participant, client, response: None)
         self.origin = f"{'https' if secure else 'http'}://{host}"
         self.complete_path = reverse("studyapp:complete")
         self.tally = Tally()
@@ -70,6 +80,8 @@ class Rehearsal:
         self.tally.participants += 1
         response = self.get(client, invite_url(participant))
         for _ in range(participant.study.stimuli.count() * 2 + EXTRA_PAGES):
+            if response is not None:
+                self.on_page(participant, client, response)
             if response is None or response.request["PATH_INFO"] == self.complete_path:
                 self.tally.completed += 1  # the completion page, or the study's redirect off-site
                 return

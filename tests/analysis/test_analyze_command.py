@@ -61,7 +61,7 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
                                   ["Arrived", 15], ["Consented", 15], ["Withdrew or erased (answers deleted)", 0],
                                   ["Completed", 15], ["Did not complete, answers kept", 0], ["With answers kept", 15],
                                   ["No rating in the analysis (none given yet, or only of models not compared)", 0],
-                                  ["Analysed", 15]]}
+                                  ["Analysed", 15]], "exclusions": {}}
     assert "participant_flow.csv" in {p.name for p in (out / "tables").iterdir()}
     raw = pd.read_csv(export["ratings"])
     wide = raw.pivot_table(index=["participant", "image"], columns="model", values="sufficiency")
@@ -316,6 +316,9 @@ def test_the_researchers_exclusions_are_left_out_by_default_and_the_flow_counts_
     flow = dict(map(tuple, sample["flow"]))
     assert sample["analysed"] == 12 and flow["Analysed"] == 12
     assert flow["Excluded by the researcher: =speeder"] == 2 and flow["Excluded by the researcher: straight-lining"] == 1
+    assert sample["exclusions"] == {people.loc[0, "participant"]: "Excluded by the researcher: =speeder",
+                                    people.loc[1, "participant"]: "Excluded by the researcher: =speeder",
+                                    people.loc[2, "participant"]: "Excluded by the researcher: straight-lining"}
     assert flow["Completed"] == 14 and flow["Did not complete, answers kept"] == 1
     assert flow["With answers kept"] - 3 - flow["No rating in the analysis (none given yet, or only of models not "
                                                  "compared)"] == flow["Analysed"]
@@ -328,6 +331,7 @@ def test_the_researchers_exclusions_are_left_out_by_default_and_the_flow_counts_
     analyze(*file_args(export), "--include-excluded", "--completed-only")
     sample = results(export["out"])["sample"]
     assert sample["analysed"] == 14 and sample["excluded"] == [people.loc[2, "participant"]]
+    assert sample["exclusions"] == {people.loc[2, "participant"]: "Left out: did not complete (--completed-only)"}
 
 
 def test_a_broken_excluded_cell_is_named(export):

@@ -3,10 +3,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.template.loader import render_to_string
 
-from analysis.loading import MODEL_ORDER, InputError, from_export_frames, read_export
-from analysis.pipeline import Options, database_provenance, files_provenance, run_analysis
+from analysis.loading import InputError, from_export_frames, read_export
+from analysis.management.options import add_analysis_arguments, analysis_options
+from analysis.pipeline import database_provenance, files_provenance, run_analysis
 from analysis.writers import publish
-from analysis.stats import DEFAULT_ZERO_METHOD, ZERO_METHODS
 from studyapp.export import export_frames
 from studyapp.management.studies import study_by_slug
 
@@ -28,34 +28,12 @@ class Command(BaseCommand):
                                             "a right answer'; a study of task blocks only needs neither --ratings "
                                             "nor --choices")
         parser.add_argument("--out", required=True, help="folder for the report (created; written all at once)")
-        parser.add_argument("--models", nargs="+", metavar="MODEL",
-                            help="models to compare, in this order: built-in codes or imported models' names "
-                                 "(default: those rated, the built-in ones in the order "
-                                 f"{' '.join(MODEL_ORDER)}, then the others sorted); in a study of several "
-                                 "methods, the cells to compare, e.g. 'M2×IG'")
-        parser.add_argument("--exclude-failed-attention", action="store_true",
-                            help="leave out participants who failed any attention check")
-        parser.add_argument("--include-excluded", action="store_true",
-                            help="keep participants the researcher excluded (participants.csv 'excluded'; left out "
-                                 "by default)")
-        parser.add_argument("--completed-only", action="store_true",
-                            help="analyse only participants who completed the study (needs participants.csv)")
-        parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-        parser.add_argument("--zero-method", choices=ZERO_METHODS, default=DEFAULT_ZERO_METHOD,
-                            help=f"how the Wilcoxon tests treat zero differences (default {DEFAULT_ZERO_METHOD})")
-        parser.add_argument("--seed", type=int, default=0,
-                            help="seed of the ordinal and mixed models' subsamples on very large data and of the "
-                                 "task tables' bootstrap intervals (default 0)")
-        parser.add_argument("--no-mixed", action="store_true",
-                            help="skip the mixed model with crossed random effects for participant and image "
-                                 "(and the task blocks' condition model)")
+        add_analysis_arguments(parser)
 
     def handle(self, *args, **options):
         out = Path(options["out"])
         if out.exists() and not out.is_dir():
             raise CommandError(f"--out {out} exists and is not a folder.")
-        if not 0 < options["alpha"] < 1:
-            raise CommandError(f"--alpha must be between 0 and 1, not {options['alpha']}.")
         files = [options[name] for name in ("ratings", "choices", "participants", "stimuli", "tasks") if options[name]]
         if options["study"] and files:
             raise CommandError("Give either --study S or the exported files, not both.")
@@ -68,10 +46,7 @@ class Command(BaseCommand):
             raise CommandError("Give --study S, or the exported files: --ratings ratings.csv --choices choices.csv "
                                "[--participants participants.csv] [--stimuli stimuli.csv] [--tasks tasks.csv] (a "
                                "study of task blocks only: --tasks tasks.csv without --ratings and --choices).")
-        settings = Options(models=options["models"], alpha=options["alpha"], zero_method=options["zero_method"],
-                           exclude_failed_attention=options["exclude_failed_attention"], seed=options["seed"],
-                           include_excluded=options["include_excluded"], completed_only=options["completed_only"],
-                           mixed_model=not options["no_mixed"])
+        settings = analysis_options(options)
         try:
             if options["study"]:
                 study = study_by_slug(options["study"])

@@ -1,33 +1,36 @@
 """`manage.py create_demo_study [--base-url http://127.0.0.1:8000]`, run unattended by `make run`.
 
-The demo study recruits on Prolific with a completion code; the command prints its Prolific study link
-(open it with any ID in place of the placeholders to try it) and a few personal invite links. The demo shows the
-Vanilla Gradient maps (every loaded VG stimulus), as it always has. When the methods fixture is loaded
-(`loaddata methods`: IG and SmoothGrad maps of the same images and models), it also makes the second demo study
-"methods": N/A/M2 x VG/IG/SG, each participant rating each image under three of the nine cells (a balanced
-incomplete design), the side-by-side page comparing the three methods of one model; its links are printed too.
+The demo studies are defined by study files, fixtures/studies/demo.toml and methods.toml (studyapp/studyfile.py;
+`export_study` of the demo studies on the shipped stimuli writes them back, byte for byte). Their stimuli are
+chosen here, as they always were, so that a demo works on stimuli generated anew: the demo shows the Vanilla
+Gradient maps (every loaded VG stimulus). It recruits on Prolific with a completion code; the command prints its
+Prolific study link (open it with any ID in place of the placeholders to try it) and a few personal invite links.
+When the methods fixture is loaded (`loaddata methods`: IG and SmoothGrad maps of the same images and models), it
+also makes the second demo study "methods": N/A/M2 x VG/IG/SG, each participant rating each image under three of
+the nine cells (a balanced incomplete design), the side-by-side page comparing the three methods of one model; its
+links are printed too.
 Idempotent: a second run reuses the study, its participants and the researcher account, adds
 stimuli loaded since, and prints a fresh researcher password (the old one cannot be shown).
 """
 
 import secrets
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from saliency.models import Method, Stimulus
-from studyapp import readiness
+from studyapp import readiness, studyfile
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
-from studyapp.models import Comparison, RecruitmentSource, Study
+from studyapp.models import RecruitmentSource, Study
 
+STUDY_FILES = Path(settings.BASE_DIR) / "fixtures" / "studies"
 DEMO_SLUG = "demo"
-DEMO_SEED = 20240601
 METHODS_SLUG = "methods"
-METHODS_SEED = 20240602
 METHODS_STUDY = {"models": ("N", "A", "M2"), "methods": ("VG", "IG", "SG"), "dataset": "fmnist"}
-METHODS_VIEWS_PER_IMAGE = 3
 RESEARCHER = "researcher"
 
 
@@ -53,15 +56,7 @@ class Command(BaseCommand):
             source_image__dataset=METHODS_STUDY["dataset"])
         with_methods = methods_stimuli.exclude(method=Method.VG).exists()
         with transaction.atomic():
-            study, created = Study.objects.get_or_create(
-                slug=DEMO_SLUG,
-                defaults={"title": "Demo study: saliency maps", "seed": DEMO_SEED, "completion_code": "DEMO-DONE"},
-            )
-            if not study.recruitment_source:  # a demo study made before studies had one
-                study.recruitment_source = RecruitmentSource.PROLIFIC
-                study.save(update_fields=["recruitment_source"])
-            study.full_clean()  # the demo study must open as any study does (studyapp.models.Study.clean)
-            study.stimuli.add(*stimuli)
+            study, created = self.demo_study(DEMO_SLUG, stimuli)
             researcher = self.researcher_account(password)
             missing = participants - study.participants.count()
             if missing > 0:
@@ -92,15 +87,26 @@ class Command(BaseCommand):
         for participant in methods_study.participants.order_by("pseudonym")[:participants]:
             self.stdout.write(f"  {participant.pseudonym}  {invite_url(participant, base)}")
 
-    def methods_study(self, stimuli, participants):
-        study, created = Study.objects.get_or_create(
-            slug=METHODS_SLUG,
-            defaults={"title": "Demo study: saliency maps (2)", "seed": METHODS_SEED,
-                      "completion_code": "METHODS-DONE", "recruitment_source": RecruitmentSource.PROLIFIC,
-                      "comparison": Comparison.METHODS, "views_per_image": METHODS_VIEWS_PER_IMAGE},
-        )
+    @staticmethod
+    def demo_study(slug, stimuli):
+        """The demo study `slug`, made from its study file with `stimuli` (or, made before, with `stimuli` added):
+        (study, created). It must open as any study does (the admin's validation)."""
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            text = (STUDY_FILES / f"{slug}.toml").read_text(encoding="utf-8")
+            try:
+                return studyfile.create_study(text, slug=slug, stimuli=stimuli), True
+            except studyfile.StudyFileError as error:
+                raise CommandError(f"fixtures/studies/{slug}.toml: {error}") from error
+        if not study.recruitment_source:  # a demo study made before studies had one
+            study.recruitment_source = RecruitmentSource.PROLIFIC
+            study.save(update_fields=["recruitment_source"])
         study.full_clean()
         study.stimuli.add(*stimuli)
+        return study, False
+
+    def methods_study(self, stimuli, participants):
+        study, created = self.demo_study(METHODS_SLUG, stimuli)
         missing = participants - study.participants.count()
         if missing > 0:
             enroll_participants(study, missing)

@@ -9,14 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from saliency.models import Variant
 from studyapp.management.studies import study_by_slug
-from studyapp.rehearsal import Rehearsal, RehearsalError
+from studyapp.rehearsal import Rehearsal, RehearsalError, default_host
 from studyapp.simulation import DEFAULT_MEAN, AnswerModel, parse_model_values
-
-
-def default_host():
-    """A host the site answers to: the first literal entry of ALLOWED_HOSTS."""
-    literal = [host for host in settings.ALLOWED_HOSTS if host != "*" and not host.startswith(".")]
-    return literal[0] if literal else "localhost"
 
 
 class Command(BaseCommand):
