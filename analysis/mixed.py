@@ -19,6 +19,7 @@ from analysis.stats import holm, model_pairs
 # grows faster than the data (measured, CPU seconds for both statements at 60 ratings per participant:
 # 65 participants 1-1.6, 200 about 9, 1,000 about 65), and 200 participants pin the model differences well.
 MAX_PARTICIPANTS = 200
+FORMULA = "rating ~ model"  # on mixed_frame's columns; the cumulative link mixed model (analysis.ordinal) too
 VARIANCE_COMPONENTS = {"participant": "0 + C(participant)", "image": "0 + C(image)"}
 # Powell on the profiled REML likelihood (two variance ratios): statsmodels' default gradient optimizers
 # (bfgs, then lbfgs, cg) took 1-40 s per statement at 65 participants x 60 ratings and, where a variance is
@@ -61,7 +62,7 @@ def fit_mixed(ratings, models, statement):
 
     `ratings`: those of `models` only.
     """
-    return fit_crossed("rating ~ model", mixed_frame(ratings, models, statement),
+    return fit_crossed(FORMULA, mixed_frame(ratings, models, statement),
                        f"The mixed model could not be fitted to the {statement} ratings")
 
 
