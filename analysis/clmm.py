@@ -359,6 +359,8 @@ def fit_cumulative_mixed(formula, data, categories=None):
     result."""
     response, values, X, terms = _design(formula, data)
     categories = list(categories) if categories is not None else sorted(pd.unique(values).tolist())
+    # whole-number answers read as floats (1.0) are named as the answers they are (1), in thresholds too
+    categories = [int(c) if isinstance(c, float) and c.is_integer() else c for c in categories]
     codes = pd.Categorical(values, categories=categories).codes.astype(np.int64)
     if (codes < 0).any():
         raise FitError(f"{response} has values outside {categories}.")

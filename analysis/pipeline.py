@@ -86,6 +86,9 @@ def run_analysis(data, options):
     flat = means.copy()
     flat.columns = [f"{statement}_{model}" for statement, model in flat.columns]
     tables["participant_means"] = flat.reset_index().astype({"participant": str})
+    if options.mixed_model:  # the ratings as ordered categories, beside the linear mixed model, on its participants
+        tables["clmm"], tables["clmm_thresholds"] = ordinal.mixed_ordinal_models(
+            ratings, models, options.mixed_max_participants, options.seed)
     tables["ordinal"] = ordinal.ordinal_models(ratings, models, options.ordinal_max_rows, options.seed)
 
     choice_models = choice_stats.offered_models(data.choices, models)
@@ -114,6 +117,9 @@ def run_analysis(data, options):
             cell_descriptives=factorial.cell_descriptives(ratings, levels),
         )
         tables.update(factor_tests(ratings, levels, options))
+        if options.mixed_model:
+            tables["factorial_clmm"], tables["factorial_clmm_contrasts"] = factorial.factorial_clmm(
+                ratings, levels, options.mixed_max_participants, options.seed)
         if len(data.choices):
             tables["choice_model"] = factorial.choice_model(data.choices, choice_models)
     analysis = Analysis(sample, options, models, choice_models, tables)

@@ -41,7 +41,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0,
                             help="seed of the ordinal and mixed models' subsamples on very large data (default 0)")
         parser.add_argument("--no-mixed", action="store_true",
-                            help="skip the mixed model with crossed random effects for participant and image")
+                            help="skip the mixed models with crossed random effects for participant and image "
+                                 "(the linear one and the ordinal one)")
 
     def handle(self, *args, **options):
         out = Path(options["out"])
