@@ -26,6 +26,9 @@ tests/analysis/r_reference). Why each numerical choice (docs/explanation/ordinal
   diagonal. That is exact and costs O(n + P M^2 + M^3) per Newton step (P participants, M images, M <= P), below
   any general sparse factorisation (which would fill the same M x M block). Sparse matrices carry the
   observations-to-groups sums (the indicator matrices Z'), where they pay off: n nonzeros instead of n (P + M).
+  BLAS runs on one thread during a fit: its matrices (M x M, P x M) are too small for threads to pay, and on a
+  busy machine OpenBLAS's waiting threads cost more than they give (measured at 250 participants x 60 images on
+  the shared 2-core machine: 11.2 CPU s and 45 s wall with its threads, 4.8 and 19 s on one).
 - The gradient of L is exact (implicit differentiation of u^; third derivatives of log p), not differenced.
 - Parameters: thresholds as the first one and the logs of the gaps (any values give ordered thresholds), so the
   optimiser needs no constraint; the random effects as standard deviations, not variances or log-SDs. L is even
@@ -57,6 +60,7 @@ import numpy as np
 import pandas as pd
 import patsy
 from scipy import linalg, optimize, sparse, special, stats
+from threadpoolctl import threadpool_limits
 
 GROUPS = ("participant", "image")
 CONFIDENCE = 0.95
@@ -387,7 +391,8 @@ def fit_cumulative_mixed(formula, data, categories=None):
                       "or terms repeat each other)")
     laplace = _Laplace(codes, X, participant.codes.astype(np.int64), image.codes.astype(np.int64),
                        len(participant.categories), len(image.categories), len(categories) - 1)
-    return _optimise(laplace, common, failed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _optimise(laplace, common, failed)
 
 
 def _objective(laplace, to_phi):

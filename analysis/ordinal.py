@@ -60,7 +60,7 @@ def fit_columns(fit):
     return {"participant_variance": fit.variances["participant"] if shown else np.nan,
             "image_variance": fit.variances["image"] if shown else np.nan,
             "log_likelihood": fit.log_likelihood if shown else np.nan, "converged": fit.converged,
-            "fit_message": fit.message}
+            "fit_message": fit.message, "evaluations": fit.evaluations}
 
 
 def odds_ratio_columns(test):
