@@ -537,6 +537,8 @@ def fit_binary_mixed(frame, formula="correct ~ condition"):
     if response not in frame.columns:
         raise FitError(f"The data have no column {response} (formula {formula!r}).")
     values = frame[response]
+    if values.isna().any():
+        raise FitError(f"{response} has missing values; drop those rows first.")
     if values.dtype == bool:
         values = values.astype(np.int64)
     if not values.isin([0, 1]).all():

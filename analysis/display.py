@@ -130,8 +130,11 @@ def convergence_note(per_fit):
 
 
 def fit_state(row):
-    return ("yes" + ("" if row["fit_message"] == "converged" else f" ({row['fit_message'].split('; ', 1)[1]})")
-            if row["converged"] else f"NO: {row['fit_message']}")
+    """A cumulative link mixed model's convergence as the tables say it: yes (and any variance at 0), or NO: why."""
+    if not row["converged"]:
+        return f"NO: {row['fit_message']}"
+    note = row["fit_message"].removeprefix("converged").removeprefix("; ")
+    return f"yes ({note})" if note else "yes"
 
 
 def clmm_tables(pairs, thresholds, alpha):

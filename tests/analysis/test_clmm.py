@@ -199,6 +199,8 @@ def test_data_a_model_cannot_be_fitted_to_are_refused_or_reported():
     with pytest.raises(clmm.FitError, match=r"0/1 or False/True; found \[2, 3, 4, 5\]"):
         clmm.fit_binary_mixed(frame, "rating ~ model")
     tasks = case("tasks.csv")
+    with pytest.raises(clmm.FitError, match="correct has missing values"):
+        clmm.fit_binary_mixed(tasks.assign(correct=tasks["correct"].where(tasks.index > 0)), "correct ~ condition")
     as_bool = clmm.fit_binary_mixed(tasks.assign(correct=tasks["correct"].astype(bool)), "correct ~ condition")
     assert as_bool.converged
     assert as_bool.coefficients == pytest.approx(fit("tasks_glmer").coefficients, rel=1e-9)
