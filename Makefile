@@ -6,8 +6,10 @@ PIP := $(PY) -m pip
 MANAGE := $(PY) manage.py
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
 # Fashion-MNIST's files; Chromium for the browser tests; PostgreSQL 15 for the tests' second pass; HAProxy, the
-# load balancer of deploy/haproxy.cfg (tests check the shipped config with `haproxy -c`; benchmarks/load.py --servers).
-DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15 haproxy
+# load balancer of deploy/haproxy.cfg (tests check the shipped config with `haproxy -c`; benchmarks/load.py --servers);
+# R with ordinal and lme4, the reference tests/analysis/test_clmm.py compares analysis/clmm.py with (never the product).
+DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15 haproxy r-base-core r-cran-ordinal \
+	r-cran-lme4
 # axe-core, the accessibility rules the Chromium tests run on every participant page and the report: pinned,
 # installed once by npm into build/node (ignored by git); nothing is downloaded while the tests run. Where no npm
 # command exists (a fresh Debian), Debian's npm and nodejs packages bring it. Only then: a Node.js installed from

@@ -71,11 +71,16 @@ def pair_header(models, what):
     return [f"{a} vs {b}: {w}" for a, b in stats.model_pairs(models) for w in what]
 
 
+def subsample_note(first):
+    """The sentence a crossed model's caption gets when it was fitted on a participant subsample (else "")."""
+    return (f" Fitted on a random subsample of {first['n_participants_fitted']:,} of {first['n_participants']:,} "
+            f"participants (numpy default_rng seed {first['seed']})." if first["subsampled"] else "")
+
+
 def mixed_tables(fits, alpha):
     """The mixed model's comparisons, then its variance components and convergence (one row per statement)."""
     first = fits.iloc[0]
-    subsample = (f" Fitted on a random subsample of {first['n_participants_fitted']:,} of {first['n_participants']:,} "
-                 f"participants (numpy default_rng seed {first['seed']})." if first["subsampled"] else "")
+    subsample = subsample_note(first)
     comparisons = DisplayTable(
         "Mixed model: crossed random effects for participant and image (primary test)",
         f"Linear mixed model rating ~ model + (1 | participant) + (1 | image) per statement (statsmodels MixedLM, "
@@ -107,6 +112,75 @@ def mixed_tables(fits, alpha):
     return [comparisons, components]
 
 
+def odds_ratio_cells(row, alpha):
+    """Odds ratio, its interval, log OR, SE, p (and p (Holm) where the row has one); "not converged" instead of
+    numbers where the fit did not converge."""
+    cells = [format_number(row["odds_ratio"]), interval(row["or_ci_low"], row["or_ci_high"]),
+             format_number(row["log_odds_ratio"], 3), format_number(row["se"], 3),
+             format_p(row["p"]) + ("" if "p_holm" in row else mark(row["p"], alpha))]
+    if "p_holm" in row:
+        cells.append(format_p(row["p_holm"]) + mark(row["p_holm"], alpha))
+    return cells if row["converged"] else ["not converged", *["n/a"] * (len(cells) - 1)]
+
+
+ODDS_RATIO_HEADER = ["Odds ratio", "95% CI", "log OR", "SE", "p"]
+
+
+def convergence_note(per_fit):
+    """The caption's sentence on fits that did not converge (one row per statement), else ""."""
+    failed = per_fit[~per_fit["converged"].astype(bool)]
+    return "".join(f" It did not converge for {r['statement']} ({r['fit_message']}): no numbers are shown for it."
+                   for _, r in failed.iterrows())
+
+
+def fit_state(row):
+    """A cumulative link mixed model's convergence as the tables say it: yes (and any variance at 0), or NO: why."""
+    if not row["converged"]:
+        return f"NO: {row['fit_message']}"
+    note = row["fit_message"].removeprefix("converged").removeprefix("; ")
+    return f"yes ({note})" if note else "yes"
+
+
+def clmm_tables(pairs, thresholds, alpha):
+    """The cumulative link mixed model's odds ratios, then its thresholds, variances and convergence."""
+    first = pairs.iloc[0]
+    per_fit = pairs.drop_duplicates("statement")
+    comparisons = DisplayTable(
+        "Ordinal mixed model: odds ratio of a higher answer",
+        f"Cumulative link mixed model logit P(answer <= j) = threshold_j - (model + participant + image) per "
+        f"statement: the answers as ordered categories, with the crossed random intercepts of the mixed model above "
+        f"and on its participants (Laplace approximation, as R's ordinal::clmm fits it; analysis/clmm.py), "
+        f"{first['reference']} the reference. Odds ratio: how much higher the odds of a higher answer are with the "
+        f"second model than with the first (> 1: the second is rated higher), the same at every threshold; Wald "
+        f"{first['confidence']:.0%} intervals and z tests from the Hessian at the optimum; p (Holm): Holm-adjusted "
+        f"over the model pairs within each statement. * marks p < {alpha}.{subsample_note(first)}"
+        + convergence_note(per_fit),
+        ["Statement", "Comparison", *ODDS_RATIO_HEADER, "p (Holm)"],
+        [[r["statement"].capitalize(), f"{r['model_a']} vs {r['model_b']}", *odds_ratio_cells(r, alpha)]
+         for _, r in pairs.iterrows()],
+        "clmm.csv")
+
+    def threshold_cell(statement):
+        rows = thresholds[thresholds["statement"] == statement]
+        return "; ".join(f"{r['threshold']}: {format_number(r['estimate'])} ({format_number(r['se'])})"
+                         for _, r in rows.iterrows()) if rows["converged"].all() else "n/a"
+
+    components = DisplayTable(
+        "Ordinal mixed model: thresholds, variance components and convergence",
+        "Thresholds (SE) on the logit scale, where the reference model's latent answer crosses from one answer to "
+        "the next; the variance of the participants' and the images' random intercepts on the same scale (the "
+        "logistic residual's is pi^2/3 = 3.29); the Laplace log-likelihood; whether the optimizer converged "
+        "(a variance whose estimate is 0 is said so).",
+        ["Statement", "Thresholds (SE)", "Participant variance", "Image variance", "Log-likelihood", "Participants",
+         "Images", "Ratings", "Converged"],
+        [[r["statement"].capitalize(), threshold_cell(r["statement"]), format_number(r["participant_variance"], 3),
+          format_number(r["image_variance"], 3), format_number(r["log_likelihood"], 2),
+          f"{r['n_participants_fitted']:,}", f"{r['n_images']:,}", f"{r['n_ratings_fitted']:,}", fit_state(r)]
+         for _, r in per_fit.iterrows()],
+        "clmm.csv, clmm_thresholds.csv")
+    return [comparisons, components]
+
+
 def display_tables(analysis):
     """The report's tables, formatted: the same content for report.html and report.md."""
     t, alpha, models = analysis.tables, analysis.options.alpha, analysis.models
@@ -126,6 +200,8 @@ def display_tables(analysis):
     ]
     if "mixed" in t:
         shown += mixed_tables(t["mixed"], alpha)
+    if "clmm" in t:
+        shown += clmm_tables(t["clmm"], t["clmm_thresholds"], alpha)
     per_person = t["wilcoxon_participants"]
     rows = []
     for statement, friedman in zip(STATEMENTS, t["friedman"].to_dict("records")):
@@ -178,10 +254,11 @@ def display_tables(analysis):
     subsample = (f" Fitted on a random subsample of {first['n_fitted']:,} of {first['n_ratings']:,} ratings "
                  f"(numpy default_rng seed {first['seed']})." if first["subsampled"] else "")
     shown.append(DisplayTable(
-        "Ordinal model (sensitivity check)",
+        "Pooled ordinal model (sensitivity check)",
         f"Cumulative logit model (statsmodels OrderedModel, distr='logit') of each statement on model variant, "
         f"{models[0]} the reference; odds ratio > 1: higher answers more likely than with {models[0]}. Pools all "
-        f"ratings like the published tests.{subsample}"
+        f"ratings like the published tests: no participant or image effect, so its intervals are too narrow"
+        + ("; the ordinal mixed model above is the same model with them." if "clmm" in t else ".") + subsample
         + ("" if fits["converged"].all() else " WARNING: the fit did not converge for "
            + ", ".join(sorted(set(fits.loc[~fits["converged"], "statement"]))) + " (often: near-perfect "
            "separation of the answers by model); do not read its coefficients."),
@@ -561,6 +638,8 @@ def factor_tables(analysis):
               format_p(r["p_holm"]) + mark(r["p_holm"], alpha), interval(r["ci_low"], r["ci_high"], 3)]
              for _, r in t["factorial_contrasts"].iterrows()],
             "factorial_contrasts.csv"))
+    if "factorial_clmm" in t:
+        shown += factorial_clmm_tables(t["factorial_clmm"], t["factorial_clmm_contrasts"], levels, alpha)
     shown.append(DisplayTable(
         "Friedman test per factor (participant level)",
         "Each participant's mean rating at each level of the factor (over the other factor's levels); Friedman "
@@ -575,6 +654,40 @@ def factor_tables(analysis):
         "friedman_factors.csv"))
     shown += choice_model_tables(analysis)
     return shown
+
+
+def factorial_clmm_tables(terms, contrasts, levels, alpha):
+    """The two-factor cumulative link mixed model: each term's odds ratio, then each factor's contrasts."""
+    per_fit = terms.drop_duplicates("statement")
+    labels = term_labels(levels)
+    fits = "; ".join(
+        f"{r['statement']}: participant variance {format_number(r['participant_variance'], 3)}, image variance "
+        f"{format_number(r['image_variance'], 3)}, {r['n_ratings_fitted']:,} ratings, converged: {fit_state(r)}"
+        for _, r in per_fit.iterrows())
+    converged = dict(zip(per_fit["statement"], per_fit["converged"]))
+    return [
+        DisplayTable(
+            "Two-factor ordinal mixed model: odds ratio of each term",
+            f"Cumulative link mixed model of the answers as ordered categories, answer ~ model * method + "
+            f"(1 | participant) + (1 | image) per statement (Laplace approximation, as R's ordinal::clmm; "
+            f"analysis/clmm.py), treatment coding as in the linear model: {levels['model'][0]} and "
+            f"{levels['method'][0]} the references. Odds ratio of a higher answer, Wald 95% intervals; * marks "
+            f"p < {alpha}. Fits: {fits}." + convergence_note(per_fit),
+            ["Statement", "Term", *ODDS_RATIO_HEADER],
+            [[r["statement"].capitalize(), labels.get(r["term"], r["term"]), *odds_ratio_cells(r, alpha)]
+             for _, r in terms.iterrows()],
+            "factorial_clmm.csv"),
+        DisplayTable(
+            "Two-factor ordinal mixed model: odds ratio of a higher answer per model and per method",
+            "Each pair of levels of a factor, compared on their marginal log odds (a level's cells averaged with "
+            "equal weights over the other factor's levels): odds ratio of a higher answer with the second level "
+            f"than with the first; p (Holm): Holm-adjusted within factor and statement. * marks p < {alpha}.",
+            ["Statement", "Factor", "Comparison", *ODDS_RATIO_HEADER, "p (Holm)"],
+            [[r["statement"].capitalize(), r["factor"], f"{r['level_a']} vs {r['level_b']}",
+              *odds_ratio_cells({**r, "converged": converged[r["statement"]]}, alpha)]
+             for _, r in contrasts.iterrows()],
+            "factorial_clmm_contrasts.csv"),
+    ]
 
 
 def flow_table(analysis):
@@ -594,7 +707,7 @@ def flow_table(analysis):
 
 
 def sample_lines(analysis):
-    s, o = analysis.sample, analysis.options
+    s = analysis.sample
     if s.completed is not None:
         lines = [f"Participants: {s.participants} arrived, {s.started} consented with answers kept, {s.completed} "
                  "completed (the flow table says who each step counts)"]
@@ -685,6 +798,11 @@ def method_lines(analysis):
         f"then says; sparse random-effects designs from {mixed.SPARSE_FROM_RATINGS:,} ratings on); z tests and {mixed.CONFIDENCE:.0%} confidence intervals from the fitted covariance of the "
         f"fixed effects. Above {o.mixed_max_participants} participants it is fitted on a random subsample of "
         f"{o.mixed_max_participants} participants (numpy default_rng seed {o.seed}).",
+        *(["Ordinal mixed model: the cumulative link mixed model (logit link) of the answers as ordered categories, "
+           "with the same crossed random intercepts and on the same participants, fitted by the Laplace "
+           "approximation as R's ordinal::clmm fits it (analysis/clmm.py, checked against R in the test suite); odds "
+           "ratios of a higher answer with Wald intervals from the Hessian at the optimum. A fit that did not "
+           "converge shows no numbers."] if o.mixed_model else []),
         f"Wilcoxon signed-rank: scipy.stats.wilcoxon with zero_method='{o.zero_method}' (zero differences are "
         + {"pratt": "ranked with the others, then left out of the signed sums",
            "wilcox": "dropped before ranking",

@@ -10,6 +10,8 @@ Runs only when a study shows more than one method (loading.as_conditions keeps e
   factor and statement.
 - Friedman per factor on participant-level means (each participant's mean rating at each level of the factor,
   over the other factor's levels), scipy.stats.friedmanchisquare, participants with every level.
+- The cumulative link mixed model of the same fixed and random effects (analysis.clmm, as R's ordinal::clmm): the
+  answers as ordered categories; each term and each factor's contrasts as odds ratios of a higher answer.
 - Per-cell descriptives, with a 95% t interval over participant means of the cell.
 - Choices: the cells' worths come from analysis.choices' paired-comparison model, within each connected set.
 """
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis import mixed
+from analysis import clmm, mixed, ordinal
 from analysis.loading import STATEMENTS
 from analysis.stats import holm
 
@@ -104,20 +106,46 @@ def factorial_mixed(ratings, levels, max_participants=mixed.MAX_PARTICIPANTS, se
                           "se": float(result.bse_fe.iloc[i]), "z": float(result.tvalues.iloc[i]),
                           "p": float(result.pvalues.iloc[i]), "ci_low": float(low[i]), "ci_high": float(high[i]),
                           **fit})
-        for factor in FACTORS:
-            family = []
-            for first, second in itertools.combinations(levels[factor], 2):
-                names = list(result.fe_params.index)
-                weights = (marginal_weights(names, levels, factor, second)
-                           - marginal_weights(names, levels, factor, first))
-                test = result.t_test(weights[None, :])
-                ci_low, ci_high = test.conf_int(alpha=1 - CONFIDENCE)[0]
-                family.append({"statement": statement, "factor": factor, "level_a": first, "level_b": second,
-                               "estimate": float(test.effect[0]), "se": float(test.sd[0, 0]),
-                               "z": float(test.tvalue[0, 0]), "p": float(test.pvalue), "ci_low": float(ci_low),
-                               "ci_high": float(ci_high)})
-            for row, adjusted in zip(family, holm([r["p"] for r in family])):
-                contrasts.append({**row, "p_holm": float(adjusted)})
+        def t_test(weights):
+            test = result.t_test(weights[None, :])
+            ci_low, ci_high = test.conf_int(alpha=1 - CONFIDENCE)[0]
+            return {"estimate": float(test.effect[0]), "se": float(test.sd[0, 0]), "z": float(test.tvalue[0, 0]),
+                    "p": float(test.pvalue), "ci_low": float(ci_low), "ci_high": float(ci_high)}
+
+        contrasts += factor_contrasts(list(result.fe_params.index), levels, statement, t_test)
+    return pd.DataFrame(terms), pd.DataFrame(contrasts)
+
+
+def factor_contrasts(names, levels, statement, test):
+    """Each factor's pairs of levels, compared on their marginal means: `test(weights)` (weights on the fixed
+    effects named `names`, intercept included) gives each comparison's columns, with "p"; Holm within factor."""
+    rows = []
+    for factor in FACTORS:
+        family = []
+        for first, second in itertools.combinations(levels[factor], 2):
+            weights = marginal_weights(names, levels, factor, second) - marginal_weights(names, levels, factor, first)
+            family.append({"statement": statement, "factor": factor, "level_a": first, "level_b": second,
+                           **test(weights)})
+        for row, adjusted in zip(family, holm([r["p"] for r in family])):
+            rows.append({**row, "p_holm": float(adjusted)})
+    return rows
+
+
+def factorial_clmm(ratings, levels, max_participants=mixed.MAX_PARTICIPANTS, seed=0):
+    """(terms, contrasts) of the cumulative link mixed model statement ~ model * method + (1|participant) +
+    (1|image) per statement (analysis.clmm; FORMULA's fixed effects, on the linear model's participants): every
+    term's odds ratio of a higher answer, and each factor's pairs of levels compared on their marginal log odds
+    (Holm within factor and statement): the odds ratio of a higher answer per model and per method."""
+    fitted = mixed.participant_subsample(ratings, max_participants, seed)
+    terms, contrasts = [], []
+    for statement in STATEMENTS:
+        fit = clmm.fit_cumulative_mixed(FORMULA, factor_frame(fitted, levels, statement))
+        columns = {**ordinal.fit_columns(fit), "n_ratings_fitted": len(fitted)}
+        for i, term in enumerate(fit.terms):
+            terms.append({"statement": statement, "term": term,
+                          **ordinal.odds_ratio_columns(fit.contrast(np.eye(len(fit.terms))[i])), **columns})
+        contrasts += factor_contrasts(["Intercept", *fit.terms], levels, statement,
+                                      lambda weights: ordinal.odds_ratio_columns(fit.contrast(weights[1:])))
     return pd.DataFrame(terms), pd.DataFrame(contrasts)
 
 

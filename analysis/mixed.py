@@ -19,6 +19,7 @@ from analysis.stats import holm, model_pairs
 # grows faster than the data (measured, CPU seconds for both statements at 60 ratings per participant:
 # 65 participants 1-1.6, 200 about 9, 1,000 about 65), and 200 participants pin the model differences well.
 MAX_PARTICIPANTS = 200
+FORMULA = "rating ~ model"  # on mixed_frame's columns; the cumulative link mixed model (analysis.ordinal) too
 VARIANCE_COMPONENTS = {"participant": "0 + C(participant)", "image": "0 + C(image)"}
 # Powell on the profiled REML likelihood (two variance ratios): statsmodels' default gradient optimizers
 # (bfgs, then lbfgs, cg) took 1-40 s per statement at 65 participants x 60 ratings and, where a variance is
@@ -61,7 +62,7 @@ def fit_mixed(ratings, models, statement):
 
     `ratings`: those of `models` only.
     """
-    return fit_crossed("rating ~ model", mixed_frame(ratings, models, statement),
+    return fit_crossed(FORMULA, mixed_frame(ratings, models, statement),
                        f"The mixed model could not be fitted to the {statement} ratings")
 
 
@@ -94,18 +95,32 @@ def variance_components(result):
             "residual_variance": float(result.scale)}
 
 
-def contrast(result, first, second, models):
-    """Mean rating of `second` minus `first`, tested from the fitted covariance of the fixed effects."""
-    weights = np.zeros((1, len(result.fe_params)))
-    names = list(result.fe_params.index)
+def pair_weights(names, first, second, models):
+    """Weights on fixed effects named `names` (FORMULA's treatment coding, models[0] the reference) giving
+    `second`'s effect minus `first`'s, and the term it is: e.g. 'model[T.M2] - model[T.A]'."""
+    weights = np.zeros(len(names))
     for model, sign in ((second, 1.0), (first, -1.0)):
         if model != models[0]:
-            weights[0, names.index(f"model[T.{model}]")] = sign
-    test = result.t_test(weights)
+            weights[names.index(f"model[T.{model}]")] = sign
+    return weights, " - ".join(f"model[T.{m}]" for m in (second, first) if m != models[0])
+
+
+def contrast(result, first, second, models):
+    """Mean rating of `second` minus `first`, tested from the fitted covariance of the fixed effects."""
+    weights, term = pair_weights(list(result.fe_params.index), first, second, models)
+    test = result.t_test(weights[None, :])
     low, high = test.conf_int(alpha=1 - CONFIDENCE)[0]
-    term = " - ".join(f"model[T.{m}]" for m in (second, first) if m != models[0])
     return {"term": term, "estimate": float(test.effect[0]), "se": float(test.sd[0, 0]),
             "z": float(test.tvalue[0, 0]), "p": float(test.pvalue), "ci_low": float(low), "ci_high": float(high)}
+
+
+def sample_columns(ratings, fitted, seed):
+    """What a crossed model was fitted on: all ratings, or the seeded participant subsample `fitted` of them."""
+    subsampled = len(fitted) < len(ratings)
+    return {"n_ratings": len(ratings), "n_participants": ratings["participant"].nunique(),
+            "n_images": ratings["image"].nunique(), "n_ratings_fitted": len(fitted),
+            "n_participants_fitted": fitted["participant"].nunique(), "subsampled": subsampled,
+            "seed": seed if subsampled else None}
 
 
 def mixed_models(ratings, models, max_participants=MAX_PARTICIPANTS, seed=0):
@@ -115,17 +130,12 @@ def mixed_models(ratings, models, max_participants=MAX_PARTICIPANTS, seed=0):
     """
     ratings = ratings[ratings["model"].isin(models)]
     fitted = participant_subsample(ratings, max_participants, seed)
-    n_participants = ratings["participant"].nunique()
-    subsampled = len(fitted) < len(ratings)
+    sample = sample_columns(ratings, fitted, seed)
     rows = []
     for statement in STATEMENTS:
         result, messages = fit_mixed(fitted, models, statement)
         fit = {**variance_components(result), "log_likelihood": float(result.llf),
-               "converged": bool(result.converged), "fit_warnings": "; ".join(messages),
-               "n_ratings": len(ratings), "n_participants": n_participants,
-               "n_images": ratings["image"].nunique(), "n_ratings_fitted": len(fitted),
-               "n_participants_fitted": fitted["participant"].nunique(), "subsampled": subsampled,
-               "seed": seed if subsampled else None}
+               "converged": bool(result.converged), "fit_warnings": "; ".join(messages), **sample}
         family = [{"statement": statement, "model_a": first, "model_b": second, "reference": models[0],
                    **contrast(result, first, second, models)} for first, second in model_pairs(models)]
         for row, adjusted in zip(family, holm([r["p"] for r in family])):

@@ -153,6 +153,9 @@ def run_analysis(data, options, provenance=None):
     flat.columns = [f"{statement}_{model}" for statement, model in flat.columns]
     tables["participant_means"] = flat.reset_index().astype({"participant": str})
     tables["rating_design"] = stats.rating_design(ratings)
+    if options.mixed_model:  # the ratings as ordered categories, beside the linear mixed model, on its participants
+        tables["clmm"], tables["clmm_thresholds"] = ordinal.mixed_ordinal_models(
+            ratings, models, options.mixed_max_participants, options.seed)
     tables["ordinal"] = ordinal.ordinal_models(ratings, models, options.ordinal_max_rows, options.seed)
 
     choice_models = choice_stats.offered_models(data.choices, models)
@@ -188,6 +191,9 @@ def run_analysis(data, options, provenance=None):
             cell_descriptives=factorial.cell_descriptives(ratings, levels),
         )
         tables.update(factor_tests(ratings, levels, options))
+        if options.mixed_model:
+            tables["factorial_clmm"], tables["factorial_clmm_contrasts"] = factorial.factorial_clmm(
+                ratings, levels, options.mixed_max_participants, options.seed)
     analysis = Analysis(sample, options, models, choice_models, tables, provenance=provenance,
                         metrics_left_out=metrics_left_out)
     analysis.figures = {

@@ -27,8 +27,8 @@ def add_analysis_arguments(parser):
                         help="seed of the ordinal and mixed models' subsamples on very large data and of the "
                              "task tables' bootstrap intervals (default 0)")
     parser.add_argument("--no-mixed", action="store_true",
-                        help="skip the mixed model with crossed random effects for participant and image "
-                             "(and the task blocks' condition model)")
+                        help="skip the mixed models with crossed random effects for participant and image "
+                             "(the linear one, the ordinal one and the task blocks' condition model)")
 
 
 def analysis_options(options):

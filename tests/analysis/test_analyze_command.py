@@ -12,6 +12,7 @@ from scipy import stats as sp
 from statsmodels.stats.multitest import multipletests
 
 from analysis.simulation import simulate_export
+from tests.helpers.report import html_tables, p_text
 
 
 def analyze(*args):
@@ -100,7 +101,8 @@ def test_report_holds_every_output_and_the_numbers_equal_scipy(export):
     results_section = html[html.index("<h2>Results</h2>"):]
     order = [results_section.index(title) for title in (
         "Descriptives", "Mixed model: crossed random effects", "Mixed model: variance components",
-        "Participant-level tests", "Table 3 layout: pooled tests", "Ordinal model")]
+        "Ordinal mixed model: odds ratio of a higher answer", "Ordinal mixed model: thresholds",
+        "Participant-level tests", "Table 3 layout: pooled tests", "Pooled ordinal model (sensitivity check)")]
     assert order == sorted(order)
 
 
@@ -185,13 +187,77 @@ def test_models_option_picks_and_orders_the_models(export):
     assert data["choice_models"] == ["M2", "N", "A"]  # shares stay shares of all choices
 
 
-def test_no_mixed_skips_the_mixed_model_and_says_so(export):
+def test_no_mixed_skips_the_mixed_models_and_says_so(export):
     analyze(*file_args(export), "--no-mixed")
     data = results(export["out"])
-    assert "mixed" not in data and data["options"]["mixed_model"] is False
+    assert "mixed" not in data and "clmm" not in data and data["options"]["mixed_model"] is False
     assert not (export["out"] / "tables" / "mixed.csv").exists()
+    assert not (export["out"] / "tables" / "clmm.csv").exists()
     html = (export["out"] / "report.html").read_text()
     assert "It was not fitted for this report (--no-mixed)." in html and "Mixed model: crossed" not in html
+    assert "Ordinal mixed model" not in html and "the ordinal mixed model above" not in html
+
+
+def odds_ratio_row(r):
+    return [r["statement"].capitalize(), f"{r['model_a']} vs {r['model_b']}", f"{r['odds_ratio']:.2f}",
+            f"[{r['or_ci_low']:.2f}, {r['or_ci_high']:.2f}]", f"{r['log_odds_ratio']:.3f}", f"{r['se']:.3f}",
+            f"{r['p']:.2E}", p_text(r["p_holm"])]
+
+
+def test_the_ordinal_mixed_model_stands_beside_the_linear_one_in_every_output(export):
+    analyze(*file_args(export))
+    out = export["out"]
+    data = results(out)
+    pairs, thresholds = data["clmm"], data["clmm_thresholds"]
+    assert [(r["statement"], r["model_a"], r["model_b"]) for r in pairs] == [
+        (s, a, b) for s in ("sufficiency", "trust") for a, b in (("N", "A"), ("A", "M2"), ("N", "M2"))]
+    assert all(r["converged"] for r in pairs) and pairs[0]["n_ratings_fitted"] == 180
+    assert [r["threshold"] for r in thresholds] == ["1|2", "2|3", "3|4", "4|5"] * 2
+    table = list(csv.DictReader(open(out / "tables" / "clmm.csv", newline="")))
+    assert [float(r["odds_ratio"]) for r in table] == pytest.approx([r["odds_ratio"] for r in pairs], rel=1e-12)
+    assert (out / "tables" / "clmm_thresholds.csv").exists()
+
+    tables = html_tables(out / "report.html")
+    assert tables["Ordinal mixed model: odds ratio of a higher answer"] == [odds_ratio_row(r) for r in pairs]
+    fits = tables["Ordinal mixed model: thresholds, variance components and convergence"]
+    trust = [r for r in thresholds if r["statement"] == "trust"]
+    assert fits[1][:3] == ["Trust", "; ".join(f"{r['threshold']}: {r['estimate']:.2f} ({r['se']:.2f})" for r in trust),
+                           f"{pairs[3]['participant_variance']:.3f}"]
+    assert fits[1][-1].startswith("yes")
+    assert "Pooled ordinal model (sensitivity check)" in tables and "Ordinal model (sensitivity check)" not in tables
+    markdown = (out / "report.md").read_text()
+    assert "| " + " | ".join(odds_ratio_row(pairs[2])) + " |" in markdown
+    assert "the ordinal mixed model above is the same model with them" in markdown
+    assert "Ordinal mixed model: the cumulative link mixed model" in markdown  # the Methods line
+
+
+def test_an_ordinal_mixed_model_that_does_not_converge_says_so_and_shows_no_numbers(export):
+    """Every M2 sufficiency rating a 5: M2's odds ratio is infinite, the fit cannot converge."""
+    ratings = pd.read_csv(export["ratings"])
+    ratings.loc[ratings["model"] == "M2", "sufficiency"] = 5
+    ratings.to_csv(export["ratings"], index=False)
+    analyze(*file_args(export))
+    out = export["out"]
+    data = results(out)
+    failed = [r for r in data["clmm"] if r["statement"] == "sufficiency"]
+    assert not any(r["converged"] for r in failed)
+    assert all(r["fit_message"].startswith("did not converge: the data carry almost no information on model[T.M2]")
+               for r in failed)
+    assert all(r[key] is None for r in failed for key in ("log_odds_ratio", "odds_ratio", "se", "p", "p_holm",
+                                                         "or_ci_low", "participant_variance", "log_likelihood"))
+    assert all(r["converged"] and r["odds_ratio"] > 0 for r in data["clmm"] if r["statement"] == "trust")
+    assert all(r["estimate"] is None for r in data["clmm_thresholds"] if r["statement"] == "sufficiency")
+
+    tables = html_tables(out / "report.html")
+    rows = tables["Ordinal mixed model: odds ratio of a higher answer"]
+    assert rows[0] == ["Sufficiency", "N vs A", "not converged", "n/a", "n/a", "n/a", "n/a", "n/a"]
+    assert rows[3][2] != "not converged"
+    fits = tables["Ordinal mixed model: thresholds, variance components and convergence"]
+    assert fits[0][1:5] == ["n/a"] * 4 and fits[0][-1] == f"NO: {failed[0]['fit_message']}"
+    html = (out / "report.html").read_text()
+    assert "It did not converge for sufficiency (did not converge: the data carry almost no information" in html
+    csv_rows = list(csv.DictReader(open(out / "tables" / "clmm.csv", newline="")))
+    assert [r["odds_ratio"] for r in csv_rows[:3]] == [""] * 3 and csv_rows[0]["converged"] == "False"
 
 
 def test_a_study_without_side_by_side_pages_gets_a_report_without_choices(export):

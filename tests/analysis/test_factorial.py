@@ -5,7 +5,6 @@ import io
 import itertools
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 import choix
@@ -19,13 +18,15 @@ from django.template import engines
 from django.template.loader import render_to_string
 from scipy import stats as sp
 from statsmodels.discrete.conditional_models import ConditionalLogit
+from statsmodels.stats.multitest import multipletests
 
 from analysis import choices as choice_stats
-from analysis import factorial, mixed
+from analysis import clmm, factorial, mixed
 from analysis.display import html_context
 from analysis.loading import read_export
 from analysis.pipeline import Options, run_analysis
 from analysis.simulation import simulate_export
+from tests.helpers.report import html_tables, p_text
 
 MODELS, METHODS = ("N", "A", "M2"), ("VG", "IG", "SG")
 EFFECTS = {f"{m}|{k}": 0.3 * i + 0.5 * j for (i, m), (j, k) in
@@ -86,9 +87,37 @@ def test_the_mixed_model_terms_and_contrasts_equal_statsmodels(export):
         assert row["estimate"] == pytest.approx(float(expected.effect[0]), abs=1e-6)
         assert row["p"] == pytest.approx(float(expected.pvalue), rel=1e-4)
         family = contrasts[(contrasts["statement"] == statement) & (contrasts["factor"] == "model")]
-        from statsmodels.stats.multitest import multipletests
         assert family["p_holm"].to_numpy() == pytest.approx(multipletests(family["p"], method="holm")[1])
         assert set(contrasts[contrasts["statement"] == statement]["factor"]) == {"model", "method"}
+
+
+def test_the_ordinal_mixed_model_terms_and_contrasts_equal_clmm_on_the_raw_rows(export):
+    """analysis.clmm (equal to R's ordinal::clmm: test_clmm.py) with the linear model's fixed effects, fitted to the
+    raw CSV rows; each factor's contrasts are the marginal log odds, as the linear model's are marginal means."""
+    terms = export["analysis"].tables["factorial_clmm"]
+    contrasts = export["analysis"].tables["factorial_clmm_contrasts"]
+    raw = export["raw"]
+    for statement in ("sufficiency", "trust"):
+        data = raw.assign(rating=raw[statement], model=pd.Categorical(raw["model"], categories=MODELS),
+                          method=pd.Categorical(raw["method"], categories=METHODS))
+        fit = clmm.fit_cumulative_mixed(factorial.FORMULA, data)
+        assert fit.converged
+        ours = terms[terms["statement"] == statement].set_index("term")
+        assert list(ours.index) == fit.terms
+        assert ours["log_odds_ratio"].to_numpy() == pytest.approx(fit.coefficients, rel=1e-5)
+        assert ours["odds_ratio"].to_numpy() == pytest.approx(np.exp(fit.coefficients), rel=1e-5)
+        weights = np.zeros(len(fit.terms))  # M2 vs N over the three methods: M2 + the mean of its interactions
+        weights[fit.terms.index("C(model, Treatment)[T.M2]")] = 1
+        for method in ("IG", "SG"):
+            weights[fit.terms.index(f"C(model, Treatment)[T.M2]:C(method, Treatment)[T.{method}]")] = 1 / 3
+        expected = fit.contrast(weights)
+        row = contrasts[(contrasts["statement"] == statement) & (contrasts["level_a"] == "N")
+                        & (contrasts["level_b"] == "M2")].iloc[0]
+        assert [row["log_odds_ratio"], row["se"]] == pytest.approx([expected["estimate"], expected["se"]], rel=1e-5)
+        assert [row["or_ci_low"], row["or_ci_high"]] == pytest.approx(
+            np.exp([expected["ci_low"], expected["ci_high"]]), rel=1e-5)
+        family = contrasts[(contrasts["statement"] == statement) & (contrasts["factor"] == "method")]
+        assert family["p_holm"].to_numpy() == pytest.approx(multipletests(family["p"], method="holm")[1])
 
 
 def test_friedman_per_factor_equals_scipy_on_participant_means(export):
@@ -157,47 +186,6 @@ def test_a_one_method_study_has_no_two_factor_tables(tmp_path):
     assert not factorial.has_two_factors(analysis.tables["descriptives"])
 
 
-class HtmlTables(HTMLParser):
-    """The report's tables by their h3 title: each a list of rows of cell texts (header row first)."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables, self.title, self.cell, self.row, self.in_h3 = {}, "", None, None, False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "h3":
-            self.in_h3, self.title = True, ""
-        elif tag == "tr":
-            self.row = []
-        elif tag in ("td", "th"):
-            self.cell = ""
-
-    def handle_endtag(self, tag):
-        if tag == "h3":
-            self.in_h3 = False
-        elif tag in ("td", "th"):
-            self.row.append(self.cell)
-            self.cell = None
-        elif tag == "tr":
-            self.tables.setdefault(self.title, []).append(self.row)
-
-    def handle_data(self, data):
-        if self.in_h3:
-            self.title += data
-        elif self.cell is not None:
-            self.cell += data
-
-
-def html_tables(path):
-    parser = HtmlTables()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return {title: rows[1:] for title, rows in parser.tables.items()}
-
-
-def p_text(p, alpha=0.05):
-    return ("n/a" if p is None else f"{p:.2E}" + (" *" if p < alpha else ""))
-
-
 @pytest.fixture(scope="module")
 def report(export):
     ratings, choices, participants = export["paths"]
@@ -228,6 +216,7 @@ def test_the_html_report_shows_the_two_factor_tables_with_the_numbers_of_results
                            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"]
     assert [row[1] for row in terms[:9]] == ["Intercept (N × VG)", "model A", "model M2", "method IG", "method SG",
                                              "A × IG", "M2 × IG", "A × SG", "M2 × SG"]
+    term_labels = dict(zip([r["term"] for r in results["factorial_mixed"][:9]], [row[1] for row in terms[:9]]))
     assert [r["term"] for r in results["factorial_mixed"][:9]][5] == \
         "C(model, Treatment)[T.A]:C(method, Treatment)[T.IG]"
 
@@ -237,6 +226,19 @@ def test_the_html_report_shows_the_two_factor_tables_with_the_numbers_of_results
         assert row == [r["statement"].capitalize(), r["factor"], f"{r['level_a']} vs {r['level_b']}",
                        f"{r['estimate']:.3f}", f"{r['se']:.3f}", f"{r['z']:.2f}", f"{r['p']:.2E}",
                        p_text(r["p_holm"]), f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"]
+
+    odds = tables["Two-factor ordinal mixed model: odds ratio of each term"]
+    assert len(odds) == len(results["factorial_clmm"]) == 2 * 8  # no intercept: the thresholds take its place
+    for row, r in zip(odds, results["factorial_clmm"]):
+        assert row == [r["statement"].capitalize(), term_labels[r["term"]], f"{r['odds_ratio']:.2f}",
+                       f"[{r['or_ci_low']:.2f}, {r['or_ci_high']:.2f}]", f"{r['log_odds_ratio']:.3f}",
+                       f"{r['se']:.3f}", p_text(r["p"])]
+    per_factor = tables["Two-factor ordinal mixed model: odds ratio of a higher answer per model and per method"]
+    assert len(per_factor) == len(results["factorial_clmm_contrasts"]) == 2 * 2 * 3
+    for row, r in zip(per_factor, results["factorial_clmm_contrasts"]):
+        assert row == [r["statement"].capitalize(), r["factor"], f"{r['level_a']} vs {r['level_b']}",
+                       f"{r['odds_ratio']:.2f}", f"[{r['or_ci_low']:.2f}, {r['or_ci_high']:.2f}]",
+                       f"{r['log_odds_ratio']:.3f}", f"{r['se']:.3f}", f"{r['p']:.2E}", p_text(r["p_holm"])]
 
     friedman = tables["Friedman test per factor (participant level)"]
     assert len(friedman) == len(results["friedman_factors"]) == 4
