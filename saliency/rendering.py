@@ -27,11 +27,11 @@ from saliency.names import ABSOLUTE, DIVERGING, PER_MAP, RENDERINGS, SCALINGS, S
 DISPLAY_SIZE = 224
 COLORMAPS = {SEQUENTIAL: "inferno", ABSOLUTE: "inferno", DIVERGING: "RdBu_r"}
 CLIP_PERCENTILE = 99
-# What the colours mean, low to high: the legend participants may see (never naming a method or model).
+# What the colours mean, low to high, in words: the colour key participants may see (it names no method or model).
 LEGEND_LABELS = {
-    SEQUENTIAL: ("Less important", "More important"),
-    ABSOLUTE: ("Less important", "More important"),
-    DIVERGING: ("Against the prediction", "For the prediction"),
+    SEQUENTIAL: ("Dark: less important", "Bright: more important"),
+    ABSOLUTE: ("Dark: less important", "Bright: more important"),
+    DIVERGING: ("Blue: against the prediction", "White: no effect", "Red: for the prediction"),
 }
 LEGEND_STOPS = 11
 
@@ -106,7 +106,8 @@ def render_heatmaps(maps, groups, rendering=SEQUENTIAL, scaling=PER_MAP, size: i
 
 
 def legend(rendering):
-    """What a colour bar for `rendering` shows: its colours low to high (CSS hex) and its two end labels."""
+    """What a colour key for `rendering` shows: its colours low to high (CSS hex) and its words, spread evenly
+    along them (the first at the lowest value, the last at the highest)."""
     check_choice(rendering)
     colours = colormaps[COLORMAPS[rendering]](np.linspace(0, 1, LEGEND_STOPS))[:, :3]
     return ["#" + "".join(f"{round(c * 255):02x}" for c in colour) for colour in colours], LEGEND_LABELS[rendering]

@@ -85,10 +85,11 @@ def test_shared_scaling_gives_the_maps_of_one_image_and_method_one_range():
 
 
 def test_a_legend_is_the_rendering_s_own_colours_and_words():
-    colours, (low, high) = legend(DIVERGING)
+    colours, words = legend(DIVERGING)
     assert len(colours) == 11 and colours[5] == "#f7f6f6"  # near-white zero in the middle
-    assert (low, high) == ("Against the prediction", "For the prediction")
+    assert words == ("Blue: against the prediction", "White: no effect", "Red: for the prediction")
     sequential_colours, words = legend(SEQUENTIAL)
-    assert sequential_colours[0] == "#000004" and words == ("Less important", "More important")
+    assert sequential_colours[0] == "#000004" and words == ("Dark: less important", "Bright: more important")
+    assert legend(ABSOLUTE) == legend(SEQUENTIAL)
     with pytest.raises(ValueError, match="unknown rendering 'rainbow'; choose one of sequential, absolute, diverging"):
         legend("rainbow")
