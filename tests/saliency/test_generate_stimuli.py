@@ -6,9 +6,11 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from django.core.management import CommandError, call_command
+from PIL import Image
 
 from saliency.names import METRIC_NAMES
 from saliency.models import SourceImage, Stimulus
@@ -163,3 +165,23 @@ def test_each_method_makes_its_own_maps_with_their_metrics(tmp_path, settings):
 
     call_command("loaddata", str(tmp_path / "out" / "stimuli.json"), stdout=io.StringIO())
     assert Stimulus.objects.filter(method="GradCAM").count() == 4
+
+
+@pytest.mark.django_db
+def test_signed_maps_can_be_generated_diverging_on_one_range_per_image(tmp_path, settings):
+    """--rendering diverging --scaling image: Integrated Gradients' negative attributions are drawn blue (the
+    default draws them the colour of zero), and the choice is recorded on each stimulus. (One image of two models:
+    IG's metrics take a minute; saliency.rendering's tests check the shared ranges themselves.)"""
+    shutil.copytree(Path(settings.BASE_DIR) / "fixtures" / "models", tmp_path / "models")
+    call_command("generate_stimuli", "--models", "N", "M2", "--methods", "IG", "--images-per-dataset", "1",
+                 "--preset", "cpu", "--device", "cpu", "--seed", "3", "--rendering", "diverging", "--scaling", "image",
+                 "--checkpoints", str(tmp_path / "models"), "--out", str(tmp_path / "out"), stdout=io.StringIO())
+    stimuli = [r["fields"] for r in json.loads((tmp_path / "out" / "stimuli.json").read_text())
+               if r["model"] == "saliency.stimulus"]
+    assert len(stimuli) == 2 and {(s["rendering"], s["scaling"]) for s in stimuli} == {("diverging", "image")}
+    for stimulus in stimuli:
+        pixels = np.asarray(Image.open(tmp_path / "out" / stimulus["heatmap"]).convert("RGB"), dtype=int)
+        blue, red = (pixels[..., 2] > pixels[..., 0] + 8).mean(), (pixels[..., 0] > pixels[..., 2] + 8).mean()
+        assert blue > 0.01 and red > 0.01, (stimulus["heatmap"], blue, red)
+    with pytest.raises(CommandError, match="invalid choice: 'rainbow'"):
+        call_command("generate_stimuli", "--rendering", "rainbow", stdout=io.StringIO())
