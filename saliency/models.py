@@ -11,6 +11,7 @@ new ids and leaves every stored record as it is: a fixture record that would cha
 another image holds) stops loaddata with FixtureConflict, and nothing of that fixture is loaded.
 """
 
+from django.core.management.base import CommandError
 from django.db import models
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
@@ -143,9 +144,10 @@ class Stimulus(models.Model):
     natural_key.dependencies = ["saliency.sourceimage"]
 
 
-class FixtureConflict(ValueError):
-    """A fixture record that would change a stored record or take a key one holds (loaddata reports it and rolls
-    back: a ValueError is what loaddata names with the record)."""
+class FixtureConflict(CommandError, ValueError):
+    """A fixture record that would change a stored record or take a key one holds. loaddata names the fixture and
+    the record in a ValueError's message and rolls back; as a CommandError, manage.py prints it without a traceback
+    and exits 1."""
 
 
 def _stored_differences(instance, stored):
@@ -154,19 +156,23 @@ def _stored_differences(instance, stored):
             if not field.primary_key and field.value_from_object(stored) != field.value_from_object(instance)]
 
 
+KEEP_STORED = ("loaddata loaded nothing: it never overwrites a stored record. Give your imported records another "
+               "dataset name (or test index), or delete the stored record first.")
+
+
 @receiver(pre_save, sender=SourceImage)
 @receiver(pre_save, sender=Stimulus)
 def keep_stored_records(sender, instance, raw, **kwargs):
     """A record that loaddata saves (raw) may add to the database or repeat a stored record; never change one."""
     if not raw:
         return
+    name = sender._meta.verbose_name
     stored = sender.objects.filter(pk=instance.pk).first() if instance.pk is not None else None
     if stored is not None:
         differences = _stored_differences(instance, stored)
         if differences:
-            raise FixtureConflict(f"it would change the stored {sender._meta.verbose_name} {stored} (id {stored.pk}): "
-                                  f"{'; '.join(differences)}. Nothing of this fixture was loaded; stored records are "
-                                  "never overwritten (import yours under other names, or remove the stored one).")
+            raise FixtureConflict(f"the fixture's {name} {instance.natural_key()} differs from the stored one "
+                                  f"(id {stored.pk}): {'; '.join(differences)}. {KEEP_STORED}")
     for constraint in sender._meta.constraints:
         values = {name: getattr(instance, sender._meta.get_field(name).attname) for name in constraint.fields}
         if None in values.values():
@@ -174,7 +180,6 @@ def keep_stored_records(sender, instance, raw, **kwargs):
         holder = sender.objects.filter(**{sender._meta.get_field(n).attname: v for n, v in values.items()})
         holder = holder.exclude(pk=instance.pk).first() if instance.pk is not None else holder.first()
         if holder is not None:
-            named = ", ".join(f"{name} {value!r}" for name, value in values.items())
-            raise FixtureConflict(f"the stored {sender._meta.verbose_name} {holder} (id {holder.pk}) already has "
-                                  f"{named}. Nothing of this fixture was loaded; stored records are never "
-                                  "overwritten.")
+            shared = ", ".join(f"{field} {value!r}" for field, value in values.items())
+            raise FixtureConflict(f"the fixture's {name} {instance.natural_key()} and the stored {name} {holder} "
+                                  f"(id {holder.pk}) both have {shared}. {KEEP_STORED}")

@@ -203,8 +203,8 @@ def test_an_import_and_a_fixture_that_claim_one_test_image_differently_are_refus
     manifest = write_manifest(folder, claim)
     call_command("import_stimuli", str(manifest), stdout=io.StringIO())
     before = _everything()
-    with pytest.raises(FixtureConflict, match=rf"already has dataset 'fmnist', test_index {shipped['test_index']}\. "
-                                              "Nothing of this fixture was loaded"):
+    with pytest.raises(FixtureConflict, match=rf"both have dataset 'fmnist', test_index {shipped['test_index']}\. "
+                                              "loaddata loaded nothing: it never overwrites a stored record"):
         call_command("loaddata", "stimuli", stdout=io.StringIO())
     assert _everything() == before
 
@@ -236,6 +236,16 @@ def test_the_same_test_image_imported_and_shipped_is_one_source_image_in_either_
         assert source.image == shipped["image"] and source.stimuli.count() == 4  # N A M2 by VG, and N by LRP
         Stimulus.objects.all().delete()
         SourceImage.objects.all().delete()
+
+    mine = write_manifest(tmp_path, [{**row, "method": "VG"}], list(row))  # a shipped cell, another map
+    call_command("import_stimuli", str(mine), stdout=io.StringIO())
+    before = _everything()
+    with pytest.raises(FixtureConflict, match=r"the fixture's stimulus \('fmnist', '[^']+', 'N', 'VG'\) differs from "
+                                              r"the stored one \(id \d+\): heatmap: stored 'stimuli/.*loaded nothing"):
+        call_command("loaddata", "stimuli", stdout=io.StringIO())
+    assert _everything() == before
+    Stimulus.objects.all().delete()
+    SourceImage.objects.all().delete()
 
     wrong = write_manifest(tmp_path, [{**row, "class_name": "Coat"}], list(row))
     call_command("loaddata", "stimuli", stdout=io.StringIO())
