@@ -8,7 +8,7 @@ Datasets, models (variants) and methods are free text: the built-in ones below, 
 Fixtures name records by natural keys, never by primary key: a source image by its dataset and its content-named
 PNG, a stimulus by its source image, model and method. `loaddata` then adds the records a database lacks under
 new ids and leaves every stored record as it is: a fixture record that would change one (or take a test index
-another image holds) stops loaddata with FixtureConflict, and nothing of that fixture is loaded.
+another image holds) stops loaddata with FixtureConflict, and nothing is loaded.
 """
 
 from django.core.management.base import CommandError
@@ -145,9 +145,9 @@ class Stimulus(models.Model):
 
 
 class FixtureConflict(CommandError, ValueError):
-    """A fixture record that would change a stored record or take a key one holds. loaddata names the fixture and
-    the record in a ValueError's message and rolls back; as a CommandError, manage.py prints it without a traceback
-    and exits 1."""
+    """A fixture record that would change a stored record or take a key one holds. As a ValueError, loaddata names
+    the record in its message and rolls everything back; as a CommandError, manage.py prints it without a
+    traceback and exits 1."""
 
 
 def _stored_differences(instance, stored):
@@ -174,7 +174,7 @@ def keep_stored_records(sender, instance, raw, **kwargs):
             raise FixtureConflict(f"the fixture's {name} {instance.natural_key()} differs from the stored one "
                                   f"(id {stored.pk}): {'; '.join(differences)}. {KEEP_STORED}")
     for constraint in sender._meta.constraints:
-        values = {name: getattr(instance, sender._meta.get_field(name).attname) for name in constraint.fields}
+        values = {field: getattr(instance, sender._meta.get_field(field).attname) for field in constraint.fields}
         if None in values.values():
             continue
         holder = sender.objects.filter(**{sender._meta.get_field(n).attname: v for n, v in values.items()})
