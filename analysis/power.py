@@ -32,6 +32,7 @@ from saliency.files import json_ready
 from studyapp import randomization
 from analysis.simulation import TaskBlock, simulate_tasks, task_arms
 from analysis.tasks import GEE_NAME
+from studyapp import simulation
 from studyapp.schema import FACTORIAL_POWER_COLUMNS, NO_MAP_CONDITION, POWER_COLUMNS, SIMULATION, condition_name
 from studyapp.simulation import likert_answers, parse_model_values
 
@@ -230,12 +231,11 @@ def parse_means(text, option="--means", what="model"):
 
 
 def split_cell(name, option):
-    """`M2×IG` (the report's cell name) or `M2:IG` -> ("M2", "IG")."""
-    separator = "×" if "×" in name else ":"
-    model, found, method = name.partition(separator)
-    if not found or not model.strip() or not method.strip() or separator in method:
-        raise InputError(f"{option}: {name!r} is not a cell; write MODEL×METHOD or MODEL:METHOD, e.g. M2:IG=3.1.")
-    return model.strip(), method.strip()
+    """`M2×IG` (the report's cell name) or `M2:IG` -> ("M2", "IG") (studyapp.simulation reads cells for both)."""
+    try:
+        return simulation.split_cell(name, option)
+    except ValueError as error:
+        raise InputError(str(error)) from None
 
 
 def factorial_design(methods, *, means=None, method_effects=None, cell_means=None, **spreads):

@@ -6,8 +6,9 @@
 
 The run's images and VG stimuli must be exactly those of fixtures/stimuli.json (the same seed and checkpoints
 make them): that is checked first, and nothing is written otherwise. methods.json then holds only the other
-methods' stimuli, on the images of stimuli.json (load it after stimuli.json) under new primary keys after
-stimuli.json's, in the run's seeded order; their PNGs are copied into fixtures/stimuli/ (content-named).
+methods' stimuli, on the images of stimuli.json (load it after stimuli.json), named by natural keys in the run's
+seeded order (loaddata numbers them after stimuli.json's); their PNGs are copied into fixtures/stimuli/
+(content-named).
 """
 
 import json
@@ -21,11 +22,12 @@ SHIPPED_METHOD = "VG"
 
 
 def by_model(records, model):
-    return {r["pk"]: r["fields"] for r in records if r["model"] == model}
+    return [r["fields"] for r in records if r["model"] == model]
 
 
 def cell(fields, sources):
-    source = sources[fields["source_image"]]
+    """(dataset, test index, model, method) of a stimulus record; `sources` maps natural keys to source fields."""
+    source = sources[tuple(fields["source_image"])]
     return source["dataset"], source["test_index"], fields["variant"], fields["method"]
 
 
@@ -35,15 +37,15 @@ def methods_records(made, shipped):
     if made_sources != shipped_sources:
         raise ValueError("the run's source images differ from fixtures/stimuli.json's: use its seed, image count "
                          "and checkpoints")
-    made_stimuli = {cell(f, made_sources): (pk, f) for pk, f in by_model(made, "saliency.stimulus").items()}
-    shipped_stimuli = by_model(shipped, "saliency.stimulus")
-    differing = [pk for pk, f in shipped_stimuli.items() if made_stimuli.get(cell(f, shipped_sources), (0, {}))[1] != f]
+    sources = {(s["dataset"], s["image"]): s for s in shipped_sources}
+    made_stimuli = {cell(f, sources): f for f in by_model(made, "saliency.stimulus")}
+    differing = [cell(f, sources) for f in by_model(shipped, "saliency.stimulus")
+                 if made_stimuli.get(cell(f, sources)) != f]
     if differing:
-        raise ValueError(f"the run's {SHIPPED_METHOD} stimuli differ from fixtures/stimuli.json's (pks "
-                         f"{differing[:10]}): generate on the same checkpoints with the same seed")
-    others = sorted((pk, f) for (*_, method), (pk, f) in made_stimuli.items() if method != SHIPPED_METHOD)
-    first = max(shipped_stimuli) + 1
-    return [{"model": "saliency.stimulus", "pk": first + i, "fields": f} for i, (_, f) in enumerate(others)]
+        raise ValueError(f"the run's {SHIPPED_METHOD} stimuli differ from fixtures/stimuli.json's ({differing[:10]}): "
+                         "generate on the same checkpoints with the same seed")
+    return [{"model": "saliency.stimulus", "fields": f} for f in by_model(made, "saliency.stimulus")
+            if f["method"] != SHIPPED_METHOD]
 
 
 def main(argv):

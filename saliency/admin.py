@@ -17,5 +17,5 @@ class SourceImageAdmin(admin.ModelAdmin):
 
 @admin.register(Stimulus)
 class StimulusAdmin(admin.ModelAdmin):
-    list_display = ["source_image", "variant", "predicted_class", "confidence", "preset"]
-    list_filter = ["variant", "source_image__dataset", "preset"]
+    list_display = ["source_image", "variant", "method", "predicted_class", "confidence", "preset", "rendering"]
+    list_filter = ["variant", "method", "source_image__dataset", "preset", "rendering", "scaling"]

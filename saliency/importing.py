@@ -1,26 +1,30 @@
 """A manifest of a researcher's own images and maps -> stimulus PNGs rendered as generate_stimuli renders them.
 
 The manifest is a CSV file, one row per map:
-    image,map,dataset,class_name,model,method[,predicted_class,confidence,test_index]
+    image,map,dataset,class_name,model,method[,predicted_class,confidence,test_index,settings]
 Paths are relative to the manifest's folder (or absolute). Images are PNG or JPEG; maps are `.npy` arrays
 (H x W, any float range) or grayscale PNGs, of the image's size. Dataset, model and method names are free text.
+`settings` is a JSON object of the method's settings (epsilon, target layer, baseline, ...), kept as given.
+The whole manifest is drawn with one rendering and scaling (saliency.rendering), chosen by the caller.
 
 Everything is checked before anything is rendered: `read_manifest` raises one ManifestError naming every bad
 row and what is wrong with it, so an import is all or nothing. Nothing here touches the database.
 """
 
 import csv
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from saliency.rendering import png_bytes, png_file_name, render_heatmap, render_image
+from saliency.names import DEFAULT_RENDERING, DEFAULT_SCALING
+from saliency.rendering import check_choice, png_bytes, png_file_name, render_heatmaps, render_image
 
 REQUIRED_COLUMNS = ("image", "map", "dataset", "class_name", "model", "method")
-OPTIONAL_COLUMNS = ("predicted_class", "confidence", "test_index")
+OPTIONAL_COLUMNS = ("predicted_class", "confidence", "test_index", "settings")
 NAME_COLUMNS = ("dataset", "class_name", "model", "method")  # free text, stored as given
 NAME_LENGTH = 64  # the records' field length
 IMAGE_FORMATS = ("PNG", "JPEG")
@@ -57,7 +61,10 @@ class ImportedStimulus:
     map_path: str  # as the manifest gives it: the record's provenance
     predicted_class: str
     confidence: float | None
-    png: bytes
+    settings: dict
+    rendering: str
+    scaling: str
+    png: bytes = b""  # drawn once every row is read (a shared range needs all the maps of an image)
 
     @property
     def file_name(self):
@@ -107,8 +114,24 @@ def _optional_number(text, kind, check, meaning):
     return value
 
 
-def read_manifest(manifest):
-    """The manifest's stimuli, rendered; raises ManifestError naming every bad row (data rows count from 2)."""
+def _settings(text):
+    """The settings cell as a dict: empty for an empty cell, else a JSON object."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"settings is not valid JSON ({error.msg} at character {error.pos + 1}); write a JSON "
+                         'object such as {"epsilon": 0.1, "target_layer": "layer4"}') from None
+    if not isinstance(value, dict):
+        raise ValueError(f"settings must be a JSON object such as {{\"epsilon\": 0.1}}, not {text!r}")
+    return value
+
+
+def read_manifest(manifest, rendering=DEFAULT_RENDERING, scaling=DEFAULT_SCALING):
+    """The manifest's stimuli, each map drawn by `rendering` on ranges by `scaling`; raises ManifestError naming
+    every bad row (data rows count from 2)."""
+    check_choice(rendering, scaling)
     manifest = Path(manifest)
     try:
         with manifest.open(newline="", encoding="utf-8-sig") as handle:
@@ -130,20 +153,25 @@ def read_manifest(manifest):
     if problems:
         raise ManifestError([f"{manifest}: {p}" for p in problems])
 
-    images, stimuli, seen = {}, [], {}
+    images, stimuli, maps, seen = {}, [], [], {}
     for number, row in enumerate(rows, start=2):
         row = {k: (v or "").strip() for k, v in row.items() if k is not None}
         try:
-            stimuli.append(_read_row(manifest.parent, row, images, seen, number))
+            stimulus, values = _read_row(manifest.parent, row, images, seen, number, rendering, scaling)
         except ValueError as error:
             problems.append(f"row {number}: {error}")
+        else:
+            stimuli.append(stimulus)
+            maps.append(values)
     if problems:
         raise ManifestError(problems)
     _check_test_indexes(stimuli)
-    return stimuli
+    groups = [(s.image.file_name, s.method) for s in stimuli]  # the maps a model comparison shows together
+    pictures = render_heatmaps(maps, groups, rendering, scaling)
+    return [replace(s, png=png_bytes(picture)) for s, picture in zip(stimuli, pictures)]
 
 
-def _read_row(folder, row, images, seen, number):
+def _read_row(folder, row, images, seen, number, rendering, scaling):
     errors = [f"{column} is empty" for column in REQUIRED_COLUMNS if not row.get(column)]
     errors += [f"{column} is longer than {NAME_LENGTH} characters" for column in NAME_COLUMNS
                if len(row.get(column, "")) > NAME_LENGTH]
@@ -172,13 +200,14 @@ def _read_row(folder, row, images, seen, number):
                                   "confidence must be a number from 0 to 1")
     test_index = _optional_number(row.get("test_index"), int, lambda v: v >= 0,
                                   "test_index must be a whole number from 0")
+    settings = _settings(row.get("settings"))
     image = ImportedImage(row["dataset"], row["class_name"], test_index, png_bytes(render_image(pixels)))
     earlier = images.setdefault(str(image_path), image)
     if (earlier.dataset, earlier.class_name, earlier.test_index) != (image.dataset, image.class_name, test_index):
         raise ValueError(f"image {row['image']!r} is given another dataset, class_name or test_index than on an "
                          "earlier row")
     return ImportedStimulus(number, earlier, row["model"], row["method"], row["map"], row.get("predicted_class", ""),
-                            confidence, png_bytes(render_heatmap(values)))
+                            confidence, settings, rendering, scaling), values
 
 
 def _check_test_indexes(stimuli):

@@ -4,9 +4,19 @@
 PNG paths are relative to settings.STIMULI_ROOT and opaque: they name neither the
 model, the method nor the class, so serving them cannot unblind a participant.
 Datasets, models (variants) and methods are free text: the built-in ones below, or an imported study's names.
+
+Fixtures name records by natural keys, never by primary key: a source image by its dataset and its content-named
+PNG, a stimulus by its source image, model and method. `loaddata` then adds the records a database lacks under
+new ids and leaves every stored record as it is: a fixture record that would change one (or take a test index
+another image holds) stops loaddata with FixtureConflict, and nothing is loaded.
 """
 
+from django.core.management.base import CommandError
 from django.db import models
+from django.db.models.signals import pre_save
+from django.dispatch import receiver
+
+from .names import DEFAULT_RENDERING, DEFAULT_SCALING, RENDERINGS, SCALINGS
 
 
 class Dataset(models.TextChoices):
@@ -32,6 +42,29 @@ class Method(models.TextChoices):
     GRADCAM = "GradCAM", "Grad-CAM"
 
 
+class Rendering(models.TextChoices):
+    """How the map's values became colours (saliency.rendering)."""
+
+    SEQUENTIAL = RENDERINGS[0], "Sequential: 0 (and below) dark, the largest values bright"
+    ABSOLUTE = RENDERINGS[1], "Absolute value: the magnitude, whatever its sign"
+    DIVERGING = RENDERINGS[2], "Diverging: negative blue, zero white, positive red, on a symmetric range"
+
+
+class Scaling(models.TextChoices):
+    MAP = SCALINGS[0], "Per map"
+    IMAGE = SCALINGS[1], "Shared by the models' maps of one image and method"
+
+
+class SourceImageManager(models.Manager):
+    def get_by_natural_key(self, dataset, image):
+        return self.get(dataset=dataset, image=image)
+
+
+class StimulusManager(models.Manager):
+    def get_by_natural_key(self, dataset, image, variant, method):
+        return self.get(source_image__dataset=dataset, source_image__image=image, variant=variant, method=method)
+
+
 class SourceImage(models.Model):
     """A test-set image; its stimuli are the maps that each model and method give for it."""
 
@@ -42,11 +75,18 @@ class SourceImage(models.Model):
     class_name = models.CharField(max_length=64)
     image = models.CharField(max_length=255, help_text="PNG path relative to STIMULI_ROOT.")
 
+    objects = SourceImageManager()
+
     class Meta:
         ordering = ["dataset", "test_index"]
         constraints = [
             models.UniqueConstraint(fields=["dataset", "test_index"], name="unique_source_image"),
+            models.UniqueConstraint(fields=["dataset", "image"], name="unique_source_image_file"),
         ]
+
+    def natural_key(self):
+        """The dataset and the PNG, whose name is a hash of its content (saliency.rendering.png_file_name)."""
+        return self.dataset, self.image
 
     def __str__(self):
         dataset = dict(Dataset.choices).get(self.dataset, self.dataset)
@@ -77,6 +117,16 @@ class Stimulus(models.Model):
                                                                    "faithful).")
     ssim = models.FloatField(null=True, blank=True, help_text="SSIM with the map of a noisy copy (higher: more "
                                                               "stable); empty when no copy kept the prediction.")
+    rendering = models.CharField(max_length=16, choices=Rendering.choices, default=DEFAULT_RENDERING,
+                                 help_text="How the map's values became colours.")
+    scaling = models.CharField(max_length=16, choices=Scaling.choices, default=DEFAULT_SCALING,
+                               help_text="The range the colours span: the map's own, or one shared by the models' "
+                                         "maps of the image (by the same method).")
+    settings = models.JSONField(default=dict, blank=True,
+                                help_text="The method's settings as the researcher gave them (e.g. epsilon, target "
+                                          "layer, baseline): free JSON, kept and exported.")
+
+    objects = StimulusManager()
 
     class Meta:
         ordering = ["source_image", "variant", "method"]
@@ -87,3 +137,49 @@ class Stimulus(models.Model):
 
     def __str__(self):
         return f"{self.source_image} / {self.variant} / {self.method}"
+
+    def natural_key(self):
+        return (*self.source_image.natural_key(), self.variant, self.method)
+
+    natural_key.dependencies = ["saliency.sourceimage"]
+
+
+class FixtureConflict(CommandError, ValueError):
+    """A fixture record that would change a stored record or take a key one holds. As a ValueError, loaddata names
+    the record in its message and rolls everything back; as a CommandError, manage.py prints it without a
+    traceback and exits 1."""
+
+
+def _stored_differences(instance, stored):
+    return [f"{field.name}: stored {field.value_from_object(stored)!r}, fixture {field.value_from_object(instance)!r}"
+            for field in type(instance)._meta.concrete_fields
+            if not field.primary_key and field.value_from_object(stored) != field.value_from_object(instance)]
+
+
+KEEP_STORED = ("loaddata loaded nothing: it never overwrites a stored record. Give your imported records another "
+               "dataset name (or test index), or delete the stored record first.")
+
+
+@receiver(pre_save, sender=SourceImage)
+@receiver(pre_save, sender=Stimulus)
+def keep_stored_records(sender, instance, raw, **kwargs):
+    """A record that loaddata saves (raw) may add to the database or repeat a stored record; never change one."""
+    if not raw:
+        return
+    name = sender._meta.verbose_name
+    stored = sender.objects.filter(pk=instance.pk).first() if instance.pk is not None else None
+    if stored is not None:
+        differences = _stored_differences(instance, stored)
+        if differences:
+            raise FixtureConflict(f"the fixture's {name} {instance.natural_key()} differs from the stored one "
+                                  f"(id {stored.pk}): {'; '.join(differences)}. {KEEP_STORED}")
+    for constraint in sender._meta.constraints:
+        values = {field: getattr(instance, sender._meta.get_field(field).attname) for field in constraint.fields}
+        if None in values.values():
+            continue
+        holder = sender.objects.filter(**{sender._meta.get_field(n).attname: v for n, v in values.items()})
+        holder = holder.exclude(pk=instance.pk).first() if instance.pk is not None else holder.first()
+        if holder is not None:
+            shared = ", ".join(f"{field} {value!r}" for field, value in values.items())
+            raise FixtureConflict(f"the fixture's {name} {instance.natural_key()} and the stored {name} {holder} "
+                                  f"(id {holder.pk}) both have {shared}. {KEEP_STORED}")

@@ -1,7 +1,16 @@
-"""Names that saliency's records share with the export and the analysis, free of torch and Django.
+"""Names that saliency's records share with the export, the analysis and the survey pages, free of torch and Django.
 
 The explanation metrics are computed in saliency.metrics (torch); studyapp.schema names the export's
-columns after them, so they live here, where both can import them.
+columns after them, so they live here, where both can import them. The renderings and scalings of a map are
+applied in saliency.rendering (matplotlib), recorded on each stimulus and exported; their names live here too.
 """
 
 METRIC_NAMES = ("gini", "ris", "ros", "road_aopc", "ssim")
+
+# How a map's values become colours (saliency.rendering): `sequential` shows the values from 0 up (below 0 as 0),
+# `absolute` shows their magnitude |value|, `diverging` shows the sign around a white zero on a symmetric range.
+SEQUENTIAL, ABSOLUTE, DIVERGING = RENDERINGS = ("sequential", "absolute", "diverging")
+# The range a map is scaled to: its own (`map`), or one range shared by the models' maps of one image by one
+# method (`image`): the maps a side-by-side page that compares models shows together.
+PER_MAP, PER_IMAGE = SCALINGS = ("map", "image")
+DEFAULT_RENDERING, DEFAULT_SCALING = SEQUENTIAL, PER_MAP

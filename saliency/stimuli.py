@@ -2,8 +2,9 @@
 
 Everything is written into a temporary folder and moved into place only when
 all of it succeeded, so a failure leaves the old stimuli intact.
-File names are content hashes and stimulus primary keys are a seeded shuffle,
-so neither a file name nor a record id tells which model made a map.
+File names are content hashes, and the fixture names records by natural keys (saliency.models) in a seeded
+shuffle of the stimuli: loaddata gives them ids in that order, so neither a file name nor a record id tells which
+model made a map, and no fixture takes an id that an imported record holds.
 The models run in float64 here (STIMULUS_DTYPE): float32 kernels round differently on different CPUs
 (AVX2 or AVX-512, thread counts), enough to move a PNG's grey level or a RIS maximum over 200 perturbations;
 in float64 those differences stay far below the fixture's 8-bit pixels and 6 significant digits.
@@ -22,8 +23,8 @@ from saliency.attribution import METHODS, predict
 from saliency.data import batches
 from saliency.files import publish_folder
 from saliency.metrics import explain_and_evaluate
-from saliency.names import METRIC_NAMES
-from saliency.rendering import png_bytes, png_file_name, render_heatmap, render_image
+from saliency.names import DEFAULT_RENDERING, DEFAULT_SCALING, METRIC_NAMES
+from saliency.rendering import check_choice, png_bytes, png_file_name, render_heatmaps, render_image
 
 FIXTURE_NAME = "stimuli.json"
 STIMULUS_DTYPE = torch.float64
@@ -88,12 +89,14 @@ def _write_png(folder: Path, image) -> str:
     return f"{PNG_FOLDER}/{name}"
 
 
-def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu", methods=("VG",)):
+def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Path, device="cpu", methods=("VG",),
+                  rendering=DEFAULT_RENDERING, scaling=DEFAULT_SCALING):
     """Render one dataset's images and each model's maps by each method into png_folder; returns
     (source images, stimuli) as dicts.
 
     The explainers' models are used as float64 copies (STIMULUS_DTYPE); the caller's models are left as they are.
     Every model and method gets the same noise (explain_and_evaluate), as in manage.py evaluate_explanations.
+    The maps are drawn by `rendering` on ranges by `scaling` (saliency.rendering), once all of them are made.
     """
     explainers = [Explainer(e.variant, copy.deepcopy(e.model).to(STIMULUS_DTYPE), e.preset, e.checkpoint)
                   for e in explainers]
@@ -105,21 +108,25 @@ def build_stimuli(dataset, test_data, explainers, n_images, seed, png_folder: Pa
          "image": _write_png(png_folder, render_image(image.cpu()))}
         for index, label, image in zip(indices, y.tolist(), x)
     ]
-    stimuli = []
+    stimuli, maps = [], []
     for explainer in tqdm(explainers, desc=f"{dataset} saliency maps"):
         predicted, confidence = predict(explainer.model, x)
         for method in methods:
-            maps, scores = explain_and_evaluate(explainer.model, METHODS[method], x, predicted, seed)
+            made, scores = explain_and_evaluate(explainer.model, METHODS[method], x, predicted, seed)
             scores = torch.stack([scores[name] for name in METRIC_NAMES], dim=1).tolist()
-            for source, saliency, cls, conf, values in zip(sources, maps.cpu(), predicted.tolist(),
+            for source, saliency, cls, conf, values in zip(sources, made.cpu(), predicted.tolist(),
                                                            confidence.tolist(), scores):
+                maps.append(saliency.numpy())
                 stimuli.append({
                     "source": source, "variant": explainer.variant, "method": method,
-                    "heatmap": _write_png(png_folder, render_heatmap(saliency.numpy())),
                     "predicted_class": test_data.classes[cls], "confidence": round(conf, 4),
                     "preset": explainer.preset, "checkpoint": explainer.checkpoint,
                     **{name: _significant(value) for name, value in zip(METRIC_NAMES, values)},
+                    "rendering": rendering, "scaling": scaling, "settings": {},
                 })
+    groups = [(stimulus["source"]["test_index"], stimulus["method"]) for stimulus in stimuli]
+    for stimulus, picture in zip(stimuli, render_heatmaps(maps, groups, rendering, scaling)):
+        stimulus["heatmap"] = _write_png(png_folder, picture)
     return sources, stimuli
 
 
@@ -128,26 +135,29 @@ def _significant(value, digits=6):
     return float(f"{value:.{digits}g}") if math.isfinite(value) else None
 
 
+STIMULUS_FIELDS = ("variant", "method", "heatmap", "predicted_class", "confidence", "preset", "checkpoint",
+                   *METRIC_NAMES, "rendering", "scaling", "settings")
+
+
 def fixture_records(sources, stimuli, seed):
-    """Django fixture records with explicit pks; stimulus pks are a seeded shuffle (they reveal no model)."""
-    records = []
-    for pk, source in enumerate(sources, start=1):
-        source["pk"] = pk
-        records.append({"model": "saliency.sourceimage", "pk": pk, "fields": {
-            k: source[k] for k in ("dataset", "test_index", "class_name", "image")}})
-    pks = (torch.randperm(len(stimuli), generator=torch.Generator().manual_seed(seed)) + 1).tolist()
-    stimulus_records = [
-        {"model": "saliency.stimulus", "pk": pk, "fields": {
-            "source_image": stimulus["source"]["pk"],
-            **{k: stimulus[k] for k in ("variant", "method", "heatmap", "predicted_class", "confidence", "preset",
-                                        "checkpoint", *METRIC_NAMES)}}}
-        for pk, stimulus in zip(pks, stimuli)
+    """Django fixture records named by natural keys (no primary keys), the stimuli in a seeded shuffle: loaddata
+    numbers new records in file order, so their ids reveal no model or method."""
+    records = [{"model": "saliency.sourceimage", "fields": {
+        k: source[k] for k in ("dataset", "test_index", "class_name", "image")}} for source in sources]
+    places = torch.randperm(len(stimuli), generator=torch.Generator().manual_seed(seed)).tolist()
+    shuffled = [stimulus for _, stimulus in sorted(zip(places, stimuli), key=lambda pair: pair[0])]
+    return records + [
+        {"model": "saliency.stimulus", "fields": {
+            "source_image": [stimulus["source"]["dataset"], stimulus["source"]["image"]],
+            **{k: stimulus[k] for k in STIMULUS_FIELDS}}}
+        for stimulus in shuffled
     ]
-    return records + sorted(stimulus_records, key=lambda record: record["pk"])
 
 
-def write_stimuli(out: Path, per_dataset, seed, device="cpu", methods=("VG",)):
+def write_stimuli(out: Path, per_dataset, seed, device="cpu", methods=("VG",), rendering=DEFAULT_RENDERING,
+                  scaling=DEFAULT_SCALING):
     """per_dataset: [(dataset, test_data, explainers, n_images)]. Replaces out/stimuli.json and out/stimuli/."""
+    check_choice(rendering, scaling)
     records = []
 
     def write(staging):
@@ -155,7 +165,7 @@ def write_stimuli(out: Path, per_dataset, seed, device="cpu", methods=("VG",)):
         sources, stimuli = [], []
         for dataset, test_data, explainers, n_images in per_dataset:
             s, t = build_stimuli(dataset, test_data, explainers, n_images, seed, staging / PNG_FOLDER, device,
-                                 methods)
+                                 methods, rendering, scaling)
             sources += s
             stimuli += t
         records.extend(fixture_records(sources, stimuli, seed))

@@ -74,7 +74,7 @@ class StudyAdmin(admin.ModelAdmin):
                      "description": "Saving a changed text makes a new consent version (listed below); participants "
                                     "keep the version they agreed to."}),
         ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
-                              "comparison_count", "attention_checks", "attention_failure_ending", "length",
+                              "comparison_count", "attention_checks", "attention_failure_ending", "map_legend", "length",
                               "seconds_per_page"]}),
         ("Design", {"fields": ["comparison", "views_per_image", "design_balance"],
                     "description": "The conditions are the model x method cells of the study's stimuli. The "

@@ -8,6 +8,8 @@ dataset_description.json lists them for every column. Django-free.
 
 import json
 
+from saliency.names import RENDERINGS, SCALINGS
+
 from . import quality
 from .schema import (
     BALANCE_COLUMNS, BALANCE_FILE, CHOICES_COLUMNS, CHOICES_FILE, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS,
@@ -122,6 +124,15 @@ COLUMNS = {
     "action": (CODE, "The platform review: approve, or may_reject (a stated rule allows rejecting; the reason says "
                      "which, with its numbers). Deciding is the researcher's.", f"{APPROVE}, {MAY_REJECT}"),
     "reason": (TEXT, "For may_reject: the rule(s) and their numbers.", "empty for approve"),
+    "rendering": (CODE, "How the map's values became colours: sequential (0 and below dark, the largest values "
+                        "bright), absolute (the magnitude, whatever the sign) or diverging (negative blue, zero "
+                        "white, positive red, on a range symmetric around 0).",
+                  ", ".join(RENDERINGS) + " (an export written before this column: sequential)"),
+    "scaling": (CODE, "The range the colours span: the map's own (map), or one range shared by the models' maps of "
+                      "the image by the same method (image).", ", ".join(SCALINGS) + " (an export written before "
+                                                                                    "this column: map)"),
+    "settings": (TEXT, "The method's settings as the researcher gave them (import_stimuli's settings column, e.g. "
+                       "epsilon, target layer, baseline), as a JSON object.", "a JSON object; {}: none given"),
     **{name: (NUMBER, f"Explanation metric {name} of the stimulus's map (saliency.metrics).",
               "empty: could not be computed") for name in METRIC_NAMES},
 }

@@ -58,6 +58,8 @@ from any text cell that starts with one (`value[1:] if value.startswith("'") els
 the rule is lossless because a text that itself starts with `'` is prefixed too.
 """
 
+import json
+
 import pandas as pd
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
@@ -236,7 +238,8 @@ def stimuli_frame(study):
         "method": "method",
         "dataset": "source_image__dataset", "test_index": "source_image__test_index", "source_pk": "source_image_id",
         "class_name": "source_image__class_name", "model": "variant", "predicted_class": "predicted_class",
-        "confidence": "confidence", **{name: name for name in METRIC_NAMES}})
+        "confidence": "confidence", **{name: name for name in METRIC_NAMES}, "rendering": "rendering",
+        "scaling": "scaling", "settings": "settings"})
     return pd.DataFrame({
         "image": image_ids(data["dataset"], data["test_index"], data["source_pk"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
@@ -245,6 +248,9 @@ def stimuli_frame(study):
         "predicted_class": texts(data["predicted_class"]),
         **{name: data[name].astype("float64") for name in ["confidence", *METRIC_NAMES]},
         "method": data["method"].astype("string"),
+        "rendering": data["rendering"].astype("string"),
+        "scaling": data["scaling"].astype("string"),
+        "settings": texts(data["settings"].map(lambda value: json.dumps(value, ensure_ascii=False))),
     }, columns=STIMULI_COLUMNS)
 def recruitment_frame(study, include_preview=False):
     """One row per participant of the study: how they came, their platform IDs and how it ended (for payments)."""

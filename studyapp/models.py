@@ -122,6 +122,11 @@ class Study(models.Model):
         null=True, blank=True, help_text="Side-by-side comparisons per participant; blank: every image of the study."
     )
     attention_checks = models.BooleanField(default=True, help_text="Mix instructed-response items into the trials.")
+    map_legend = models.BooleanField(
+        "colour key", default=False,
+        help_text="Show a colour key under the maps of the rating and side-by-side pages, saying in words what the "
+                  "colours mean (from how the maps were drawn: e.g. 'Dark: less important', or for signed maps "
+                  "'Blue: against the prediction'). It never names a method or model.")
     comparison = models.CharField(
         "side-by-side compares", max_length=16, choices=Comparison.choices, default=Comparison.MODELS,
         help_text="What the three maps of a side-by-side page differ in: the models under one method, or the "

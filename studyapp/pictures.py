@@ -28,14 +28,27 @@ def png_data_uri(root, relative):
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def stimulus_pictures(trial):
-    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's three), as data: URIs."""
+@lru_cache(maxsize=None)
+def map_legend(rendering):
+    """The colour key of maps drawn by `rendering`: a CSS gradient's colours and its words, low to high."""
+    from saliency.rendering import legend  # matplotlib's colormaps: loaded only where a study shows a key
+
+    colours, words = legend(rendering)
+    return {"gradient": ", ".join(colours), "words": words}
+
+
+def stimulus_pictures(trial, with_legend=False):
+    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's three), as data: URIs;
+    `with_legend`: the colour key of each way the maps were drawn (one key where they share one)."""
     single = trial.kind != Trial.Kind.CHOICE
     ids = [trial.stimulus_id] if single else [trial.left_id, trial.middle_id, trial.right_id]
     stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk(ids)
     source = stimuli[ids[0]].source_image  # every map of a trial is of the trial's one image
     maps = [png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]
     context = {"class_name": source.class_name, "image_src": png_data_uri(settings.STIMULI_ROOT, source.image)}
+    if with_legend:
+        keys = (map_legend(stimuli[pk].rendering) for pk in ids)
+        context["legends"] = list({(key["gradient"], key["words"]): key for key in keys}.values())
     if single:
         context["map_src"] = maps[0]
     else:

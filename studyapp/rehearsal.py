@@ -107,17 +107,18 @@ class Rehearsal:
         trial = Trial.objects.select_related("stimulus", "left", "middle", "right").get(
             participant=participant, token=form.hidden()["trial"])
         if trial.kind == Trial.Kind.RATING:
-            sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant)
+            sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant, trial.stimulus.method)
             self.tally.ratings += 1
             return {"sufficiency": str(sufficiency), "trust": str(trust)}
         if trial.kind == Trial.Kind.ATTENTION:  # the first statement is answered like a rating (and not stored)
-            sufficiency, _ = self.answers.rating(rng, trial.stimulus.variant)
+            sufficiency, _ = self.answers.rating(rng, trial.stimulus.variant, trial.stimulus.method)
             answer = self.answers.attention(rng, trial.attention_target)
             self.tally.attention_checks += 1
             self.tally.attention_failed += answer != trial.attention_target
             return {"sufficiency": str(sufficiency), "answer": str(answer)}
         positions = form.choices("choice")  # "left", "middle", "right", in page order
-        picked = self.answers.choice(rng, [getattr(trial, position).variant for position in positions])
+        shown = [getattr(trial, position) for position in positions]
+        picked = self.answers.choice(rng, [s.variant for s in shown], [s.method for s in shown])
         self.tally.choices += 1
         return {"choice": positions[picked], "justification": self.answers.justification(rng)}
 

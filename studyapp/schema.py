@@ -5,7 +5,7 @@ Django-free, so that the exporter (studyapp/export.py), the analysis that reads 
 one edit here plus its producer. The file format itself is documented in studyapp/export.py.
 """
 
-from saliency.names import METRIC_NAMES
+from saliency.names import DEFAULT_RENDERING, DEFAULT_SCALING, METRIC_NAMES
 
 RATINGS_FILE = "ratings.csv"
 CHOICES_FILE = "choices.csv"
@@ -96,17 +96,22 @@ PARTICIPANTS_FLAG_COLUMNS = ("speeder", "total_seconds", "speeder_cutoff_seconds
 PARTICIPANTS_STEP_COLUMNS = ("instructions_read_at", "background_given_at")
 PARTICIPANTS_COLUMNS += PARTICIPANTS_DECISION_COLUMNS + PARTICIPANTS_FLAG_COLUMNS + PARTICIPANTS_STEP_COLUMNS
 REVIEW_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "action", "reason")
+# Issue 27: how each map was drawn (saliency.rendering) and the method's settings as the researcher gave them.
+STIMULI_RENDERING_COLUMNS = ("rendering", "scaling", "settings")
+STIMULI_COLUMNS += STIMULI_RENDERING_COLUMNS
 APPROVE, MAY_REJECT = "approve", "may_reject"  # review.csv's actions
 
 # Columns appended after a file's first release, with the value a file written before them means: an export
 # without them is read as it was meant (every study then showed Vanilla Gradient maps; nobody was excluded;
-# page hides, flags and the pages' submission times were not recorded).
+# page hides, flags and the pages' submission times were not recorded; every map was drawn sequentially on its own
+# range, and no settings were recorded).
 DEFAULT_METHOD = "VG"
 APPENDED_COLUMNS = {
     RATINGS_FILE: {"method": DEFAULT_METHOD, "page_hides": None},
     CHOICES_FILE: {"left_method": DEFAULT_METHOD, "middle_method": DEFAULT_METHOD, "right_method": DEFAULT_METHOD,
                    "chosen_method": DEFAULT_METHOD, "page_hides": None},
-    STIMULI_FILE: {"method": DEFAULT_METHOD},
+    STIMULI_FILE: {"method": DEFAULT_METHOD, "rendering": DEFAULT_RENDERING, "scaling": DEFAULT_SCALING,
+                   "settings": "{}"},
     PARTICIPANTS_FILE: {"excluded": "", "exclusion_reason": "", **dict.fromkeys(PARTICIPANTS_FLAG_COLUMNS),
                         **dict.fromkeys(PARTICIPANTS_STEP_COLUMNS)},
 }

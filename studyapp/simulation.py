@@ -1,7 +1,7 @@
 """Simulated participants' answers, and reading the survey's forms from its HTML.
 
 Used by `manage.py simulate_participants` to rehearse a study: answers come from
-configurable per-model distributions (a known effect) and are sent through the real pages.
+configurable per-model, per-method or per-cell distributions (a known effect) and are sent through the real pages.
 No Django import: the answer model is tested alone.
 """
 
@@ -46,6 +46,30 @@ def parse_model_values(spec, option="--means", what="model"):
     return values
 
 
+def split_cell(name, option):
+    """`M2×IG` (the report's cell name) or `M2:IG` -> ("M2", "IG"); a ValueError naming `option` otherwise."""
+    separator = "×" if "×" in name else ":"
+    model, found, method = name.partition(separator)
+    if not found or not model.strip() or not method.strip() or separator in method:
+        raise ValueError(f"{option}: {name!r} is not a cell; write MODEL×METHOD or MODEL:METHOD, e.g. M2:IG=3.1.")
+    return model.strip(), method.strip()
+
+
+def parse_cell_values(spec, option="--cell-means", models_too=False):
+    """`"N:VG=2.1,N:IG=2.4"` -> {("N", "VG"): 2.1, ("N", "IG"): 2.4}; with `models_too`, an item without a method
+    (`N=1`) names a model and keeps its name as the key."""
+    values = {}
+    for name, value in parse_model_values(spec, option, "model or cell" if models_too else "cell").items():
+        if models_too and ":" not in name and "×" not in name:
+            values[name] = value
+            continue
+        cell = split_cell(name, option)
+        if cell in values:
+            raise ValueError(f"{option}: cell {cell[0]}:{cell[1]} is given twice.")
+        values[cell] = value
+    return values
+
+
 def likert_answers(latent):
     """Simulated ratings as answers: each latent score rounded to the nearest of 1-5 (clipped to the scale)."""
     return np.clip(np.rint(latent), LIKERT_VALUES[0], LIKERT_VALUES[-1]).astype(np.int64)
@@ -53,18 +77,23 @@ def likert_answers(latent):
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """How simulated participants answer, per model (variant code).
+    """How simulated participants answer, per model (variant code), method and model x method cell.
 
-    Ratings: a normal around the model's mean with standard deviation `rating_sd`, rounded and
-    clipped to 1-5, drawn independently for each statement. Side-by-side choices: each shown
-    model is picked with probability proportional to its weight. Attention checks: answered as
-    instructed, except with probability `attention_failure_rate`.
+    Ratings: a normal around the map's mean with standard deviation `rating_sd`, rounded and
+    clipped to 1-5, drawn independently for each statement. A map's mean is its cell's
+    (`cell_means`, keyed by (model, method)) where given, else its model's (`rating_means`,
+    DEFAULT_MEAN where not given) plus its method's effect (`method_effects`, 0 where not given).
+    Side-by-side choices: each shown map is picked with probability proportional to its weight:
+    its cell's where given (a (model, method) key of `choice_weights`), else its model's, else 1.
+    Attention checks: answered as instructed, except with probability `attention_failure_rate`.
     """
 
     rating_means: dict = field(default_factory=dict)
     rating_sd: float = 1.0
     choice_weights: dict = field(default_factory=dict)
     attention_failure_rate: float = 0.0
+    method_effects: dict = field(default_factory=dict)
+    cell_means: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.rating_sd >= 0:
@@ -74,17 +103,23 @@ class AnswerModel:
         if any(weight < 0 for weight in self.choice_weights.values()):
             raise ValueError(f"Choice weights must be >= 0, got {self.choice_weights}.")
 
-    def mean(self, model):
-        return self.rating_means.get(model, DEFAULT_MEAN)
+    def mean(self, model, method=None):
+        if (model, method) in self.cell_means:
+            return self.cell_means[model, method]
+        return self.rating_means.get(model, DEFAULT_MEAN) + self.method_effects.get(method, 0.0)
 
-    def rating(self, rng, model):
-        """(sufficiency, trust) for a map made by `model`."""
-        sufficiency, trust = likert_answers(rng.normal(self.mean(model), self.rating_sd, size=2))
+    def rating(self, rng, model, method=None):
+        """(sufficiency, trust) for a map made by `model` with `method`."""
+        sufficiency, trust = likert_answers(rng.normal(self.mean(model, method), self.rating_sd, size=2))
         return int(sufficiency), int(trust)
 
-    def choice(self, rng, models):
-        """Index of the chosen one among the displayed `models`."""
-        weights = np.array([self.choice_weights.get(model, DEFAULT_WEIGHT) for model in models], dtype=float)
+    def weight(self, model, method=None):
+        return self.choice_weights.get((model, method), self.choice_weights.get(model, DEFAULT_WEIGHT))
+
+    def choice(self, rng, models, methods=None):
+        """Index of the chosen one among the displayed maps of `models` (made with `methods`)."""
+        methods = [None] * len(models) if methods is None else methods
+        weights = np.array([self.weight(model, method) for model, method in zip(models, methods)], dtype=float)
         if weights.sum() == 0:
             weights[:] = 1.0
         return int(rng.choice(len(models), p=weights / weights.sum()))

@@ -195,7 +195,7 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
     """
     context = {"trial": trial, "form": form, "refusal": refusal}
     try:
-        context.update(pictures.stimulus_pictures(trial))
+        context.update(pictures.stimulus_pictures(trial, current.study.map_legend))
     except OSError as error:
         logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
         return HttpResponse("This page's images are missing on the server; the researchers have been told. "

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 
 from saliency.devices import DEVICE_CHOICES, DeviceError, resolve_device
 from saliency.models import Dataset, Variant
+from saliency.names import DEFAULT_RENDERING, DEFAULT_SCALING, RENDERINGS, SCALINGS
 
 
 def add_model_options(parser):
@@ -34,3 +35,14 @@ def device_from_options(options):
         return resolve_device(options["device"])
     except DeviceError as error:
         raise CommandError(str(error)) from error
+
+
+def add_rendering_options(parser):
+    """--rendering --scaling: how a stimulus set draws its maps (saliency.rendering), recorded on each stimulus."""
+    parser.add_argument("--rendering", default=DEFAULT_RENDERING, choices=RENDERINGS,
+                        help="sequential (default): 0 and below dark, large values bright; absolute: the magnitude "
+                             "|value|; diverging: negative blue, zero white, positive red on a range symmetric "
+                             "around 0 (for signed relevance such as LRP or Gradient x Input).")
+    parser.add_argument("--scaling", default=DEFAULT_SCALING, choices=SCALINGS,
+                        help="map (default): each map on its own range; image: one range for the models' maps of "
+                             "an image by one method (the maps a side-by-side page comparing models shows).")

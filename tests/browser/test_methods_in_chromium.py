@@ -168,3 +168,37 @@ def test_the_shipped_methods_demo_study_at_a_laptop_and_a_phone_width(browser, l
             values = {"sufficiency": "3", "answer": str(trial.attention_target)}
         answer_with_mouse(driver, values)
     assert sorted(seen) == ["methods-demo-rating", "methods-demo-side-by-side"]
+
+
+def test_a_colour_key_under_signed_maps_at_a_laptop_and_a_phone_width(browser, live_server, stimuli_root, tmp_path,
+                                                                      participant_factory):
+    """The study's optional colour key on a rating and a side-by-side page of maps drawn diverging: axe-clean,
+    its meaning in words a screen reader reads (not only the bar's colours), blinded
+    (tests/artifacts/colour-key-*.png)."""
+    call_command("import_stimuli", str(write_manifest(tmp_path / "mine")), "--rendering", "diverging",
+                 "--scaling", "image", stdout=io.StringIO())
+    study = Study.objects.create(slug="key", title="Which explanation method?", seed=11, completion_code="OK",
+                                 comparison=Comparison.METHODS, views_per_image=1, attention_checks=False,
+                                 map_legend=True)
+    study.stimuli.add(*Stimulus.objects.all())
+    participant = participant_factory(study)
+    driver, audited, seen = browser.driver, [], []
+    to_first_trial(driver, f"{live_server.url}/i/{participant.invite_token}/", "master", "4")
+    while path_of(driver).startswith("/trial/") and len(seen) < 2:
+        trial = Trial.objects.select_related("stimulus__source_image", "left", "middle", "right", "source_image").get(
+            participant=participant, position=int(path_of(driver).split("/")[2]))
+        name = "colour-key-side-by-side" if trial.kind == Trial.Kind.CHOICE else "colour-key-rating"
+        if name not in seen:
+            inspect_page(browser, name)
+            audit(browser, name, audited)
+            assert_blinded(browser, trial)
+            words = browser.script("const list = document.querySelector('.map-legend-words');"
+                                   "return [document.getElementById(list.getAttribute('aria-labelledby')).textContent,"
+                                   " ...[...list.children].map(item => item.textContent)]")
+            assert words == ["Colours in the saliency map" + ("s" if trial.kind == Trial.Kind.CHOICE else ""),
+                             "Blue: against the prediction", "White: no effect", "Red: for the prediction"]
+            assert len(driver.find_elements(By.CSS_SELECTOR, ".map-legend")) == 1
+            seen.append(name)
+        answer_with_mouse(driver, {"sufficiency": "4", "trust": "3"} if trial.kind == Trial.Kind.RATING else
+                          {"choice": "left", "justification": "Its red area sits on the animal."})
+    assert sorted(seen) == ["colour-key-rating", "colour-key-side-by-side"] and sorted(audited) == sorted(seen)

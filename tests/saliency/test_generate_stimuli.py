@@ -6,9 +6,11 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from django.core.management import CommandError, call_command
+from PIL import Image
 
 from saliency.names import METRIC_NAMES
 from saliency.models import SourceImage, Stimulus
@@ -57,7 +59,9 @@ def test_generate_trains_writes_a_loadable_fixture_and_reproduces_it(tmp_path, f
         assert fields["variant"] in {"N", "A"} and fields["preset"] == "cpu"
         assert 0 < fields["gini"] < 1 and -1 <= fields["ssim"] <= 1 and -1 < fields["road_aopc"] < 1
         assert fields["ris"] is None or fields["ris"] > 0  # null: noise changed the class (quantus's NaN)
-        source = next(s for s in sources if s["pk"] == fields["source_image"])
+        assert "pk" not in stimulus and (fields["rendering"], fields["scaling"], fields["settings"]) == ("sequential",
+                                                                                                      "map", {})
+        source = next(s for s in sources if [s["fields"]["dataset"], s["fields"]["image"]] == fields["source_image"])
         assert fields["predicted_class"] == source["fields"]["class_name"]  # chosen images are classified correctly
     for path in [s["fields"]["image"] for s in sources] + [s["fields"]["heatmap"] for s in stimuli]:
         assert re.fullmatch(r"stimuli/[0-9a-f]{20}\.png", path) and (out / path).is_file()
@@ -110,11 +114,21 @@ def test_shipped_stimuli_are_what_the_shipped_checkpoints_make(tmp_path, setting
                  "--seed", "0", "--checkpoints", str(tmp_path / "models"), "--out", str(out), "--threads", "1",
                  stdout=io.StringIO())
     made = json.loads((out / "stimuli.json").read_text())
-    assert [(r["model"], r["pk"]) for r in made] == [(r["model"], r["pk"]) for r in shipped]
-    for new, old in zip(made, shipped):
-        what = f"{old['model']} {old['pk']}"
-        exact = {k: v for k, v in old["fields"].items() if k not in (*METRIC_NAMES, "image", "heatmap")}
+    assert len(made) == len(shipped)  # in the same order: loaddata gives the same ids
+
+    def test_index(records, fields):
+        return next(r["fields"]["test_index"] for r in records
+                    if [r["fields"].get("dataset"), r["fields"].get("image")] == fields["source_image"])
+
+    for place, (new, old) in enumerate(zip(made, shipped)):
+        what = f"{old['model']} record {place}"
+        assert new["model"] == old["model"], what
+        # PNG names (and so the natural keys naming them) are compared as PNGs below
+        exact = {k: v for k, v in old["fields"].items()
+                 if k not in (*METRIC_NAMES, "image", "heatmap", "source_image")}
         assert {k: new["fields"][k] for k in exact} == exact, what
+        if old["model"] == "saliency.stimulus":
+            assert test_index(made, new["fields"]) == test_index(shipped, old["fields"]), what
         for name in METRIC_NAMES if old["model"] == "saliency.stimulus" else ():
             if old["fields"][name] is None:  # noise changed the class: that must not depend on the CPU
                 assert new["fields"][name] is None, f"{what} {name}"
@@ -138,16 +152,36 @@ def test_each_method_makes_its_own_maps_with_their_metrics(tmp_path, settings):
 
     records = generate(tmp_path / "out")
     stimuli = [r["fields"] for r in records if r["model"] == "saliency.stimulus"]
-    cells = [(s["source_image"], s["variant"], s["method"]) for s in stimuli]
+    cells = [(tuple(s["source_image"]), s["variant"], s["method"]) for s in stimuli]
     assert len(cells) == len(set(cells)) == 2 * 2 * 4
     assert {s["method"] for s in stimuli} == {"VG", "IG", "SG", "GradCAM"}
     assert len({s["heatmap"] for s in stimuli}) == 16  # every map its own picture, named by its content only
     assert all(s["gini"] is not None and s["road_aopc"] is not None for s in stimuli)
-    for image, variant in {(s["source_image"], s["variant"]) for s in stimuli}:
-        same = [s for s in stimuli if (s["source_image"], s["variant"]) == (image, variant)]
+    for image, variant in {(tuple(s["source_image"]), s["variant"]) for s in stimuli}:
+        same = [s for s in stimuli if (tuple(s["source_image"]), s["variant"]) == (image, variant)]
         assert len({s["predicted_class"] for s in same}) == 1 and len({s["gini"] for s in same}) == 4
     assert generate(tmp_path / "again") == records
     assert _files(tmp_path / "again") == _files(tmp_path / "out")
 
     call_command("loaddata", str(tmp_path / "out" / "stimuli.json"), stdout=io.StringIO())
     assert Stimulus.objects.filter(method="GradCAM").count() == 4
+
+
+@pytest.mark.django_db
+def test_signed_maps_can_be_generated_diverging_on_one_range_per_image(tmp_path, settings):
+    """--rendering diverging --scaling image: Integrated Gradients' negative attributions are drawn blue (the
+    default draws them the colour of zero), and the choice is recorded on each stimulus. (One image of two models:
+    IG's metrics take a minute; saliency.rendering's tests check the shared ranges themselves.)"""
+    shutil.copytree(Path(settings.BASE_DIR) / "fixtures" / "models", tmp_path / "models")
+    call_command("generate_stimuli", "--models", "N", "M2", "--methods", "IG", "--images-per-dataset", "1",
+                 "--preset", "cpu", "--device", "cpu", "--seed", "3", "--rendering", "diverging", "--scaling", "image",
+                 "--checkpoints", str(tmp_path / "models"), "--out", str(tmp_path / "out"), stdout=io.StringIO())
+    stimuli = [r["fields"] for r in json.loads((tmp_path / "out" / "stimuli.json").read_text())
+               if r["model"] == "saliency.stimulus"]
+    assert len(stimuli) == 2 and {(s["rendering"], s["scaling"]) for s in stimuli} == {("diverging", "image")}
+    for stimulus in stimuli:
+        pixels = np.asarray(Image.open(tmp_path / "out" / stimulus["heatmap"]).convert("RGB"), dtype=int)
+        blue, red = (pixels[..., 2] > pixels[..., 0] + 8).mean(), (pixels[..., 0] > pixels[..., 2] + 8).mean()
+        assert blue > 0.01 and red > 0.01, (stimulus["heatmap"], blue, red)
+    with pytest.raises(CommandError, match="invalid choice: 'rainbow'"):
+        call_command("generate_stimuli", "--rendering", "rainbow", stdout=io.StringIO())

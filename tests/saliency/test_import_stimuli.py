@@ -2,15 +2,22 @@
 
 import csv
 import io
+import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+from django.apps import apps
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from saliency.models import SourceImage, Stimulus
-from saliency.rendering import png_bytes, render_heatmap, render_image
+from saliency.models import FixtureConflict, SourceImage, Stimulus
+from saliency.names import DIVERGING, PER_IMAGE
+from saliency.rendering import png_bytes, render_heatmap, render_heatmaps, render_image
+from studyapp.enrollment import enroll_participants
+from studyapp.models import LikertResponse, Study, Trial
 
 COLUMNS = ["image", "map", "dataset", "class_name", "model", "method", "predicted_class", "confidence",
            "test_index"]
@@ -129,4 +136,165 @@ def test_every_bad_row_is_named_and_nothing_is_written(made_up, stimuli_root):
     out = io.StringIO()
     call_command("import_stimuli", str(manifest), "--dry-run", stdout=out)
     assert "The manifest is fine: 12 stimuli of 3 images" in out.getvalue()
+    assert not Stimulus.objects.exists() and _stored(stimuli_root) == []
+
+
+def _rows(*models):
+    return {model.__name__: list(model.objects.order_by("pk").values()) for model in models}
+
+
+def _shipped_records():
+    fixtures = Path(settings.BASE_DIR) / "fixtures"
+    return [record for name in ("stimuli.json", "methods.json")
+            for record in json.loads((fixtures / name).read_text())]
+
+
+@pytest.mark.django_db
+def test_loading_the_shipped_fixtures_keeps_imported_stimuli_and_the_answers_to_them(made_up, stimuli_root):
+    """README: import your maps, then `loaddata stimuli methods` (as `make run` does). Every imported record and
+    every answer to it stays as it was, the shipped maps are all there, and loading them again changes nothing."""
+    folder, rows, _ = made_up
+    call_command("import_stimuli", str(write_manifest(folder, rows)), stdout=io.StringIO())
+    imported = list(Stimulus.objects.order_by("pk"))
+    study = Study.objects.create(slug="mine", title="Mine", seed=1)
+    study.stimuli.set(imported)
+    participant = enroll_participants(study, 1)[0]
+    for position, stimulus in enumerate(imported, start=1):
+        trial = Trial.objects.create(participant=participant, position=position, kind=Trial.Kind.RATING,
+                                     stimulus=stimulus)
+        LikertResponse.objects.create(trial=trial, sufficiency=position % 5 + 1, trust=3, rt_ms=1000 + position)
+    before = _rows(SourceImage, Stimulus, Trial, LikertResponse)
+
+    call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
+    after = _rows(SourceImage, Stimulus, Trial, LikertResponse)
+    assert after["Trial"] == before["Trial"] and after["LikertResponse"] == before["LikertResponse"]
+    for name in ("SourceImage", "Stimulus"):
+        assert after[name][:len(before[name])] == before[name]  # the imported records: same ids, same values
+    shipped = _shipped_records()
+    assert Stimulus.objects.count() == len(imported) + sum(r["model"] == "saliency.stimulus" for r in shipped)
+    for record in shipped:  # every shipped map, as shipped, under an id the import does not hold
+        model = apps.get_model(record["model"])
+        if model is Stimulus:
+            dataset, image = record["fields"]["source_image"]
+            stored = Stimulus.objects.get(source_image__dataset=dataset, source_image__image=image,
+                                          variant=record["fields"]["variant"], method=record["fields"]["method"])
+            assert stored.heatmap == record["fields"]["heatmap"] and stored.pk > imported[-1].pk
+    call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
+    assert _rows(SourceImage, Stimulus, Trial, LikertResponse) == after  # loading twice changes nothing
+
+
+def _first_shipped_image():
+    return next(r["fields"] for r in _shipped_records() if r["model"] == "saliency.sourceimage")
+
+
+def _everything():
+    return _rows(SourceImage, Stimulus)
+
+
+@pytest.mark.django_db
+def test_an_import_and_a_fixture_that_claim_one_test_image_differently_are_refused_in_either_order(made_up,
+                                                                                                   stimuli_root):
+    """Another picture as a shipped test index: whichever comes second is refused, naming the clash, and changes
+    nothing."""
+    folder, rows, _ = made_up
+    shipped = _first_shipped_image()
+    claim = [{**row, "dataset": "fmnist", "test_index": str(shipped["test_index"])} for row in rows
+             if row["image"] == "boot.png"]
+    manifest = write_manifest(folder, claim)
+    call_command("import_stimuli", str(manifest), stdout=io.StringIO())
+    before = _everything()
+    with pytest.raises(FixtureConflict, match=rf"both have dataset 'fmnist', test_index {shipped['test_index']}\. "
+                                              "loaddata loaded nothing: it never overwrites a stored record"):
+        call_command("loaddata", "stimuli", stdout=io.StringIO())
+    assert _everything() == before
+
+    Stimulus.objects.all().delete()
+    SourceImage.objects.all().delete()
+    call_command("loaddata", "stimuli", stdout=io.StringIO())
+    before = _everything()
+    with pytest.raises(CommandError, match=rf"row 2: test_index {shipped['test_index']} of dataset 'fmnist' is "
+                                           "already another image"):
+        call_command("import_stimuli", str(manifest), stdout=io.StringIO())
+    assert _everything() == before
+
+
+@pytest.mark.django_db
+def test_the_same_test_image_imported_and_shipped_is_one_source_image_in_either_order(tmp_path, stimuli_root):
+    """A researcher's LRP maps of a shipped test image (its PNG, its class and index) join the shipped image."""
+    shipped = _first_shipped_image()
+    image = tmp_path / "pullover.png"
+    image.write_bytes((Path(settings.BASE_DIR) / "fixtures" / shipped["image"]).read_bytes())
+    np.save(tmp_path / "lrp.npy", np.random.default_rng(3).normal(size=(224, 224)))
+    row = {"image": "pullover.png", "map": "lrp.npy", "dataset": "fmnist", "class_name": shipped["class_name"],
+           "model": "N", "method": "LRP", "test_index": str(shipped["test_index"])}
+    manifest = write_manifest(tmp_path, [row], list(row))
+    for first, second in ((("import_stimuli", str(manifest)), ("loaddata", "stimuli")),
+                          (("loaddata", "stimuli"), ("import_stimuli", str(manifest)))):
+        call_command(*first, stdout=io.StringIO())
+        call_command(*second, stdout=io.StringIO())
+        source = SourceImage.objects.get(dataset="fmnist", test_index=shipped["test_index"])
+        assert source.image == shipped["image"] and source.stimuli.count() == 4  # N A M2 by VG, and N by LRP
+        Stimulus.objects.all().delete()
+        SourceImage.objects.all().delete()
+
+    mine = write_manifest(tmp_path, [{**row, "method": "VG"}], list(row))  # a shipped cell, another map
+    call_command("import_stimuli", str(mine), stdout=io.StringIO())
+    before = _everything()
+    with pytest.raises(FixtureConflict, match=r"the fixture's stimulus \('fmnist', '[^']+', 'N', 'VG'\) differs from "
+                                              r"the stored one \(id \d+\): heatmap: stored 'stimuli/.*loaded nothing"):
+        call_command("loaddata", "stimuli", stdout=io.StringIO())
+    assert _everything() == before
+    Stimulus.objects.all().delete()
+    SourceImage.objects.all().delete()
+
+    wrong = write_manifest(tmp_path, [{**row, "class_name": "Coat"}], list(row))
+    call_command("loaddata", "stimuli", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="row 2: this image is already stored in dataset 'fmnist' as class_name "
+                                           f"'{shipped['class_name']}'"):
+        call_command("import_stimuli", str(wrong), stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_imported_ids_are_a_seeded_shuffle(made_up, stimuli_root):
+    folder, rows, _ = made_up
+    orders = []
+    for dataset, seed in (("first", "0"), ("second", "0"), ("third", "1")):
+        manifest = write_manifest(folder, [{**row, "dataset": dataset} for row in rows])
+        call_command("import_stimuli", str(manifest), "--seed", seed, stdout=io.StringIO())
+        stored = Stimulus.objects.filter(source_image__dataset=dataset).order_by("pk")
+        orders.append([(s.source_image.class_name, s.variant, s.method) for s in stored])
+    in_manifest = [(row["class_name"], row["model"], row["method"]) for row in rows]
+    assert sorted(orders[0]) == sorted(in_manifest) and orders[0] != in_manifest
+    assert orders[0] == orders[1] != orders[2]  # the seed decides
+
+
+@pytest.mark.django_db
+def test_a_manifest_chooses_its_rendering_and_gives_each_map_its_settings(made_up, stimuli_root):
+    folder, rows, maps = made_up
+    settings_of = {"LIME": '{"samples": 1000, "kernel_width": 0.25}', "VG": ""}
+    manifest = write_manifest(folder, [{**row, "settings": settings_of[row["method"]]} for row in rows],
+                              [*COLUMNS, "settings"])
+    call_command("import_stimuli", str(manifest), "--rendering", "diverging", "--scaling", "image",
+                 stdout=io.StringIO())
+    for image in ("boot", "car"):
+        same = [row for row in rows if row["class_name"] == image and row["method"] == "VG"]
+        drawn = render_heatmaps([maps[row["map"]].astype(np.float64) for row in same], [1] * len(same),
+                                DIVERGING, PER_IMAGE)
+        for row, picture in zip(same, drawn):
+            stimulus = Stimulus.objects.get(source_image__class_name=image, variant=row["model"], method="VG")
+            assert (stimuli_root / stimulus.heatmap).read_bytes() == png_bytes(picture)
+            assert (stimulus.rendering, stimulus.scaling, stimulus.settings) == ("diverging", "image", {})
+    lime = Stimulus.objects.filter(method="LIME")
+    assert [s.settings for s in lime] == [{"samples": 1000, "kernel_width": 0.25}] * 6
+
+
+@pytest.mark.django_db
+def test_bad_settings_name_their_row_and_nothing_is_imported(made_up, stimuli_root):
+    folder, rows, _ = made_up
+    bad = [{**rows[0], "settings": '{"epsilon": 0.1,}'}, {**rows[1], "settings": "[0.1, 2]"}, *rows[2:]]
+    with pytest.raises(CommandError) as caught:
+        call_command("import_stimuli", str(write_manifest(folder, bad, [*COLUMNS, "settings"])), stdout=io.StringIO())
+    assert re.search(r"row 2: settings is not valid JSON \(Expecting property name enclosed in double quotes at "
+                     r"character 17\)", str(caught.value))
+    assert "row 3: settings must be a JSON object" in str(caught.value) and "row 4" not in str(caught.value)
     assert not Stimulus.objects.exists() and _stored(stimuli_root) == []

@@ -24,25 +24,26 @@ MODELS, OTHER_METHODS, SEED = ("N", "A", "M2"), ("IG", "SG"), 0  # the command i
 
 
 def records(name, model):
-    return {r["pk"]: r["fields"] for r in json.loads((FIXTURES / name).read_text()) if r["model"] == model}
+    return [r["fields"] for r in json.loads((FIXTURES / name).read_text()) if r["model"] == model]
 
 
 def test_the_methods_fixture_extends_the_shipped_stimuli_with_every_cell_once():
-    sources = records("stimuli.json", "saliency.sourceimage")
+    sources = [(s["dataset"], s["image"]) for s in records("stimuli.json", "saliency.sourceimage")]
     shipped = records("stimuli.json", "saliency.stimulus")
     methods = records("methods.json", "saliency.stimulus")
-    assert not set(methods) & set(shipped)  # loaded after stimuli.json, it replaces none of its records
-    cells = [(s["source_image"], s["variant"], s["method"]) for s in methods.values()]
+    cells = [(tuple(s["source_image"]), s["variant"], s["method"]) for s in methods]
     assert sorted(cells) == sorted((image, model, method) for image in sources for model in MODELS
                                    for method in OTHER_METHODS)
-    vg_prediction = {(s["source_image"], s["variant"]): s["predicted_class"] for s in shipped.values()}
-    for pk, stimulus in methods.items():
-        assert stimulus["predicted_class"] == vg_prediction[stimulus["source_image"], stimulus["variant"]], pk
+    assert not set(cells) & {(tuple(s["source_image"]), s["variant"], s["method"]) for s in shipped}
+    vg_prediction = {(tuple(s["source_image"]), s["variant"]): s["predicted_class"] for s in shipped}
+    for what, stimulus in zip(cells, methods):
+        assert stimulus["predicted_class"] == vg_prediction[what[0], stimulus["variant"]], what
         data = (FIXTURES / stimulus["heatmap"]).read_bytes()
-        assert stimulus["heatmap"] == f"stimuli/{png_file_name(data)}", pk  # named by its content alone
-        assert not Image.open(FIXTURES / stimulus["heatmap"]).text, pk  # no PNG text chunk to tell a method
-        assert all(stimulus[name] is not None for name in ("gini", "road_aopc", "ssim")), pk
+        assert stimulus["heatmap"] == f"stimuli/{png_file_name(data)}", what  # named by its content alone
+        assert not Image.open(FIXTURES / stimulus["heatmap"]).text, what  # no PNG text chunk to tell a method
+        assert all(stimulus[name] is not None for name in ("gini", "road_aopc", "ssim")), what
         assert set(METRIC_NAMES) <= set(stimulus)
+        assert (stimulus["rendering"], stimulus["scaling"], stimulus["settings"]) == ("sequential", "map", {})
 
 
 def test_the_methods_fixture_is_made_only_from_a_run_that_reproduces_the_shipped_stimuli():
@@ -60,11 +61,11 @@ def test_the_methods_maps_are_what_the_shipped_checkpoints_make(tmp_path):
     tolerance (tests/helpers/stimuli.py). Their metrics are not recomputed (10+ minutes): `samples=1` keeps the
     metrics' cost small; the maps do not depend on it (SmoothGrad's noise comes from the seed alone)."""
     sources = records("stimuli.json", "saliency.sourceimage")
-    methods = {(s["source_image"], s["variant"], s["method"]): s
-               for s in records("methods.json", "saliency.stimulus").values()}
-    pks = sorted(sources)
+    methods = {(tuple(s["source_image"]), s["variant"], s["method"]): s
+               for s in records("methods.json", "saliency.stimulus")}
+    keys = [(source["dataset"], source["image"]) for source in sources]
     test_data = load_split("fmnist", False)
-    x, _ = next(batches(test_data, len(pks), indices=torch.tensor([sources[pk]["test_index"] for pk in pks])))
+    x, _ = next(batches(test_data, len(keys), indices=torch.tensor([source["test_index"] for source in sources])))
     x = x.to(dtype=STIMULUS_DTYPE)
     for variant in MODELS:
         model, _ = load_checkpoint(FIXTURES / "models", "fmnist", variant, "cpu")
@@ -72,9 +73,9 @@ def test_the_methods_maps_are_what_the_shipped_checkpoints_make(tmp_path):
         predicted, _ = predict(model, x)
         for method in OTHER_METHODS:
             maps, _ = explain_and_evaluate(model, METHODS[method], x, predicted, SEED, samples=1)
-            for pk, saliency in zip(pks, maps):
-                shipped = methods[pk, variant, method]
-                assert test_data.classes[predicted[pks.index(pk)]] == shipped["predicted_class"]
-                made = tmp_path / f"{pk}-{variant}-{method}.png"
+            for number, (key, saliency) in enumerate(zip(keys, maps)):
+                shipped = methods[key, variant, method]
+                assert test_data.classes[predicted[number]] == shipped["predicted_class"]
+                made = tmp_path / f"{number}-{variant}-{method}.png"
                 render_heatmap(saliency.numpy()).save(made)
-                assert_png_close(made, FIXTURES / shipped["heatmap"], f"image {pk} {variant} {method}")
+                assert_png_close(made, FIXTURES / shipped["heatmap"], f"image {key} {variant} {method}")

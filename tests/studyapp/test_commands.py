@@ -197,6 +197,20 @@ def test_simulation_completes_everyone_through_the_views_and_shows_the_configure
     assert choices["justification"].str.len().gt(0).all()
 
 
+def test_a_model_x_method_study_is_rehearsed_with_method_and_cell_effects(study_factory):
+    """--means plus --method-effects for every cell, --cell-means over them for one; choices by cell weights."""
+    study = study_factory(images=4, variants=("N", "M2"), methods=("VG", "IG", "SG"), comparison="methods",
+                          comparison_count=4)
+    run("simulate_participants", study=study.slug, count=6, seed=3, means="N=2,M2=3", sd=0.3,
+        method_effects="IG=1,SG=2", cell_means="M2:SG=1", choice_weights="N:IG=30,M2:IG=30")
+    ratings = ratings_frame(study)
+    means = ratings.groupby(["model", "method"], observed=True)["trust"].mean().round().to_dict()
+    assert means == {("N", "VG"): 2, ("N", "IG"): 3, ("N", "SG"): 4, ("M2", "VG"): 3, ("M2", "IG"): 4,
+                     ("M2", "SG"): 1}
+    choices = choices_frame(study)
+    assert len(choices) == 6 * 4 and (choices["chosen_method"] == "IG").mean() > 0.8
+
+
 def test_simulation_is_reproducible_from_its_seed(study_factory):
     """Two copies of one study (same seed, same images in the same order) rehearsed with one seed answer alike."""
     answers = []
@@ -232,8 +246,13 @@ def test_simulation_follows_a_completion_redirect_and_works_with_production_sett
 
 @pytest.mark.parametrize("options, message", [
     ({"count": 0}, "--count must be at least 1"),
-    ({"means": "N=2,G=4"}, "--means names G, which study 'study-1' does not have; its models are N, A, M2"),
-    ({"choice_weights": "M2=x"}, "--choice-weights: 'x' for model M2 is not a number"),
+    ({"means": "N=2,G=4"}, "--means names model\\(s\\) G, which study 'study-1' does not have; its models are A, "
+                           "M2, N, its methods VG and its cells A:VG, M2:VG, N:VG"),
+    ({"choice_weights": "M2=x"}, "--choice-weights: 'x' for model or cell M2 is not a number"),
+    ({"cell_means": "N:VG=2,N:LRP=3"}, "--cell-means names cell\\(s\\) N:LRP, which study 'study-1' does not have"),
+    ({"cell_means": "N=2"}, "--cell-means: 'N' is not a cell; write MODEL×METHOD or MODEL:METHOD"),
+    ({"method_effects": "IG=0.5"}, "--method-effects names method\\(s\\) IG, which study 'study-1' does not have"),
+    ({"choice_weights": "A:SG=2"}, "--choice-weights names model or cell\\(s\\) A:SG, which study"),
     ({"attention_failure_rate": 2.0}, "within 0-1"),
     ({"study": "nope"}, "No study with slug 'nope'"),
 ])

@@ -1,6 +1,7 @@
 """The export holds exactly what was stored, in the documented columns, safe to open in a spreadsheet."""
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -320,6 +321,8 @@ def test_stimuli_csv_lists_the_studys_stimuli_with_their_metrics(study_factory, 
         stimulus.road_aopc, stimulus.ssim = 0.25, 0.75
     stimuli[0].ris = stimuli[0].ros = None  # noise changed the prediction
     stimuli[1].predicted_class = "=cmd"
+    stimuli[1].rendering, stimuli[1].scaling = "diverging", "image"
+    stimuli[1].settings = {"epsilon": 0.1, "target_layer": "features.3", "baseline": "blur (σ = 5)"}
     for stimulus in stimuli:
         stimulus.save()
     call_command("export_responses", study=study.slug, out=exports / "export")
@@ -333,4 +336,7 @@ def test_stimuli_csv_lists_the_studys_stimuli_with_their_metrics(study_factory, 
         f"fmnist-{source.test_index}", "fmnist", source.class_name, stimuli[0].variant, "VG"]
     assert first["ris"] == "" and first["ros"] == "" and float(first["gini"]) == 0.5
     assert float(second["ris"]) == 2e-4 and float(second["ros"]) == 1235.5 and second["predicted_class"] == "'=cmd"
+    assert first[["rendering", "scaling", "settings"]].tolist() == ["sequential", "map", "{}"]
+    assert second[["rendering", "scaling"]].tolist() == ["diverging", "image"]
+    assert json.loads(second["settings"]) == stimuli[1].settings
     assert stimuli_frame(study)["gini"].tolist() == [s.gini for s in stimuli]

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from studyapp.simulation import AnswerModel, parse_model_values, parse_page, participant_rng
+from studyapp.simulation import AnswerModel, parse_cell_values, parse_model_values, parse_page, participant_rng
 
 
 def test_model_values_parse_and_bad_specs_say_what_is_wrong():
@@ -15,6 +15,26 @@ def test_model_values_parse_and_bad_specs_say_what_is_wrong():
         parse_model_values("A=high")
     with pytest.raises(ValueError, match="model N is given twice"):
         parse_model_values("N=1,N=2")
+
+
+def test_cells_parse_in_either_notation_and_bad_cells_say_what_is_wrong():
+    assert parse_cell_values("N:VG=2.1, M2×IG=3") == {("N", "VG"): 2.1, ("M2", "IG"): 3.0}
+    assert parse_cell_values("N=1,N:IG=4", "--choice-weights", models_too=True) == {"N": 1.0, ("N", "IG"): 4.0}
+    with pytest.raises(ValueError, match=r"--cell-means: 'N' is not a cell; write MODEL×METHOD or MODEL:METHOD"):
+        parse_cell_values("N=2")
+    with pytest.raises(ValueError, match="cell N:VG is given twice"):
+        parse_cell_values("N:VG=2,N×VG=3")
+
+
+def test_a_maps_mean_is_its_cells_or_its_models_plus_its_methods_effect():
+    model = AnswerModel(rating_means={"N": 2.0}, method_effects={"IG": 0.5}, cell_means={("M2", "IG"): 4.5},
+                        choice_weights={"N": 2.0, ("N", "IG"): 7.0})
+    assert [model.mean("N", "VG"), model.mean("N", "IG"), model.mean("A", "IG"), model.mean("M2", "IG")] == [
+        2.0, 2.5, 3.5, 4.5]
+    assert [model.weight("N", "VG"), model.weight("N", "IG"), model.weight("A", "IG")] == [2.0, 7.0, 1.0]
+    rng = np.random.default_rng(4)
+    picks = [model.choice(rng, ["N", "N", "A"], ["VG", "IG", "IG"]) for _ in range(3000)]
+    assert picks.count(1) / len(picks) == pytest.approx(0.7, abs=0.03)
 
 
 def test_ratings_follow_each_models_mean_and_stay_on_the_scale():

@@ -56,6 +56,41 @@ def test_no_page_shows_a_stimulus_metric(client, study_factory, participant_fact
         assert shown not in html
 
 
+KEY_WORDS = {"sequential": ["Dark: less important", "Bright: more important"],
+             "diverging": ["Blue: against the prediction", "White: no effect", "Red: for the prediction"]}
+
+
+def _legend_words(page):
+    return [re.findall(r"<li>([^<]+)</li>", key) for key in re.findall(r'<ul class="map-legend-words".*?</ul>', page,
+                                                                        re.S)]
+
+
+def test_a_colour_key_says_in_words_what_the_colours_of_the_shown_maps_mean(client, study_factory,
+                                                                             participant_factory):
+    """Off by default (the pages as before); on, each rating and side-by-side page has one key per way its maps were
+    drawn (the stimuli's recorded rendering), naming no model or method."""
+    plain = study_factory(images=1, attention_checks=False)
+    participant = participant_factory(plain)
+    url = start(client, participant)
+    assert "map-legend" not in client.get(url).content.decode()
+
+    study = study_factory(images=1, attention_checks=False, map_legend=True)
+    study.stimuli.filter(variant="M2").update(rendering="diverging")
+    study.stimuli.filter(variant="A").update(rendering="absolute")  # the same colours and words as sequential
+    participant = participant_factory(study)
+    url, keys = start(client, participant), []
+    while url != "/complete/":
+        page = client.get(url).content.decode()
+        trial = trial_at(url, participant)
+        shown = [trial.stimulus] if trial.stimulus else [trial.left, trial.middle, trial.right]
+        keys.append(_legend_words(page))
+        drawn = dict.fromkeys("diverging" if s.rendering == "diverging" else "sequential" for s in shown)
+        assert keys[-1] == [KEY_WORDS[rendering] for rendering in drawn], (trial.kind, drawn)
+        assert not re.search(r"\b(M2|VG|diverging|sequential|absolute)\b", re.sub(r"<[^>]+>", " ", page))
+        url = location(client.post(url, answer_for(trial, trial.position)))
+    assert len(keys) == 3 + 1 and sum(len(k) == 2 for k in keys) == 1  # the side-by-side page shows both keys
+
+
 def test_every_plan_is_the_one_its_recorded_seed_draws(client, study_factory, participant_factory):
     from studyapp.randomization import draw_plan
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from saliency.management.options import add_model_options, device_from_options
+from saliency.management.options import add_model_options, add_rendering_options, device_from_options
 from saliency.models import Method
 
 
@@ -21,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--images-per-dataset", type=int, default=10)
         parser.add_argument("--methods", nargs="+", default=["VG"], choices=Method.values,
                             help="Explanation methods: one map per image, model and method (default: VG).")
+        add_rendering_options(parser)
         parser.add_argument("--out", type=Path, default=Path(settings.BASE_DIR) / "fixtures")
         parser.add_argument("--smoothing-position", type=int, default=1,
                             help="Stage after which M1/M2/G put the smoothing block (1 = after the first block).")
@@ -69,7 +70,7 @@ class Command(BaseCommand):
                 per_dataset.append((dataset, test_data, explainers, options["images_per_dataset"]))
             self.stdout.write(write_accuracy_table(checkpoints))
             records = write_stimuli(options["out"], per_dataset, options["seed"], device,
-                                    list(dict.fromkeys(options["methods"])))
+                                    list(dict.fromkeys(options["methods"])), options["rendering"], options["scaling"])
         except (DataError, SelectionError, CheckpointError) as error:
             raise CommandError(str(error)) from error
         count = sum(record["model"] == "saliency.stimulus" for record in records)

@@ -1,16 +1,15 @@
 """`manage.py simulate_participants --study S --count 65 --seed 0 [--means N=2.5,A=3,M2=3.5] ...`
 
 Rehearses a study: enrols `count` participants and plays each through the real survey pages
-(studyapp/rehearsal.py) with answers from per-model distributions (studyapp/simulation.py).
+(studyapp/rehearsal.py) with answers from per-model, per-method or per-cell distributions (studyapp/simulation.py).
 """
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from saliency.models import Variant
 from studyapp.management.studies import study_by_slug
 from studyapp.rehearsal import Rehearsal, RehearsalError, default_host
-from studyapp.simulation import DEFAULT_MEAN, AnswerModel, parse_model_values
+from studyapp.simulation import DEFAULT_MEAN, AnswerModel, parse_cell_values, parse_model_values
 
 
 class Command(BaseCommand):
@@ -25,35 +24,39 @@ class Command(BaseCommand):
         parser.add_argument("--means", default="",
                             help=f"Mean rating per model, e.g. N=2.5,A=3.0,M2=3.5 (others: {DEFAULT_MEAN}). "
                                  "Each answer is a normal draw around it, rounded and clipped to 1-5.")
+        parser.add_argument("--method-effects", default="",
+                            help="Added to the model's mean per method, e.g. VG=0,IG=0.4,SG=0.8 (others: 0).")
+        parser.add_argument("--cell-means", default="",
+                            help="Mean rating per model x method cell, e.g. N:VG=2.1,N:IG=2.4,M2:IG=3.6; a cell "
+                                 "given here takes this mean instead of its model's mean plus its method's effect.")
         parser.add_argument("--sd", type=float, default=1.0, help="Standard deviation of the ratings (default 1).")
         parser.add_argument("--choice-weights", default="",
-                            help="Side-by-side choice weight per model, e.g. N=1,A=2,M2=4 (others: 1); "
-                                 "a shown map is picked with probability proportional to its weight.")
+                            help="Side-by-side choice weight per model or cell, e.g. N=1,A=2,M2=4 or N:VG=1,N:IG=3 "
+                                 "(a cell's weight before its model's; others: 1); a shown map is picked with "
+                                 "probability proportional to its weight.")
         parser.add_argument("--attention-failure-rate", type=float, default=0.0,
                             help="Share of attention checks answered wrongly (default 0).")
         parser.add_argument("--host", default=None, help="Host name the requests use (default: from ALLOWED_HOSTS).")
 
-    def handle(self, *, study, count, seed, means, sd, choice_weights, attention_failure_rate, host, **options):
+    def handle(self, *, study, count, seed, means, method_effects, cell_means, sd, choice_weights,
+               attention_failure_rate, host, **options):
         if count < 1:
             raise CommandError(f"--count must be at least 1, got {count}.")
         study = study_by_slug(study)
         try:
             answers = AnswerModel(
                 rating_means=parse_model_values(means, "--means"), rating_sd=sd,
-                choice_weights=parse_model_values(choice_weights, "--choice-weights"),
+                method_effects=parse_model_values(method_effects, "--method-effects", "method"),
+                cell_means=parse_cell_values(cell_means, "--cell-means"),
+                choice_weights=parse_cell_values(choice_weights, "--choice-weights", models_too=True),
                 attention_failure_rate=attention_failure_rate,
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
-        present = sorted(set(study.stimuli.values_list("variant", flat=True)))
-        if not present:
+        cells = sorted(set(study.stimuli.values_list("variant", "method")))
+        if not cells:
             raise CommandError(f"Study {study.slug!r} has no stimuli; add some in the admin first.")
-        for option, values in (("--means", answers.rating_means), ("--choice-weights", answers.choice_weights)):
-            unknown = sorted(set(values) - set(present))
-            if unknown:
-                known = ", ".join(code for code in Variant.values if code in present)
-                raise CommandError(f"{option} names {', '.join(unknown)}, which study {study.slug!r} does not "
-                                   f"have; its models are {known}.")
+        check_names(study, cells, answers)
         rehearsal = Rehearsal(study, answers, seed=seed, host=host or default_host(),
                               secure=settings.SECURE_SSL_REDIRECT)
         try:
@@ -66,3 +69,19 @@ class Command(BaseCommand):
             f"({participants[0].pseudonym}..{participants[-1].pseudonym}): {tally.ratings} ratings, "
             f"{tally.choices} choices, {tally.attention_checks} attention checks ({tally.attention_failed} failed)."
         )
+
+
+def check_names(study, cells, answers):
+    """CommandError when an option names a model, method or cell that the study's stimuli do not have."""
+    models, methods = sorted({model for model, _ in cells}), sorted({method for _, method in cells})
+    given = {"--means": ("model", answers.rating_means, models),
+             "--method-effects": ("method", answers.method_effects, methods),
+             "--cell-means": ("cell", answers.cell_means, cells),
+             "--choice-weights": ("model or cell", answers.choice_weights, [*models, *cells])}
+    for option, (what, values, known) in given.items():
+        unknown = [name for name in values if name not in known]
+        if unknown:
+            names = ", ".join(":".join(name) if isinstance(name, tuple) else name for name in unknown)
+            raise CommandError(f"{option} names {what}(s) {names}, which study {study.slug!r} does not have; its "
+                               f"models are {', '.join(models)}, its methods {', '.join(methods)} and its cells "
+                               f"{', '.join(':'.join(cell) for cell in cells)}.")
