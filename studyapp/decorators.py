@@ -66,7 +66,7 @@ def study_permission_required(permission):
         def wrapper(request, slug, *args, **kwargs):
             study = Study.objects.filter(slug=slug).first()
             if study is None or not request.user.has_perm(access.VIEW_STUDY, study):
-                raise Http404(f"No study {slug!r} that you are a member of.")
+                raise Http404("No such study among yours: a study's owner adds its members.")
             if not request.user.has_perm(permission, study):
                 return refused(request, "Your role on this study does not allow this. Its owner can change "
                                         "your role (admin: the study's page, Members).")
