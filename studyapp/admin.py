@@ -308,8 +308,9 @@ class StudyAdmin(StudyScopedAdmin):
             self.message_user(request, conflict, messages.WARNING)
 
     def get_queryset(self, request):
-        """The user's studies, with counts of participants without researchers' previews; started and completed ones whose answers are kept
-        (withdrawn and erased people are counted by their outcome, as in the dashboard and the report)."""
+        """The user's studies, with counts of participants without researchers' previews; started and completed ones
+        whose answers are kept (withdrawn and erased people are counted by their outcome, as in the dashboard and
+        the report)."""
         real = Q(participants__is_preview=False)
         kept = real & ~Q(participants__outcome__in=DELETED_OUTCOMES)
         return super().get_queryset(request).annotate(
@@ -362,8 +363,8 @@ class ParticipantAdmin(StudyScopedAdmin):
     study_path = "study"
     change_permission = access.DECIDE  # decisions are the list's actions; every field here is read-only
     list_display = ["pseudonym", "study", "source", "outcome", "consented", "completed", "progress"]
-    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "outcome", "source", "is_preview", ("consented_at", admin.EmptyFieldListFilter),
-                   ("completed_at", admin.EmptyFieldListFilter)]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "outcome", "source", "is_preview",
+                   ("consented_at", admin.EmptyFieldListFilter), ("completed_at", admin.EmptyFieldListFilter)]
     search_fields = ["pseudonym", "external_id"]
     list_select_related = ["study"]
     fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
