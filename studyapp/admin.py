@@ -172,13 +172,20 @@ class MembershipInline(admin.TabularInline):
     extra = 1
     verbose_name_plural = "members (staff users who are no member do not see this study)"
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "user":  # researchers, not the participants' accounts
-            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_formset(self, request, obj=None, **kwargs):
+        """Members are chosen among researchers (active staff), never participants' accounts; the study's members
+        whose account was disabled since stay listed, so that the page can still be saved."""
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.base_fields["user"].queryset = get_user_model().objects.filter(
+            Q(is_staff=True, is_active=True) | Q(study_memberships__study=obj)).distinct().order_by("username")
+        return formset
 
-    def manages(self, request, study):
-        return study is not None and request.user.has_perm(access.MANAGE_MEMBERS, study)
+    def manages(self, request, study=None):
+        """Asked with the study, or without it (the members' list itself): StudyAdmin.get_inlines shows this inline
+        only on the page of a study the user manages."""
+        if study is None:
+            return access.may_any(request.user, access.MANAGE_MEMBERS)
+        return request.user.has_perm(access.MANAGE_MEMBERS, study)
 
     def has_view_permission(self, request, obj=None):
         return self.manages(request, obj)
@@ -203,7 +210,7 @@ class StudyAdmin(StudyScopedAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["created_at", "copied_from", "length", "design_balance"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    inlines = [ConsentVersionInline, MembershipInline]
+    inlines = [ConsentVersionInline, MembershipInline]  # the members: on the pages of studies the user manages
     actions = ["preview", "duplicate_as_pilot"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "seed", "created_at", "copied_from"]}),
@@ -238,6 +245,10 @@ class StudyAdmin(StudyScopedAdmin):
 
     def has_add_permission(self, request, obj=None):
         return request.user.has_perm(ADD_STUDY)
+
+    def get_inlines(self, request, obj):
+        managed = obj is not None and request.user.has_perm(access.MANAGE_MEMBERS, obj)
+        return [inline for inline in self.inlines if managed or inline is not MembershipInline]
 
     def has_module_permission(self, request):
         return access.may_any(request.user, self.view_permission) or self.has_add_permission(request)

@@ -236,11 +236,56 @@ def test_only_owners_manage_members_and_keep_one_owner(world):
     page = reverse("admin:studyapp_study_change", args=[ours.pk])
     assert "memberships-TOTAL_FORMS" in body(ask(owner, "get", page, {}))
     assert "memberships-TOTAL_FORMS" not in body(ask(editor, "get", page, {}))
+    world["users"]["viewer"].is_active = False  # a member who left the lab: still listed, the page still saves
+    world["users"]["viewer"].save()
     response = ask(owner, "get", page, {})
     members = response.context["inline_admin_formsets"][1].formset
     assert members.prefix == "memberships"
+    assert sorted(form.instance.user.username for form in members.initial_forms) == [
+        "analyst", "editor", "owner", "viewer"]
     user_choices = {label for _, label in members.forms[0].fields["user"].choices}
-    assert "stranger" in user_choices and not any(label.startswith("P0") for label in user_choices)
+    assert {"stranger", "viewer", "their-owner"} <= user_choices
+    assert not any(label.startswith("participant-") for label in user_choices)  # no participant's account
+
+
+def study_form(response, study):
+    """The study's admin page as it posts itself back unchanged, its inlines (consent versions, members) too."""
+    form = response.context["adminform"].form
+    data = {key: value for key, value in form.initial.items() if value is not None and value is not False}
+    data.update(stimuli=[s.pk for s in study.stimuli.all()], likert_labels='["1", "2", "3", "4", "5"]',
+                inactivity_limit=str(study.inactivity_limit), unconsented_limit=str(study.unconsented_limit),
+                stuck_after=str(study.stuck_after))
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        data.update({f"{formset.prefix}-{key}": value for key, value in formset.management_form.initial.items()})
+        for n, member in enumerate(formset.initial_forms):
+            data.update({f"{member.prefix}-id": member.instance.pk, f"{member.prefix}-study": study.pk})
+            if formset.prefix == "memberships":
+                data.update({f"{member.prefix}-user": member.instance.user_id,
+                             f"{member.prefix}-role": member.instance.role})
+    return data
+
+
+def test_an_owner_adds_a_member_in_the_admin_and_keeps_an_owner(world):
+    ours, owner, stranger = world["ours"], world["users"]["owner"], world["users"]["stranger"]
+    page = reverse("admin:studyapp_study_change", args=[ours.pk])
+    client = Client()
+    client.force_login(owner)
+    data = study_form(client.get(page), ours)
+    added = int(data["memberships-INITIAL_FORMS"])
+    saved = client.post(page, {**data, "memberships-TOTAL_FORMS": added + 1, f"memberships-{added}-user": stranger.pk,
+                               f"memberships-{added}-role": "analyst"})
+    assert saved.status_code == 302, (saved.context["adminform"].form.errors,
+                                      [(inline.formset.non_form_errors(), inline.formset.errors) for inline in
+                                       saved.context["inline_admin_formsets"]])
+    assert ours.memberships.get(user=stranger).role == "analyst"
+    assert ask(stranger, "get", "/dashboard/ours/export.zip", {}).status_code == 200
+    data = study_form(client.get(page), ours)
+    for key in [key for key, value in data.items() if key.endswith("-role") and value == "owner"]:
+        data[key] = "editor"
+    refused = client.post(page, data)
+    assert refused.status_code == 200 and "Keep at least one owner" in refused.content.decode()
+    assert ours.memberships.get(user=owner).role == "owner"
 
 
 def test_the_index_and_the_admin_say_how_to_get_a_study(world):
