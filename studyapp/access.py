@@ -216,8 +216,8 @@ def check_token(token, slug, permission):
     if token.study.slug != slug:
         raise TokenRefused(403, f"This API token is for one study only, not {slug!r}.")
     if permission not in token_permissions(token):
-        raise TokenRefused(403, f"This API token ({token.get_role_display().split(':')[0].lower()}) may not do "
-                                "this, or its user's role on the study no longer allows it.")
+        raise TokenRefused(403, f"This API token ({token.role}) may not do this, or its user's role on the study "
+                                "no longer allows it.")
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
 
 
