@@ -1,10 +1,13 @@
 """The lock-out after repeated failed staff logins (django-axes): per username and address, on the login page and the
 admin's alike; participants, who log in by their link, are never counted, never locked and cost it nothing."""
 
+import io
+
 import pytest
 from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -44,6 +47,14 @@ def test_repeated_failed_logins_lock_the_account_out_from_that_address(researche
     assert admin.status_code == 429 and not logged_in
     elsewhere, logged_in = log_in(PASSWORD, address=HOME)  # nobody locks a researcher out from elsewhere
     assert elsewhere.status_code == 302 and logged_in
+
+
+def test_an_administrator_lifts_a_lockout_at_once(researcher):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        log_in("wrong")
+    assert log_in(PASSWORD)[0].status_code == 429
+    call_command("axes_reset_username", "researcher", stdout=io.StringIO())  # as the lock-out page says
+    assert log_in(PASSWORD)[1]
 
 
 def test_a_successful_login_clears_the_count(researcher):
