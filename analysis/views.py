@@ -2,18 +2,16 @@
 survey's data, and the survey never imports the analysis (data flows one way)."""
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods
 
-from studyapp.console import record
-from studyapp.decorators import staff_required
-from studyapp.models import Study
+from studyapp import access
+from studyapp.decorators import study_permission_required
 
 
-@staff_required
+@study_permission_required(access.VIEW_DATA)
 @require_http_methods(["POST"])
-def report(request, slug):
+def report(request, study):
     """The analysis report built from the database now. While the study is open, it shows results by model only
     when the researcher asks for interim results on purpose (logged as such).
 
@@ -25,12 +23,11 @@ def report(request, slug):
     from analysis.pipeline import Options, database_provenance, run_analysis
     from studyapp.export import export_frames
 
-    study = get_object_or_404(Study, slug=slug)
     interim = request.POST.get("interim") == "yes"
     if study.is_open and not interim:
         return HttpResponse("The study is open: its report shows rating results by model. To look anyway, press "
                             "'Show interim results' (your look is logged).", status=400, content_type="text/plain")
-    record(request, study, "interim_results" if study.is_open else "report")
+    access.record(request, study, "interim_results" if study.is_open else "report")
     try:
         data = from_export_frames(export_frames(study), f"study {study.slug!r}")
         analysis = run_analysis(data, Options(mixed_model=request.POST.get("mixed") == "yes"),

@@ -13,6 +13,8 @@ STIMULI_ROOT   folder holding stimuli.json's PNGs (default: fixtures/)
 DATABASE_POOL_MAX_SIZE  PostgreSQL only: a psycopg connection pool of this many per worker process (default
                0: none, persistent connections for CONN_MAX_AGE seconds instead); bound in deploy/README.md
 STATIC_ROOT    where `collectstatic` puts static files for production (default: var/static/)
+LOGIN_FAILURE_LIMIT  failed staff logins (one username from one address) before a lock-out (default 5)
+LOGIN_LOCKOUT_MINUTES  how long that lock-out lasts (default 30)
 With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto (see README, Deployment),
 unless BEHIND_TLS_PROXY=0.
 
@@ -24,6 +26,7 @@ committed; a power cut can lose the last commits before it.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -84,6 +87,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "saliency",
     "studyapp",
     "analysis",
@@ -98,6 +102,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # a locked-out login answers with studyapp/locked_out.html
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -156,7 +161,25 @@ SESSION_ENGINE = "config.sessions"
 # guesses here); studyapp's migrations create its table.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
 
-AUTHENTICATION_BACKENDS = ["studyapp.backends.ParticipantBackend"]
+# Axes first: it refuses a locked-out login before the password is checked. Participants log in by their link
+# (studyapp.views, no password), which neither counts as an attempt nor can be locked. StudyRoleBackend answers
+# the per-study permissions of researchers' roles (studyapp.access).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "studyapp.backends.ParticipantBackend",
+    "studyapp.access.StudyRoleBackend",
+]
+
+# Lock-out after repeated failed password logins (django-axes), on the login page and the admin's alike. Counted
+# per username and client address together: nobody can lock a researcher out from elsewhere, nor everyone behind
+# one address (a lab, a campus). `manage.py axes_reset_username NAME` lifts a lock-out at once.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "30")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "studyapp.throttling.client_address"  # the proxies we trust, as for invite links
+AXES_HANDLER = "studyapp.lockout.StaffLoginHandler"
+AXES_LOCKOUT_TEMPLATE = "studyapp/locked_out.html"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

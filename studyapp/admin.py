@@ -1,5 +1,10 @@
 """The researcher's admin: studies and participants, and the answers read-only.
 
+Each user sees only the studies they are members of, and in them what their role allows (studyapp.access decides;
+superusers see all): every study-scoped list, page, filter and action goes through StudyScopedAdmin. Their views of
+participant data are kept in the access log (ConsoleEvent). A study's owner manages its members on its page; each
+researcher makes their own API tokens (shown once).
+
 Answers are evidence: the admin shows and filters them but neither adds nor edits them.
 Invite tokens log a participant in, so no list shows them; a participant's page does.
 Justifications are shown through Django's default escaping (nothing here is mark_safe).
@@ -7,21 +12,30 @@ Participants are never deleted here: their answers and background are erased (an
 confirmation page) and their audit row stays, for returns and payments.
 """
 
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.auth import login
+from django.contrib.auth import get_user_model, login
 from django.db import models
 from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
 
-from . import balance, decisions, participation, pilot, readiness
+from . import access, balance, decisions, participation, pilot, readiness
+from .backends import PARTICIPANT_BACKEND
 from .models import (
-    AttentionCheck, ChoiceResponse, ConsentVersion, ConsoleEvent, ExclusionDecision, LikertResponse, Outcome, Participant,
-    Study, Trial,
+    ApiToken, AttentionCheck, ChoiceResponse, ConsentVersion, ConsoleEvent, ExclusionDecision, LikertResponse,
+    Membership, Outcome, Participant, Role, Study, Trial,
 )
 from .schema import DELETED_OUTCOMES
+
+ADD_STUDY = "studyapp.add_study"  # the one global permission that matters here: to create a study (and own it)
 
 
 def count_column(annotation, description):
@@ -32,8 +46,84 @@ def count_column(annotation, description):
     return column
 
 
+class StudyScopedAdmin(admin.ModelAdmin):
+    """Rows that belong to a study: a user sees those of the studies where their role has `view_permission`, may
+    change or delete them where it has `change_permission` or `delete_permission` (None: nobody, here), and adds
+    none. With `logged`, a user's views of the list and of each row's page are kept in the access log."""
+
+    study_path = None  # from a row to its study, e.g. "participant__study"; "" for a study
+    view_permission = access.VIEW_DATA
+    change_permission = None
+    delete_permission = None
+    logged = True
+
+    def study_of(self, obj):
+        for name in filter(None, self.study_path.split("__")):
+            obj = getattr(obj, name)
+        return obj
+
+    def study_key(self):
+        return f"{self.study_path}__pk" if self.study_path else "pk"
+
+    def may(self, request, permission, obj=None):
+        if permission is None:
+            return False
+        if obj is None:
+            return access.may_any(request.user, permission)
+        return request.user.has_perm(permission, self.study_of(obj))
+
+    def get_queryset(self, request):
+        return access.scope(super().get_queryset(request), request.user, self.view_permission, self.study_path)
+
+    def has_module_permission(self, request):
+        return access.may_any(request.user, access.VIEW_STUDY) or request.user.has_perm(ADD_STUDY)
+
+    def has_view_permission(self, request, obj=None):
+        return self.may(request, self.view_permission, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self.may(request, self.change_permission, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.may(request, self.delete_permission, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        shown = getattr(response, "context_data", None) or {}
+        if self.logged and request.method == "GET" and "cl" in shown:
+            rows = [row.pk for row in shown["cl"].result_list]
+            ids = set(self.model._default_manager.filter(pk__in=rows).values_list(self.study_key(), flat=True))
+            for study in Study.objects.filter(pk__in=ids):
+                access.record(request, study, f"admin: {self.opts.model_name} list",
+                              f"{self.opts.verbose_name_plural} ({request.GET.urlencode()[:200]})", view=True)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        shown = getattr(response, "context_data", None) or {}
+        if self.logged and request.method == "GET" and shown.get("original") is not None:
+            access.record(request, self.study_of(shown["original"]), f"admin: {self.opts.model_name}",
+                          str(shown["original"]))
+        return response
+
+    def refuse_beyond_role(self, request, queryset, permission, what):
+        """None when the user's role allows `permission` on the study of every row in `queryset`; else (after
+        saying which studies do not allow `what`) the response that refuses the whole action."""
+        studies = Study.objects.filter(pk__in=queryset.values(self.study_key()))
+        refused = sorted(study.slug for study in studies if not request.user.has_perm(permission, study))
+        if not refused:
+            return None
+        self.message_user(request, f"Your role does not allow you to {what} in {', '.join(refused)}: nothing was "
+                                   "done.", messages.ERROR)
+        return redirect(request.get_full_path())
+
+
 class KeptRecordsInline(admin.TabularInline):
-    """Records kept as they were made: shown, never added, edited or deleted here (subclasses set `fields`)."""
+    """Records kept as they were made: shown, never added, edited or deleted here (subclasses set `fields`). They
+    are shown to whoever may see the page they are on: its admin decided that."""
 
     extra = 0
     can_delete = False
@@ -41,8 +131,13 @@ class KeptRecordsInline(admin.TabularInline):
     def get_readonly_fields(self, request, obj=None):
         return self.fields
 
+    def has_view_permission(self, request, obj=None):
+        return True
+
     def has_add_permission(self, request, obj=None):
         return False
+
+    has_change_permission = has_delete_permission = has_add_permission
 
 
 class ConsentVersionInline(KeptRecordsInline):
@@ -57,8 +152,57 @@ class ConsentVersionInline(KeptRecordsInline):
     participant_count = count_column("participant_total", "participants who agreed")
 
 
+class MembershipFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [form.cleaned_data for form in self.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if kept and not any(member["role"] == Role.OWNER for member in kept):
+            raise forms.ValidationError("Keep at least one owner: only an owner (or a superuser) can manage the "
+                                        "members, erase data and see the access log.")
+
+
+class MembershipInline(admin.TabularInline):
+    """Who may see the study, and do what (studyapp.access): managed by its owners."""
+
+    model = Membership
+    formset = MembershipFormSet
+    fields = ["user", "role", "added_at"]
+    readonly_fields = ["added_at"]
+    extra = 1
+    verbose_name_plural = "members (staff users who are no member do not see this study)"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Members are chosen among researchers (active staff), never participants' accounts; the study's members
+        whose account was disabled since stay listed, so that the page can still be saved."""
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form.base_fields["user"].queryset = get_user_model().objects.filter(
+            Q(is_staff=True, is_active=True) | Q(study_memberships__study=obj)).distinct().order_by("username")
+        return formset
+
+    def manages(self, request, study=None):
+        """Asked with the study, or without it (the members' list itself): StudyAdmin.get_inlines shows this inline
+        only on the page of a study the user manages."""
+        if study is None:
+            return access.may_any(request.user, access.MANAGE_MEMBERS)
+        return request.user.has_perm(access.MANAGE_MEMBERS, study)
+
+    def has_view_permission(self, request, obj=None):
+        return self.manages(request, obj)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+
+
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(StudyScopedAdmin):
+    """Members see the studies their role shows; editors and owners change them; whoever may add a study owns the
+    ones they add (and the pilot copies they make)."""
+
+    study_path = ""
+    view_permission = access.VIEW_SETTINGS
+    change_permission = access.CHANGE_STUDY
+    delete_permission = access.DELETE_STUDY
+    logged = False  # settings and counts, no participant data
     list_display = ["title", "slug", "recruitment_source", "is_open", "stimulus_count", "length",
                     "participant_count", "started_count", "completed_count", "created_at"]
     search_fields = ["title", "slug"]
@@ -66,7 +210,7 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["created_at", "copied_from", "length", "design_balance"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    inlines = [ConsentVersionInline]
+    inlines = [ConsentVersionInline, MembershipInline]  # the members: on the pages of studies the user manages
     actions = ["preview", "duplicate_as_pilot"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "seed", "created_at", "copied_from"]}),
@@ -99,6 +243,35 @@ class StudyAdmin(admin.ModelAdmin):
         }),
     ]
 
+    def has_add_permission(self, request, obj=None):
+        return request.user.has_perm(ADD_STUDY)
+
+    def get_inlines(self, request, obj):
+        managed = obj is not None and request.user.has_perm(access.MANAGE_MEMBERS, obj)
+        return [inline for inline in self.inlines if managed or inline is not MembershipInline]
+
+    def has_module_permission(self, request):
+        return access.may_any(request.user, self.view_permission) or self.has_add_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None and self.has_add_permission(request):
+            return True  # the (maybe empty) list of their studies, to add one
+        return super().has_view_permission(request, obj)
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET" and request.user.is_superuser:
+            self.warn_of_ownerless(request)
+        return super().changelist_view(request, extra_context)
+
+    def warn_of_ownerless(self, request):
+        """Studies nobody owns (e.g. made before studies had members) are seen by superusers alone: say so."""
+        ownerless = Study.objects.exclude(memberships__role=Role.OWNER).order_by("slug")
+        slugs = list(ownerless.values_list("slug", flat=True)[:11])
+        if slugs:
+            self.message_user(request, f"{len(slugs) if len(slugs) <= 10 else 'Over 10'} studies have no owner, so "
+                                       f"only superusers see them: {', '.join(slugs[:10])}. Open each and add its "
+                                       "researchers under Members (an owner manages the rest).", messages.WARNING)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         study = self.get_object(request, object_id)
         if study and request.method == "GET":
@@ -113,19 +286,30 @@ class StudyAdmin(admin.ModelAdmin):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one study to preview.", messages.ERROR)
             return None
+        refusal = self.refuse_beyond_role(request, queryset, access.CHANGE_STUDY, "preview")
+        if refusal:
+            return refusal
         participant = pilot.enroll_preview(queryset.get())
-        login(request, participant.user)
+        login(request, participant.user, backend=PARTICIPANT_BACKEND)
         return redirect("studyapp:survey")
 
     @admin.action(description="Duplicate the selected studies as closed pilot copies", permissions=["add"])
     def duplicate_as_pilot(self, request, queryset):
+        """Copies with the original's members; whoever made them owns them."""
+        refusal = self.refuse_beyond_role(request, queryset, access.CHANGE_STUDY, "copy a study")
+        if refusal:
+            return refusal
         copies = [pilot.pilot_copy(study) for study in queryset]
+        for copy in copies:
+            access.grant(copy, request.user, Role.OWNER)
         self.message_user(request, "Made " + ", ".join(f"{copy.slug!r} ({copy.title})" for copy in copies)
                           + ": closed, without participants. Open one to rehearse; its participants' times "
                             "estimate the original's duration.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        if not change:
+            access.grant(obj, request.user, Role.OWNER)
         if "_continue" not in request.POST:  # else the study's page, shown next, warns
             self.warn_of_conflicts(request, obj)
 
@@ -135,8 +319,9 @@ class StudyAdmin(admin.ModelAdmin):
             self.message_user(request, conflict, messages.WARNING)
 
     def get_queryset(self, request):
-        """Counts of participants without researchers' previews; started and completed ones whose answers are kept
-        (withdrawn and erased people are counted by their outcome, as in the dashboard and the report)."""
+        """The user's studies, with counts of participants without researchers' previews; started and completed ones
+        whose answers are kept (withdrawn and erased people are counted by their outcome, as in the dashboard and
+        the report)."""
         real = Q(participants__is_preview=False)
         kept = real & ~Q(participants__outcome__in=DELETED_OUTCOMES)
         return super().get_queryset(request).annotate(
@@ -181,13 +366,16 @@ class ExclusionDecisionInline(KeptRecordsInline):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(StudyScopedAdmin):
     """Participants are enrolled by `manage.py create_participants` (invite links) or arrive through the study
-    link; either way their token and seed are minted for them. Platform IDs are searchable, for payments."""
+    link; either way their token and seed are minted for them. Platform IDs are searchable, for payments.
+    Analysts and owners see them and decide on them; owners alone erase."""
 
+    study_path = "study"
+    change_permission = access.DECIDE  # decisions are the list's actions; every field here is read-only
     list_display = ["pseudonym", "study", "source", "outcome", "consented", "completed", "progress"]
-    list_filter = ["study", "outcome", "source", "is_preview", ("consented_at", admin.EmptyFieldListFilter),
-                   ("completed_at", admin.EmptyFieldListFilter)]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "outcome", "source", "is_preview",
+                   ("consented_at", admin.EmptyFieldListFilter), ("completed_at", admin.EmptyFieldListFilter)]
     search_fields = ["pseudonym", "external_id"]
     list_select_related = ["study"]
     fields = ["pseudonym", "study", "user", "invite_token", "seed", "source", "external_id", "external_session",
@@ -198,18 +386,17 @@ class ParticipantAdmin(admin.ModelAdmin):
     actions = ["exclude_selected", "include_selected", "erase_data"]
     inlines = [ExclusionDecisionInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the audit row stays: erase a participant's data instead
+    # delete_permission None: the audit row stays, erase a participant's data instead
 
     def has_erase_permission(self, request):
-        return request.user.has_perm("studyapp.erase_participant")
+        return access.may_any(request.user, access.ERASE)
 
     @admin.action(description="Erase the selected participants' answers and background", permissions=["erase"])
     def erase_data(self, request, queryset):
         """Ask first (a page listing who), then erase; the participants' audit rows stay."""
+        refusal = self.refuse_beyond_role(request, queryset, access.ERASE, "erase participants' data")
+        if refusal:
+            return refusal
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(request, "admin/studyapp/participant/erase_confirmation.html", {
                 **self.admin_site.each_context(request), "title": "Erase these participants' data?",
@@ -217,6 +404,9 @@ class ParticipantAdmin(admin.ModelAdmin):
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             })
         erased = {participant.pseudonym: participation.erase(participant, Outcome.ERASED) for participant in queryset}
+        for study in Study.objects.filter(participants__in=queryset).distinct():
+            names = sorted(p.pseudonym for p in queryset if p.study_id == study.pk)
+            access.record(request, study, access.ERASED, f"{len(names)}: {', '.join(names)}")
         done = sorted(name for name, erasure in erased.items() if not erasure.already)
         answers = sum(erasure.answers for erasure in erased.values())
         self.message_user(request, f"Erased the answers ({answers}) and background of {len(done)} participant(s): "
@@ -236,11 +426,14 @@ class ParticipantAdmin(admin.ModelAdmin):
 
     def decide(self, request, queryset, excluded):
         """Ask for the reason (a page listing who), then keep one decision each, as the console's form does."""
+        refusal = self.refuse_beyond_role(request, queryset, access.DECIDE, "decide on participants")
+        if refusal:
+            return refusal
         action = "exclude_selected" if excluded else "include_selected"
         confirmed = request.POST.get("confirmed") == "yes"
         form = decisions.ReasonForm(request.POST if confirmed else None)
         if confirmed and form.is_valid():
-            people = decisions.decide(request.user, queryset.select_related("study"), excluded,
+            people = decisions.decide(request, queryset.select_related("study"), excluded,
                                       form.cleaned_data["reason"])
             self.message_user(request, decisions.summary(people, excluded, form.cleaned_data["reason"]),
                               messages.SUCCESS)
@@ -270,27 +463,21 @@ class ParticipantAdmin(admin.ModelAdmin):
         return f"{participant.trials_done} / {participant.trials_total}" if participant.trials_total else "-"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Shown, searched and filtered; never added or edited through the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Trial)
-class TrialAdmin(ReadOnlyAdmin):
+class TrialAdmin(StudyScopedAdmin):
+    """Shown, searched and filtered; never added, edited or deleted through the admin (as every answer)."""
+
+    study_path = "participant__study"
     list_display = ["participant", "position", "kind", "stimulus", "shown_at"]
-    list_filter = ["participant__study", "kind", "stimulus__variant"]
+    list_filter = [("participant__study", admin.RelatedOnlyFieldListFilter), "kind", "stimulus__variant"]
     search_fields = ["participant__pseudonym"]
     list_select_related = ["participant", "stimulus__source_image"]
 
 
-class AnswerAdmin(ReadOnlyAdmin):
+class AnswerAdmin(StudyScopedAdmin):
     """An answer, listed with the participant and page of its trial."""
 
+    study_path = "trial__participant__study"
     search_fields = ["trial__participant__pseudonym"]
 
     @admin.display(ordering="trial__participant__pseudonym")
@@ -305,7 +492,8 @@ class AnswerAdmin(ReadOnlyAdmin):
 @admin.register(LikertResponse)
 class LikertResponseAdmin(AnswerAdmin):
     list_display = ["participant", "position", "stimulus", "sufficiency", "trust", "rt_ms", "answered_at"]
-    list_filter = ["trial__participant__study", "trial__stimulus__variant", "sufficiency", "trust"]
+    list_filter = [("trial__participant__study", admin.RelatedOnlyFieldListFilter), "trial__stimulus__variant",
+                   "sufficiency", "trust"]
     search_fields = [*AnswerAdmin.search_fields, "trial__stimulus__source_image__class_name"]
     list_select_related = ["trial__participant", "trial__stimulus__source_image"]
 
@@ -317,7 +505,7 @@ class LikertResponseAdmin(AnswerAdmin):
 @admin.register(ChoiceResponse)
 class ChoiceResponseAdmin(AnswerAdmin):
     list_display = ["participant", "position", "source_image", "chosen", "justification", "rt_ms", "answered_at"]
-    list_filter = ["trial__participant__study", "chosen__variant"]
+    list_filter = [("trial__participant__study", admin.RelatedOnlyFieldListFilter), "chosen__variant"]
     search_fields = [*AnswerAdmin.search_fields, "justification"]
     list_select_related = ["trial__participant", "trial__source_image", "chosen__source_image"]
 
@@ -329,7 +517,7 @@ class ChoiceResponseAdmin(AnswerAdmin):
 @admin.register(AttentionCheck)
 class AttentionCheckAdmin(AnswerAdmin):
     list_display = ["participant", "position", "target", "answer", "passed", "answered_at"]
-    list_filter = ["trial__participant__study"]
+    list_filter = [("trial__participant__study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["trial__participant"]
 
     @admin.display(description="asked for", ordering="trial__attention_target")
@@ -342,20 +530,115 @@ class AttentionCheckAdmin(AnswerAdmin):
 
 
 @admin.register(ExclusionDecision)
-class ExclusionDecisionAdmin(ReadOnlyAdmin):
+class ExclusionDecisionAdmin(StudyScopedAdmin):
+    study_path = "participant__study"
     list_display = ["participant", "excluded", "reason", "decided_by_name", "decided_at"]
-    list_filter = ["participant__study", "excluded"]
+    list_filter = [("participant__study", admin.RelatedOnlyFieldListFilter), "excluded"]
     search_fields = ["participant__pseudonym", "reason"]
     list_select_related = ["participant"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ConsoleEvent)
-class ConsoleEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "study", "username", "action", "detail"]
-    list_filter = ["study", "action"]
+class ConsoleEventAdmin(StudyScopedAdmin):
+    """The access log: who saw or acted on which study's participant data, when, how and from where (owners)."""
+
+    study_path = "study"
+    view_permission = access.VIEW_LOG
+    logged = False
+    list_display = ["at", "study", "username", "action", "detail", "via", "token", "address"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "via", "action"]
+    search_fields = ["username", "detail"]
+    list_select_related = ["study", "token"]
+
+
+class ApiTokenForm(forms.ModelForm):
+    """A new token for the logged-in researcher, on one of their studies, with a role no wider than theirs."""
+
+    user = None  # set per request (ApiTokenAdmin.get_form)
+
+    class Meta:
+        model = ApiToken
+        fields = ["study", "role", "name", "expires_at"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("study") and data.get("role") and data.get("expires_at"):
+            problem = access.token_problem(self.user, data["study"], data["role"], data["expires_at"])
+            if problem:
+                raise forms.ValidationError(problem)
+        return data
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Each researcher makes their own tokens (shown once, kept as a digest) and revokes them; a study's owners see
+    and revoke every token on it. Tokens are never edited or deleted: the access log names them."""
+
+    form = ApiTokenForm
+    list_display = ["prefix", "name", "user", "study", "role", "created_at", "expires_at", "revoked_at",
+                    "last_used_at"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "role"]
+    search_fields = ["prefix", "name", "user__username"]
+    list_select_related = ["user", "study"]
+    readonly_fields = ["prefix", "user", "study", "role", "name", "created_at", "expires_at", "revoked_at",
+                       "last_used_at"]
+    actions = ["revoke"]
+
+    def get_queryset(self, request):
+        tokens = super().get_queryset(request)
+        if request.user.is_superuser:
+            return tokens
+        managed = access.studies(request.user, access.MANAGE_MEMBERS).values("pk")
+        return tokens.filter(Q(user=request.user) | Q(study__in=managed))
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.user = request.user
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj else []
+
+    def get_changeform_initial_data(self, request):
+        return {"expires_at": timezone.now() + timedelta(days=access.DEFAULT_TOKEN_DAYS)}
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "study":
+            kwargs["queryset"] = access.studies(request.user).order_by("slug")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_module_permission(self, request):
+        return access.may_any(request.user, access.VIEW_STUDY)
+
+    def has_view_permission(self, request, obj=None):
+        return self.has_module_permission(request) and (obj is None or self.get_queryset(request).filter(
+            pk=obj.pk).exists())
+
+    def has_add_permission(self, request):
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def has_revoke_permission(self, request):
+        return self.has_module_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        obj.user = request.user
+        obj.raw = access.new_token(obj)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        """The token, once: only its digest is kept."""
+        return TemplateResponse(request, "admin/studyapp/apitoken/created.html", {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "Copy your new API token now",
+            "token": obj, "raw": obj.raw,
+            "url": request.build_absolute_uri(reverse("studyapp:api_export_zip", kwargs={"slug": obj.study.slug})),
+        })
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        count = access.revoke(queryset)
+        self.message_user(request, f"Revoked {count} token(s); they no longer open anything.", messages.SUCCESS)

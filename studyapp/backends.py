@@ -4,6 +4,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import update_last_login
 
+PARTICIPANT_BACKEND = "studyapp.backends.ParticipantBackend"  # who logs a participant in by their link (login())
+
 
 class ParticipantBackend(ModelBackend):
     """Every survey request needs the user, their participant and its study: one query, not three."""

@@ -3,8 +3,10 @@ the researcher's decisions), the decisions themselves, the export as one zip, an
 a study as a participant. The report from the database is analysis.views' (the survey never imports the analysis).
 
 Views are thin: the rows and summaries are studyapp.monitoring's, the flags studyapp.quality's, the files
-studyapp.export's and studyapp.codebook's, the decisions studyapp.decisions' (as the admin's). Downloads, reports
-and decisions are logged (ConsoleEvent).
+studyapp.export's and studyapp.codebook's, the decisions studyapp.decisions' (as the admin's). Each view declares the
+permission it needs on its study (studyapp.access decides who has it): a viewer sees the counts, an editor also
+previews, an analyst also sees the participants, decides and downloads. Every view of participant data, download,
+report and decision is logged (studyapp.access.record: ConsoleEvent).
 """
 
 import io
@@ -16,15 +18,16 @@ from django.contrib.auth import login
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import balance, codebook, decisions, monitoring, pilot, readiness, recruitment
-from .decorators import staff_required
+from . import access, balance, codebook, decisions, monitoring, pilot, readiness, recruitment
+from .backends import PARTICIPANT_BACKEND
+from .decorators import staff_required, study_permission_required
 from .export import export_frames
-from .models import Participant, Study
+from .models import Participant
 from .schema import CSV_LINE_END
 from .views import see_other
 
@@ -32,10 +35,6 @@ PAGE_SIZE = 50
 REFRESH_SECONDS = 60
 SORT_LABELS = {"last_activity": "Last activity", "time_on_page": "Time on page", "total_time": "Total time",
                "progress": "Pages done", "participant": "Participant", "outcome": "Outcome", "flags": "Flags"}
-
-
-def record(request, study, action, detail=""):
-    decisions.record(request.user, study, action, detail)
 
 
 class DecisionForm(decisions.ReasonForm):
@@ -54,23 +53,32 @@ class DecisionForm(decisions.ReasonForm):
 
 
 @staff_required
-def dashboard(request, slug=None):
-    if slug:
-        return study_console(request, get_object_or_404(Study, slug=slug))
-    studies = Study.objects.order_by("-created_at")
-    participants = (Participant.objects.filter(study__in=studies).with_progress()
-                    .select_related("study").order_by("study__title", "pseudonym"))
+def dashboard(request):
+    """Every study the user may see, and the participants of those whose data their role shows."""
+    participants = list(Participant.objects.filter(study__in=access.studies(request.user, access.VIEW_DATA))
+                        .with_progress().select_related("study").order_by("study__title", "pseudonym"))
+    for study in {p.study for p in participants}:
+        access.record(request, study, access.CONSOLE_VIEWED, "all studies' participants", view=True)
     return render(request, "studyapp/dashboard.html",
-                  {"studies": studies, "selected": None, "participants": participants})
+                  {"studies": access.studies(request.user).order_by("-created_at"), "selected": None,
+                   "participants": participants, "shows_data": True})
+
+
+@study_permission_required(access.VIEW_STUDY)
+def study_dashboard(request, study):
+    return study_console(request, study)
 
 
 def study_console(request, study, form=None, status=200):
+    """The study's console: its counts for every member; its participants for those whose role shows data."""
     sort = request.GET.get("sort", "last_activity")
     descending = request.GET.get("order", "desc") != "asc"
     if sort not in monitoring.SORTS:
         return HttpResponse(f"Unknown sort {sort!r}; sort by one of {', '.join(monitoring.SORTS)}.", status=400,
                             content_type="text/plain")
     now = timezone.now()
+    may = access.permissions(request.user, study)
+    shows_data = access.VIEW_DATA in may
     rows = monitoring.study_rows(study, now=now)
     page = Paginator(monitoring.sorted_rows(rows, sort, descending), PAGE_SIZE).get_page(request.GET.get("page"))
     flagged = sum(1 for r in rows if r.flags.flagged)
@@ -81,8 +89,12 @@ def study_console(request, study, form=None, status=200):
         toggle["refresh"] = "off"
     else:
         toggle.pop("refresh", None)
+    if shows_data:
+        access.record(request, study, access.CONSOLE_VIEWED, view=True)
     context = {
-        "studies": Study.objects.order_by("-created_at"), "selected": study, "page": page, "now": now,
+        "studies": access.studies(request.user).order_by("-created_at"), "selected": study, "now": now,
+        "shows_data": shows_data, "may_decide": access.DECIDE in may, "may_preview": access.CHANGE_STUDY in may,
+        "page": page if shows_data else None,
         "sort": sort, "order": "desc" if descending else "asc", "sort_labels": SORT_LABELS,
         "refresh": REFRESH_SECONDS if refreshing else None, "refresh_toggle": toggle.urlencode(),
         "funnel": monitoring.funnel(rows), "durations": monitoring.durations(study, rows),
@@ -93,22 +105,21 @@ def study_console(request, study, form=None, status=200):
         "places_taken": recruitment.places_taken(study), "length": readiness.study_length(study),
         "consent_versions": study.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
         "balance": balance.summary(balance.balance_frame(study)),
-        "form": form or DecisionForm(study=study),
+        "form": (form or DecisionForm(study=study)) if access.DECIDE in may else None,
     }
     return render(request, "studyapp/dashboard.html", context, status=status)
 
 
-@staff_required
+@study_permission_required(access.DECIDE)
 @require_http_methods(["POST"])
-def decide(request, slug):
+def decide(request, study):
     """Exclude or include the ticked participants, with a reason: one kept decision each (who, when, why)."""
-    study = get_object_or_404(Study, slug=slug)
     form = DecisionForm(request.POST, study=study)
     if not form.is_valid():
         return study_console(request, study, form=form, status=400)
     excluded = form.cleaned_data["decision"] == decisions.EXCLUDE
     reason = form.cleaned_data["reason"]
-    people = decisions.decide(request.user, study.participants.filter(pseudonym__in=form.cleaned_data["participant"]),
+    people = decisions.decide(request, study.participants.filter(pseudonym__in=form.cleaned_data["participant"]),
                               excluded, reason)
     messages.success(request, decisions.summary(people, excluded, reason))
     return see_other(reverse("studyapp:dashboard_study", kwargs={"slug": study.slug}))
@@ -125,31 +136,35 @@ def export_zip_bytes(study):
     return buffer.getvalue()
 
 
-@staff_required
-@require_GET
-def export_zip(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def export_zip_response(request, study, token=None):
+    """The export zip as a download, logged (the console's button and the API's export alike)."""
     data = export_zip_bytes(study)
-    record(request, study, "export", f"{len(data)} bytes")
+    access.record(request, study, access.EXPORTED, f"{len(data)} bytes", token=token)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response = HttpResponse(data, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-export-{stamp}.zip"'
     return response
 
 
-@staff_required
+@study_permission_required(access.VIEW_DATA)
 @require_GET
-def activity_png(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+def export_zip(request, study):
+    return export_zip_response(request, study)
+
+
+@study_permission_required(access.VIEW_STUDY)
+@require_GET
+def activity_png(request, study):
+    """Arrivals, consents and completions over time: counts, for every member."""
     times = list(study.participants.filter(is_preview=False).values_list("arrived_at", "consented_at",
                                                                           "completed_at"))
     return HttpResponse(monitoring.activity_figure(times, timezone.get_current_timezone()), content_type="image/png")
 
 
-@staff_required
+@study_permission_required(access.CHANGE_STUDY)
 @require_http_methods(["POST"])
-def preview(request, slug):
+def preview(request, study):
     """Take the study as a new preview participant, through the participants' own pages (logs the researcher out)."""
-    participant = pilot.enroll_preview(get_object_or_404(Study, slug=slug))
-    login(request, participant.user)
+    participant = pilot.enroll_preview(study)
+    login(request, participant.user, backend=PARTICIPANT_BACKEND)
     return see_other(reverse("studyapp:survey"))

@@ -1,19 +1,18 @@
-"""The researcher's decisions on participants (exclude, or include again) and the record of staff acts.
+"""The researcher's decisions on participants (exclude, or include again).
 
 One place for the rule, used by the console's bulk form and the admin's actions alike: a decision needs a reason
 (surrounding spaces dropped, at most 300 characters); each participant gets one kept ExclusionDecision (who, when,
-why; the latest stands; never edited); each study touched gets one ConsoleEvent and a log line. Flags never decide.
+why; the latest stands; never edited); each study touched gets one ConsoleEvent (studyapp.access.record) and a log
+line. Flags never decide. Who may decide on which study's participants is studyapp.access's DECIDE.
 """
 
-import logging
 from itertools import groupby
 
 from django import forms
 from django.db import transaction
 
-from .models import ConsoleEvent, ExclusionDecision
-
-logger = logging.getLogger("studyapp.console")
+from . import access
+from .models import ExclusionDecision
 
 REASON_MAX_LENGTH = ExclusionDecision._meta.get_field("reason").max_length
 EXCLUDE, INCLUDE = "exclude", "include"  # the ConsoleEvent actions of a decision
@@ -32,16 +31,9 @@ class BadReason(ValueError):
     pass
 
 
-def record(user, study, action, detail=""):
-    """Keep a staff act on the study (ConsoleEvent: who, what, when) and log it."""
-    ConsoleEvent.objects.create(study=study, user=user, username=user.get_username(), action=action,
-                                detail=detail[:300])
-    logger.info("%s: %s on study %s %s", user.get_username(), action, study.slug, detail)
-
-
-def decide(user, participants, excluded, reason):
-    """Exclude (or include again) `participants` for `reason`, decided by `user`: one kept decision each, one
-    ConsoleEvent per study, all or nothing. Returns the participants decided on, by pseudonym.
+def decide(request, participants, excluded, reason):
+    """Exclude (or include again) `participants` for `reason`, decided by the request's user: one kept decision
+    each, one ConsoleEvent per study, all or nothing. Returns the participants decided on, by pseudonym.
 
     Raises BadReason (nothing stored) for a missing or too long reason: ReasonForm's rule."""
     form = ReasonForm({"reason": reason})
@@ -49,6 +41,7 @@ def decide(user, participants, excluded, reason):
         raise BadReason(form.errors["reason"][0])
     reason = form.cleaned_data["reason"]
     people = sorted(participants, key=lambda p: (p.study_id, p.pseudonym))
+    user = request.user
     with transaction.atomic():
         ExclusionDecision.objects.bulk_create(
             ExclusionDecision(participant=p, excluded=excluded, reason=reason, decided_by=user,
@@ -56,7 +49,8 @@ def decide(user, participants, excluded, reason):
         for _, group in groupby(people, key=lambda p: p.study_id):
             group = list(group)
             names = ", ".join(p.pseudonym for p in group)
-            record(user, group[0].study, EXCLUDE if excluded else INCLUDE, f"{len(group)}: {names[:200]} ({reason})")
+            access.record(request, group[0].study, EXCLUDE if excluded else INCLUDE,
+                          f"{len(group)}: {names[:200]} ({reason})")
     return sorted(people, key=lambda p: p.pseudonym)
 
 

@@ -428,7 +428,6 @@ class Participant(models.Model):
                                     name="one_participant_per_platform_id"),
         ]
         indexes = [models.Index(fields=["study", "outcome"], name="participant_study_outcome")]
-        permissions = [("erase_participant", "Can erase a participant's answers and background")]
 
     def __str__(self):
         return self.pseudonym
@@ -559,9 +558,69 @@ class ExclusionDecision(models.Model):
         return f"{self.participant}: {'excluded' if self.excluded else 'included'} ({self.reason})"
 
 
+class Role(models.TextChoices):
+    """A member's role on a study; what each may do is studyapp.access's ROLE_PERMISSIONS."""
+
+    OWNER = "owner", "Owner: everything, including erasure, members and the access log"
+    EDITOR = "editor", "Editor: design and recruitment settings, preview; no participant data"
+    ANALYST = "analyst", "Analyst: the console, decisions, the export (review file included) and the report"
+    VIEWER = "viewer", "Viewer: the console's counts only"
+
+
+class Membership(models.Model):
+    """A researcher's role on one study. Staff users see only the studies they are members of (superusers: all)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["study", "user"], name="one_role_per_member")]
+
+    def __str__(self):
+        return f"{self.user.get_username()}: {self.role} of {self.study.slug}"
+
+
+class ApiToken(models.Model):
+    """A personal token for scripted access to one study, with a role no wider than its user's own there.
+
+    Only the SHA-256 digest of the token is kept (the token itself is shown once, when it is made); `prefix` is its
+    visible start, to tell tokens apart. Tokens expire, and are revoked rather than deleted (the access log names
+    them)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="api_tokens")
+    role = models.CharField(max_length=16, choices=Role.choices,
+                            help_text="What the token may do, within its user's own role on the study.")
+    name = models.CharField(max_length=100, help_text="What it is for, e.g. 'nightly export to the lab drive'.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False,
+                              help_text="The token's visible start, to recognise it.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.name})"
+
+
 class ConsoleEvent(models.Model):
-    """A staff act on the console that must be on record: downloading the export or the report, showing interim
-    results, deciding exclusions."""
+    """An access to a study's participant data, or a staff act on it, kept with who and when: the console's and the
+    admin's views of participants and answers, downloads of the export and the report, interim results, exclusion
+    decisions, erasures, and the API's exports (with the token used)."""
+
+    class Via(models.TextChoices):
+        CONSOLE = "console", "Console"
+        ADMIN = "admin", "Admin"
+        API = "api", "API token"
+        COMMAND = "command", "Command"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="console_events")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
@@ -569,6 +628,12 @@ class ConsoleEvent(models.Model):
     action = models.CharField(max_length=40)
     detail = models.CharField(max_length=300, blank=True)
     at = models.DateTimeField(auto_now_add=True)
+    via = models.CharField(max_length=16, choices=Via.choices, default=Via.CONSOLE)
+    token = models.ForeignKey(ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="uses")
+    address = models.GenericIPAddressField(null=True, blank=True, help_text="The client's address.")
 
     class Meta:
         ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["study", "user", "action", "-at"], name="console_event_latest")]
+        verbose_name = "access log entry"
+        verbose_name_plural = "access log"

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .enrollment import enroll_participants
-from .models import PREVIEW_SOURCE, Study
+from .models import PREVIEW_SOURCE, Membership, Study
 
 PILOT_SUFFIX = "-pilot"
 NOT_COPIED = {"id", "slug", "title", "is_open", "created_at", "copied_from"}
@@ -31,10 +31,13 @@ def free_slug(base):
 
 @transaction.atomic
 def pilot_copy(study):
-    """A closed copy of `study`'s settings, texts, endings and stimuli, named '<slug>-pilot'; no participants."""
+    """A closed copy of `study`'s settings, texts, endings, stimuli and members, named '<slug>-pilot'; no
+    participants."""
     values = {field.name: getattr(study, field.name) for field in Study._meta.concrete_fields
               if field.name not in NOT_COPIED}
     copy = Study.objects.create(**values, slug=free_slug(study.slug[:50 - len(PILOT_SUFFIX)] + PILOT_SUFFIX),
                                 title=f"{study.title} (pilot)", is_open=False, copied_from=study)
     copy.stimuli.set(study.stimuli.all())
+    Membership.objects.bulk_create(Membership(study=copy, user_id=user_id, role=role)
+                                   for user_id, role in study.memberships.values_list("user_id", "role"))
     return copy

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import console, views
+from . import api, console, views
 
 app_name = "studyapp"
 urlpatterns = [
@@ -17,9 +17,10 @@ urlpatterns = [
     path("complete/", views.complete, name="complete"),
     path("withdraw/", views.withdraw, name="withdraw"),
     path("dashboard/", console.dashboard, name="dashboard"),
-    path("dashboard/<slug:slug>/", console.dashboard, name="dashboard_study"),
+    path("dashboard/<slug:slug>/", console.study_dashboard, name="dashboard_study"),
     path("dashboard/<slug:slug>/preview/", console.preview, name="preview"),
     path("dashboard/<slug:slug>/decide/", console.decide, name="decide"),
     path("dashboard/<slug:slug>/export.zip", console.export_zip, name="export_zip"),
     path("dashboard/<slug:slug>/activity.png", console.activity_png, name="activity_png"),
+    path("api/studies/<slug:slug>/export.zip", api.export_zip, name="api_export_zip"),
 ]

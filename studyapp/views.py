@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from . import flow, participation, pictures, platforms, recruitment, throttling
+from .backends import PARTICIPANT_BACKEND
 from .decorators import participant_required
 from .forms import BackgroundForm, ConsentForm, InstructionsForm, trial_form
 from .models import PAGES_BEFORE_TRIALS, Ending, Outcome, Participant, Study, Trial, answered
@@ -79,7 +80,7 @@ def invite(request, token):
     if participant.arrived_at is None:
         Participant.objects.filter(pk=participant.pk, arrived_at__isnull=True).update(arrived_at=timezone.now())
     if request.user != participant.user:
-        login(request, participant.user)
+        login(request, participant.user, backend=PARTICIPANT_BACKEND)
     return to_current_page(participant)
 
 
@@ -106,7 +107,7 @@ def study_link(request, slug):
         return ending_response(request, study, Ending.OVER_QUOTA, study.code_for(Ending.OVER_QUOTA),
                                study.recruitment_source, arrival, reason=admission.refusal)
     if request.user != admission.participant.user:
-        login(request, admission.participant.user)
+        login(request, admission.participant.user, backend=PARTICIPANT_BACKEND)
     return to_current_page(admission.participant)
 
 

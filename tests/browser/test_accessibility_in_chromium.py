@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from studyapp import participation
+from studyapp import access, participation
 from studyapp.models import Outcome, Participant, Trial
 
 from .conftest import LAPTOP, PHONE
@@ -158,7 +158,8 @@ def test_every_participant_page_has_no_axe_violations_at_either_width(browser, l
 
     # The researchers' dashboard too: its wide table scrolls sideways in a region a keyboard can reach.
     driver.delete_all_cookies()
-    get_user_model().objects.create_user("researcher", password="a-long-passphrase", is_staff=True)
+    researcher = get_user_model().objects.create_user("researcher", password="a-long-passphrase", is_staff=True)
+    access.grant(study, researcher, "owner")  # the whole console: counts, participants, decisions, preview
     driver.get(f"{base}/login/")
     driver.find_element(By.NAME, "username").send_keys("researcher")
     driver.find_element(By.NAME, "password").send_keys("a-long-passphrase")

@@ -11,6 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
+from studyapp import access
 from studyapp.models import LikertResponse
 from tests.browser.conftest import LAPTOP, PHONE
 from tests.helpers.console import populate
@@ -30,6 +31,7 @@ def test_the_console_at_a_laptop_and_a_phone_width(browser, live_server, study_f
     user = get_user_model().objects.create_user("researcher", password="a-long-passphrase", is_staff=True)
     study = study_factory(images=3, slug="console", title="Console study", attention_checks=True,
                           speeder_min_completions=5, speeder_sd=1.5)  # 6 completions: 3 SD is out of reach
+    access.grant(study, user, "owner")  # the whole console in the screenshots
     states = populate(study, 24, researcher=user)
     log_in(browser.driver, live_server.url, "researcher", "a-long-passphrase")
     browser.driver.get(f"{live_server.url}/dashboard/console/?sort=flags")

@@ -133,9 +133,12 @@ def test_no_participant_or_visitor_reaches_the_admin_dashboard_or_answers(who, c
             assert response["Location"].startswith(("/admin/login/", "/login/")), url
         html = response.content.decode()
         assert finished.pseudonym not in html and justification not in html and finished.invite_token not in html
-    # Exports exist as `manage.py export_responses`, run on the server, and as the staff console's zip (refused
-    # above): no other URL serves one.
-    assert [route for route in routes(get_resolver()) if "export" in route] == ["dashboard/<slug:slug>/export.zip"]
+    # Exports exist as `manage.py export_responses`, run on the server, as the staff console's zip (refused
+    # above) and as the API's, for a token alone: no other URL serves one.
+    assert sorted(route for route in routes(get_resolver()) if "export" in route) == [
+        "api/studies/<slug:slug>/export.zip", "dashboard/<slug:slug>/export.zip"]
+    api = client.get("/api/studies/live/export.zip")
+    assert api.status_code == 401 and finished.pseudonym not in api.content.decode()
     for url in ("/dashboard/live/report/", "/dashboard/live/decide/"):
         response = client.post(url, {"interim": "yes", "participant": finished.pseudonym, "decision": "exclude",
                                      "reason": "x"})

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from PIL import Image
 
 from saliency.models import Variant
+from studyapp import access
 from studyapp.models import AttentionCheck, LikertResponse, Trial
 from tests.helpers.survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
@@ -73,7 +74,7 @@ def test_survey_pages_need_a_logged_in_participant(client, study_factory):
     for url in ("/", "/consent/", "/instructions/", "/background/", "/trial/1/", "/complete/"):
         assert location(client.get(url)) == f"/login/?next={url}"
     get_user_model().objects.create_user("visitor", password="a-long-passphrase")
-    client.login(username="visitor", password="a-long-passphrase")
+    client.post("/login/", {"username": "visitor", "password": "a-long-passphrase"})
     for url in ("/", "/consent/", "/trial/1/", "/complete/"):
         response = client.get(url)
         assert response.status_code == 403 and "does not take part in a study" in response.content.decode()
@@ -281,6 +282,8 @@ def test_the_dashboard_shows_each_participants_progress(client, study_factory, p
     client.post(url, answer_for(trial_at(url, halfway), 0))
 
     staff = get_user_model().objects.create_user("researcher", password="a-long-passphrase", is_staff=True)
+    access.grant(pilot, staff, "analyst")
+    access.grant(main, staff, "owner")
     client.force_login(staff)
     assert location(client.get("/")) == "/dashboard/"
     html = client.get("/dashboard/pilot/").content.decode()

@@ -130,10 +130,11 @@ def test_an_ending_url_with_an_unknown_placeholder_is_refused_in_the_admin(study
     study = study_factory(images=1, slug="main")
     page = admin_client.get(admin_url(Study, "change", study.pk))
     data = {key: value for key, value in page.context["adminform"].form.initial.items() if value is not None}
-    versions = page.context["inline_admin_formsets"][0].formset  # the read-only consent versions
-    data.update({f"{versions.prefix}-{key}": value for key, value in versions.management_form.initial.items()})
-    for form in versions.forms:
-        data.update({f"{form.prefix}-id": form.instance.pk, f"{form.prefix}-study": study.pk})
+    for inline in page.context["inline_admin_formsets"]:  # the read-only consent versions; the members
+        formset = inline.formset
+        data.update({f"{formset.prefix}-{key}": value for key, value in formset.management_form.initial.items()})
+        for form in formset.initial_forms:
+            data.update({f"{form.prefix}-id": form.instance.pk, f"{form.prefix}-study": study.pk})
     data.update(stimuli=[s.pk for s in study.stimuli.all()], likert_labels='["1", "2", "3", "4", "5"]',
                 inactivity_limit="2:00:00", completion_redirect_url="https://example.org/done?c={cc}")
     response = admin_client.post(admin_url(Study, "change", study.pk), data)

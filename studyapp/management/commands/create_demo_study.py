@@ -9,6 +9,7 @@ When the methods fixture is loaded (`loaddata methods`: IG and SmoothGrad maps o
 also makes the second demo study "methods": N/A/M2 x VG/IG/SG, each participant rating each image under three of
 the nine cells (a balanced incomplete design), the side-by-side page comparing the three methods of one model; its
 links are printed too.
+The researcher account owns both demo studies (studyapp.access: staff see only the studies they are members of).
 Idempotent: a second run reuses the study, its participants and the researcher account, adds
 stimuli loaded since, and prints a fresh researcher password (the old one cannot be shown).
 """
@@ -23,9 +24,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from saliency.models import Method, Stimulus
-from studyapp import readiness, studyfile
+from studyapp import access, readiness, studyfile
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
-from studyapp.models import RecruitmentSource, Study
+from studyapp.models import RecruitmentSource, Role, Study
 
 STUDY_FILES = Path(settings.BASE_DIR) / "fixtures" / "studies"
 DEMO_SLUG = "demo"
@@ -58,12 +59,14 @@ class Command(BaseCommand):
         with transaction.atomic():
             study, created = self.demo_study(DEMO_SLUG, stimuli)
             researcher = self.researcher_account(password)
+            access.grant(study, researcher, Role.OWNER)
             missing = participants - study.participants.count()
             if missing > 0:
                 enroll_participants(study, missing)
             invited = study.participants.order_by("pseudonym")[:participants]
             if with_methods:
                 methods_study, methods_created = self.methods_study(methods_stimuli, participants)
+                access.grant(methods_study, researcher, Role.OWNER)
         base = base_url.rstrip("/")
         self.stdout.write(f"Demo study {study.slug!r} {'created' if created else 'exists'}: "
                           f"{study.stimuli.count()} stimuli. Each participant gets {readiness.study_length(study)}.")

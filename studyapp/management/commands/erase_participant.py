@@ -7,7 +7,7 @@ about to delete and asks first; --dry-run only says it, --yes (or --no-input) sk
 
 from django.core.management.base import BaseCommand, CommandError
 
-from studyapp import participation
+from studyapp import access, participation
 from studyapp.management.studies import study_by_slug
 from studyapp.models import Outcome
 from studyapp.schema import DELETED_OUTCOMES
@@ -53,6 +53,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{person.pseudonym} of {study.slug!r}: answers and background were already deleted; "
                               "nothing to do.")
             return
+        access.record_command(study, access.ERASED, f"1: {person.pseudonym}")
         self.stdout.write(f"Erased {person.pseudonym} of {study.slug!r}: {erasure.answers} answers on "
                           f"{erasure.trials} pages and their background deleted; kept: {KEPT}.")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from saliency.files import publish_folder
+from studyapp import access
 from studyapp.export import export_frames
 from studyapp.management.studies import study_by_slug
 from studyapp.schema import CSV_LINE_END
@@ -43,6 +44,7 @@ class Command(BaseCommand):
                 frame.to_csv(folder / name, index=False, lineterminator=CSV_LINE_END)
 
         publish_folder(out, write, f".{out.name}.")
+        access.record_command(study, access.EXPORTED, f"export_responses to {out}"[:300])
         counts = ", ".join(f"{len(frame)} rows in {name}" for name, frame in frames.items())
         self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}. recruitment.csv and review.csv hold platform IDs "
                           "(personal data): keep it for payments, do not share it.")
