@@ -13,7 +13,6 @@ stimuli loaded since, and prints a fresh researcher password (the old one cannot
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -21,6 +20,7 @@ from saliency.models import Method, Stimulus
 from studyapp import readiness
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
 from studyapp.models import Comparison, RecruitmentSource, Study
+from studyapp.researchers import make_researcher
 
 DEMO_SLUG = "demo"
 DEMO_SEED = 20240601
@@ -107,11 +107,6 @@ class Command(BaseCommand):
         return study, created
 
     def researcher_account(self, password):
-        """A staff account that may use the admin for studies, participants, answers and stimuli."""
+        """The demo's researcher account (studyapp.researchers), its password new on every run."""
         user, _ = get_user_model().objects.get_or_create(username=RESEARCHER)
-        user.is_staff = True
-        user.is_active = True
-        user.set_password(password)
-        user.save()
-        user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["studyapp", "saliency"]))
-        return user
+        return make_researcher(user, password)
