@@ -554,38 +554,57 @@ def git(*args, check=True):
 
 
 def upgrade(server):
+    """Stop the app server, back up, fast-forward to the branch's newest commit, install, migrate, start. Any
+    failure after the backup puts the code and the database back as they were and starts the old code again."""
     if not server.direct and os.geteuid() != 0:
         raise SetupError("Run it as root (sudo make upgrade).")
     git("fetch", "--quiet")
+    upstream = git("rev-parse", "--abbrev-ref", "@{upstream}", check=False)
+    if not upstream:
+        raise SetupError(f"{CHECKOUT} follows no branch (a tag or a commit is checked out): `git switch main` "
+                         "there, then upgrade.")
     old, new = git("rev-parse", "HEAD"), git("rev-parse", "@{upstream}")
     if old == new:
-        say(f"Already at {old[:12]}, the newest commit of {git('rev-parse', '--abbrev-ref', '@{upstream}')}: "
-            "nothing to upgrade.")
+        say(f"Already at {old[:12]}, the newest commit of {upstream}: nothing to upgrade.")
         return
-    say(f"Upgrading {old[:12]} -> {new[:12]}; the study is unavailable meanwhile (participants are asked to reload).")
+    say(f"Upgrading {old[:12]} -> {new[:12]} ({upstream}); the study is unavailable meanwhile (participants "
+        "who open a page are asked to reload it in a minute).")
     stop_app(server)
-    archive = server.data_dir / "backups" / f"before-upgrade-{old[:12]}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.tar.gz"
-    say(server.manage("backup", "--file", str(archive)).stdout.strip())
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    archive = server.data_dir / "backups" / f"before-upgrade-{old[:12]}-{stamp}.tar.gz"
+    try:
+        say(server.manage("backup", "--file", str(archive)).stdout.strip())
+    except SetupError as error:
+        start_app(server)
+        raise SetupError(f"No upgrade: the backup before it failed, and the code was not changed. {error}") from None
     git("merge", "--ff-only", "--quiet", new)
     try:
         reinstall_if_needed(old, new)
         shipped_stimuli(server, server.account())
-        plan = server.manage("migrate", "--plan").stdout.strip()
-        say(f"Migrations of this upgrade:\n{plan}")
+        say(f"Migrations of this upgrade:\n{server.manage('migrate', '--plan').stdout.strip()}")
         server.manage("migrate", "--no-input")
         server.manage("collectstatic", "--no-input", "-v", "0")
-    except (SetupError, subprocess.CalledProcessError) as error:
+    except SetupError as error:
         say(f"The upgrade failed: {error}")
-        git("reset", "--keep", old)
-        reinstall_if_needed(new, old)
-        say(server.manage("restore", "--replace", str(archive)).stdout.strip())
-        start_app(server)
-        check_https(server)
+        roll_back(server, old, new, archive)
         raise SetupError(f"Upgrade to {new[:12]} failed; the database was restored from {archive} and the code is "
                          f"back at {old[:12]}, serving again. Nothing of the study was lost.") from None
     start_app(server)
     check_https(server)
-    say(f"Upgraded to {new[:12]}; the backup from before is {archive}.")
+    say(f"Upgraded to {new[:12]}; the backup from before it is {archive}.")
+
+
+def roll_back(server, old, new, archive):
+    git("reset", "--keep", old)
+    try:
+        reinstall_if_needed(new, old)
+        say(server.manage("restore", "--replace", str(archive)).stdout.strip())
+    except SetupError as error:
+        raise SetupError(f"Going back failed too: {error}\nThe app server is stopped and the code is at {old[:12]}. "
+                         f"Restore by hand: saliency-study manage restore --replace {archive}, then "
+                         f"systemctl start {server.app_unit}.") from None
+    start_app(server)
+    check_https(server)
 
 
 def reinstall_if_needed(old, new):
