@@ -22,6 +22,7 @@ Standard library only: it runs as root with Debian's python3, and drops to the s
 """
 
 import argparse
+import grp
 import json
 import os
 import pwd
@@ -137,8 +138,6 @@ class Server:
             raise SetupError(f"There is no user {self.user!r}.") from None
 
     def group_name(self):
-        import grp
-
         try:
             return grp.getgrgid(pwd.getpwnam(self.user).pw_gid).gr_name
         except KeyError:
