@@ -7,9 +7,13 @@ MANAGE := $(PY) manage.py
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
 # Fashion-MNIST's files; Chromium for the browser tests; PostgreSQL 15 for the tests' second pass; HAProxy, the
 # load balancer of deploy/haproxy.cfg (tests check the shipped config with `haproxy -c`; benchmarks/load.py --servers);
-# R with ordinal and lme4, the reference tests/analysis/test_clmm.py compares analysis/clmm.py with (never the product).
+# R with ordinal and lme4, the reference tests/analysis/test_clmm.py compares analysis/clmm.py with (never the product);
+# Caddy, the one-VM server's TLS proxy (tests/deploy runs `make server`'s set-up with it), and NSS's certutil, with
+# which that test's Chromium trusts Caddy's internal CA.
 DEBIAN_PACKAGES := dataset-fashion-mnist chromium chromium-driver postgresql-15 haproxy r-base-core r-cran-ordinal \
-	r-cran-lme4
+	r-cran-lme4 caddy libnss3-tools
+# What `make server` needs on a fresh Debian 12 VM: no browser, no datasets.
+SERVER_PACKAGES := caddy postgresql-15 python3-venv git make ca-certificates
 # axe-core, the accessibility rules the Chromium tests run on every participant page and the report: pinned,
 # installed once by npm into build/node (ignored by git); nothing is downloaded while the tests run. Where no npm
 # command exists (a fresh Debian), Debian's npm and nodejs packages bring it. Only then: a Node.js installed from
@@ -27,7 +31,7 @@ BEHIND_TLS_PROXY ?= 0
 SECRET_KEY_FILE ?= var/secret_key
 SERVE_ENV := DEBUG=$(DEBUG) BEHIND_TLS_PROXY=$(BEHIND_TLS_PROXY) SECRET_KEY_FILE=$(SECRET_KEY_FILE)
 
-.PHONY: install system-packages node-tools bench-packages run dev test demo clean
+.PHONY: install system-packages node-tools bench-packages run dev test demo clean server upgrade
 
 install: $(VENV)/.installed
 
@@ -75,6 +79,24 @@ $(AXE):
 	@command -v npm >/dev/null || { echo "npm is still missing after installing Debian's $(NODE_PACKAGES)."; exit 1; }
 	npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_CORE_VERSION)
 	test -f $(NODE_TOOLS)/node_modules/axe-core/axe.min.js && touch $@
+
+# The study server on one Debian 12 VM, as root (docs/how-to/deploy-one-vm.md): Caddy with HTTPS for DOMAIN,
+# gunicorn under systemd as user saliency, PostgreSQL, the data in /var/lib/saliency-study, the first researcher
+# account (its password asked). Run again, it changes nothing already set. DEMO=1 adds the demo study.
+DOMAIN ?=
+EMAIL ?=
+RESEARCHER ?= researcher
+SERVER_ARGS ?=
+server:
+	@[ -n "$(DOMAIN)" ] && [ -n "$(EMAIL)" ] || { echo "Usage: make server DOMAIN=study.example.org EMAIL=you@example.org [RESEARCHER=name] [DEMO=1]"; exit 2; }
+	$(MAKE) system-packages DEBIAN_PACKAGES="$(SERVER_PACKAGES)"
+	$(MAKE) install
+	$(PYTHON) deploy/server.py install --domain "$(DOMAIN)" --email "$(EMAIL)" --researcher "$(RESEARCHER)" $(if $(DEMO),--demo) $(SERVER_ARGS)
+
+# Back up, pull the new code, install, migrate, restart; a failed migration restores the backup and the code
+# (docs/how-to/back-up-and-upgrade.md).
+upgrade:
+	$(PYTHON) deploy/server.py upgrade $(SERVER_ARGS)
 
 # Everything on SQLite, then the database-facing tests again on a throwaway PostgreSQL cluster.
 test: install system-packages node-tools

@@ -9,9 +9,11 @@ DEBUG          "1"/"0" (default "1" for local work; production and `make run` se
 BEHIND_TLS_PROXY  "1"/"0" (default "1" when DEBUG is off): HTTPS redirect, Secure cookies, HSTS and
                X-Forwarded-Proto trusted. `make run` sets "0" to serve plain http://127.0.0.1:8000 itself.
 ALLOWED_HOSTS  comma-separated (default: localhost names)
-STIMULI_ROOT   folder holding stimuli.json's PNGs (default: fixtures/)
+STIMULI_ROOT   folder holding the stimuli's PNGs, where `import_stimuli` writes (default: fixtures/, the
+               shipped ones; a server keeps it in its data folder, /var/lib/saliency-study/media)
+BACKUP_ROOT    where `manage.py backup` writes its archives (default: var/backups/)
 DATABASE_POOL_MAX_SIZE  PostgreSQL only: a psycopg connection pool of this many per worker process (default
-               0: none, persistent connections for CONN_MAX_AGE seconds instead); bound in deploy/README.md
+               0: none, persistent connections for CONN_MAX_AGE seconds instead); the bound is below
 STATIC_ROOT    where `collectstatic` puts static files for production (default: var/static/)
 LOGIN_FAILURE_LIMIT  failed staff logins (one username from one address) before a lock-out (default 5)
 LOGIN_LOCKOUT_MINUTES  how long that lock-out lasts (default 30)
@@ -54,7 +56,11 @@ DEBUG = env_bool("DEBUG", True)
 
 
 def secret_key_from_file(path):
-    """The key in `path`; a new random one written there (readable by its owner only) when it is missing."""
+    """The key in `path`; a new random one written there (readable by its owner only) when it is missing.
+
+    Made by root (an administrator's `manage.py` before the service ever ran), the file is given to the owner of
+    its folder, the service user who owns the data folder: the server must read the key it will run with.
+    """
     path = Path(path)
     if not path.exists():
         from django.core.management.utils import get_random_secret_key
@@ -62,7 +68,17 @@ def secret_key_from_file(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
             file.write(get_random_secret_key())
-    key = path.read_text().strip()
+        if os.geteuid() == 0:
+            folder = path.parent.stat()
+            os.chown(path, folder.st_uid, folder.st_gid)
+    try:
+        key = path.read_text().strip()
+    except PermissionError:
+        import pwd
+
+        owner, reader = pwd.getpwuid(path.stat().st_uid).pw_name, pwd.getpwuid(os.geteuid()).pw_name
+        raise ImproperlyConfigured(f"SECRET_KEY_FILE {path} belongs to {owner} and user {reader} cannot read it: "
+                                   f"`chown {reader} {path}`, or run this as {owner}.") from None
     if not key:
         raise ImproperlyConfigured(f"SECRET_KEY_FILE {path} is empty; delete it to have a new key made.")
     return key
@@ -91,6 +107,7 @@ INSTALLED_APPS = [
     "saliency",
     "studyapp",
     "analysis",
+    "operations",
 ]
 
 MIDDLEWARE = [
@@ -135,7 +152,7 @@ DATABASES = {
 # set. It replaces persistent connections (CONN_MAX_AGE must be 0 with it). Each gunicorn worker process holds
 # at most that many connections, so PostgreSQL needs
 #   app servers x WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE  <=  max_connections - superuser_reserved_connections (3)
-# with a few to spare for migrations and psql (deploy/README.md). A sync worker uses one connection at a time:
+# with a few to spare for migrations and psql (README, Deployment). A sync worker uses one connection at a time:
 # 1 is enough; gthread workers (GUNICORN_THREADS) need one per thread.
 DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "0"))
 if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -212,6 +229,8 @@ if env_bool("BEHIND_TLS_PROXY", not DEBUG):
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+    # The proxy's health check asks the app server itself, over plain http (operations.views.healthz).
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # Proxies whose X-Forwarded-For names the client (studyapp.throttling); gunicorn trusts the same list.
 TRUSTED_PROXIES = [a.strip() for a in os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1").split(",") if a.strip()]
@@ -219,6 +238,7 @@ TRUSTED_PROXIES = [a.strip() for a in os.environ.get("FORWARDED_ALLOW_IPS", "127
 # Where `manage.py loaddata stimuli` finds fixtures/stimuli.json, and where its PNGs live.
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 STIMULI_ROOT = Path(os.environ.get("STIMULI_ROOT", BASE_DIR / "fixtures"))
+BACKUP_ROOT = Path(os.environ.get("BACKUP_ROOT", BASE_DIR / "var" / "backups"))
 
 LOGGING = {
     "version": 1,

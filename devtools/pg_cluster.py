@@ -58,6 +58,7 @@ class PostgresCluster:
         self.user = unprivileged_user()
         self.directory = None
         self.port = None
+        self.flags = None  # pg_ctl's -o: the server's settings, its port included
 
     @property
     def data_dir(self):
@@ -86,10 +87,9 @@ class PostgresCluster:
                    "fsync": "on" if self.durable else "off", **self.settings}
         for attempt in range(attempts):  # a free port can be taken between probing and binding
             self.port = free_port()
-            flags = " ".join(f"-c {key}={value}" for key, value in {**options, "port": self.port}.items())
+            self.flags = " ".join(f"-c {key}={value}" for key, value in {**options, "port": self.port}.items())
             try:
-                self._run(find_pg_binary("pg_ctl"), "-D", self.data_dir, "-l", self.directory / "postgres.log",
-                          "-o", flags, "-w", "-t", "60", "start")
+                self.resume()
                 break
             except RuntimeError:
                 if attempt == attempts - 1:
@@ -97,6 +97,14 @@ class PostgresCluster:
                     raise
         self.create_database("saliency_study")
         return self
+
+    def pause(self):
+        """Stop the server, keeping its files and port (a database that does not answer); `resume()` starts it."""
+        self._run(find_pg_binary("pg_ctl"), "-D", self.data_dir, "-m", "fast", "-w", "stop")
+
+    def resume(self):
+        self._run(find_pg_binary("pg_ctl"), "-D", self.data_dir, "-l", self.directory / "postgres.log",
+                  "-o", self.flags, "-w", "-t", "60", "start")
 
     def create_database(self, name):
         import psycopg

@@ -65,3 +65,10 @@ def test_gunicorn_serves_production_settings(gunicorn):
     assert status == 200
     assert headers["Content-Encoding"] == "gzip"
     assert "immutable" in headers["Cache-Control"]
+
+
+def test_the_health_check_is_answered_over_plain_http_where_pages_redirect(gunicorn):
+    """The proxy asks the app server itself, without X-Forwarded-Proto: /healthz answers, the pages redirect."""
+    assert fetch(gunicorn + "/login/")[0] == 301
+    status, headers, body = fetch(gunicorn + "/healthz")
+    assert (status, body) == (200, b"ok\n") and "Set-Cookie" not in headers

@@ -1,6 +1,12 @@
+import os
+import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,3 +65,22 @@ def test_sqlite_is_set_up_for_concurrent_writers_and_a_bad_timeout_is_named():
     assert "journal_mode=WAL" in options and "synchronous=NORMAL" in options
     result = run_check({**env, "SQLITE_BUSY_TIMEOUT": "a while"})
     assert result.returncode != 0 and "SQLITE_BUSY_TIMEOUT must be a number of seconds, got 'a while'" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: an administrator's first `manage.py` as root")
+def test_a_secret_key_file_made_by_root_belongs_to_the_owner_of_its_folder(tmp_path):
+    """An administrator runs `manage.py` as root before the service ever started: the key file it makes belongs to
+    the service user who owns the data folder, so the server can read the key it will run with."""
+    nobody = pwd.getpwnam("nobody")
+    data = Path(tempfile.mkdtemp(prefix="saliency-data-"))  # under /tmp: pytest's own folder is root's alone
+    try:
+        os.chown(data, nobody.pw_uid, nobody.pw_gid)
+        key_file = data / "secret_key"
+        (key,) = settings_of({"PATH": "/usr/bin:/bin", "DEBUG": "0", "SECRET_KEY_FILE": str(key_file)}, "SECRET_KEY")
+        stat = key_file.stat()
+        assert (stat.st_uid, stat.st_gid, stat.st_mode & 0o777) == (nobody.pw_uid, nobody.pw_gid, 0o600)
+        as_service_user = subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(key_file)],
+                                         capture_output=True, text=True)
+        assert repr(as_service_user.stdout) == key
+    finally:
+        shutil.rmtree(data)

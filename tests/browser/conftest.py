@@ -8,15 +8,14 @@ Makefile) on the page at WCAG 2.2 AA.
 """
 
 import base64
-import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from tests.helpers.chromium import LAPTOP, chromium
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-PHONE, LAPTOP = (390, 844), (1366, 768)
+PHONE = (390, 844)
 AXE_CORE = Path(__file__).resolve().parents[2] / "build" / "node" / "node_modules" / "axe-core"
 WCAG_22_AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")  # axe's tags for every A and AA rule
 RUN_AXE = """
@@ -26,8 +25,6 @@ axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violatio
                                                   + v.nodes.map(n => n.target.join(" ")).join(", "))))
   .catch(error => done([`axe-core failed: ${error}`]));
 """
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
 
 
 class Browser:
@@ -60,22 +57,5 @@ class Browser:
 
 @pytest.fixture
 def browser():
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
-    if missing:
-        pytest.fail(f"{' and '.join(missing)} missing: run `make system-packages` (Debian chromium, chromium-driver).")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={LAPTOP[0]},{LAPTOP[1]}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.implicitly_wait(0)
-    driver.set_script_timeout(60)
-    try:
+    with chromium() as driver:
         yield Browser(driver)
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -27,6 +26,7 @@ from saliency.models import Method, Stimulus
 from studyapp import access, readiness, studyfile
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
 from studyapp.models import RecruitmentSource, Role, Study
+from studyapp.researchers import make_researcher
 
 STUDY_FILES = Path(settings.BASE_DIR) / "fixtures" / "studies"
 DEMO_SLUG = "demo"
@@ -116,11 +116,6 @@ class Command(BaseCommand):
         return study, created
 
     def researcher_account(self, password):
-        """A staff account that may use the admin for studies, participants, answers and stimuli."""
+        """The demo's researcher account (studyapp.researchers), its password new on every run."""
         user, _ = get_user_model().objects.get_or_create(username=RESEARCHER)
-        user.is_staff = True
-        user.is_active = True
-        user.set_password(password)
-        user.save()
-        user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["studyapp", "saliency"]))
-        return user
+        return make_researcher(user, password)
