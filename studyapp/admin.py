@@ -7,6 +7,7 @@ Participants are never deleted here: their answers and background are erased (an
 confirmation page) and their audit row stays, for returns and payments.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import login
@@ -57,8 +58,19 @@ class ConsentVersionInline(KeptRecordsInline):
     participant_count = count_column("participant_total", "participants who agreed")
 
 
+class StudyForm(forms.ModelForm):
+    """The study's form: the opening checks (Study.clean) see the stimuli it is about to save, not the stored ones."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if "stimuli" in cleaned:
+            self.instance.stimuli_to_save = cleaned["stimuli"]
+        return cleaned
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    form = StudyForm
     list_display = ["title", "slug", "recruitment_source", "is_open", "stimulus_count", "length",
                     "participant_count", "started_count", "completed_count", "created_at"]
     search_fields = ["title", "slug"]
@@ -75,7 +87,7 @@ class StudyAdmin(admin.ModelAdmin):
                                     "keep the version they agreed to."}),
         ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
                               "comparison_count", "attention_checks", "attention_failure_ending", "length",
-                              "seconds_per_page"]}),
+                              "seconds_per_page", "declared_minutes"]}),
         ("Design", {"fields": ["comparison", "views_per_image", "design_balance"],
                     "description": "The conditions are the model x method cells of the study's stimuli. The "
                                    "balance counts the pages participants' plans show (export: balance.csv)."}),

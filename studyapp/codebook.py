@@ -86,13 +86,15 @@ COLUMNS = {
     "excluded": (BOOLEAN, "The researcher's standing decision: excluded from the analysis (analyze leaves them out "
                           "unless --include-excluded). Flags never exclude by themselves.", "True, False"),
     "exclusion_reason": (TEXT, "The researcher's reason for the exclusion.", "empty unless excluded"),
-    "speeder": (BOOLEAN, "Completed in less than mean - k SD of the completed participants' total times "
-                         "(k: the study's speeder SD, default 3; Prolific's allowed speed rule). Judged only for "
-                         "completed participants once the study's minimum number of completions is reached.",
-                BOOLEAN_VALUES),
+    "speeder": (BOOLEAN, "Completed more than k robust SDs faster than the median on the log scale: total time "
+                         "under median x exp(-k Qn) of the completed participants' times, Qn the robust SD of their "
+                         "log times (k: the study's speeder SD, default 3). Judged only for completed participants "
+                         "once the study's minimum number of completions (default 10) is reached.",
+                BOOLEAN_VALUES + " (not completed, or too few completions yet)"),
     "total_seconds": (NUMBER, "Seconds from consent to completion (completed participants).", "empty: not completed"),
-    "speeder_cutoff_seconds": (NUMBER, "The speeder cutoff: mean - k SD of completed participants' total seconds.",
-                               "empty: too few completions"),
+    "speeder_cutoff_seconds": (NUMBER, "The speeder cutoff: median x exp(-k Qn) of the completed participants' "
+                                       "total seconds.",
+                               "empty: not judged (not completed, or too few completions)"),
     "fast_pages": (INTEGER, "Pages answered faster than the study's floor (default 1000 ms). Shown, never alone "
                             "grounds for rejection.", ">= 0"),
     "straight_lining": (BOOLEAN, "One answer on a statement for at least the study's share of ratings (default "
@@ -101,10 +103,11 @@ COLUMNS = {
     "straightlining_share": (NUMBER, "The largest share of one answer on one statement.", "0-1; empty: not judged"),
     "attention_failed": (INTEGER, "Attention checks reached and failed.", ">= 0"),
     "attention_rejectable": (BOOLEAN, f"Failed at least {quality.ATTENTION_FAILURES_TO_REJECT} checks in a study "
-                                      f"estimated at {quality.PROLIFIC_MIN_MINUTES} minutes or more (Prolific's "
-                                      "rule for rejecting).", "True, False"),
-    "source": (TEXT, "How they came: invite, preview, or the platform.", "invite, preview, prolific, mturk, sona, "
-                                                                        "generic"),
+                                      f"declared at {quality.PROLIFIC_MIN_MINUTES} minutes or more on the platform "
+                                      "(the study's declared duration; Prolific's rule for rejecting). False when the "
+                                      "study declares no duration.", "True, False"),
+    "source": (TEXT, "How they came: invite, preview, simulated (a rehearsal by simulate_participants), or the "
+                     "platform.", "invite, preview, simulated, prolific, mturk, sona, generic"),
     "external_id": (TEXT, "Their platform ID (personal data).", ""),
     "external_session": (TEXT, "The platform's attempt: Prolific SESSION_ID, MTurk assignmentId.", ""),
     "completion_code": (TEXT, "The code their ending showed them.", ""),

@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
@@ -18,8 +18,8 @@ from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
 
-from . import platforms, randomization, schema
-from .quality import Thresholds
+from . import opening, platforms, randomization, schema
+from .quality import MIN_COMPLETIONS_TO_JUDGE, Thresholds
 from .schema import DELETED_OUTCOMES
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
@@ -48,6 +48,12 @@ def default_likert_labels():
 def new_trial_token():
     """128 random bits: the trial's opaque name in its answer form and image URLs."""
     return secrets.token_urlsafe(16)
+
+
+def stimulus_refs(stimuli):
+    """What the planner needs of a queryset of stimuli (randomization.StimulusRef), in one query."""
+    return [randomization.StimulusRef(pk, image, variant, method)
+            for pk, image, variant, method in stimuli.values_list("pk", "source_image_id", "variant", "method")]
 
 
 def validate_ending_url(template):
@@ -176,8 +182,14 @@ class Study(models.Model):
     withdrawn_redirect_url = ending_url_field("who withdraw")
     seconds_per_page = models.PositiveIntegerField(
         default=12, validators=[MinValueValidator(1)],
-        help_text="Your guess of the seconds a page takes, for the estimated duration until previews or a pilot "
-                  "copy have real times.")
+        help_text="Your guess of the seconds a page takes, for the estimated duration until the study's pilot "
+                  "copies (or the study itself) have enough real completions.")
+    declared_minutes = models.PositiveIntegerField(
+        "declared duration (minutes)", null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="The duration you declared on the recruitment platform (Prolific's 'estimated completion time'). "
+                  "Prolific's attention rule (a rejection for two failed checks needs a study of 5 minutes or more) "
+                  "reads it. "
+                  "Required to open a Prolific study; the estimated duration shown beside it is a guide to set it.")
     copied_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies", editable=False,
         help_text="The study this one is a pilot copy of: its participants' times estimate that study's duration.")
@@ -186,11 +198,12 @@ class Study(models.Model):
     # Data-quality flags' thresholds (studyapp.quality; README "Data-quality flags").
     speeder_sd = models.FloatField(
         "speeder: standard deviations", default=Thresholds.speeder_sd, validators=[MinValueValidator(0.1)],
-        help_text="A completed participant whose total time is under the mean minus this many standard deviations "
-                  "of the completed participants' times is flagged a speeder (Prolific's allowed rule: 3).")
+        help_text="A completed participant more than this many robust standard deviations faster than the median "
+                  "(on the log scale: under median x exp(-k Qn) of the completed participants' times) is flagged a "
+                  "speeder (3, as in Prolific's rule).")
     speeder_min_completions = models.PositiveIntegerField(
         "speeder: completions needed", default=Thresholds.speeder_min_completions,
-        validators=[MinValueValidator(2)],
+        validators=[MinValueValidator(MIN_COMPLETIONS_TO_JUDGE)],
         help_text="The speeder rule applies only once this many participants have completed.")
     page_floor_ms = models.PositiveIntegerField(
         "fast page: floor (ms)", default=Thresholds.page_floor_ms,
@@ -253,19 +266,22 @@ class Study(models.Model):
                 self.id_parameter):
             raise ValidationError({"id_parameter": "Name the query parameter that carries the person's ID: a "
                                                    "letter, then letters, digits, '.', '-' or '_' (at most 40)."})
-        self.clean_credit()
+        if self.is_open:
+            self.clean_opening()
 
-    def clean_credit(self):
-        """An open study recruiting on a platform that credits people must say how completers are credited."""
-        if not self.is_open:
-            return
-        url = self.completion_redirect_url
-        if url and platforms.placeholder_problem(url):
-            return  # the URL field's own validator reports it
-        problem = platforms.credit_problem(self.recruitment_source, self.completion_code, url)
-        if problem:
-            raise ValidationError({"completion_code": f"{problem} Set it before the study opens, or leave the "
-                                                      "study closed until then."})
+    # The stimuli the admin's form is about to save (ManyToMany fields are saved after clean()); None: the stored ones.
+    stimuli_to_save = None
+
+    def clean_opening(self):
+        """An open study must pass every opening check (studyapp.opening): refused with the reasons otherwise."""
+        stimuli = self.stimuli_to_save
+        if stimuli is None:
+            stimuli = self.stimuli.all() if self.pk else Stimulus.objects.none()
+        found = {}
+        for field, message in opening.problems(self, stimulus_refs(stimuli)):
+            found.setdefault(field or NON_FIELD_ERRORS, []).append(message)
+        if found:
+            raise ValidationError(found)
 
     def code_for(self, ending):
         """The code this study shows with `ending` (a participant's own shown code is Participant.ending_code)."""
@@ -279,9 +295,7 @@ class Study(models.Model):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def stimulus_refs(self):
-        return [randomization.StimulusRef(pk, image, variant, method)
-                for pk, image, variant, method in self.stimuli.values_list("pk", "source_image_id", "variant",
-                                                                           "method")]
+        return stimulus_refs(self.stimuli.all())
 
     def design(self, index=0):
         """The study's design settings for its participant with enrolment index `index`."""
@@ -343,6 +357,7 @@ ENDING_OF_OUTCOME = {
 
 INVITE_SOURCE = "invite"
 PREVIEW_SOURCE = "preview"
+SIMULATED_SOURCE = "simulated"  # a rehearsal's participant (simulate_participants): never sets the study's pace
 
 
 def answered(trial=""):
@@ -399,8 +414,8 @@ class Participant(models.Model):
     cv_experience_years = models.PositiveSmallIntegerField(null=True, blank=True)
     source = models.CharField(
         max_length=16, default=INVITE_SOURCE,
-        help_text="How they came: 'invite' (a personal invite link), 'preview' (a researcher's preview) or the "
-                  "study link's platform.")
+        help_text="How they came: 'invite' (a personal invite link), 'preview' (a researcher's preview), "
+                  "'simulated' (a rehearsal by simulate_participants) or the study link's platform.")
     external_id = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,
                                    help_text="Their platform ID (personal data: only recruitment.csv carries it).")
     external_session = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,

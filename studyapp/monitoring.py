@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from . import quality, readiness
+from . import quality
 from .models import Outcome, Participant, Trial, answered, passed_check
 
 RATING_BLOCK = 10  # the funnel counts rating pages in blocks of this many
@@ -165,8 +165,9 @@ def answer_facts(people, floor_ms):
 
 
 def study_minutes(study):
-    """The study's duration as Prolific's attention rule reads it: the estimated duration (readiness)."""
-    return readiness.study_length(study).seconds / 60
+    """The study's duration as Prolific's attention rule reads it: the duration declared on the platform (None:
+    none declared), never the estimate, which moves with every completion."""
+    return study.declared_minutes
 
 
 def attach_flags(study, rows, answers):

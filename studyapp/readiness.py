@@ -2,8 +2,8 @@
 
 The hard requirement (how completers are credited) is model validation (Study.clean), so that
 nothing can open without it; what is here are warnings the admin shows beside a study, because a
-researcher may have reasons (and the platform the last word). The estimated duration is what Prolific
-asks for (and computes the maximum time allowed from).
+researcher may have reasons (and the platform the last word). The estimated duration is a guide to what the
+researcher declares on Prolific (the study's `declared_minutes`, which Prolific's attention rule reads).
 """
 
 import statistics
@@ -13,7 +13,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 
 from . import platforms
-from .models import PAGES_BEFORE_TRIALS, AttentionFailureEnding, Participant
+from .models import PAGES_BEFORE_TRIALS, SIMULATED_SOURCE, AttentionFailureEnding, Outcome, Participant
 
 
 def rule_conflicts(study):
@@ -36,13 +36,19 @@ def rule_conflicts(study):
     return conflicts
 
 
+# Real completions the estimated duration needs before it replaces the stated seconds per page: fewer say little
+# about a study's pace (one quick preview once moved an estimate from 9 to 3 minutes).
+ESTIMATE_MIN_COMPLETIONS = 5
+
+
 @dataclass(frozen=True)
 class Length:
     """How long the study is for each participant, and how long that should take."""
 
     trials: int
     seconds: int  # estimated duration
-    timed: int  # real participations the estimate comes from; 0: the study's stated seconds per page
+    timed: int  # real completions found (the estimate rests on them once there are ESTIMATE_MIN_COMPLETIONS)
+    seconds_per_page: int  # the study's stated guess, used until then
 
     @property
     def pages(self):
@@ -52,25 +58,37 @@ class Length:
     def minutes(self):
         return max(1, round(self.seconds / 60))
 
+    @property
+    def from_real_times(self):
+        return self.timed >= ESTIMATE_MIN_COMPLETIONS
+
     def __str__(self):
-        basis = (f"median pace of {self.timed} preview or pilot participation{'s' if self.timed > 1 else ''}"
-                 if self.timed else "stated seconds per page, until a preview or pilot copy has real times")
+        if self.from_real_times:
+            basis = f"median pace of {self.timed} real completions"
+        else:
+            basis = (f"stated {self.seconds_per_page} s per page; {self.timed} of the {ESTIMATE_MIN_COMPLETIONS} "
+                     "real pilot completions the estimate needs")
         return f"{self.trials} trials + {PAGES_BEFORE_TRIALS} pages; about {self.minutes} min ({basis})"
 
 
 def real_paces(study):
-    """Seconds per page of the completed participations that time this study: its previews and its pilot copies'."""
+    """Seconds per page of the real completions that time this study: its pilot copies' participants and its own.
+
+    Researchers' previews and rehearsals (simulate_participants) never set the pace: a preview is clicked through
+    to see the pages, and a rehearsal's times are the server's.
+    """
     timed = Participant.objects.filter(
-        Q(study=study, is_preview=True) | Q(study__copied_from=study), completed_at__isnull=False,
-    ).annotate(began=Coalesce("arrived_at", "consented_at"), planned=Count("trials")).values_list(
-        "began", "completed_at", "planned")
+        Q(study=study) | Q(study__copied_from=study), outcome=Outcome.COMPLETED, completed_at__isnull=False,
+        is_preview=False,
+    ).exclude(source=SIMULATED_SOURCE).annotate(began=Coalesce("arrived_at", "consented_at"),
+                                               planned=Count("trials")).values_list("began", "completed_at", "planned")
     return [(done - began).total_seconds() / (planned + PAGES_BEFORE_TRIALS)
             for began, done, planned in timed if began is not None and done > began]
 
 
 def study_length(study):
-    """The pages each participant gets and the estimated duration: from real times when there are any."""
+    """The pages each participant gets and the estimated duration: from real completions once there are enough."""
     trials = study.plan_length()
     paces = real_paces(study)
-    pace = statistics.median(paces) if paces else study.seconds_per_page
-    return Length(trials, round(pace * (trials + PAGES_BEFORE_TRIALS)), len(paces))
+    pace = statistics.median(paces) if len(paces) >= ESTIMATE_MIN_COMPLETIONS else study.seconds_per_page
+    return Length(trials, round(pace * (trials + PAGES_BEFORE_TRIALS)), len(paces), study.seconds_per_page)

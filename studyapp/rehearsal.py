@@ -17,7 +17,7 @@ from django.test import Client
 from django.urls import reverse
 
 from .enrollment import enroll_participants, invite_url
-from .models import Trial
+from .models import SIMULATED_SOURCE, Trial
 from .simulation import parse_page, participant_rng
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -51,7 +51,7 @@ class Rehearsal:
     def run(self, count, progress=lambda participant: None):
         """Enrol and play `count` participants; all of it or, on any error, none (one transaction)."""
         with transaction.atomic():
-            participants = enroll_participants(self.study, count)
+            participants = enroll_participants(self.study, count, source=SIMULATED_SOURCE)
             for index, participant in enumerate(participants):
                 self.play(participant, participant_rng(self.seed, index))
                 progress(participant)

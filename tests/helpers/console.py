@@ -30,7 +30,7 @@ def populate(study, count, now=None, researcher=None):
         if state == "arrived":
             continue
         start_study(person, version)
-        done_at = began + timedelta(minutes=20 if n else 1)  # the first completed one is fast
+        done_at = began + (timedelta(minutes=20, seconds=11 * n) if n else timedelta(minutes=1))  # the first is fast
         fields = {"consented_at": began, "instructions_read_at": began + INSTRUCTIONS_TIME,
                   "background_given_at": began + INSTRUCTIONS_TIME + BACKGROUND_TIME, "degree": "master",
                   "cv_experience_years": 2}

@@ -130,7 +130,7 @@ def demo_output(output):
 
 
 def test_create_demo_study_needs_stimuli(db):
-    with pytest.raises(CommandError, match=r"run `manage.py loaddata stimuli` or `manage.py generate_stimuli` first"):
+    with pytest.raises(CommandError, match=r"run `manage.py loaddata stimuli`, `manage.py generate_stimuli` or `manage.py import_stimuli` first"):
         run("create_demo_study")
     assert not Study.objects.exists()
 

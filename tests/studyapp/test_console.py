@@ -74,7 +74,7 @@ def test_the_live_view_shows_page_times_stuck_flags_and_decisions(client, busy):
     assert '<meta http-equiv="refresh"' in html
     speeder = states["completed"][0].pseudonym
     kind, cells = cells_of(html, speeder)
-    assert "flagged" in kind and "speeder: total time 60 s" in cells[9]
+    assert "flagged" in kind and "speeder: total time 60.0 s" in cells[9]
     kind, cells = cells_of(html, states["stuck"][0].pseudonym)
     assert "stuck" in kind and "<strong>stuck</strong>" in cells[7] and cells[7].startswith("1 h 00 min")
     assert cells[5].startswith("page ") and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", cells[6])

@@ -2,7 +2,8 @@
 
 The demo study recruits on Prolific with a completion code; the command prints its Prolific study link
 (open it with any ID in place of the placeholders to try it) and a few personal invite links. The demo shows the
-Vanilla Gradient maps (every loaded VG stimulus), as it always has. When the methods fixture is loaded
+Vanilla Gradient maps (every loaded VG stimulus), as it always has; without any (e.g. only imported maps of other
+methods), every loaded stimulus. When the methods fixture is loaded
 (`loaddata methods`: IG and SmoothGrad maps of the same images and models), it also makes the second demo study
 "methods": N/A/M2 x VG/IG/SG, each participant rating each image under three of the nine cells (a balanced
 incomplete design), the side-by-side page comparing the three methods of one model; its links are printed too.
@@ -14,6 +15,7 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -31,6 +33,15 @@ METHODS_VIEWS_PER_IMAGE = 3
 RESEARCHER = "researcher"
 
 
+def ready_to_open(study):
+    """Declare the estimated duration on Prolific (as a researcher would, once) and check that the study opens as any
+    study must (studyapp.opening, through Study.clean); ValidationError otherwise."""
+    if study.declared_minutes is None:
+        study.declared_minutes = readiness.study_length(study).minutes
+        study.save(update_fields=["declared_minutes"])
+    study.full_clean()
+
+
 class Command(BaseCommand):
     help = ("Create (or refresh) the demo study with all loaded stimuli, a researcher account, its Prolific "
             "study link and invite links.")
@@ -44,31 +55,36 @@ class Command(BaseCommand):
         if participants < 1:
             raise CommandError(f"--participants must be at least 1, got {participants}.")
         stimuli = Stimulus.objects.filter(method=Method.VG)
+        if not stimuli.exists():  # e.g. only imported maps of other methods: the demo shows what is loaded
+            stimuli = Stimulus.objects.all()
         if not stimuli.exists():
-            raise CommandError("No stimuli in the database: run `manage.py loaddata stimuli` or "
-                               "`manage.py generate_stimuli` first.")
+            raise CommandError("No stimuli in the database: run `manage.py loaddata stimuli`, "
+                               "`manage.py generate_stimuli` or `manage.py import_stimuli` first.")
         password = secrets.token_urlsafe(12)
         methods_stimuli = Stimulus.objects.filter(
             variant__in=METHODS_STUDY["models"], method__in=METHODS_STUDY["methods"],
             source_image__dataset=METHODS_STUDY["dataset"])
         with_methods = methods_stimuli.exclude(method=Method.VG).exists()
-        with transaction.atomic():
-            study, created = Study.objects.get_or_create(
-                slug=DEMO_SLUG,
-                defaults={"title": "Demo study: saliency maps", "seed": DEMO_SEED, "completion_code": "DEMO-DONE"},
-            )
-            if not study.recruitment_source:  # a demo study made before studies had one
-                study.recruitment_source = RecruitmentSource.PROLIFIC
-                study.save(update_fields=["recruitment_source"])
-            study.full_clean()  # the demo study must open as any study does (studyapp.models.Study.clean)
-            study.stimuli.add(*stimuli)
-            researcher = self.researcher_account(password)
-            missing = participants - study.participants.count()
-            if missing > 0:
-                enroll_participants(study, missing)
-            invited = study.participants.order_by("pseudonym")[:participants]
-            if with_methods:
-                methods_study, methods_created = self.methods_study(methods_stimuli, participants)
+        try:
+            with transaction.atomic():
+                study, created = Study.objects.get_or_create(
+                    slug=DEMO_SLUG,
+                    defaults={"title": "Demo study: saliency maps", "seed": DEMO_SEED, "completion_code": "DEMO-DONE"},
+                )
+                if not study.recruitment_source:  # a demo study made before studies had one
+                    study.recruitment_source = RecruitmentSource.PROLIFIC
+                    study.save(update_fields=["recruitment_source"])
+                study.stimuli.add(*stimuli)
+                ready_to_open(study)
+                researcher = self.researcher_account(password)
+                missing = participants - study.participants.count()
+                if missing > 0:
+                    enroll_participants(study, missing)
+                invited = study.participants.order_by("pseudonym")[:participants]
+                if with_methods:
+                    methods_study, methods_created = self.methods_study(methods_stimuli, participants)
+        except ValidationError as error:
+            raise CommandError("The demo study cannot open: " + " ".join(error.messages)) from None
         base = base_url.rstrip("/")
         self.stdout.write(f"Demo study {study.slug!r} {'created' if created else 'exists'}: "
                           f"{study.stimuli.count()} stimuli. Each participant gets {readiness.study_length(study)}.")
@@ -99,8 +115,8 @@ class Command(BaseCommand):
                       "completion_code": "METHODS-DONE", "recruitment_source": RecruitmentSource.PROLIFIC,
                       "comparison": Comparison.METHODS, "views_per_image": METHODS_VIEWS_PER_IMAGE},
         )
-        study.full_clean()
         study.stimuli.add(*stimuli)
+        ready_to_open(study)
         missing = participants - study.participants.count()
         if missing > 0:
             enroll_participants(study, missing)
