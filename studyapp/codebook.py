@@ -11,7 +11,7 @@ from . import quality
 from .schema import (
     BALANCE_COLUMNS, BALANCE_FILE, CHOICES_COLUMNS, CHOICES_FILE, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS,
     RATINGS_FILE, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, REVIEW_COLUMNS, REVIEW_FILE, STIMULI_COLUMNS, STIMULI_FILE,
-    APPROVE, MAY_REJECT,
+    APPROVE, MAY_REJECT, REQUEST_RETURN,
 )
 
 FILES = {RATINGS_FILE: RATINGS_COLUMNS, CHOICES_FILE: CHOICES_COLUMNS, PARTICIPANTS_FILE: PARTICIPANTS_COLUMNS,
@@ -27,8 +27,8 @@ FILE_MEANINGS = {
     STIMULI_FILE: "One row per stimulus (image + model + method) of the study with its map's explanation metrics.",
     BALANCE_FILE: "The design's balance: per page kind, image, condition (model, method) and side-by-side position, "
                   "how many participants' plans show it and how many answered it.",
-    REVIEW_FILE: "Personal data: the platform's review. One row per participant who handed in a code, with the "
-                 "action a stated rule allows. Do not share.",
+    REVIEW_FILE: "Personal data: the platform's review. One row per participant who was shown a code to hand in "
+                 "(or handed work in), with the action a stated rule allows. Do not share.",
 }
 
 TEXT, INTEGER, NUMBER, BOOLEAN, TIME, CODE = "text", "integer", "number", "boolean", "time", "code"
@@ -113,9 +113,12 @@ COLUMNS = {
     "completion_code": (TEXT, "The code their ending showed them.", ""),
     "predicted_class": (TEXT, "The model's predicted class for the image.", ""),
     "confidence": (NUMBER, "The model's softmax probability of its prediction.", "0-1"),
-    "action": (CODE, "The platform review: approve, or may_reject (a stated rule allows rejecting; the reason says "
-                     "which, with its numbers). Deciding is the researcher's.", f"{APPROVE}, {MAY_REJECT}"),
-    "reason": (TEXT, "For may_reject: the rule(s) and their numbers.", "empty for approve"),
+    "action": (CODE, "The platform review: approve; may_reject (a stated rule allows rejecting; the reason says "
+                     "which, with its numbers); or request_return (their ending asked them to return the study: "
+                     "withdrawn, no consent, expired; never reject them). Deciding is the researcher's.",
+               f"{APPROVE}, {MAY_REJECT}, {REQUEST_RETURN}"),
+    "reason": (TEXT, "For may_reject: the rule(s) and their numbers; for request_return: the ending.",
+               "empty for approve"),
     **{name: (NUMBER, f"Explanation metric {name} of the stimulus's map (saliency.metrics).",
               "empty: could not be computed") for name in METRIC_NAMES},
 }

@@ -59,18 +59,20 @@ the rule is lossless because a text that itself starts with `'` is prefixed too.
 """
 
 import pandas as pd
-from django.db.models import F, Window
+from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
 from .balance import balance_frame
-from .models import ChoiceResponse, Participant, Trial
+from .models import ENDING_OF_OUTCOME, HANDS_IN_ENDINGS, ChoiceResponse, Participant, Trial
 from .schema import (
     BALANCE_FILE,
     CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, PARTICIPANTS_STEP_COLUMNS,
     RATINGS_COLUMNS, RATINGS_FILE,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
-from .schema import APPROVE, ATTENTION_FAILED, COMPLETED, MAY_REJECT, REVIEW_COLUMNS, REVIEW_FILE
+from .schema import (
+    APPROVE, ATTENTION_FAILED, COMPLETED, ERASED, IN_PROGRESS, MAY_REJECT, REQUEST_RETURN, REVIEW_COLUMNS, REVIEW_FILE,
+)
 
 
 def iso_utc(series):
@@ -263,25 +265,37 @@ def recruitment_frame(study, include_preview=False):
 
 
 def review_frame(study, include_preview=False):
-    """review.csv: every participant who handed in a code (completed, or ended on failed attention checks), with
-    the action for the platform's review: approve, or may_reject with the rule and its numbers as the reason.
+    """review.csv: every participant who was shown a code to hand in (or handed work in: completed, or ended on failed
+    attention checks), with the action for the platform's review: approve; may_reject with the rule and its numbers
+    as the reason; or request_return for an ending that asks the person to return the study (withdrawn, no consent,
+    expired), which is never a rejection.
 
-    A rule allows rejecting (studyapp.quality): speeder; more than one failed attention check in a study of 5
-    minutes or more. The researcher's exclusions do not change it (excluding from the analysis is not rejecting)."""
+    A rule allows rejecting (studyapp.quality): speeder; more than one failed attention check in a study declared
+    at 5 minutes or more. The researcher's exclusions do not change it (excluding from the analysis is not
+    rejecting). A participant erased on request is approved: deleting their data is no ground for rejecting."""
     from .monitoring import study_rows
 
     rows = {row.participant: row for row in study_rows(study, include_preview=include_preview)}
     people = query_frame(exported_participants(study, include_preview).filter(
-        outcome__in=[COMPLETED, ATTENTION_FAILED]).order_by("pseudonym"),
+        Q(outcome__in=[COMPLETED, ATTENTION_FAILED]) | (~Q(ending_code="") & ~Q(outcome=IN_PROGRESS))).order_by(
+            "pseudonym"),
         {"participant": "pseudonym", **{name: name for name in ("source", "external_id", "external_session",
                                                                  "outcome")}})
-    reasons = [rows[name].flags.rejectable_reasons for name in people["participant"]]
+    actions, reasons = [], []
+    for name, outcome in zip(people["participant"], people["outcome"]):
+        rejectable = rows[name].flags.rejectable_reasons
+        if ENDING_OF_OUTCOME[outcome] in HANDS_IN_ENDINGS or outcome == ERASED:
+            actions.append(MAY_REJECT if rejectable else APPROVE)
+            reasons.append("; ".join(rejectable))
+        else:
+            actions.append(REQUEST_RETURN)
+            reasons.append(f"{outcome}: their ending asked them to return the study")
     return pd.DataFrame({
         "participant": people["participant"].astype("string"),
         **{name: texts(people[name]) for name in ("source", "external_id", "external_session")},
         "outcome": people["outcome"].astype("string"),
-        "action": pd.Series([MAY_REJECT if r else APPROVE for r in reasons], dtype="string"),
-        "reason": texts(pd.Series(["; ".join(r) for r in reasons], dtype="object")),
+        "action": pd.Series(actions, dtype="string"),
+        "reason": texts(pd.Series(reasons, dtype="object")),
     }, columns=REVIEW_COLUMNS)
 
 

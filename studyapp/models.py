@@ -96,6 +96,10 @@ class Ending(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+# Endings whose code hands work in (to be approved or reviewed); the others ask the person to return the study.
+HANDS_IN_ENDINGS = (Ending.COMPLETED, Ending.ATTENTION_FAILED)
+
+
 ATTENTION_FAILURES_TO_END = 2  # Prolific: a submission may be rejected for failed checks only from the second on
 
 
@@ -425,7 +429,17 @@ class Participant(models.Model):
     arrived_at = models.DateTimeField(null=True, blank=True, help_text="First opened the study or invite link.")
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.IN_PROGRESS)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="When the outcome was reached.")
-    ending_code = models.CharField(max_length=64, blank=True, help_text="The code their ending showed them.")
+    ending_code = models.CharField(
+        max_length=64, blank=True, help_text="The code their ending showed them (an expired participant: once they "
+                                             "come back and see it; empty until then).")
+    # Kept when withdrawal or erasure deletes the plan with the answers, so that the funnel still places them.
+    trials_at_deletion = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="Pages in their plan when their answers were deleted.")
+    rating_pages_at_deletion = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="Rating pages (attention checks included) in their plan when their answers were deleted.")
+    answered_at_deletion = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="Pages they had answered when their answers were deleted.")
     is_preview = models.BooleanField(
         "preview", default=False,
         help_text="A researcher trying the study: holds no place, left out of exports and analyses by default.")

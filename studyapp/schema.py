@@ -52,7 +52,7 @@ PARTICIPANTS_FLAG_COLUMNS = ("speeder", "total_seconds", "speeder_cutoff_seconds
 PARTICIPANTS_STEP_COLUMNS = ("instructions_read_at", "background_given_at")
 PARTICIPANTS_COLUMNS += PARTICIPANTS_DECISION_COLUMNS + PARTICIPANTS_FLAG_COLUMNS + PARTICIPANTS_STEP_COLUMNS
 REVIEW_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "action", "reason")
-APPROVE, MAY_REJECT = "approve", "may_reject"  # review.csv's actions
+APPROVE, MAY_REJECT, REQUEST_RETURN = "approve", "may_reject", "request_return"  # review.csv's actions
 
 # Columns appended after a file's first release, with the value a file written before them means: an export
 # without them is read as it was meant (every study then showed Vanilla Gradient maps; nobody was excluded;
