@@ -1,6 +1,6 @@
 """The staff console: each study's live view (funnel, durations, participants with their page, times, flags and
-the researcher's decisions), the decisions themselves, the export as one zip, and the preview that lets staff take
-a study as a participant. The report from the database is analysis.views' (the survey never imports the analysis).
+the researcher's decisions), the decisions themselves, the open switch, the export as one zip, and the preview that
+lets staff take a study as a participant. The report from the database is analysis.views' (the survey never imports the analysis).
 
 Views are thin: the rows and summaries are studyapp.monitoring's, the flags studyapp.quality's, the files
 studyapp.export's and studyapp.codebook's, the decisions studyapp.decisions' (as the admin's). Downloads, reports
@@ -13,6 +13,7 @@ import zipfile
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse
@@ -64,7 +65,7 @@ def dashboard(request, slug=None):
                   {"studies": studies, "selected": None, "participants": participants})
 
 
-def study_console(request, study, form=None, status=200):
+def study_console(request, study, form=None, status=200, open_problems=()):
     sort = request.GET.get("sort", "last_activity")
     descending = request.GET.get("order", "desc") != "asc"
     if sort not in monitoring.SORTS:
@@ -93,9 +94,32 @@ def study_console(request, study, form=None, status=200):
         "places_taken": recruitment.places_taken(study), "length": readiness.study_length(study),
         "consent_versions": study.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
         "balance": balance.summary(balance.balance_frame(study)),
-        "form": form or DecisionForm(study=study),
+        "form": form or DecisionForm(study=study), "open_problems": open_problems,
     }
     return render(request, "studyapp/dashboard.html", context, status=status)
+
+
+@staff_required
+@require_http_methods(["POST"])
+def open_switch(request, slug):
+    """Open the study to newcomers, or close it. Opening runs every opening check (Study.clean, studyapp.opening):
+    a study that would fail at a participant's first page stays closed, the page (400) says why, nothing changes."""
+    study = get_object_or_404(Study, slug=slug)
+    if not request.user.has_perm("studyapp.change_study"):
+        return render(request, "studyapp/not_a_participant.html", {"staff_only": True}, status=403)
+    opening = request.POST.get("open") == "yes"
+    if opening:
+        study.is_open = True
+        try:
+            study.full_clean()
+        except ValidationError as error:
+            return study_console(request, get_object_or_404(Study, pk=study.pk), status=400,
+                                 open_problems=error.messages)
+    study.is_open = opening
+    study.save(update_fields=["is_open"])
+    record(request, study, "open" if opening else "close")
+    messages.success(request, f"The study is {'open: newcomers may arrive' if opening else 'closed to newcomers'}.")
+    return see_other(reverse("studyapp:dashboard_study", kwargs={"slug": study.slug}))
 
 
 @staff_required

@@ -6,7 +6,8 @@ hold exactly what the files hold, so both paths see the same values:
 
 ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at,method
 choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at,
-                  left_method,middle_method,right_method,chosen_method
+                  left_method,middle_method,right_method,chosen_method (then page_hides, map_count, fourth,
+                  fourth_method: a page shows 2 to 4 maps; a two-map page leaves right empty)
 participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total,
                   outcome,consent_version
 recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
@@ -67,7 +68,7 @@ from .models import ENDING_OF_OUTCOME, HANDS_IN_ENDINGS, ChoiceResponse, Partici
 from .schema import (
     BALANCE_FILE,
     CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, PARTICIPANTS_STEP_COLUMNS,
-    RATINGS_COLUMNS, RATINGS_FILE,
+    RATINGS_COLUMNS, RATINGS_FILE, SIDE_BY_SIDE_SLOTS,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
 from .schema import (
@@ -156,26 +157,27 @@ def ratings_frame(study, include_preview=False):
 
 
 def choices_frame(study, include_preview=False):
-    """One row per side-by-side choice, with the three variants in their displayed order."""
+    """One row per side-by-side choice, with the page's 2 to 4 maps (variant, method) in their displayed order."""
     answers = ChoiceResponse.objects.filter(
         trial__participant__in=exported_participants(study, include_preview)).order_by(
         "trial__participant__pseudonym", "trial__position")
     data = query_frame(answers, {
         **image_lookups("trial__participant", "trial__source_image"),
-        "left": "trial__left__variant", "middle": "trial__middle__variant", "right": "trial__right__variant",
+        **{slot: f"trial__{slot}__variant" for slot in SIDE_BY_SIDE_SLOTS},
         "chosen_model": "chosen__variant", "justification": "justification", "rt_ms": "rt_ms",
-        "answered_at": "answered_at", "left_method": "trial__left__method", "middle_method": "trial__middle__method",
-        "right_method": "trial__right__method", "chosen_method": "chosen__method", "page_hides": "page_hides",
+        "answered_at": "answered_at", **{f"{slot}_method": f"trial__{slot}__method" for slot in SIDE_BY_SIDE_SLOTS},
+        "chosen_method": "chosen__method", "page_hides": "page_hides",
     })
     return pd.DataFrame({
         **image_columns(data),
-        **{side: data[side].astype("string") for side in ("left", "middle", "right", "chosen_model")},
+        **{column: data[column].astype("string") for column in (*SIDE_BY_SIDE_SLOTS, "chosen_model")},
         "justification": texts(data["justification"]),
         "rt_ms": integers(data["rt_ms"]),
         "answered_at": iso_utc(data["answered_at"]),
-        **{side: data[side].astype("string")
-           for side in ("left_method", "middle_method", "right_method", "chosen_method")},
+        **{column: data[column].astype("string")
+           for column in (*(f"{slot}_method" for slot in SIDE_BY_SIDE_SLOTS), "chosen_method")},
         "page_hides": integers(data["page_hides"]),
+        "map_count": integers(data[list(SIDE_BY_SIDE_SLOTS)].notna().sum(axis=1)),
     }, columns=CHOICES_COLUMNS)
 
 

@@ -20,7 +20,7 @@ from saliency.models import SourceImage, Stimulus
 
 from . import opening, platforms, randomization, schema
 from .quality import MIN_COMPLETIONS_TO_JUDGE, Thresholds
-from .schema import DELETED_OUTCOMES
+from .schema import DELETED_OUTCOMES, SIDE_BY_SIDE_SLOTS
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
 PAGES_BEFORE_TRIALS = 3  # consent, instructions, background (studyapp.flow)
@@ -134,8 +134,9 @@ class Study(models.Model):
     attention_checks = models.BooleanField(default=True, help_text="Mix instructed-response items into the trials.")
     comparison = models.CharField(
         "side-by-side compares", max_length=16, choices=Comparison.choices, default=Comparison.MODELS,
-        help_text="What the three maps of a side-by-side page differ in: the models under one method, or the "
-                  "methods for one model. The study's conditions are the model x method cells of its stimuli.")
+        help_text="What the maps of a side-by-side page differ in: the models under one method, or the methods for "
+                  "one model; a page shows as many maps (2 to 4) as the image has of them. The study's conditions "
+                  "are the model x method cells of its stimuli.")
     views_per_image = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="How many times a participant rates each image, each time under another condition (a balanced "
@@ -484,9 +485,11 @@ class Trial(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     stimulus = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     source_image = models.ForeignKey(SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # A side-by-side page's maps in page order (schema.SIDE_BY_SIDE_SLOTS): Map 1, 2, then 3 and 4 when shown.
     left = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     middle = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     right = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    fourth = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     attention_target = models.PositiveSmallIntegerField(null=True, blank=True)
     shown_at = models.DateTimeField(null=True, blank=True, help_text="First time the page was served.")
     token = models.CharField(max_length=32, unique=True, default=new_trial_token, editable=False,
@@ -500,8 +503,8 @@ class Trial(models.Model):
                 condition=(
                     Q(kind="rating", stimulus__isnull=False)
                     | Q(kind="attention", attention_target__isnull=False)
-                    | Q(kind="choice", source_image__isnull=False, left__isnull=False,
-                        middle__isnull=False, right__isnull=False)
+                    | (Q(kind="choice", source_image__isnull=False, left__isnull=False, middle__isnull=False)
+                       & (Q(right__isnull=False) | Q(fourth__isnull=True)))
                 ),
                 name="trial_kind_has_its_fields",
             ),
@@ -509,6 +512,11 @@ class Trial(models.Model):
 
     def __str__(self):
         return f"{self.participant} #{self.position} ({self.kind})"
+
+    @property
+    def map_ids(self):
+        """A side-by-side page's stimulus ids in page order (2 to 4)."""
+        return [pk for pk in (getattr(self, f"{slot}_id") for slot in SIDE_BY_SIDE_SLOTS) if pk is not None]
 
 
 def page_hides_field():

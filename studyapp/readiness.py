@@ -1,8 +1,8 @@
 """Is a study ready to launch: settings that conflict with its platform's rules, and how long it is.
 
-The hard requirement (how completers are credited) is model validation (Study.clean), so that
-nothing can open without it; what is here are warnings the admin shows beside a study, because a
-researcher may have reasons (and the platform the last word). The estimated duration is a guide to what the
+The hard requirements (what would stop participants, how completers are credited: studyapp.opening) are model
+validation (Study.clean), so that nothing can open without them; what is here are warnings the admin shows beside
+a study, because a researcher may have reasons (and the platform the last word). The estimated duration is a guide to what the
 researcher declares on Prolific (the study's `declared_minutes`, which Prolific's attention rule reads).
 """
 
@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 
-from . import platforms
+from saliency.models import SourceImage
+
+from . import platforms, randomization
 from .models import PAGES_BEFORE_TRIALS, SIMULATED_SOURCE, AttentionFailureEnding, Outcome, Participant
+from .schema import image_id
 
 
 def rule_conflicts(study):
     """Warnings, one sentence each, about settings that conflict with the study's platform or with each other."""
-    conflicts = []
+    conflicts = uncompared_warning(study) if study.pk else []
     policy = study.attention_failure_ending
     if policy and not study.attention_checks:
         conflicts.append("The study ends participations on failed attention checks but has none: the failed-"
@@ -39,6 +42,23 @@ def rule_conflicts(study):
 # Real completions the estimated duration needs before it replaces the stated seconds per page: fewer say little
 # about a study's pace (one quick preview once moved an estimate from 9 to 3 minutes).
 ESTIMATE_MIN_COMPLETIONS = 5
+
+
+def uncompared_warning(study):
+    """Images that get no side-by-side page (their maps that differ in the compared factor number 1 or over 4)."""
+    if study.comparison_count == 0:
+        return []
+    left_out = randomization.uncompared_images(study.stimulus_refs(), study.comparison)
+    if not left_out:
+        return []
+    names = {pk: image_id(dataset, index, pk) for pk, dataset, index in SourceImage.objects.filter(
+        pk__in=list(left_out)[:3]).values_list("pk", "dataset", "test_index")}
+    examples = ", ".join(f"{names[pk]}: {' and '.join(map(str, sizes))}" for pk, sizes in list(left_out.items())[:3])
+    factor = "models under one method" if study.comparison == randomization.COMPARE_MODELS else "methods for one model"
+    return [f"{len(left_out)} image(s) get no side-by-side page: a page shows {randomization.MIN_MAPS} to "
+            f"{randomization.MAX_MAPS} maps of one image that differ only in what it compares ({factor}), and these "
+            f"have another number ({examples}{', ...' if len(left_out) > 3 else ''}). Change the stimuli or what "
+            "side-by-side pages compare, or set the comparison count to 0 if the study has none."]
 
 
 @dataclass(frozen=True)

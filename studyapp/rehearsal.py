@@ -92,7 +92,7 @@ class Rehearsal:
             return {"degree": str(rng.choice(form.selects["degree"])), "cv_experience_years": str(rng.integers(0, 11))}
         if not {"sufficiency", "answer", "choice"} & set(form.names("radio")):
             return {}  # a Continue button (instructions)
-        trial = Trial.objects.select_related("stimulus", "left", "middle", "right").get(
+        trial = Trial.objects.select_related("stimulus", "left", "middle", "right", "fourth").get(
             participant=participant, token=form.hidden()["trial"])
         if trial.kind == Trial.Kind.RATING:
             sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant)
@@ -104,7 +104,7 @@ class Rehearsal:
             self.tally.attention_checks += 1
             self.tally.attention_failed += answer != trial.attention_target
             return {"sufficiency": str(sufficiency), "answer": str(answer)}
-        positions = form.choices("choice")  # "left", "middle", "right", in page order
+        positions = form.choices("choice")  # "left", "middle", ... (SIDE_BY_SIDE_SLOTS), in page order
         picked = self.answers.choice(rng, [getattr(trial, position).variant for position in positions])
         self.tally.choices += 1
         return {"choice": positions[picked], "justification": self.answers.justification(rng)}

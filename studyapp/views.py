@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import flow, participation, pictures, platforms, recruitment, throttling
 from .decorators import participant_required
-from .forms import BackgroundForm, ConsentForm, InstructionsForm, trial_form
+from .forms import MAP_COUNT_WORDS, BackgroundForm, ConsentForm, InstructionsForm, trial_form
 from .models import HANDS_IN_ENDINGS, PAGES_BEFORE_TRIALS, Ending, Outcome, Participant, Study, Trial, answered
 from .survey import SurveyState, start_study, store_answer
 
@@ -200,7 +200,9 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
         logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
         return HttpResponse("This page's images are missing on the server; the researchers have been told. "
                             "Please try again later.", status=503, content_type="text/plain")
-    template = "studyapp/choice.html" if trial.kind == Trial.Kind.CHOICE else "studyapp/rating.html"
+    template = "studyapp/rating.html"
+    if trial.kind == Trial.Kind.CHOICE:
+        template, context["maps_word"] = "studyapp/choice.html", MAP_COUNT_WORDS[len(context["maps"])]
     return render_page(request, current, template, context, status=status)
 
 

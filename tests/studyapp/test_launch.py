@@ -9,7 +9,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.forms.models import model_to_dict
 from django.test import Client
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from studyapp import pilot, readiness, recruitment
 from studyapp.export import export_frames
 from studyapp.models import Outcome, Participant, Study, Trial
 from studyapp.schema import BALANCE_FILE, PARTICIPANTS_FILE, RATINGS_FILE, REVIEW_FILE, STIMULI_FILE
+from tests.helpers.admin import admin_form
 from tests.helpers.recruitment import arrive, prolific, through_background
 from tests.helpers.survey import AGREE, answer_for, location, play_to_end, trial_at
 
@@ -74,18 +74,6 @@ def test_the_admin_refuses_to_open_a_prolific_study_without_a_code_or_its_declar
     assert (study.recruitment_source, study.completion_code, study.declared_minutes) == ("prolific", "C0DE", 9)
     closed = {**coded, "recruitment_source": "prolific", "declared_minutes": "", "is_open": ""}
     assert location(admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", closed)) == "/admin/studyapp/study/"
-
-
-def admin_form(study):
-    """The study's change form as the admin posts it, unchanged."""
-    data = {key: value for key, value in model_to_dict(study).items() if value is not None}
-    data["stimuli"] = [s.pk for s in study.stimuli.all()]
-    data["likert_labels"] = '["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]'
-    data["is_open"] = "on" if study.is_open else ""
-    data["attention_checks"] = "on" if study.attention_checks else ""
-    data["inactivity_limit"] = str(study.inactivity_limit)
-    data.update({"consent_versions-TOTAL_FORMS": "0", "consent_versions-INITIAL_FORMS": "0"})
-    return {k: v for k, v in data.items() if v not in (False,)}
 
 
 def test_the_demo_study_opens(study_factory):
