@@ -71,7 +71,7 @@ class StudyForm(forms.ModelForm):
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     form = StudyForm
-    list_display = ["title", "slug", "recruitment_source", "is_open", "stimulus_count", "length",
+    list_display = ["name", "slug", "recruitment_source", "is_open", "stimulus_count", "length",
                     "participant_count", "started_count", "completed_count", "created_at"]
     search_fields = ["title", "slug"]
     filter_horizontal = ["stimuli"]
@@ -132,7 +132,7 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.action(description="Duplicate the selected studies as closed pilot copies", permissions=["add"])
     def duplicate_as_pilot(self, request, queryset):
         copies = [pilot.pilot_copy(study) for study in queryset]
-        self.message_user(request, "Made " + ", ".join(f"{copy.slug!r} ({copy.title})" for copy in copies)
+        self.message_user(request, "Made " + ", ".join(f"{copy.slug!r} ({copy.staff_title})" for copy in copies)
                           + ": closed, without participants. Open one to rehearse; its participants' times "
                             "estimate the original's duration.", messages.SUCCESS)
 
@@ -164,6 +164,11 @@ class StudyAdmin(admin.ModelAdmin):
         if db_field.name == "stimuli":
             kwargs["queryset"] = db_field.remote_field.model.objects.select_related("source_image")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description="title", ordering="title")
+    def name(self, study):
+        """The title, marked '(pilot)' on a pilot copy (its participants see the title alone)."""
+        return study.staff_title
 
     @admin.display(description="pages per participant and estimated duration")
     def length(self, study):

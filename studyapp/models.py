@@ -23,6 +23,7 @@ from .quality import MIN_COMPLETIONS_TO_JUDGE, Thresholds
 from .schema import DELETED_OUTCOMES, SIDE_BY_SIDE_SLOTS
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
+PILOT_MARK = " (pilot)"  # after a pilot copy's title, for staff only
 PAGES_BEFORE_TRIALS = 3  # consent, instructions, background (studyapp.flow)
 JUSTIFICATION_MAX_LENGTH = 2000
 
@@ -198,6 +199,9 @@ class Study(models.Model):
     copied_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies", editable=False,
         help_text="The study this one is a pilot copy of: its participants' times estimate that study's duration.")
+    is_pilot = models.BooleanField(
+        "pilot copy", default=False, editable=False,
+        help_text="A pilot copy: staff see '(pilot)' after its title; its participants see the title alone.")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
     # Data-quality flags' thresholds (studyapp.quality; README "Data-quality flags").
@@ -242,7 +246,12 @@ class Study(models.Model):
         verbose_name_plural = "studies"
 
     def __str__(self):
-        return self.title
+        return self.staff_title
+
+    @property
+    def staff_title(self):
+        """The title as staff see it: a pilot copy's says so (its participants see `title` alone)."""
+        return f"{self.title}{PILOT_MARK}" if self.is_pilot else self.title
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)

@@ -18,7 +18,7 @@ from studyapp.models import Outcome, Participant, Study, Trial
 from studyapp.schema import BALANCE_FILE, PARTICIPANTS_FILE, RATINGS_FILE, REVIEW_FILE, STIMULI_FILE
 from tests.helpers.admin import admin_form
 from tests.helpers.recruitment import arrive, prolific, through_background
-from tests.helpers.survey import AGREE, answer_for, location, play_to_end, trial_at
+from tests.helpers.survey import AGREE, answer_for, location, play_to_end, start, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -256,11 +256,19 @@ def test_a_study_is_duplicated_as_a_closed_pilot_copy(study_factory, admin_clien
                                                              "_selected_action": [study.pk]}, follow=True)
     assert f"{study.slug}-pilot" in response.content.decode()
     copy = Study.objects.get(slug=f"{study.slug}-pilot")
-    assert copy.copied_from == study and not copy.is_open and copy.title == f"{study.title} (pilot)"
+    assert copy.copied_from == study and not copy.is_open and copy.is_pilot
+    assert copy.title == study.title and str(copy) == copy.staff_title == f"{study.title} (pilot)"
     assert set(copy.stimuli.all()) == set(study.stimuli.all()) and not copy.participants.exists()
     assert (copy.max_participants, copy.attention_failure_ending, copy.completion_code, copy.seed) == \
         (40, "second", "REAL", study.seed)
     assert copy.ensure_consent_version().text == "Agree?"
+    # Staff see which study is the pilot; its participants see the study's title alone, on every page.
+    assert f"{study.title} (pilot)" in admin_client.get("/admin/studyapp/study/").content.decode()
+    assert f"Dashboard: {study.title} (pilot)" in admin_client.get(f"/dashboard/{copy.slug}/").content.decode()
+    pilot_client = Client()
+    for page in (start(pilot_client, participant_factory(copy)), "/consent/"):
+        html = pilot_client.get(page, follow=True).content.decode()
+        assert f'<p class="study-title">{study.title}</p>' in html and "(pilot)" not in html
     admin_client.post("/admin/studyapp/study/", {"action": "duplicate_as_pilot", "_selected_action": [study.pk]})
     assert Study.objects.filter(slug=f"{study.slug}-pilot-2").exists()
 
