@@ -30,7 +30,7 @@ from studyapp.models import (
     answered,
 )
 from studyapp.schema import PARTICIPANTS_COLUMNS, PARTICIPANTS_STEP_COLUMNS
-from tests.helpers.console import BACKGROUND_TIME, INSTRUCTIONS_TIME, populate
+from tests.helpers.console import BACKGROUND_TIME, INSTRUCTIONS_TIME, cells_of, populate
 from tests.helpers.survey import answer_for, location, open_first_trial, start, trial_at
 
 pytestmark = pytest.mark.django_db
@@ -47,11 +47,6 @@ def researcher(client):
 def busy(study_factory, researcher):
     study = study_factory(images=4, slug="busy", attention_checks=True)
     return study, populate(study, 48, researcher=researcher)
-
-
-def cells_of(html, name):
-    row = re.search(rf'<tr class="([^"]*)"><th scope="row">{name}</th>(.*?)</tr>', html, re.S)
-    return row.group(1), re.findall(r"<td>(.*?)</td>", row.group(2), re.S)
 
 
 def test_every_console_url_is_for_staff_only(client, study_factory, participant_factory):

@@ -1,7 +1,6 @@
 """The speeder rule where a pilot is judged: real walkers through the survey, ten completions, one of them 0.9 s."""
 
 import datetime as dt
-import re
 import statistics
 
 import numpy as np
@@ -13,6 +12,7 @@ from studyapp.export import review_frame
 from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant
 from studyapp.rehearsal import Rehearsal
 from studyapp.simulation import AnswerModel
+from tests.helpers.console import cells_of
 
 pytestmark = pytest.mark.django_db
 
@@ -35,8 +35,7 @@ def take(participants, seconds):
 
 
 def flags_cell(html, name):
-    row = re.search(rf'<th scope="row">{name}</th>(.*?)</tr>', html, re.S).group(1)
-    return re.findall(r"<td>(.*?)</td>", row, re.S)[9]
+    return cells_of(html, name)[1][9]
 
 
 def test_a_walker_who_answers_45_pages_in_0_9_s_is_flagged_at_ten_completions_and_no_honest_walker_is(
