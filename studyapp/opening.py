@@ -37,7 +37,7 @@ def declared_duration(study, stimuli):
     return []
 
 
-def dry_run_count(stimuli, study):
+def dry_run_count(stimuli):
     """How many first participants the dry run plans: one per condition, so that every row of a balanced
     incomplete design is drawn once (at least one)."""
     return max(1, len(randomization.conditions(stimuli)))
@@ -48,7 +48,7 @@ def plan(study, stimuli):
     cannot be drawn (no stimuli, too few side-by-side pages for the comparison count, a design missing a cell)."""
     if study.seed is None:
         return []  # the seed field reports itself
-    for index in range(dry_run_count(stimuli, study)):
+    for index in range(dry_run_count(stimuli)):
         try:
             randomization.draw_plan(stimuli, randomization.participant_seed(study.seed, index),
                                     comparison_count=study.comparison_count,
