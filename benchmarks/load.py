@@ -588,6 +588,7 @@ def stored_answers(pseudonyms, planned):
     from django.db.models import Count
 
     from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Participant, Trial
+    from studyapp.schema import SIDE_BY_SIDE_SLOTS
 
     problems = []
     for model in (LikertResponse, AttentionCheck, ChoiceResponse):
@@ -602,18 +603,18 @@ def stored_answers(pseudonyms, planned):
             problems.append(f"{participant.pseudonym}: {trials} trials without consent")
     answers = {}
     rows = Trial.objects.filter(participant__pseudonym__in=pseudonyms).values_list(
-        "token", "kind", "left_id", "middle_id", "right_id", "likert_response__sufficiency", "likert_response__trust",
+        "token", "kind", "likert_response__sufficiency", "likert_response__trust",
         "attention_response__answer", "choice_response__chosen_id", "choice_response__justification",
-        "participant__completed_at", "participant__pseudonym",
+        "participant__completed_at", "participant__pseudonym", *(f"{slot}_id" for slot in SIDE_BY_SIDE_SLOTS),
     )
-    for token, kind, left, middle, right, sufficiency, trust, attention, chosen, justification, done, who in rows:
+    for token, kind, sufficiency, trust, attention, chosen, justification, done, who, *maps in rows:
         answer = None
         if kind == "rating" and sufficiency is not None:
             answer = {"sufficiency": str(sufficiency), "trust": str(trust)}
         elif kind == "attention" and attention is not None:
             answer = {"answer": str(attention)}
         elif kind == "choice" and chosen is not None:
-            position = {left: "left", middle: "middle", right: "right"}[chosen]
+            position = dict(zip(maps, SIDE_BY_SIDE_SLOTS))[chosen]
             answer = {"choice": position, "justification": justification}
         if answer is not None:
             answers[token] = answer

@@ -22,6 +22,9 @@ max_requests_jitter = 500
 # spending ~0.5 s of CPU importing Django and the apps while participants' requests wait (a launch recycles
 # workers every few minutes). Database connections are opened by the workers, on their first query.
 preload_app = True
+# No request-line limit of gunicorn's own (0: only its 1 MiB guard): a long link reaches Django, which answers it
+# with the study's pages (a 414 page past 8190 characters: studyapp.errors), never gunicorn's bare error page.
+limit_request_line = 0
 # X-Forwarded-* headers are trusted only from the proxy (settings.TRUSTED_PROXIES reads the same variable).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None

@@ -152,6 +152,16 @@ class ConsentVersionInline(KeptRecordsInline):
     participant_count = count_column("participant_total", "participants who agreed")
 
 
+class StudyForm(forms.ModelForm):
+    """The study's form: the opening checks (Study.clean) see the stimuli it is about to save, not the stored ones."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if "stimuli" in cleaned:
+            self.instance.stimuli_to_save = cleaned["stimuli"]
+        return cleaned
+
+
 class MembershipFormSet(BaseInlineFormSet):
     def clean(self):
         super().clean()
@@ -203,7 +213,8 @@ class StudyAdmin(StudyScopedAdmin):
     change_permission = access.CHANGE_STUDY
     delete_permission = access.DELETE_STUDY
     logged = False  # settings and counts, no participant data
-    list_display = ["title", "slug", "recruitment_source", "is_open", "stimulus_count", "length",
+    form = StudyForm
+    list_display = ["name", "slug", "recruitment_source", "is_open", "stimulus_count", "length",
                     "participant_count", "started_count", "completed_count", "created_at"]
     search_fields = ["title", "slug"]
     filter_horizontal = ["stimuli"]
@@ -219,7 +230,7 @@ class StudyAdmin(StudyScopedAdmin):
                                     "keep the version they agreed to."}),
         ("Pages", {"fields": ["stimuli", "sufficiency_statement", "trust_statement", "likert_labels",
                               "comparison_count", "attention_checks", "attention_failure_ending", "map_legend", "length",
-                              "seconds_per_page"]}),
+                              "seconds_per_page", "declared_minutes"]}),
         ("Design", {"fields": ["comparison", "views_per_image", "design_balance"],
                     "description": "The conditions are the model x method cells of the study's stimuli. The "
                                    "balance counts the pages participants' plans show (export: balance.csv)."}),
@@ -302,7 +313,7 @@ class StudyAdmin(StudyScopedAdmin):
         copies = [pilot.pilot_copy(study) for study in queryset]
         for copy in copies:
             access.grant(copy, request.user, Role.OWNER)
-        self.message_user(request, "Made " + ", ".join(f"{copy.slug!r} ({copy.title})" for copy in copies)
+        self.message_user(request, "Made " + ", ".join(f"{copy.slug!r} ({copy.staff_title})" for copy in copies)
                           + ": closed, without participants. Open one to rehearse; its participants' times "
                             "estimate the original's duration.", messages.SUCCESS)
 
@@ -337,6 +348,11 @@ class StudyAdmin(StudyScopedAdmin):
         if db_field.name == "stimuli":
             kwargs["queryset"] = db_field.remote_field.model.objects.select_related("source_image")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description="title", ordering="title")
+    def name(self, study):
+        """The title, marked '(pilot)' on a pilot copy (its participants see the title alone)."""
+        return study.staff_title
 
     @admin.display(description="pages per participant and estimated duration")
     def length(self, study):

@@ -1,7 +1,8 @@
 """The design's balance: how often each condition (model x method cell) is shown, by image and by page position.
 
 A reviewer checks the design with it: in a balanced study every cell x image count is the same to within one
-(rating pages), and every cell appears equally often on the left, middle and right of the side-by-side page.
+(rating pages), and every cell appears equally often at each position of the side-by-side page (Map 1 to Map 2, 3
+or 4: left, middle, right, fourth).
 Counts are of participants' plans (`planned`: drawn once at consent) and of their answers (`answered`); the
 export writes the frame as balance.csv (columns in studyapp.schema.BALANCE_COLUMNS), the admin and the console
 show `summary`.
@@ -11,10 +12,10 @@ import pandas as pd
 from django.db.models import Count
 
 from .models import Participant, Trial
-from .schema import BALANCE_COLUMNS, image_id
+from .schema import BALANCE_COLUMNS, SIDE_BY_SIDE_SLOTS, image_id
 
 RATING_PAGE, CHOICE_PAGE = "rating", "choice"
-SIDES = ("left", "middle", "right")
+SIDES = SIDE_BY_SIDE_SLOTS
 
 
 def balance_frame(study, include_preview=False):
@@ -36,7 +37,7 @@ def balance_frame(study, include_preview=False):
         rows.append((RATING_PAGE, image_id(source.dataset, source.test_index, source.pk),
                      stimulus.variant, stimulus.method, "", counts.get("planned", 0), counts.get("answered", 0)))
     for side in SIDES:
-        shown = trials.filter(kind=Trial.Kind.CHOICE).values(
+        shown = trials.filter(kind=Trial.Kind.CHOICE, **{f"{side}__isnull": False}).values(
             f"{side}__source_image__dataset", f"{side}__source_image__test_index", f"{side}__source_image_id",
             f"{side}__variant",
             f"{side}__method").annotate(planned=Count("id"), answered=Count("choice_response"))
@@ -58,19 +59,23 @@ def summary(frame):
     position, plus whether the rating counts are within one of each other for every cell x image."""
     ratings = frame[frame["page"] == RATING_PAGE]
     choices = frame[frame["page"] == CHOICE_PAGE]
+    shown = set(choices["position"])
+    sides = [(side, f"Map {number}") for number, side in enumerate(SIDES, start=1)
+             if number <= 3 or side in shown]  # Map 1-3 as ever; Map 4 once a page shows four maps
     cells = []
     for (model, method), group in ratings.groupby(["model", "method"], sort=False):
-        sides = choices[(choices["model"] == model) & (choices["method"] == method)]
-        by_side = sides.groupby("position")["planned"].sum()
+        at = choices[(choices["model"] == model) & (choices["method"] == method)].groupby("position")["planned"].sum()
         cells.append({
             "model": model, "method": method,
             "images": len(group), "min": int(group["planned"].min()), "max": int(group["planned"].max()),
             "total": int(group["planned"].sum()), "answered": int(group["answered"].sum()),
-            **{side: int(by_side.get(side, 0)) for side in SIDES},
+            **{side: int(at.get(side, 0)) for side in SIDES},
+            "by_side": [int(at.get(side, 0)) for side, _ in sides],
         })
     planned = ratings["planned"]
     return {
         "cells": cells,
+        "sides": sides,
         "within_one": bool(len(planned) == 0 or int(planned.max()) - int(planned.min()) <= 1),
         "rating_min": int(planned.min()) if len(planned) else 0,
         "rating_max": int(planned.max()) if len(planned) else 0,

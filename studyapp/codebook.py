@@ -14,7 +14,7 @@ from . import quality
 from .schema import (
     BALANCE_COLUMNS, BALANCE_FILE, CHOICES_COLUMNS, CHOICES_FILE, METRIC_NAMES, OUTCOMES, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS,
     RATINGS_FILE, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, REVIEW_COLUMNS, REVIEW_FILE, STIMULI_COLUMNS, STIMULI_FILE,
-    APPROVE, MAY_REJECT,
+    APPROVE, MAY_REJECT, REQUEST_RETURN,
 )
 from .schema import (
     ACCEPT, CONFIDENCE_LABELS, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PHASES, PREDICTED,
@@ -27,15 +27,15 @@ FILES = {RATINGS_FILE: RATINGS_COLUMNS, CHOICES_FILE: CHOICES_COLUMNS, PARTICIPA
 
 FILE_MEANINGS = {
     RATINGS_FILE: "One row per rating answer (an image and its saliency map, two statements).",
-    CHOICES_FILE: "One row per side-by-side choice among three maps of the same image.",
+    CHOICES_FILE: "One row per side-by-side choice among 2 to 4 maps of the same image (map_count).",
     PARTICIPANTS_FILE: "One row per participant: progress, background, outcome, the researcher's decision and the "
                        "data-quality flags with the numbers behind them.",
     RECRUITMENT_FILE: "Personal data: one row per participant with their platform IDs, for payments. Do not share.",
     STIMULI_FILE: "One row per stimulus (image + model + method) of the study with its map's explanation metrics.",
     BALANCE_FILE: "The design's balance: per page kind, image, condition (model, method) and side-by-side position, "
                   "how many participants' plans show it and how many answered it.",
-    REVIEW_FILE: "Personal data: the platform's review. One row per participant who handed in a code, with the "
-                 "action a stated rule allows. Do not share.",
+    REVIEW_FILE: "Personal data: the platform's review. One row per participant who was shown a code to hand in "
+                 "(or handed work in), with the action a stated rule allows. Do not share.",
     TASKS_FILE: "One row per answer to a scored question of a task block (distinction, simulation, verification): "
                 "a distinction page that also asks for the true class gives two rows; a learning page gives a row "
                 "only when it asks for a guess.",
@@ -43,7 +43,7 @@ FILE_MEANINGS = {
 
 TEXT, INTEGER, NUMBER, BOOLEAN, TIME, CODE = "text", "integer", "number", "boolean", "time", "code"
 DEGREE_LEVELS = ("none", "secondary", "bachelor", "master", "doctorate", "other")  # studyapp.forms.DEGREES' codes
-SOURCE_LEVELS = ("invite", "preview", "prolific", "mturk", "sona", "generic")
+SOURCE_LEVELS = ("invite", "preview", "simulated", "prolific", "mturk", "sona", "generic")
 LIKERT = "1-5 (1 = the first label, e.g. Strongly disagree; 5 = the last)"
 TIME_FORMAT = "ISO 8601 UTC with milliseconds, e.g. 2026-11-22T15:34:16.123Z; empty: not yet"
 BOOLEAN_VALUES = "True, False; empty: not judged"
@@ -69,16 +69,22 @@ COLUMNS = {
                      "(an export written before this column: VG).", ""),
     "left_method": (CODE, "The method of the map shown as Map 1.", ""),
     "middle_method": (CODE, "The method of the map shown as Map 2.", ""),
-    "right_method": (CODE, "The method of the map shown as Map 3.", ""),
+    "right_method": (CODE, "The method of the map shown as Map 3.", "empty on a two-map page"),
+    "fourth_method": (CODE, "The method of the map shown as Map 4.", "empty unless the page showed four maps"),
+    "map_count": (INTEGER, "How many maps the side-by-side page showed side by side (Map 1 to Map 2, 3 or 4).",
+                  "2, 3, 4 (an export written before this column: 3)"),
     "chosen_method": (CODE, "The method of the chosen map.", ""),
     "page": (CODE, "The page kind the balance row counts.", "rating, choice"),
-    "position": (CODE, "The side-by-side position of the map.", "left, middle, right; empty on rating pages"),
+    "position": (CODE, "The side-by-side position of the map: Map 1 (left), Map 2 (middle), Map 3 (right) or Map 4 "
+                       "(fourth); on a two-map page Map 2 is middle.",
+                 "left, middle, right, fourth; empty on rating pages"),
     "planned": (INTEGER, "Participants whose plan shows this row's map here.", ">= 0"),
     "answered": (INTEGER, "Participants who answered that page.", ">= 0"),
     "left": (CODE, "The variant shown as Map 1.", ""),
-    "middle": (CODE, "The variant shown as Map 2.", ""),
-    "right": (CODE, "The variant shown as Map 3.", ""),
-    "chosen_model": (CODE, "The variant chosen; one of left, middle, right.", ""),
+    "middle": (CODE, "The variant shown as Map 2 (the last map of a two-map page).", ""),
+    "right": (CODE, "The variant shown as Map 3.", "empty on a two-map page"),
+    "fourth": (CODE, "The variant shown as Map 4.", "empty unless the page showed four maps"),
+    "chosen_model": (CODE, "The variant chosen; one of the page's maps (left, middle, right, fourth).", ""),
     "justification": (TEXT, "The participant's reason for the choice (formula guard: a leading ' before = + - @).",
                       ""),
     "started_at": (TIME, "When they consented.", TIME_FORMAT),
@@ -98,13 +104,15 @@ COLUMNS = {
     "excluded": (BOOLEAN, "The researcher's standing decision: excluded from the analysis (analyze leaves them out "
                           "unless --include-excluded). Flags never exclude by themselves.", "True, False"),
     "exclusion_reason": (TEXT, "The researcher's reason for the exclusion.", "empty unless excluded"),
-    "speeder": (BOOLEAN, "Completed in less than mean - k SD of the completed participants' total times "
-                         "(k: the study's speeder SD, default 3; Prolific's allowed speed rule). Judged only for "
-                         "completed participants once the study's minimum number of completions is reached.",
-                BOOLEAN_VALUES),
+    "speeder": (BOOLEAN, "Completed more than k robust SDs faster than the median on the log scale: total time "
+                         "under median x exp(-k Qn) of the completed participants' times, Qn the robust SD of their "
+                         "log times (k: the study's speeder SD, default 3). Judged only for completed participants "
+                         "once the study's minimum number of completions (default 10) is reached.",
+                BOOLEAN_VALUES + " (not completed, or too few completions yet)"),
     "total_seconds": (NUMBER, "Seconds from consent to completion (completed participants).", "empty: not completed"),
-    "speeder_cutoff_seconds": (NUMBER, "The speeder cutoff: mean - k SD of completed participants' total seconds.",
-                               "empty: too few completions"),
+    "speeder_cutoff_seconds": (NUMBER, "The speeder cutoff: median x exp(-k Qn) of the completed participants' "
+                                       "total seconds.",
+                               "empty: not judged (not completed, or too few completions)"),
     "fast_pages": (INTEGER, "Pages answered faster than the study's floor (default 1000 ms). Shown, never alone "
                             "grounds for rejection.", ">= 0"),
     "straight_lining": (BOOLEAN, "One answer on a statement for at least the study's share of ratings (default "
@@ -113,17 +121,22 @@ COLUMNS = {
     "straightlining_share": (NUMBER, "The largest share of one answer on one statement.", "0-1; empty: not judged"),
     "attention_failed": (INTEGER, "Attention checks reached and failed.", ">= 0"),
     "attention_rejectable": (BOOLEAN, f"Failed at least {quality.ATTENTION_FAILURES_TO_REJECT} checks in a study "
-                                      f"estimated at {quality.PROLIFIC_MIN_MINUTES} minutes or more (Prolific's "
-                                      "rule for rejecting).", "True, False"),
-    "source": (TEXT, "How they came: invite, preview, or the platform.", ", ".join(SOURCE_LEVELS)),
+                                      f"declared at {quality.PROLIFIC_MIN_MINUTES} minutes or more on the platform "
+                                      "(the study's declared duration; Prolific's rule for rejecting). False when the "
+                                      "study declares no duration.", "True, False"),
+    "source": (TEXT, "How they came: invite, preview, simulated (a rehearsal by simulate_participants), or the "
+                     "platform.", ", ".join(SOURCE_LEVELS)),
     "external_id": (TEXT, "Their platform ID (personal data).", ""),
     "external_session": (TEXT, "The platform's attempt: Prolific SESSION_ID, MTurk assignmentId.", ""),
     "completion_code": (TEXT, "The code their ending showed them.", ""),
     "predicted_class": (TEXT, "The model's predicted class for the image.", ""),
     "confidence": (NUMBER, "The model's softmax probability of its prediction.", "0-1"),
-    "action": (CODE, "The platform review: approve, or may_reject (a stated rule allows rejecting; the reason says "
-                     "which, with its numbers). Deciding is the researcher's.", f"{APPROVE}, {MAY_REJECT}"),
-    "reason": (TEXT, "For may_reject: the rule(s) and their numbers.", "empty for approve"),
+    "action": (CODE, "The platform review: approve; may_reject (a stated rule allows rejecting; the reason says "
+                     "which, with its numbers); or request_return (their ending asked them to return the study: "
+                     "withdrawn, no consent, expired; never reject them). Deciding is the researcher's.",
+               f"{APPROVE}, {MAY_REJECT}, {REQUEST_RETURN}"),
+    "reason": (TEXT, "For may_reject: the rule(s) and their numbers; for request_return: the ending.",
+               "empty for approve"),
     "rendering": (CODE, "How the map's values became colours: sequential (0 and below dark, the largest values "
                         "bright), absolute (the magnitude, whatever the sign) or diverging (negative blue, zero "
                         "white, positive red, on a range symmetric around 0).",
@@ -185,9 +198,9 @@ LEVELS = {
     "outcome": OUTCOMES,
     "degree": DEGREE_LEVELS,
     "page": ("rating", "choice"),
-    "position": ("left", "middle", "right"),
+    "position": ("left", "middle", "right", "fourth"),
     "source": SOURCE_LEVELS,
-    "action": (APPROVE, MAY_REJECT),
+    "action": (APPROVE, MAY_REJECT, REQUEST_RETURN),
     "task": TASKS,
     "phase": PHASES,
     "question": QUESTIONS,
@@ -197,7 +210,7 @@ RANGES = {
     "planned": (0, None), "answered": (0, None), "cv_experience_years": (0, 60), "attention_passed": (0, None),
     "attention_total": (0, None), "consent_version": (1, None), "total_seconds": (0, None), "fast_pages": (0, None),
     "straightlining_share": (0, 1), "attention_failed": (0, None), "confidence": (0, 1),
-    "block": (1, None), "correct": (0, 1), "model_correct": (0, 1),
+    "block": (1, None), "correct": (0, 1), "model_correct": (0, 1), "map_count": (2, 4),
 }
 # Levels and ranges of columns whose meaning in one file differs from COLUMNS' (as FILE_COLUMNS).
 FILE_RANGES = {TASKS_FILE: {"confidence": (CONFIDENCE_LEVELS[0], CONFIDENCE_LEVELS[-1])}}

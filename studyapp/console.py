@@ -1,6 +1,6 @@
 """The staff console: each study's live view (funnel, durations, participants with their page, times, flags and
-the researcher's decisions), the decisions themselves, the export as one zip, and the preview that lets staff take
-a study as a participant. The report from the database is analysis.views' (the survey never imports the analysis).
+the researcher's decisions), the decisions themselves, the open switch, the export as one zip, and the preview that
+lets staff take a study as a participant. The report from the database is analysis.views' (the survey never imports the analysis).
 
 Views are thin: the rows and summaries are studyapp.monitoring's, the flags studyapp.quality's, the files
 studyapp.export's and studyapp.codebook's, the decisions studyapp.decisions' (as the admin's). Each view declares the
@@ -15,6 +15,7 @@ import zipfile
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse
@@ -27,7 +28,7 @@ from . import access, balance, codebook, decisions, monitoring, pilot, readiness
 from .backends import PARTICIPANT_BACKEND
 from .decorators import staff_required, study_permission_required
 from .export import export_frames
-from .models import Participant
+from .models import Participant, Study
 from .schema import CSV_LINE_END
 from .views import see_other
 
@@ -69,7 +70,7 @@ def study_dashboard(request, study):
     return study_console(request, study)
 
 
-def study_console(request, study, form=None, status=200):
+def study_console(request, study, form=None, status=200, open_problems=()):
     """The study's console: its counts for every member; its participants for those whose role shows data."""
     sort = request.GET.get("sort", "last_activity")
     descending = request.GET.get("order", "desc") != "asc"
@@ -106,8 +107,28 @@ def study_console(request, study, form=None, status=200):
         "consent_versions": study.consent_versions.annotate(agreed=Count("participants")).order_by("number"),
         "balance": balance.summary(balance.balance_frame(study)),
         "form": (form or DecisionForm(study=study)) if access.DECIDE in may else None,
+        "open_problems": open_problems,
     }
     return render(request, "studyapp/dashboard.html", context, status=status)
+
+
+@study_permission_required(access.CHANGE_STUDY)
+@require_http_methods(["POST"])
+def open_switch(request, study):
+    """Open the study to newcomers, or close it. Opening runs every opening check (Study.clean, studyapp.opening):
+    a study that would fail at a participant's first page stays closed, the page (400) says why, nothing changes."""
+    opening = request.POST.get("open") == "yes"
+    if opening:
+        study.is_open = True
+        try:
+            study.full_clean()
+        except ValidationError as error:
+            return study_console(request, Study.objects.get(pk=study.pk), status=400, open_problems=error.messages)
+    study.is_open = opening
+    study.save(update_fields=["is_open"])
+    access.record(request, study, "open" if opening else "close")
+    messages.success(request, f"The study is {'open: newcomers may arrive' if opening else 'closed to newcomers'}.")
+    return see_other(reverse("studyapp:dashboard_study", kwargs={"slug": study.slug}))
 
 
 @study_permission_required(access.DECIDE)

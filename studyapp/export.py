@@ -6,7 +6,8 @@ hold exactly what the files hold, so both paths see the same values:
 
 ratings.csv       participant,image,dataset,class_name,model,trial,sufficiency,trust,rt_ms,answered_at,method
 choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_model,justification,rt_ms,answered_at,
-                  left_method,middle_method,right_method,chosen_method
+                  left_method,middle_method,right_method,chosen_method (then page_hides, map_count, fourth,
+                  fourth_method: a page shows 2 to 4 maps; a two-map page leaves right empty)
 participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total,
                   outcome,consent_version
 recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
@@ -61,18 +62,20 @@ the rule is lossless because a text that itself starts with `'` is prefixed too.
 import json
 
 import pandas as pd
-from django.db.models import F, Window
+from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
 from .balance import balance_frame
-from .models import ChoiceResponse, Participant, Trial
+from .models import ENDING_OF_OUTCOME, HANDS_IN_ENDINGS, ChoiceResponse, Participant, Trial
 from .schema import (
     BALANCE_FILE,
     CHOICES_COLUMNS, CHOICES_FILE, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, PARTICIPANTS_STEP_COLUMNS,
-    RATINGS_COLUMNS, RATINGS_FILE,
+    RATINGS_COLUMNS, RATINGS_FILE, SIDE_BY_SIDE_SLOTS,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
-from .schema import APPROVE, ATTENTION_FAILED, COMPLETED, MAY_REJECT, REVIEW_COLUMNS, REVIEW_FILE
+from .schema import (
+    APPROVE, ATTENTION_FAILED, COMPLETED, ERASED, IN_PROGRESS, MAY_REJECT, REQUEST_RETURN, REVIEW_COLUMNS, REVIEW_FILE,
+)
 
 
 def iso_utc(series):
@@ -156,26 +159,27 @@ def ratings_frame(study, include_preview=False):
 
 
 def choices_frame(study, include_preview=False):
-    """One row per side-by-side choice, with the three variants in their displayed order."""
+    """One row per side-by-side choice, with the page's 2 to 4 maps (variant, method) in their displayed order."""
     answers = ChoiceResponse.objects.filter(
         trial__participant__in=exported_participants(study, include_preview)).order_by(
         "trial__participant__pseudonym", "trial__position")
     data = query_frame(answers, {
         **image_lookups("trial__participant", "trial__source_image"),
-        "left": "trial__left__variant", "middle": "trial__middle__variant", "right": "trial__right__variant",
+        **{slot: f"trial__{slot}__variant" for slot in SIDE_BY_SIDE_SLOTS},
         "chosen_model": "chosen__variant", "justification": "justification", "rt_ms": "rt_ms",
-        "answered_at": "answered_at", "left_method": "trial__left__method", "middle_method": "trial__middle__method",
-        "right_method": "trial__right__method", "chosen_method": "chosen__method", "page_hides": "page_hides",
+        "answered_at": "answered_at", **{f"{slot}_method": f"trial__{slot}__method" for slot in SIDE_BY_SIDE_SLOTS},
+        "chosen_method": "chosen__method", "page_hides": "page_hides",
     })
     return pd.DataFrame({
         **image_columns(data),
-        **{side: data[side].astype("string") for side in ("left", "middle", "right", "chosen_model")},
+        **{column: data[column].astype("string") for column in (*SIDE_BY_SIDE_SLOTS, "chosen_model")},
         "justification": texts(data["justification"]),
         "rt_ms": integers(data["rt_ms"]),
         "answered_at": iso_utc(data["answered_at"]),
-        **{side: data[side].astype("string")
-           for side in ("left_method", "middle_method", "right_method", "chosen_method")},
+        **{column: data[column].astype("string")
+           for column in (*(f"{slot}_method" for slot in SIDE_BY_SIDE_SLOTS), "chosen_method")},
         "page_hides": integers(data["page_hides"]),
+        "map_count": integers(data[list(SIDE_BY_SIDE_SLOTS)].notna().sum(axis=1)),
     }, columns=CHOICES_COLUMNS)
 
 
@@ -269,25 +273,37 @@ def recruitment_frame(study, include_preview=False):
 
 
 def review_frame(study, include_preview=False):
-    """review.csv: every participant who handed in a code (completed, or ended on failed attention checks), with
-    the action for the platform's review: approve, or may_reject with the rule and its numbers as the reason.
+    """review.csv: every participant who was shown a code to hand in (or handed work in: completed, or ended on failed
+    attention checks), with the action for the platform's review: approve; may_reject with the rule and its numbers
+    as the reason; or request_return for an ending that asks the person to return the study (withdrawn, no consent,
+    expired), which is never a rejection.
 
-    A rule allows rejecting (studyapp.quality): speeder; more than one failed attention check in a study of 5
-    minutes or more. The researcher's exclusions do not change it (excluding from the analysis is not rejecting)."""
+    A rule allows rejecting (studyapp.quality): speeder; more than one failed attention check in a study declared
+    at 5 minutes or more. The researcher's exclusions do not change it (excluding from the analysis is not
+    rejecting). A participant erased on request is approved: deleting their data is no ground for rejecting."""
     from .monitoring import study_rows
 
     rows = {row.participant: row for row in study_rows(study, include_preview=include_preview)}
     people = query_frame(exported_participants(study, include_preview).filter(
-        outcome__in=[COMPLETED, ATTENTION_FAILED]).order_by("pseudonym"),
+        Q(outcome__in=[COMPLETED, ATTENTION_FAILED]) | (~Q(ending_code="") & ~Q(outcome=IN_PROGRESS))).order_by(
+            "pseudonym"),
         {"participant": "pseudonym", **{name: name for name in ("source", "external_id", "external_session",
                                                                  "outcome")}})
-    reasons = [rows[name].flags.rejectable_reasons for name in people["participant"]]
+    actions, reasons = [], []
+    for name, outcome in zip(people["participant"], people["outcome"]):
+        rejectable = rows[name].flags.rejectable_reasons
+        if ENDING_OF_OUTCOME[outcome] in HANDS_IN_ENDINGS or outcome == ERASED:
+            actions.append(MAY_REJECT if rejectable else APPROVE)
+            reasons.append("; ".join(rejectable))
+        else:
+            actions.append(REQUEST_RETURN)
+            reasons.append(f"{outcome}: their ending asked them to return the study")
     return pd.DataFrame({
         "participant": people["participant"].astype("string"),
         **{name: texts(people[name]) for name in ("source", "external_id", "external_session")},
         "outcome": people["outcome"].astype("string"),
-        "action": pd.Series([MAY_REJECT if r else APPROVE for r in reasons], dtype="string"),
-        "reason": texts(pd.Series(["; ".join(r) for r in reasons], dtype="object")),
+        "action": pd.Series(actions, dtype="string"),
+        "reason": texts(pd.Series(reasons, dtype="object")),
     }, columns=REVIEW_COLUMNS)
 
 

@@ -2,6 +2,7 @@
 
 consent: agree, consent_version (or decline)    background: degree, cv_experience_years
 rating: trial, sufficiency, trust      attention: trial, sufficiency, answer      choice: trial, choice, justification
+(choice: left, middle, right or fourth, the chosen map's place: Map 1 to Map 4)
 (each trial form also has the optional hidden page_hides, filled in by script)
 
 `trial` is the current trial's opaque token (Trial.token); the view checks it against the server's
@@ -11,6 +12,7 @@ idea of the current trial before a form is even validated.
 from django import forms
 
 from .models import JUSTIFICATION_MAX_LENGTH, LIKERT_MAX, LIKERT_MIN, Trial
+from .schema import SIDE_BY_SIDE_SLOTS
 
 DEGREES = [
     ("none", "No degree"),
@@ -21,7 +23,7 @@ DEGREES = [
     ("other", "Other"),
 ]
 CV_EXPERIENCE_MAX_YEARS = 60
-POSITIONS = [("left", "Map 1"), ("middle", "Map 2"), ("right", "Map 3")]
+MAP_COUNT_WORDS = {2: "two", 3: "three", 4: "four"}
 
 
 class ConsentForm(forms.Form):
@@ -109,12 +111,9 @@ class AttentionForm(TrialForm):
 
 
 class ChoiceForm(TrialForm):
-    choice = forms.ChoiceField(
-        label="Which saliency map makes the model's prediction most comprehensible?",
-        choices=POSITIONS, widget=forms.RadioSelect,
-        error_messages={"required": "Choose one of the three maps (Map 1, Map 2 or Map 3).",
-                        "invalid_choice": "Choose one of the three maps (Map 1, Map 2 or Map 3)."},
-    )
+    """The side-by-side page's choice among its `maps` maps (2 to 4): `choice` is the chosen map's slot
+    (schema.SIDE_BY_SIDE_SLOTS: left, middle, right, fourth), shown as Map 1, Map 2, ..."""
+
     justification = forms.CharField(
         label="Why did you choose this map?", widget=forms.Textarea(attrs={"rows": 4}),
         max_length=JUSTIFICATION_MAX_LENGTH,
@@ -124,6 +123,17 @@ class ChoiceForm(TrialForm):
                           "(it has %(show_value)d).",
         },
     )
+    field_order = ["trial", "page_hides", "choice", "justification"]
+
+    def __init__(self, *args, maps, **kwargs):
+        super().__init__(*args, **kwargs)
+        labels = [f"Map {number}" for number in range(1, maps + 1)]
+        message = (f"Choose one of the {MAP_COUNT_WORDS[maps]} maps ({', '.join(labels[:-1])} or {labels[-1]}).")
+        self.fields["choice"] = forms.ChoiceField(
+            label="Which saliency map makes the model's prediction most comprehensible?",
+            choices=list(zip(SIDE_BY_SIDE_SLOTS, labels)), widget=forms.RadioSelect,
+            error_messages={"required": message, "invalid_choice": message})
+        self.order_fields(self.field_order)
 
 
 def attention_instruction(study, target):
@@ -137,4 +147,4 @@ def trial_form(trial, study, data=None):
     if trial.kind == Trial.Kind.ATTENTION:
         return AttentionForm(data, study=study, instruction=attention_instruction(study, trial.attention_target),
                              initial={"trial": trial.token})
-    return ChoiceForm(data, initial={"trial": trial.token})
+    return ChoiceForm(data, maps=len(trial.map_ids), initial={"trial": trial.token})

@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import IntegrityError, models, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
@@ -18,11 +18,12 @@ from django.urls import reverse
 
 from saliency.models import SourceImage, Stimulus
 
-from . import platforms, randomization, schema
-from .quality import Thresholds
-from .schema import DELETED_OUTCOMES
+from . import opening, platforms, randomization, schema
+from .quality import MIN_COMPLETIONS_TO_JUDGE, Thresholds
+from .schema import DELETED_OUTCOMES, SIDE_BY_SIDE_SLOTS
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
+PILOT_MARK = " (pilot)"  # after a pilot copy's title, for staff only
 PAGES_BEFORE_TRIALS = 3  # consent, instructions, background (studyapp.flow)
 JUSTIFICATION_MAX_LENGTH = 2000
 
@@ -48,6 +49,12 @@ def default_likert_labels():
 def new_trial_token():
     """128 random bits: the trial's opaque name in its answer form and image URLs."""
     return secrets.token_urlsafe(16)
+
+
+def stimulus_refs(stimuli):
+    """What the planner needs of a queryset of stimuli (randomization.StimulusRef), in one query."""
+    return [randomization.StimulusRef(pk, image, variant, method)
+            for pk, image, variant, method in stimuli.values_list("pk", "source_image_id", "variant", "method")]
 
 
 def validate_ending_url(template):
@@ -90,6 +97,10 @@ class Ending(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn"
 
 
+# Endings whose code hands work in (to be approved or reviewed); the others ask the person to return the study.
+HANDS_IN_ENDINGS = (Ending.COMPLETED, Ending.ATTENTION_FAILED)
+
+
 ATTENTION_FAILURES_TO_END = 2  # Prolific: a submission may be rejected for failed checks only from the second on
 
 
@@ -129,8 +140,9 @@ class Study(models.Model):
                   "'Blue: against the prediction'). It never names a method or model.")
     comparison = models.CharField(
         "side-by-side compares", max_length=16, choices=Comparison.choices, default=Comparison.MODELS,
-        help_text="What the three maps of a side-by-side page differ in: the models under one method, or the "
-                  "methods for one model. The study's conditions are the model x method cells of its stimuli.")
+        help_text="What the maps of a side-by-side page differ in: the models under one method, or the methods for "
+                  "one model; a page shows as many maps (2 to 4) as the image has of them. The study's conditions "
+                  "are the model x method cells of its stimuli.")
     views_per_image = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="How many times a participant rates each image, each time under another condition (a balanced "
@@ -181,21 +193,31 @@ class Study(models.Model):
     withdrawn_redirect_url = ending_url_field("who withdraw")
     seconds_per_page = models.PositiveIntegerField(
         default=12, validators=[MinValueValidator(1)],
-        help_text="Your guess of the seconds a page takes, for the estimated duration until previews or a pilot "
-                  "copy have real times.")
+        help_text="Your guess of the seconds a page takes, for the estimated duration until the study's pilot "
+                  "copies (or the study itself) have enough real completions.")
+    declared_minutes = models.PositiveIntegerField(
+        "declared duration (minutes)", null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="The duration you declared on the recruitment platform (Prolific's 'estimated completion time'). "
+                  "Prolific's attention rule (a rejection for two failed checks needs a study of 5 minutes or more) "
+                  "reads it. "
+                  "Required to open a Prolific study; the estimated duration shown beside it is a guide to set it.")
     copied_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="copies", editable=False,
         help_text="The study this one is a pilot copy of: its participants' times estimate that study's duration.")
+    is_pilot = models.BooleanField(
+        "pilot copy", default=False, editable=False,
+        help_text="A pilot copy: staff see '(pilot)' after its title; its participants see the title alone.")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
     # Data-quality flags' thresholds (studyapp.quality; README "Data-quality flags").
     speeder_sd = models.FloatField(
         "speeder: standard deviations", default=Thresholds.speeder_sd, validators=[MinValueValidator(0.1)],
-        help_text="A completed participant whose total time is under the mean minus this many standard deviations "
-                  "of the completed participants' times is flagged a speeder (Prolific's allowed rule: 3).")
+        help_text="A completed participant more than this many robust standard deviations faster than the median "
+                  "(on the log scale: under median x exp(-k Qn) of the completed participants' times) is flagged a "
+                  "speeder (3, as in Prolific's rule).")
     speeder_min_completions = models.PositiveIntegerField(
         "speeder: completions needed", default=Thresholds.speeder_min_completions,
-        validators=[MinValueValidator(2)],
+        validators=[MinValueValidator(MIN_COMPLETIONS_TO_JUDGE)],
         help_text="The speeder rule applies only once this many participants have completed.")
     page_floor_ms = models.PositiveIntegerField(
         "fast page: floor (ms)", default=Thresholds.page_floor_ms,
@@ -229,7 +251,12 @@ class Study(models.Model):
         verbose_name_plural = "studies"
 
     def __str__(self):
-        return self.title
+        return self.staff_title
+
+    @property
+    def staff_title(self):
+        """The title as staff see it: a pilot copy's says so (its participants see `title` alone)."""
+        return f"{self.title}{PILOT_MARK}" if self.is_pilot else self.title
 
     def save(self, *args, **kwargs):
         super().save(*args, **kwargs)
@@ -258,19 +285,22 @@ class Study(models.Model):
                 self.id_parameter):
             raise ValidationError({"id_parameter": "Name the query parameter that carries the person's ID: a "
                                                    "letter, then letters, digits, '.', '-' or '_' (at most 40)."})
-        self.clean_credit()
+        if self.is_open:
+            self.clean_opening()
 
-    def clean_credit(self):
-        """An open study recruiting on a platform that credits people must say how completers are credited."""
-        if not self.is_open:
-            return
-        url = self.completion_redirect_url
-        if url and platforms.placeholder_problem(url):
-            return  # the URL field's own validator reports it
-        problem = platforms.credit_problem(self.recruitment_source, self.completion_code, url)
-        if problem:
-            raise ValidationError({"completion_code": f"{problem} Set it before the study opens, or leave the "
-                                                      "study closed until then."})
+    # The stimuli the admin's form is about to save (ManyToMany fields are saved after clean()); None: the stored ones.
+    stimuli_to_save = None
+
+    def clean_opening(self):
+        """An open study must pass every opening check (studyapp.opening): refused with the reasons otherwise."""
+        stimuli = self.stimuli_to_save
+        if stimuli is None:
+            stimuli = self.stimuli.all() if self.pk else Stimulus.objects.none()
+        found = {}
+        for field, message in opening.problems(self, stimulus_refs(stimuli)):
+            found.setdefault(field or NON_FIELD_ERRORS, []).append(message)
+        if found:
+            raise ValidationError(found)
 
     def code_for(self, ending):
         """The code this study shows with `ending` (a participant's own shown code is Participant.ending_code)."""
@@ -284,9 +314,7 @@ class Study(models.Model):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def stimulus_refs(self):
-        return [randomization.StimulusRef(pk, image, variant, method)
-                for pk, image, variant, method in self.stimuli.values_list("pk", "source_image_id", "variant",
-                                                                           "method")]
+        return stimulus_refs(self.stimuli.all())
 
     def design(self, index=0):
         """The study's design settings for its participant with enrolment index `index`."""
@@ -348,6 +376,7 @@ ENDING_OF_OUTCOME = {
 
 INVITE_SOURCE = "invite"
 PREVIEW_SOURCE = "preview"
+SIMULATED_SOURCE = "simulated"  # a rehearsal's participant (simulate_participants): never sets the study's pace
 
 
 def answered(trial=""):
@@ -404,8 +433,8 @@ class Participant(models.Model):
     cv_experience_years = models.PositiveSmallIntegerField(null=True, blank=True)
     source = models.CharField(
         max_length=16, default=INVITE_SOURCE,
-        help_text="How they came: 'invite' (a personal invite link), 'preview' (a researcher's preview) or the "
-                  "study link's platform.")
+        help_text="How they came: 'invite' (a personal invite link), 'preview' (a researcher's preview), "
+                  "'simulated' (a rehearsal by simulate_participants) or the study link's platform.")
     external_id = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,
                                    help_text="Their platform ID (personal data: only recruitment.csv carries it).")
     external_session = models.CharField(max_length=platforms.MAX_ID_LENGTH, blank=True,
@@ -415,7 +444,17 @@ class Participant(models.Model):
     arrived_at = models.DateTimeField(null=True, blank=True, help_text="First opened the study or invite link.")
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.IN_PROGRESS)
     ended_at = models.DateTimeField(null=True, blank=True, help_text="When the outcome was reached.")
-    ending_code = models.CharField(max_length=64, blank=True, help_text="The code their ending showed them.")
+    ending_code = models.CharField(
+        max_length=64, blank=True, help_text="The code their ending showed them (an expired participant: once they "
+                                             "come back and see it; empty until then).")
+    # Kept when withdrawal or erasure deletes the plan with the answers, so that the funnel still places them.
+    trials_at_deletion = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="Pages in their plan when their answers were deleted.")
+    rating_pages_at_deletion = models.PositiveIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="Rating pages (attention checks included) in their plan when their answers were deleted.")
+    answered_at_deletion = models.PositiveIntegerField(
+        null=True, blank=True, editable=False, help_text="Pages they had answered when their answers were deleted.")
     is_preview = models.BooleanField(
         "preview", default=False,
         help_text="A researcher trying the study: holds no place, left out of exports and analyses by default.")
@@ -459,9 +498,11 @@ class Trial(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     stimulus = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     source_image = models.ForeignKey(SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # A side-by-side page's maps in page order (schema.SIDE_BY_SIDE_SLOTS): Map 1, 2, then 3 and 4 when shown.
     left = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     middle = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     right = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    fourth = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     attention_target = models.PositiveSmallIntegerField(null=True, blank=True)
     shown_at = models.DateTimeField(null=True, blank=True, help_text="First time the page was served.")
     token = models.CharField(max_length=32, unique=True, default=new_trial_token, editable=False,
@@ -475,8 +516,8 @@ class Trial(models.Model):
                 condition=(
                     Q(kind="rating", stimulus__isnull=False)
                     | Q(kind="attention", attention_target__isnull=False)
-                    | Q(kind="choice", source_image__isnull=False, left__isnull=False,
-                        middle__isnull=False, right__isnull=False)
+                    | (Q(kind="choice", source_image__isnull=False, left__isnull=False, middle__isnull=False)
+                       & (Q(right__isnull=False) | Q(fourth__isnull=True)))
                 ),
                 name="trial_kind_has_its_fields",
             ),
@@ -484,6 +525,11 @@ class Trial(models.Model):
 
     def __str__(self):
         return f"{self.participant} #{self.position} ({self.kind})"
+
+    @property
+    def map_ids(self):
+        """A side-by-side page's stimulus ids in page order (2 to 4)."""
+        return [pk for pk in (getattr(self, f"{slot}_id") for slot in SIDE_BY_SIDE_SLOTS) if pk is not None]
 
 
 def page_hides_field():

@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from . import quality, readiness
+from . import quality
 from .models import Outcome, Participant, Trial, answered, passed_check
 
 RATING_BLOCK = 10  # the funnel counts rating pages in blocks of this many
@@ -27,6 +27,7 @@ class Row:
     arrived_at: object
     consented_at: object
     instructions_read_at: object
+    instructions_read: bool
     background_given: bool
     background_given_at: object
     completed_at: object
@@ -73,7 +74,7 @@ def current_page(row):
         return "ended: " + row.outcome_label
     if row.consented_at is None:
         return "consent"
-    if row.instructions_read_at is None:
+    if not row.instructions_read:
         return "instructions"
     if not row.background_given:
         return "background"
@@ -107,21 +108,29 @@ def study_rows(study, now=None, include_preview=False):
              "background_given_at", "degree",
              "cv_experience_years", "completed_at", "ended_at", "excluded", "exclusion_reason", "trials_total",
              "trials_done", "rating_pages_total", "rating_pages_done", "choices_done", "attention_answered",
-             "attention_passed", "last_shown")
+             "attention_passed", "last_shown", "trials_at_deletion", "rating_pages_at_deletion",
+             "answered_at_deletion")
     answers = answer_facts(people, study.page_floor_ms)
     labels = dict(Outcome.choices)
     rows = []
     for p in progress:
+        if p["trials_at_deletion"] is not None:  # withdrawn or erased: the plan is deleted, how far they got is kept
+            p.update(progress_at_deletion(p["trials_at_deletion"], p["rating_pages_at_deletion"],
+                                          p["answered_at_deletion"]))
         facts = answers.get(p["pk"], {})
         last = latest(p["arrived_at"], p["consented_at"], p["instructions_read_at"], p["background_given_at"],
                       p["last_shown"], facts.get("last_answer"), p["ended_at"])
         began = p["arrived_at"] or p["consented_at"]
         end = p["ended_at"] if p["outcome"] != Outcome.IN_PROGRESS else now
+        background_given = p["background_given_at"] is not None or (p["cv_experience_years"] is not None
+                                                                    and bool(p["degree"]))
         row = Row(
             pk=p["pk"], participant=p["pseudonym"], outcome=p["outcome"], outcome_label=labels[p["outcome"]],
             arrived_at=p["arrived_at"], consented_at=p["consented_at"],
             instructions_read_at=p["instructions_read_at"],
-            background_given=p["cv_experience_years"] is not None and bool(p["degree"]),
+            # A later step implies the earlier: rows withdrawn before their times were kept lost this one.
+            instructions_read=p["instructions_read_at"] is not None or background_given,
+            background_given=background_given,
             background_given_at=p["background_given_at"],
             completed_at=p["completed_at"], ended_at=p["ended_at"], trials_total=p["trials_total"],
             trials_done=p["trials_done"], rating_pages_total=p["rating_pages_total"],
@@ -137,6 +146,14 @@ def study_rows(study, now=None, include_preview=False):
         rows.append(row)
     attach_flags(study, rows, answers)
     return rows
+
+
+def progress_at_deletion(trials, rating_pages, answered_count):
+    """The progress counts of a participant whose plan was deleted, from what erase() kept: pages are answered in
+    plan order, rating pages (attention checks among them) first, then the side-by-side pages."""
+    return {"trials_total": trials, "trials_done": answered_count, "rating_pages_total": rating_pages,
+            "rating_pages_done": min(answered_count, rating_pages),
+            "choices_done": max(0, answered_count - rating_pages)}
 
 
 def answer_facts(people, floor_ms):
@@ -165,8 +182,9 @@ def answer_facts(people, floor_ms):
 
 
 def study_minutes(study):
-    """The study's duration as Prolific's attention rule reads it: the estimated duration (readiness)."""
-    return readiness.study_length(study).seconds / 60
+    """The study's duration as Prolific's attention rule reads it: the duration declared on the platform (None:
+    none declared), never the estimate, which moves with every completion."""
+    return study.declared_minutes
 
 
 def attach_flags(study, rows, answers):
@@ -200,7 +218,7 @@ def funnel(rows):
     reached a step that got no further (ended there or still there)."""
     rating_total = max((r.rating_pages_total for r in rows), default=0)
     steps = [("arrived", lambda r: True), ("consented", lambda r: r.consented_at is not None),
-             ("instructions read", lambda r: r.instructions_read_at is not None),
+             ("instructions read", lambda r: r.instructions_read),
              ("background given", lambda r: r.background_given)]
     for start in range(0, rating_total, RATING_BLOCK):
         stop = min(start + RATING_BLOCK, rating_total)

@@ -2,18 +2,21 @@
 
 Each ending is one guarded UPDATE (`outcome = in_progress`), so of two racing requests only the
 first ends a participation, and an ended one never changes again by accident. Withdrawal and erasure
-delete the participant's answers and background but keep the audit row (pseudonym, platform ID,
-consent record, times, outcome) that returns and payments are handled with.
+delete the participant's answers (with their plan) and background answers but keep the audit row that returns
+and payments are handled with: pseudonym, platform ID, consent record, the times of each step (arrival, consent,
+instructions, background, completion, ending), outcome and code, and how far they got (the plan's pages, its
+rating pages and the pages answered), so that the console's funnel still places them where they stopped.
 """
 
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .models import (
     ATTENTION_FAILURES_TO_END, AttentionCheck, AttentionFailureEnding, ChoiceResponse, LikertResponse, Outcome,
-    Participant, Trial,
+    Participant, Trial, answered,
 )
 from .schema import DELETED_OUTCOMES
 
@@ -26,6 +29,14 @@ def end(participant, outcome, answered_every_page=False):
     ended = Participant.objects.filter(pk=participant.pk, outcome=Outcome.IN_PROGRESS).update(
         outcome=outcome, ended_at=now, ending_code=code, **completion)
     return ended == 1
+
+
+def show_expiry_code(participant):
+    """An expired participant who came back sees the over-quota code now: record it as the code they were shown
+    (once: the code stands if the study's changes later). Returns the code shown."""
+    code = participant.study.code_for_outcome(Outcome.EXPIRED)
+    Participant.objects.filter(pk=participant.pk, outcome=Outcome.EXPIRED, ending_code="").update(ending_code=code)
+    return Participant.objects.values_list("ending_code", flat=True).get(pk=participant.pk)
 
 
 def failed_attention(participant):
@@ -68,21 +79,30 @@ def held_data(participant):
 
 @transaction.atomic
 def erase(participant, outcome):
-    """Delete `participant`'s answers and background; their outcome becomes `outcome` (withdrawn or erased).
+    """Delete `participant`'s answers and background answers; their outcome becomes `outcome` (withdrawn or erased).
 
     A withdrawing participant sees the withdrawal ending; erasure on request keeps the code they were shown.
+    The times of the steps they took stay, with how far they got (the funnel places them by it).
     """
     if outcome not in DELETED_OUTCOMES:
         raise ValueError(f"erase() records withdrawn or erased, not {outcome!r}")
     locked = Participant.objects.select_for_update().select_related("study").get(pk=participant.pk)
     if locked.outcome in DELETED_OUTCOMES:
         return Erasure(0, 0, already=True)
-    _, deleted = Trial.objects.filter(participant=locked).delete()
+    plan = Trial.objects.filter(participant=locked)
+    progress = plan.aggregate(trials=Count("pk"),
+                              rating_pages=Count("pk", filter=Q(kind__in=[Trial.Kind.RATING, Trial.Kind.ATTENTION])),
+                              answered=Count("pk", filter=answered()))
+    _, deleted = plan.delete()
     trials = deleted.get(Trial._meta.label, 0)
     locked.outcome, locked.ended_at = outcome, timezone.now()
     if outcome == Outcome.WITHDRAWN:
         locked.ending_code = locked.study.code_for_outcome(outcome)
-    locked.degree, locked.cv_experience_years, locked.instructions_read_at = "", None, None
+    locked.degree, locked.cv_experience_years = "", None
+    if progress["trials"]:
+        locked.trials_at_deletion = progress["trials"]
+        locked.rating_pages_at_deletion = progress["rating_pages"]
+        locked.answered_at_deletion = progress["answered"]
     locked.save(update_fields=["outcome", "ended_at", "ending_code", "degree", "cv_experience_years",
-                               "instructions_read_at"])
+                               "trials_at_deletion", "rating_pages_at_deletion", "answered_at_deletion"])
     return Erasure(trials, sum(deleted.values()) - trials)

@@ -38,10 +38,10 @@ def map_legend(rendering):
 
 
 def stimulus_pictures(trial, with_legend=False):
-    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's three), as data: URIs;
+    """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's 2 to 4), as data: URIs;
     `with_legend`: the colour key of each way the maps were drawn (one key where they share one)."""
     single = trial.kind != Trial.Kind.CHOICE
-    ids = [trial.stimulus_id] if single else [trial.left_id, trial.middle_id, trial.right_id]
+    ids = [trial.stimulus_id] if single else trial.map_ids
     stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk(ids)
     source = stimuli[ids[0]].source_image  # every map of a trial is of the trial's one image
     maps = [png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]

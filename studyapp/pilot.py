@@ -13,7 +13,7 @@ from .enrollment import enroll_participants
 from .models import PREVIEW_SOURCE, Membership, Study
 
 PILOT_SUFFIX = "-pilot"
-NOT_COPIED = {"id", "slug", "title", "is_open", "created_at", "copied_from"}
+NOT_COPIED = {"id", "slug", "is_open", "created_at", "copied_from", "is_pilot"}
 
 
 def enroll_preview(study):
@@ -32,11 +32,11 @@ def free_slug(base):
 @transaction.atomic
 def pilot_copy(study):
     """A closed copy of `study`'s settings, texts, endings, stimuli and members, named '<slug>-pilot'; no
-    participants."""
+    participants. Its title is the study's, as its participants see it: staff see it marked (Study.staff_title)."""
     values = {field.name: getattr(study, field.name) for field in Study._meta.concrete_fields
               if field.name not in NOT_COPIED}
     copy = Study.objects.create(**values, slug=free_slug(study.slug[:50 - len(PILOT_SUFFIX)] + PILOT_SUFFIX),
-                                title=f"{study.title} (pilot)", is_open=False, copied_from=study)
+                                is_open=False, copied_from=study, is_pilot=True)
     copy.stimuli.set(study.stimuli.all())
     Membership.objects.bulk_create(Membership(study=copy, user_id=user_id, role=role)
                                    for user_id, role in study.memberships.values_list("user_id", "role"))

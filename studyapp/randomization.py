@@ -1,14 +1,22 @@
-"""Seeded plans: each participant's order of pages and left/middle/right positions.
+"""Seeded plans: each participant's order of pages and the maps' positions on side-by-side pages.
 
 Pure Python (no Django): the view turns a plan into Trial rows. Everything random is drawn from the
 participant's recorded seed, so a plan can be reproduced exactly from the database.
 
-Side-by-side positions follow a rotation (Latin-square) scheme rather than independent draws: the
-participant's rotation is `seed % 6`, and the k-th comparison image of the study (in study order) is
-shown in arrangement `ARRANGEMENTS[(rotation + k) % 6]`. `participant_seed` hands out rotations
-round-robin in creation order, so every six consecutive participants see every image in all six
-arrangements (each model twice at each position), and each participant's arrangements cycle through
-two 3x3 Latin squares, which balances positions within a participant too.
+A side-by-side page shows one image's 2, 3 or 4 maps that differ only in the compared factor (`compare`: the
+models under one method, or the methods for one model): as many maps as the factor has levels for that image
+(pairwise for a two-level factor). Maps of an image that number 1 or more than 4 under one method (or model) get
+no page (readiness warns of them). Positions follow a rotation (Latin-square) scheme rather than independent
+draws: `arrangements(k)` are the rows of the cyclic k x k Latin square (c + s) mod k followed by those of its
+mirror (-c - s) mod k, duplicates dropped: the six orders of three maps, the two of two, eight of four; each map
+takes each position equally often over them. The participant's rotation r is counted over participants, and the
+j-th comparison image of the study (in study order) is shown in arrangement `arrangements(k)[(r + j) % n]`, n
+their number, so that every n consecutive participants see every image in all n arrangements (each map equally
+often at each position), and each participant's arrangements cycle through the rows, which balances positions
+within a participant too. Three maps count participants by creation order, through the seed (`seed % 6`:
+`participant_seed` hands out rotations round-robin), as studies have since the first release, so that their plans
+reproduce byte for byte; two and four maps count them by enrolment index (order of consent), which people who
+never consent do not disturb.
 
 A study's conditions are the (variant, method) cells of its stimuli. By default every participant rates every
 stimulus. A study that sets `views_per_image` below its number of cells gets a balanced incomplete design
@@ -19,16 +27,18 @@ square whose columns are spread evenly. Any n_cells consecutive participants thu
 cell exactly views_per_image times, and because the offsets are evenly spread (a balanced set: any run of m
 participants holds floor or ceil of m * views / n_cells of them), every cell x image is seen by the same number
 of participants to within one whatever the number of participants. (Consecutive offsets 0, 1, ..., v-1 would
-balance only at whole multiples of n_cells participants.) The side-by-side page shows one image's three maps that differ in the
-compared factor (`compare`: the models under one method, or the methods for one model); when an image has such
-a triple for several methods (or models), the one shown rotates with k the same way.
+balance only at whole multiples of n_cells participants.) When an image has several groups of maps to compare
+(one per method, or per model), the one shown rotates with k the same way, one step per cycle of arrangements.
 """
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from .schema import SIDE_BY_SIDE_SLOTS
 
 RATING, ATTENTION, CHOICE = "rating", "attention", "choice"
 
@@ -44,8 +54,20 @@ ATTENTION_TARGETS = (4, 2)
 # seed, so the rest of the plan is what the seed drew before attention pages had one.
 ATTENTION_STREAM = 1
 
-# The six orders of three maps, as two cyclic Latin squares back to back.
-ARRANGEMENTS = ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2))
+# How many maps a side-by-side page shows, and their places in page order (Map 1, 2, ...): SIDE_BY_SIDE_SLOTS.
+MIN_MAPS, MAX_MAPS = 2, len(SIDE_BY_SIDE_SLOTS)
+SEEDED_ROTATION_MAPS = 3  # rotated by the participant's seed since the first release (see the module docstring)
+
+
+def arrangements(maps: int) -> tuple[tuple[int, ...], ...]:
+    """The orders of `maps` maps a rotation cycles through: the cyclic Latin square's rows, then its mirror's."""
+    rows = [tuple((c + s) % maps for c in range(maps)) for s in range(maps)]
+    rows += [tuple((-c - s) % maps for c in range(maps)) for s in range(maps)]
+    return tuple(dict.fromkeys(rows))
+
+
+# The six orders of three maps, as two cyclic Latin squares back to back (participant_seed's cycle).
+ARRANGEMENTS = arrangements(SEEDED_ROTATION_MAPS)
 
 
 @dataclass(frozen=True)
@@ -132,17 +154,23 @@ class PlannedTrial:
     kind: str
     stimulus: int | None = None
     source_image: int | None = None
-    left: int | None = None
+    left: int | None = None  # the side-by-side maps in page order (SIDE_BY_SIDE_SLOTS): Map 1, 2, 3, 4
     middle: int | None = None
     right: int | None = None
     attention_target: int | None = None
+    fourth: int | None = None
+
+    @property
+    def maps(self):
+        """A side-by-side page's stimulus ids in page order."""
+        return tuple(m for m in (getattr(self, slot) for slot in SIDE_BY_SIDE_SLOTS) if m is not None)
 
 
 def participant_seed(study_seed: int, number: int) -> int:
     """The seed of the study's `number`-th participant (0-based, in creation order).
 
     Derived from the study's seed with numpy's SeedSequence, so participants' streams are independent;
-    its value modulo 6 is `number % 6`, the participant's side-by-side rotation.
+    its value modulo 6 is `number % 6`, the participant's rotation of three maps side by side.
     """
     if number < 0:
         raise ValueError(f"participant number must be >= 0, got {number}")
@@ -151,28 +179,58 @@ def participant_seed(study_seed: int, number: int) -> int:
     return base - base % len(ARRANGEMENTS) + number % len(ARRANGEMENTS)
 
 
-def comparison_images(stimuli: Sequence[StimulusRef], compare: str = COMPARE_MODELS,
-                      index: int = 0) -> dict[int, tuple[int, int, int]]:
-    """Source images with a triple of maps to compare -> their stimulus ids, sorted by the compared factor.
+def comparison_groups(stimuli: Sequence[StimulusRef], compare: str = COMPARE_MODELS) -> dict[int, list[tuple]]:
+    """Each source image's groups of maps that differ only in the compared factor, whatever their size.
 
-    `compare` models: an image's maps under one method, exactly three, sorted by variant; methods: its maps of
-    one model, exactly three, sorted by method. When an image has several such triples (one per method, or per
-    model), participant `index` gets the one at (image's place + index) modulo their number, so the triples
-    rotate evenly over participants (draw_plan passes the enrolment index // 6). A one-method study comparing models gets each image's three maps, as ever.
-    """
+    `compare` models: an image's maps under one method, sorted by variant; methods: its maps of one model, sorted by
+    method. Groups in order of the fixed factor; each a tuple of StimulusRefs."""
     if compare not in (COMPARE_MODELS, COMPARE_METHODS):
         raise ValueError(f"compare must be {COMPARE_MODELS!r} or {COMPARE_METHODS!r}, not {compare!r}")
     fixed, varied = ("method", "variant") if compare == COMPARE_MODELS else ("variant", "method")
     by_image = defaultdict(lambda: defaultdict(list))
     for ref in stimuli:
         by_image[ref.source_image][getattr(ref, fixed)].append(ref)
+    return {image: [tuple(sorted(refs, key=lambda r: getattr(r, varied))) for _, refs in sorted(groups.items())]
+            for image, groups in sorted(by_image.items())}
+
+
+def rotation_cycle(sizes) -> int:
+    """Participants per step of the group rotation: a whole number of every group's cycle of arrangements."""
+    return math.lcm(*(len(arrangements(size)) for size in sizes))
+
+
+def comparison_images(stimuli: Sequence[StimulusRef], compare: str = COMPARE_MODELS,
+                      index: int = 0) -> dict[int, tuple[int, ...]]:
+    """Source images with 2 to 4 maps to compare -> the stimulus ids of the group participant `index` sees.
+
+    When an image has several such groups (one per method, or per model), participant `index` (their enrolment
+    index) gets the one at (image's place + index // cycle) modulo their number, cycle being `rotation_cycle` of the
+    image's group sizes (six for groups of three maps), so that each group meets all its arrangements before the
+    next one comes: tying both to the same count would pair each group with the same sides. A one-method study
+    comparing models gets each image's maps, as ever.
+    """
     images = {}
-    for place, (image, groups) in enumerate(sorted(by_image.items())):
-        triples = [sorted(refs, key=lambda r: getattr(r, varied)) for _, refs in sorted(groups.items())
-                   if len(refs) == 3]
-        if triples:
-            images[image] = tuple(ref.stimulus for ref in triples[(place + index) % len(triples)])
+    for place, (image, groups) in enumerate(comparison_groups(stimuli, compare).items()):
+        shown = [group for group in groups if MIN_MAPS <= len(group) <= MAX_MAPS]
+        if shown:
+            step = index // rotation_cycle({len(group) for group in shown})
+            images[image] = tuple(ref.stimulus for ref in shown[(place + step) % len(shown)])
     return images
+
+
+def uncompared_images(stimuli: Sequence[StimulusRef], compare: str = COMPARE_MODELS) -> dict[int, list[int]]:
+    """Images that get no side-by-side page -> the sizes of their groups (1, or more than MAX_MAPS)."""
+    return {image: [len(group) for group in groups]
+            for image, groups in comparison_groups(stimuli, compare).items()
+            if not any(MIN_MAPS <= len(group) <= MAX_MAPS for group in groups)}
+
+
+def arrangement(maps: int, seed: int, index: int, image_place: int) -> tuple[int, ...]:
+    """The order of an image's `maps` maps for the participant with `seed` and enrolment `index`: the rotation's
+    row (r + the image's place in the study) mod the number of arrangements (module docstring)."""
+    rows = arrangements(maps)
+    rotation = seed % len(rows) if maps == SEEDED_ROTATION_MAPS else index
+    return rows[(rotation + image_place) % len(rows)]
 
 
 def plan_length(stimuli: Sequence[StimulusRef], *, comparison_count: int | None, attention_checks: bool,
@@ -198,7 +256,7 @@ def draw_plan(
 ) -> list[PlannedTrial]:
     """The participant's pages in order: shuffled ratings with attention checks mixed in, then comparisons.
 
-    `comparison_count` None compares every image that has three maps to compare; otherwise that many, sampled
+    `comparison_count` None compares every image that has 2 to 4 maps to compare; otherwise that many, sampled
     per participant. `design`: the study's design and the participant's enrolment index (None: every stimulus
     rated, models compared). Raises ValueError when the study cannot supply what it asks for.
     """
@@ -217,23 +275,20 @@ def draw_plan(
         for offset, (slot, target, stimulus) in enumerate(zip(slots, ATTENTION_TARGETS, shown)):
             plan.insert(slot + offset, PlannedTrial(ATTENTION, stimulus=stimulus, attention_target=target))
 
-    # Triples rotate once per len(ARRANGEMENTS) participants, so that each triple meets all six arrangements
-    # (rotated by the participant number) before the next one comes: tying both to the same count would pair
-    # each triple with the same sides.
-    images = comparison_images(stimuli, design.compare if design else COMPARE_MODELS,
-                               design.index // len(ARRANGEMENTS) if design else 0)
+    index = design.index if design else 0
+    images = comparison_images(stimuli, design.compare if design else COMPARE_MODELS, index)
     study_index = {image: k for k, image in enumerate(images)}
     wanted = len(images) if comparison_count is None else comparison_count
     if wanted > len(images):
         raise ValueError(
             f"The study asks for {wanted} side-by-side comparisons but only {len(images)} of its images "
-            "have exactly three maps to compare; lower comparison_count or add stimuli."
+            f"have {MIN_MAPS} to {MAX_MAPS} maps to compare (maps of one image that differ only in what the "
+            "side-by-side page compares); lower comparison_count or add stimuli."
         )
     chosen = rng.choice(list(images), size=wanted, replace=False) if wanted else []
-    rotation = seed % len(ARRANGEMENTS)
     for image in (int(i) for i in chosen):
         maps = images[image]
-        order = ARRANGEMENTS[(rotation + study_index[image]) % len(ARRANGEMENTS)]
-        left, middle, right = (maps[i] for i in order)
-        plan.append(PlannedTrial(CHOICE, source_image=image, left=left, middle=middle, right=right))
+        order = arrangement(len(maps), seed, index, study_index[image])
+        plan.append(PlannedTrial(CHOICE, source_image=image,
+                                 **dict(zip(SIDE_BY_SIDE_SLOTS, (maps[i] for i in order)))))
     return plan

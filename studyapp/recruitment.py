@@ -68,8 +68,10 @@ def expire_idle(study, now, count):
     chosen = list(idle(study, now).values_list("pk", flat=True)[:count])
     if len(chosen) < count:
         return False
-    expired = idle(study, now).filter(pk__in=chosen).order_by().update(  # still idle: none resumed meanwhile
-        outcome=Outcome.EXPIRED, ended_at=now, ending_code=study.code_for_outcome(Outcome.EXPIRED))
+    # Still idle: none resumed meanwhile. No code yet: they are away, and see one only if they come back
+    # (participation.show_expiry_code records it then).
+    expired = idle(study, now).filter(pk__in=chosen).order_by().update(outcome=Outcome.EXPIRED, ended_at=now,
+                                                                        ending_code="")
     return expired == count
 
 

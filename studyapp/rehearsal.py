@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import reverse
 
 from .enrollment import enroll_participants, invite_url
-from .models import Trial
+from .models import SIMULATED_SOURCE, Trial
 from .simulation import parse_page, participant_rng
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -61,7 +61,7 @@ class Rehearsal:
     def run(self, count, progress=lambda participant: None):
         """Enrol and play `count` participants; all of it or, on any error, none (one transaction)."""
         with transaction.atomic():
-            participants = enroll_participants(self.study, count)
+            participants = enroll_participants(self.study, count, source=SIMULATED_SOURCE)
             for index, participant in enumerate(participants):
                 self.play(participant, participant_rng(self.seed, index))
                 progress(participant)
@@ -104,7 +104,7 @@ class Rehearsal:
             return {"degree": str(rng.choice(form.selects["degree"])), "cv_experience_years": str(rng.integers(0, 11))}
         if not {"sufficiency", "answer", "choice"} & set(form.names("radio")):
             return {}  # a Continue button (instructions)
-        trial = Trial.objects.select_related("stimulus", "left", "middle", "right").get(
+        trial = Trial.objects.select_related("stimulus", "left", "middle", "right", "fourth").get(
             participant=participant, token=form.hidden()["trial"])
         if trial.kind == Trial.Kind.RATING:
             sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant, trial.stimulus.method)
@@ -116,7 +116,7 @@ class Rehearsal:
             self.tally.attention_checks += 1
             self.tally.attention_failed += answer != trial.attention_target
             return {"sufficiency": str(sufficiency), "answer": str(answer)}
-        positions = form.choices("choice")  # "left", "middle", "right", in page order
+        positions = form.choices("choice")  # "left", "middle", ... (SIDE_BY_SIDE_SLOTS), in page order
         shown = [getattr(trial, position) for position in positions]
         picked = self.answers.choice(rng, [s.variant for s in shown], [s.method for s in shown])
         self.tally.choices += 1

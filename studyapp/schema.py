@@ -27,9 +27,12 @@ PARTICIPANTS_COLUMNS = ("participant", "started_at", "completed_at", "degree", "
 RECRUITMENT_COLUMNS = ("participant", "source", "external_id", "external_session", "outcome", "completion_code",
                        "started_at", "completed_at")
 STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class", "confidence", *METRIC_NAMES, "method")
+# A side-by-side page's maps in page order (Map 1, 2, 3, 4): choices.csv's map columns, balance.csv's positions and
+# the Trial's fields. A page shows the first 2, 3 or 4: on a two-map page Map 2 is `middle` and `right` is empty.
+SIDE_BY_SIDE_SLOTS = ("left", "middle", "right", "fourth")
 # The design's balance (studyapp.balance): per page kind, image, condition (model, method) and position, the
 # participants whose plan shows it (`planned`) and those who answered it. `position` is empty for rating pages
-# and left/middle/right for side-by-side pages.
+# and left/middle/right/fourth (SIDE_BY_SIDE_SLOTS) for side-by-side pages.
 BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
 # plan_study's power.csv (analysis/power.py): one row per test, comparison and sample size; a model x method
 # plan adds the factor whose levels the comparison names (a level pair, or the factor's main effect). A task plan
@@ -88,6 +91,9 @@ TASKS_COLUMNS = ("participant", "block", "task", "phase", "condition", "model", 
 # Issue 20 (console): columns appended to the files above, in this order (existing columns keep their places).
 RATINGS_COLUMNS += ("page_hides",)
 CHOICES_COLUMNS += ("page_hides",)
+# Issue 27: side-by-side pages of 2 to 4 maps. `map_count` is how many the page showed (on a two-map page `right`
+# and `right_method` are empty); `fourth` and `fourth_method` are Map 4's, empty unless the page showed four.
+CHOICES_COLUMNS += ("map_count", "fourth", "fourth_method")
 PARTICIPANTS_DECISION_COLUMNS = ("excluded", "exclusion_reason")
 PARTICIPANTS_FLAG_COLUMNS = ("speeder", "total_seconds", "speeder_cutoff_seconds", "fast_pages", "straight_lining",
                              "straightlining_share", "attention_failed", "attention_rejectable", "page_hides")
@@ -99,17 +105,18 @@ REVIEW_COLUMNS = ("participant", "source", "external_id", "external_session", "o
 # Issue 27: how each map was drawn (saliency.rendering) and the method's settings as the researcher gave them.
 STIMULI_RENDERING_COLUMNS = ("rendering", "scaling", "settings")
 STIMULI_COLUMNS += STIMULI_RENDERING_COLUMNS
-APPROVE, MAY_REJECT = "approve", "may_reject"  # review.csv's actions
+APPROVE, MAY_REJECT, REQUEST_RETURN = "approve", "may_reject", "request_return"  # review.csv's actions
 
 # Columns appended after a file's first release, with the value a file written before them means: an export
-# without them is read as it was meant (every study then showed Vanilla Gradient maps; nobody was excluded;
-# page hides, flags and the pages' submission times were not recorded; every map was drawn sequentially on its own
-# range, and no settings were recorded).
+# without them is read as it was meant (every study then showed Vanilla Gradient maps, three side by side; nobody
+# was excluded; page hides, flags and the pages' submission times were not recorded; every map was drawn
+# sequentially on its own range, and no settings were recorded).
 DEFAULT_METHOD = "VG"
 APPENDED_COLUMNS = {
     RATINGS_FILE: {"method": DEFAULT_METHOD, "page_hides": None},
     CHOICES_FILE: {"left_method": DEFAULT_METHOD, "middle_method": DEFAULT_METHOD, "right_method": DEFAULT_METHOD,
-                   "chosen_method": DEFAULT_METHOD, "page_hides": None},
+                   "chosen_method": DEFAULT_METHOD, "page_hides": None, "map_count": 3, "fourth": None,
+                   "fourth_method": None},
     STIMULI_FILE: {"method": DEFAULT_METHOD, "rendering": DEFAULT_RENDERING, "scaling": DEFAULT_SCALING,
                    "settings": "{}"},
     PARTICIPANTS_FILE: {"excluded": "", "exclusion_reason": "", **dict.fromkeys(PARTICIPANTS_FLAG_COLUMNS),

@@ -98,7 +98,7 @@ def start_study(participant, consent_version):
             Trial.objects.bulk_create(
                 Trial(participant=locked, position=position, kind=t.kind, stimulus_id=t.stimulus,
                       source_image_id=t.source_image, left_id=t.left, middle_id=t.middle, right_id=t.right,
-                      attention_target=t.attention_target)
+                      fourth_id=t.fourth, attention_target=t.attention_target)
                 for position, t in enumerate(plan, start=1)
             )
             locked.consented_at, locked.consent_version = timezone.now(), consent_version

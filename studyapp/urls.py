@@ -20,6 +20,7 @@ urlpatterns = [
     path("dashboard/<slug:slug>/", console.study_dashboard, name="dashboard_study"),
     path("dashboard/<slug:slug>/preview/", console.preview, name="preview"),
     path("dashboard/<slug:slug>/decide/", console.decide, name="decide"),
+    path("dashboard/<slug:slug>/open/", console.open_switch, name="open_switch"),
     path("dashboard/<slug:slug>/export.zip", console.export_zip, name="export_zip"),
     path("dashboard/<slug:slug>/activity.png", console.activity_png, name="activity_png"),
     path("api/studies/<slug:slug>/export.zip", api.export_zip, name="api_export_zip"),

@@ -22,8 +22,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import flow, participation, pictures, platforms, recruitment, throttling
 from .backends import PARTICIPANT_BACKEND
 from .decorators import participant_required
-from .forms import BackgroundForm, ConsentForm, InstructionsForm, trial_form
-from .models import PAGES_BEFORE_TRIALS, Ending, Outcome, Participant, Study, Trial, answered
+from .forms import MAP_COUNT_WORDS, BackgroundForm, ConsentForm, InstructionsForm, trial_form
+from .models import HANDS_IN_ENDINGS, PAGES_BEFORE_TRIALS, Ending, Outcome, Participant, Study, Trial, answered
 from .survey import SurveyState, start_study, store_answer
 
 logger = logging.getLogger("studyapp")
@@ -201,7 +201,9 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
         logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
         return HttpResponse("This page's images are missing on the server; the researchers have been told. "
                             "Please try again later.", status=503, content_type="text/plain")
-    template = "studyapp/choice.html" if trial.kind == Trial.Kind.CHOICE else "studyapp/rating.html"
+    template = "studyapp/rating.html"
+    if trial.kind == Trial.Kind.CHOICE:
+        template, context["maps_word"] = "studyapp/choice.html", MAP_COUNT_WORDS[len(context["maps"])]
     return render_page(request, current, template, context, status=status)
 
 
@@ -271,6 +273,8 @@ def complete(request, participant):
     if participant.outcome == Outcome.IN_PROGRESS:  # every trial answered, the ending not yet recorded (a crash)
         participation.finish(participant)
         participant.refresh_from_db(fields=["outcome", "ending_code", "completed_at", "ended_at"])
+    elif participant.outcome == Outcome.EXPIRED and not participant.ending_code:  # back after their place was given
+        participant.ending_code = participation.show_expiry_code(participant)
     ending = participant.ending
     return ending_response(
         request, current.study, ending, participant.ending_code, participant.source, participant.arrival,
@@ -283,7 +287,7 @@ def ending_response(request, study, ending, code, source, arrival, *, reason, pr
     `source` is how the person came ('invite', 'preview' or a platform); `arrival` their platforms.Arrival.
     It has no withdrawal link: the participation has ended, and the code may be handed in already.
     """
-    hands_in = ending in (Ending.COMPLETED, Ending.ATTENTION_FAILED)
+    hands_in = ending in HANDS_IN_ENDINGS
     way = platforms.way_back(source, code, study.redirect_url_for(ending), external_id=arrival.external_id,
                              external_session=arrival.external_session, submit_to=arrival.submit_to,
                              hands_in=hands_in)

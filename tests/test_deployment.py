@@ -72,3 +72,13 @@ def test_the_health_check_is_answered_over_plain_http_where_pages_redirect(gunic
     assert fetch(gunicorn + "/login/")[0] == 301
     status, headers, body = fetch(gunicorn + "/healthz")
     assert (status, body) == (200, b"ok\n") and "Set-Cookie" not in headers
+
+
+def test_a_long_link_gets_the_studys_error_page_from_the_real_server_never_gunicorns_bare_one(gunicorn):
+    """gunicorn's default request-line limit (4094 bytes) answered a 5000-character link with its own bare 414."""
+    https = {"X-Forwarded-Proto": "https"}
+    for path, status, text in (("/" + "a" * 5000 + "/", 404, b"This page does not exist"),
+                               ("/?q=" + "c" * 20000, 414, b"This link is too long to open")):
+        got, headers, page = fetch(gunicorn + path, **https)
+        assert got == status and text in page, (len(path), got, page[:200])
+        assert re.search(rb'href="/static/studyapp/survey\.[0-9a-f]{12}\.css"', page), page[:500]  # the study's style

@@ -50,6 +50,24 @@ def test_the_console_at_a_laptop_and_a_phone_width(browser, live_server, study_f
         overflow = browser.script("const e = document.documentElement; return [e.scrollWidth, e.clientWidth]")
         assert overflow[0] <= overflow[1], f"the console overflows sideways at {size}: {overflow}"
         assert browser.axe_violations() == []
+        # Every Select box is in view and on top, however the table is scrolled sideways (at 390 px the Select column
+        # used to lie off-screen, at the table's far right).
+        boxes = browser.driver.find_elements(By.CSS_SELECTOR, "table.participants input[name=participant]")
+        assert len(boxes) == 24
+        for scrolled in (0, 100000):
+            browser.script("document.querySelector('table.participants').parentElement.scrollLeft = arguments[0]",
+                           scrolled)
+            for box in boxes[:3]:
+                hit = browser.script("""const box = arguments[0];
+                    window.scrollBy(0, box.getBoundingClientRect().top - window.innerHeight / 2);  // down, not sideways
+                    const r = box.getBoundingClientRect();
+                    return [r.left >= 0 && r.right <= window.innerWidth,
+                            document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === box]""", box)
+                assert hit == [True, True], f"{box.get_attribute('value')}'s Select box is hidden at {size}, {scrolled}"
+        boxes[0].click()
+        assert boxes[0].is_selected()
+        boxes[0].click()
+        browser.script("document.querySelector('table.participants').parentElement.scrollLeft = 0")
 
 
 def test_the_survey_page_counts_how_often_it_was_hidden(browser, live_server, study_factory, participant_factory):

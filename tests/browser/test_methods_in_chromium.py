@@ -202,3 +202,25 @@ def test_a_colour_key_under_signed_maps_at_a_laptop_and_a_phone_width(browser, l
         answer_with_mouse(driver, {"sufficiency": "4", "trust": "3"} if trial.kind == Trial.Kind.RATING else
                           {"choice": "left", "justification": "Its red area sits on the animal."})
     assert sorted(seen) == ["colour-key-rating", "colour-key-side-by-side"] and sorted(audited) == sorted(seen)
+
+
+@pytest.mark.parametrize("variants, pick", [(("A", "N"), "middle"), (("A", "G", "M2", "N"), "fourth")])
+def test_two_and_four_maps_side_by_side_at_a_laptop_and_a_phone_width(browser, live_server, study_factory,
+                                                                      participant_factory, variants, pick):
+    """Pairwise and four-map pages: every map shown and named, nothing overflows on a phone, no axe violation."""
+    study = study_factory(images=1, variants=variants, attention_checks=False)
+    participant = participant_factory(study)
+    driver, audited = browser.driver, []
+    to_first_trial(driver, f"{live_server.url}/i/{participant.invite_token}/", "master", "1")
+    for _ in variants:  # the rating pages first
+        answer_with_mouse(driver, {"sufficiency": "4", "trust": "2"})
+    trial = Trial.objects.get(participant=participant, position=int(path_of(driver).split("/")[2]))
+    assert trial.kind == Trial.Kind.CHOICE
+    name = f"side-by-side-{len(variants)}-maps"
+    inspect_page(browser, name)  # tests/artifacts/side-by-side-<k>-maps-390x844.png and -1366x768.png
+    audit(browser, name, audited)
+    labels = [f"Saliency Map {n}" for n in range(1, len(variants) + 1)]
+    assert browser.script("return [...document.images].map(i => i.alt)") == ["Original image", *labels]
+    answer_with_mouse(driver, {"choice": pick, "justification": "The highlighted area follows the outline."})
+    assert path_of(driver) == "/complete/"
+    assert trial.choice_response.chosen_id == getattr(trial, f"{pick}_id")

@@ -1,5 +1,7 @@
-"""A study with many participants in every state the console shows, written straight to the database (fast)."""
+"""A study with many participants in every state the console shows, written straight to the database (fast); and
+reading a participant's row of the console."""
 
+import re
 from datetime import timedelta
 
 from django.utils import timezone
@@ -30,7 +32,7 @@ def populate(study, count, now=None, researcher=None):
         if state == "arrived":
             continue
         start_study(person, version)
-        done_at = began + timedelta(minutes=20 if n else 1)  # the first completed one is fast
+        done_at = began + (timedelta(minutes=20, seconds=11 * n) if n else timedelta(minutes=1))  # the first is fast
         fields = {"consented_at": began, "instructions_read_at": began + INSTRUCTIONS_TIME,
                   "background_given_at": began + INSTRUCTIONS_TIME + BACKGROUND_TIME, "degree": "master",
                   "cv_experience_years": 2}
@@ -73,3 +75,12 @@ def populate(study, count, now=None, researcher=None):
         ExclusionDecision.objects.create(participant=states["completed"][1], excluded=True, reason="said so in chat",
                                          decided_by=researcher, decided_by_name=researcher.get_username())
     return states
+
+
+def cells_of(html, name):
+    """The console row of participant `name`: its classes and its data cells (the row header, with its Select box,
+    left out): started, trials done, completed, attention, outcome, current page, last activity, time on page,
+    total time, flags, decision."""
+    row = re.search(rf'<tr class="([^"]*)"><th scope="row"><input type="checkbox" name="participant" '
+                    rf'value="{name}"[^>]*> {name}</th>(.*?)</tr>', html, re.S)
+    return row.group(1), re.findall(r"<td>(.*?)</td>", row.group(2), re.S)

@@ -15,6 +15,7 @@ from PIL import Image
 from saliency.models import Variant
 from studyapp import access
 from studyapp.models import AttentionCheck, LikertResponse, Trial
+from tests.helpers.console import cells_of
 from tests.helpers.survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
 
@@ -287,10 +288,8 @@ def test_the_dashboard_shows_each_participants_progress(client, study_factory, p
     client.force_login(staff)
     assert location(client.get("/")) == "/dashboard/"
     html = client.get("/dashboard/pilot/").content.decode()
-    rows = {name: re.search(rf"<th scope=\"row\">{name}</th>(.*?)</tr>", html, re.S).group(1)
-            for name in (done.pseudonym, halfway.pseudonym, idle.pseudonym)}
     # The first five cells as ever; the console's own columns (page, times, flags, decision) follow them.
-    cells = {name: re.findall(r"<td>(.*?)</td>", row, re.S)[:5] for name, row in rows.items()}
+    cells = {name: cells_of(html, name)[1][:5] for name in (done.pseudonym, halfway.pseudonym, idle.pseudonym)}
     assert cells[done.pseudonym][1:] == ["6/6", cells[done.pseudonym][2], "1/2", "Completed"]
     assert cells[done.pseudonym][2] != "no"
     reached = AttentionCheck.objects.filter(trial__participant=halfway).count()

@@ -22,6 +22,7 @@ from studyapp import enrollment
 from studyapp.export import choices_frame, participants_frame, ratings_frame
 from studyapp.models import Participant, Study
 from studyapp.randomization import participant_seed
+from tests.helpers.survey import start
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,7 +137,8 @@ def logs_in(client, username, password):
 
 
 def test_create_demo_study_needs_stimuli(db):
-    with pytest.raises(CommandError, match=r"run `manage.py loaddata stimuli` or `manage.py generate_stimuli` first"):
+    with pytest.raises(CommandError, match=r"run `manage.py loaddata stimuli`, `manage.py generate_stimuli` or "
+                                           r"`manage.py import_stimuli` first"):
         run("create_demo_study")
     assert not Study.objects.exists()
 
@@ -173,6 +175,18 @@ def test_create_demo_study_is_idempotent_and_its_links_and_account_work(study_fa
     client.logout()
     assert not logs_in(client, "researcher", password)
     assert logs_in(client, "researcher", second_password)
+
+
+def test_create_demo_study_works_from_imported_maps_alone(study_factory, client):
+    """Only a researcher's imported maps (no Vanilla Gradient): the demo study shows them, and a participant starts."""
+    study_factory(images=2, variants=("resnet50", "vit"), methods=("LRP",), dataset="my-photos", slug="imported")
+    out = run("create_demo_study", base_url="http://127.0.0.1:8000")
+    demo = Study.objects.get(slug="demo")
+    assert set(demo.stimuli.all()) == set(Stimulus.objects.all()) and demo.stimuli.count() == 4
+    assert "Demo study 'demo' created: 4 stimuli" in out
+    demo.full_clean()
+    _, links = demo_output(out)
+    assert start(client, demo.participants.get(pseudonym=links[0][0])).startswith("/trial/")
 
 
 def test_researcher_is_staff_but_not_superuser(study_factory):

@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from studyapp import access
+from studyapp.export import review_frame
 from studyapp.models import (
     DEFAULT_CONSENT_TEXT, AttentionCheck, ChoiceResponse, ConsentVersion, LikertResponse, Outcome, Participant, Trial,
 )
@@ -129,6 +130,13 @@ def test_withdrawing_asks_first_then_deletes_the_answers_and_background_and_keep
     participant.refresh_from_db()
     assert (participant.outcome, participant.ending_code) == (Outcome.WITHDRAWN, "WITHDRAWN-9")
     assert (participant.degree, participant.cv_experience_years) == ("", None)
+    # The times of the steps stay with how far they got (2 of 6 pages: 3 ratings, 2 checks, 1 comparison).
+    assert participant.instructions_read_at is not None and participant.background_given_at is not None
+    assert (participant.trials_at_deletion, participant.rating_pages_at_deletion,
+            participant.answered_at_deletion) == (6, 5, 2)
+    review = review_frame(study).set_index("participant")  # shown a code to hand in: in the review file
+    assert (review.loc[participant.pseudonym, "action"], review.loc[participant.pseudonym, "reason"]) == (
+        "request_return", "withdrawn: their ending asked them to return the study")
     assert participant.ended_at is not None and participant.consent_version.number == 1
     assert (participant.external_id, participant.pseudonym) == (prolific_pid(), participant.pseudonym)
     assert not Trial.objects.exists() and stored_answers() == 0

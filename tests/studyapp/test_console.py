@@ -15,12 +15,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
 from analysis.figures import flow_rows
-from studyapp import access, decisions
+from studyapp import access, decisions, monitoring
 from studyapp.codebook import COLUMNS, codebook
 from studyapp.export import participants_frame, review_frame
 from studyapp.models import (
@@ -28,8 +29,8 @@ from studyapp.models import (
     answered,
 )
 from studyapp.schema import PARTICIPANTS_COLUMNS, PARTICIPANTS_STEP_COLUMNS
-from tests.helpers.console import BACKGROUND_TIME, INSTRUCTIONS_TIME, populate
-from tests.helpers.survey import answer_for, location, open_first_trial, start
+from tests.helpers.console import BACKGROUND_TIME, INSTRUCTIONS_TIME, cells_of, populate
+from tests.helpers.survey import answer_for, location, open_first_trial, start, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -46,11 +47,6 @@ def busy(study_factory, researcher):
     study = study_factory(images=4, slug="busy", attention_checks=True)
     access.grant(study, researcher, "owner")
     return study, populate(study, 48, researcher=researcher)
-
-
-def cells_of(html, name):
-    row = re.search(rf'<tr class="([^"]*)"><th scope="row">{name}</th>(.*?)</tr>', html, re.S)
-    return row.group(1), re.findall(r"<td>(.*?)</td>", row.group(2), re.S)
 
 
 def test_every_console_url_is_for_staff_only(client, study_factory, participant_factory):
@@ -74,7 +70,7 @@ def test_the_live_view_shows_page_times_stuck_flags_and_decisions(client, busy):
     assert '<meta http-equiv="refresh"' in html
     speeder = states["completed"][0].pseudonym
     kind, cells = cells_of(html, speeder)
-    assert "flagged" in kind and "speeder: total time 60 s" in cells[9]
+    assert "flagged" in kind and "speeder: total time 60.0 s" in cells[9]
     kind, cells = cells_of(html, states["stuck"][0].pseudonym)
     assert "stuck" in kind and "<strong>stuck</strong>" in cells[7] and cells[7].startswith("1 h 00 min")
     assert cells[5].startswith("page ") and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", cells[6])
@@ -125,6 +121,37 @@ def test_the_funnel_counts_who_stopped_on_each_single_page(client, busy):
     assert shown == {label: [str(reached[label]), str(waiting), str(ended),
                              f"{100 * (waiting + ended) / reached[label]:.1f}"]
                      for label, (waiting, ended) in expected.items()}
+
+
+def test_a_participant_who_withdrew_at_trial_18_stops_there_in_the_funnel_and_the_per_page_drop_off(
+        study_factory, participant_factory):
+    study = study_factory(images=6, slug="leaving", withdrawn_code="LEFT")  # 18 ratings + 2 checks, 6 comparisons
+    leaver, stayer = participant_factory(study), participant_factory(study)
+    clients = {}
+    for person, pages in ((leaver, 17), (stayer, 3)):
+        clients[person] = person_client = Client()
+        url = start(person_client, person)
+        for _ in range(pages):
+            person_client.get(url)
+            url = location(person_client.post(url, answer_for(trial_at(url, person), 1)))
+        assert url == f"/trial/{pages + 1}/"
+    assert location(clients[leaver].post("/withdraw/")) == "/complete/"  # on page 18
+    leaver.refresh_from_db()
+    assert leaver.outcome == Outcome.WITHDRAWN and leaver.instructions_read_at and leaver.background_given_at
+
+    rows = {row.participant: row for row in monitoring.study_rows(study)}
+    funnel = {label: (reached, waiting, ended) for label, reached, waiting, ended, _ in monitoring.funnel(rows.values())}
+    assert funnel["consented"] == funnel["instructions read"] == (2, 0, 0)
+    assert funnel["background given"] == (2, 1, 0)  # the stayer is on page 4
+    assert funnel["rating pages 1–10 answered"] == (1, 0, 1)  # the leaver stopped in 11-20, having ended
+    assert funnel["rating pages 11–20 answered"] == (0, 0, 0)
+    stops = {label: (reached, waiting, ended) for label, reached, waiting, ended, _ in
+             monitoring.page_stops(rows.values())}
+    assert stops["rating page 4"] == (2, 1, 0) and stops["rating page 18"] == (1, 0, 1)
+    assert stops["rating page 19"] == (0, 0, 0)
+    leaving = rows[leaver.pseudonym]
+    assert leaving.current_page.startswith("ended: Withdrew")
+    assert (leaving.trials_done, leaving.trials_total, leaving.rating_pages_done) == (17, 26, 17)
 
 
 def page_medians(html):

@@ -86,3 +86,12 @@ def test_a_forbidden_page_is_the_study_s_403(client):
     staff = get_user_model().objects.create_user("assistant", password="pw-0123456789", is_staff=True)
     client.force_login(staff)  # staff, but without the permission to see participants in the admin
     assert_study_page(client.get("/admin/studyapp/participant/"), 403, "not open to you")
+
+
+def test_a_link_too_long_to_read_gets_the_studys_414_page_and_stores_nothing(client, study_factory):
+    study = study_factory(images=1, recruitment_source="prolific", declared_minutes=5)
+    assert_study_page(client.get(f"/s/{study.slug}/?PROLIFIC_PID=" + "a" * 9000), 414, "This link is too long",
+                      "<title>Error: Link too long")
+    assert not study.participants.exists()
+    assert_study_page(client.get(f"/s/{study.slug}/?PROLIFIC_PID=" + "a" * 5000), 400)  # read: an ID too long
+    assert not study.participants.exists()

@@ -125,8 +125,11 @@ def test_choices_frame_keeps_the_displayed_order_and_the_justification(answered)
          *(s.method for s in shown), chosen.method]
         for k, (image, shown, chosen) in enumerate(choices)
     ]
-    assert frame.astype(object).values[:, :-1].tolist() == expected
+    before = list(CHOICES_COLUMNS).index("page_hides")  # the columns before those appended later
+    assert frame.astype(object).values[:, :before].tolist() == expected
     assert frame.loc[0, ["left", "middle", "right"]].tolist() == ["N", "A", "M2"]  # as shown, not sorted
+    assert frame[["map_count", "fourth", "fourth_method"]].astype(object).where(frame.notna(), None).values.tolist() \
+        == [[3, None, None]] * len(choices)  # three maps: no Map 4
 
 
 def test_participants_frame_counts_attention_checks_and_leaves_open_times_empty(answered):

@@ -9,16 +9,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.forms.models import model_to_dict
 from django.test import Client
 from django.utils import timezone
 
 from studyapp import pilot, readiness, recruitment
 from studyapp.export import export_frames
 from studyapp.models import Outcome, Participant, Study, Trial
-from studyapp.schema import BALANCE_FILE, PARTICIPANTS_FILE, RATINGS_FILE, STIMULI_FILE
+from studyapp.schema import BALANCE_FILE, PARTICIPANTS_FILE, RATINGS_FILE, REVIEW_FILE, STIMULI_FILE
+from tests.helpers.admin import admin_form
 from tests.helpers.recruitment import arrive, prolific, through_background
-from tests.helpers.survey import AGREE, answer_for, location, play_to_end, trial_at
+from tests.helpers.survey import AGREE, answer_for, location, play_to_end, start, trial_at
 
 pytestmark = pytest.mark.django_db
 
@@ -50,11 +50,12 @@ def test_an_open_study_on_a_crediting_platform_needs_its_completion_code_or_redi
     ("generic", {"id_parameter": "pid"}),
 ])
 def test_a_study_with_what_its_platform_needs_opens(study_factory, source, fields):
-    study = study_factory(images=1, recruitment_source=source, **{"completion_code": "", **fields})
+    study = study_factory(images=1, recruitment_source=source, declared_minutes=10 if source == "prolific" else None,
+                          **{"completion_code": "", **fields})
     study.full_clean()
 
 
-def test_the_admin_refuses_to_open_a_prolific_study_without_a_code(study_factory, admin_client):
+def test_the_admin_refuses_to_open_a_prolific_study_without_a_code_or_its_declared_duration(study_factory, admin_client):
     study = study_factory(images=1)
     form = {field: "" for field in ("completion_code", "completion_redirect_url")}
     response = admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", {
@@ -62,11 +63,17 @@ def test_the_admin_refuses_to_open_a_prolific_study_without_a_code(study_factory
     assert response.status_code == 200 and "cannot be credited on Prolific" in response.content.decode()
     study.refresh_from_db()
     assert study.recruitment_source == ""
-    response = admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", {
-        **admin_form(study), **form, "completion_code": "C0DE", "recruitment_source": "prolific", "is_open": "on"})
+    coded = {**admin_form(study), **form, "completion_code": "C0DE", "recruitment_source": "prolific", "is_open": "on"}
+    response = admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", coded)
+    assert response.status_code == 200 and "Enter the duration you declare on Prolific" in response.content.decode()
+    study.refresh_from_db()
+    assert study.recruitment_source == "" and study.declared_minutes is None
+    response = admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", {**coded, "declared_minutes": "9"})
     assert location(response) == "/admin/studyapp/study/"
     study.refresh_from_db()
-    assert (study.recruitment_source, study.completion_code) == ("prolific", "C0DE")
+    assert (study.recruitment_source, study.completion_code, study.declared_minutes) == ("prolific", "C0DE", 9)
+    closed = {**coded, "recruitment_source": "prolific", "declared_minutes": "", "is_open": ""}
+    assert location(admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", closed)) == "/admin/studyapp/study/"
 
 
 def admin_form(study):
@@ -86,10 +93,10 @@ def test_the_demo_study_opens(study_factory):
     study_factory(images=1)  # stimuli to put in it: 3 ratings, 2 checks, 1 comparison
     out = io.StringIO()
     call_command("create_demo_study", stdout=out)
-    assert "3 stimuli. Each participant gets 6 trials + 3 pages; about 2 min (stated seconds per page" in \
-        out.getvalue()
+    assert "3 stimuli. Each participant gets 6 trials + 3 pages; about 2 min (stated 12 s per page; 0 of the 5 " \
+           "real pilot completions the estimate needs)" in out.getvalue()
     demo = Study.objects.get(slug="demo")
-    assert demo.is_open and demo.recruitment_source == "prolific"
+    assert demo.is_open and demo.recruitment_source == "prolific" and demo.declared_minutes == 2
     demo.full_clean()
 
 
@@ -186,7 +193,7 @@ def test_a_participation_ends_for_failed_attention_only_from_the_second_failed_c
 
 def test_the_admin_warns_of_settings_prolific_does_not_allow(study_factory, admin_client):
     study = study_factory(images=1, recruitment_source="prolific", attention_failure_ending="early",
-                          attention_failed_code="DONE-1")
+                          attention_failed_code="DONE-1", declared_minutes=10)
     html = admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
     assert "reject a submission only after the second failed attention check" in html
     assert "The failed-attention code is the completion code" in html
@@ -262,11 +269,19 @@ def test_a_study_is_duplicated_as_a_closed_pilot_copy(study_factory, admin_clien
                                                              "_selected_action": [study.pk]}, follow=True)
     assert f"{study.slug}-pilot" in response.content.decode()
     copy = Study.objects.get(slug=f"{study.slug}-pilot")
-    assert copy.copied_from == study and not copy.is_open and copy.title == f"{study.title} (pilot)"
+    assert copy.copied_from == study and not copy.is_open and copy.is_pilot
+    assert copy.title == study.title and str(copy) == copy.staff_title == f"{study.title} (pilot)"
     assert set(copy.stimuli.all()) == set(study.stimuli.all()) and not copy.participants.exists()
     assert (copy.max_participants, copy.attention_failure_ending, copy.completion_code, copy.seed) == \
         (40, "second", "REAL", study.seed)
     assert copy.ensure_consent_version().text == "Agree?"
+    # Staff see which study is the pilot; its participants see the study's title alone, on every page.
+    assert f"{study.title} (pilot)" in admin_client.get("/admin/studyapp/study/").content.decode()
+    assert f"Dashboard: {study.title} (pilot)" in admin_client.get(f"/dashboard/{copy.slug}/").content.decode()
+    pilot_client = Client()
+    for page in (start(pilot_client, participant_factory(copy)), "/consent/"):
+        html = pilot_client.get(page, follow=True).content.decode()
+        assert f'<p class="study-title">{study.title}</p>' in html and "(pilot)" not in html
     admin_client.post("/admin/studyapp/study/", {"action": "duplicate_as_pilot", "_selected_action": [study.pk]})
     assert Study.objects.filter(slug=f"{study.slug}-pilot-2").exists()
 
@@ -281,28 +296,69 @@ def test_the_admin_preview_action_logs_in_as_a_preview_participant(study_factory
 
 # --- Length and estimated duration -----------------------------------------------------------------------------
 
-def test_the_admin_and_dashboard_show_the_pages_and_an_estimated_duration(study_factory, admin_client,
-                                                                          participant_factory):
-    study = study_factory(images=2, seconds_per_page=30)  # 6 ratings + 2 checks + 2 comparisons = 10 trials
-    stated = "10 trials + 3 pages; about 6 min (stated seconds per page"  # 13 x 30 s = 6.5 min
-    assert stated in admin_client.get("/admin/studyapp/study/").content.decode()
-    assert stated in admin_client.get(f"/admin/studyapp/study/{study.pk}/change/").content.decode()
-    assert stated in admin_client.get(f"/dashboard/{study.slug}/").content.decode()
+def completed_in(participant, minutes):
+    """Mark `participant` completed `minutes` after arriving (their plan stands as drawn)."""
+    start = timezone.now() - dt.timedelta(hours=1)
+    Participant.objects.filter(pk=participant.pk).update(
+        arrived_at=start, consented_at=start, completed_at=start + dt.timedelta(minutes=minutes),
+        ended_at=start + dt.timedelta(minutes=minutes), outcome=Outcome.COMPLETED)
 
-    preview_from_the_dashboard(admin_client, study)
-    play_to_end(admin_client, Participant.objects.get(), through_background(admin_client))
-    start = timezone.now() - dt.timedelta(minutes=26)  # 13 pages in 26 min: 2 min a page
-    Participant.objects.update(arrived_at=start, completed_at=start + dt.timedelta(minutes=26))
-    pilot_copy = pilot.pilot_copy(study)
-    timed = participant_factory(pilot_copy)  # a pilot participant at 1 min a page, whose plan has 10 trials too
+
+def pilot_participant(study, participant_factory, minutes):
+    """A real pilot participant of `study` whose plan has 10 trials, completed in `minutes`."""
+    timed = participant_factory(study)
     Trial.objects.bulk_create(Trial(participant=timed, position=n, kind="attention", attention_target=1)
                               for n in range(1, 11))
-    Participant.objects.filter(pk=timed.pk).update(arrived_at=start, completed_at=start + dt.timedelta(minutes=13))
+    completed_in(timed, minutes)
+    return timed
+
+
+def test_previews_and_rehearsals_never_set_the_pace_and_the_estimate_waits_for_five_real_completions(
+        study_factory, admin_client, participant_factory):
+    study = study_factory(images=2, seconds_per_page=40)  # 6 ratings + 2 checks + 2 comparisons = 10 trials
+    stated = "10 trials + 3 pages; about 9 min (stated 40 s per page; 0 of the 5 real pilot completions"  # 13 x 40 s
+    for url in ("/admin/studyapp/study/", f"/admin/studyapp/study/{study.pk}/change/", f"/dashboard/{study.slug}/"):
+        assert stated in admin_client.get(url).content.decode()
+
+    preview_from_the_dashboard(admin_client, study)  # one quick look: 153 s for 13 pages (once: 9 -> 3 min)
+    play_to_end(admin_client, Participant.objects.get(), through_background(admin_client))
+    completed_in(Participant.objects.get(), 153 / 60)
+    call_command("simulate_participants", study=study.slug, count=2, seed=0, stdout=io.StringIO())  # server times
+    assert Participant.objects.filter(study=study, source="simulated", outcome=Outcome.COMPLETED).count() == 2
+    length = readiness.study_length(study)
+    assert (length.minutes, length.timed, length.from_real_times) == (9, 0, False)
+
+    pilot_copy = pilot.pilot_copy(study)
+    for _ in range(4):  # real pilot participants at 1 min a page: not yet enough
+        pilot_participant(pilot_copy, participant_factory, 13)
+    length = readiness.study_length(study)
+    assert (length.minutes, length.timed) == (9, 4)
+    assert "about 9 min (stated 40 s per page; 4 of the 5 real pilot completions the estimate needs)" in str(length)
+    pilot_participant(pilot_copy, participant_factory, 26)  # the fifth: the median pace of five, 1 min a page
     admin_client.force_login(get_user_model().objects.get(is_superuser=True))
     length = readiness.study_length(study)
-    assert (length.trials, length.pages, length.timed, length.minutes) == (10, 13, 2, 20)  # median 1.5 min a page
-    assert "10 trials + 3 pages; about 20 min (median pace of 2 preview or pilot participations)" in \
+    assert (length.trials, length.pages, length.timed, length.minutes) == (10, 13, 5, 13)
+    assert "10 trials + 3 pages; about 13 min (median pace of 5 real completions)" in \
         admin_client.get(f"/dashboard/{study.slug}/").content.decode()
+
+
+def test_review_file_reads_the_declared_duration_not_an_estimate_a_preview_moves(study_factory, admin_client):
+    """Two failed checks in a study declared at 9 min on Prolific may be rejected, whatever a quick preview did."""
+    study = study_factory(images=2, seconds_per_page=40, recruitment_source="prolific", declared_minutes=9,
+                          attention_failure_ending="at_end", attention_failed_code="ATTN")
+    preview_from_the_dashboard(admin_client, study)
+    play_to_end(admin_client, Participant.objects.get(), through_background(admin_client))
+    completed_in(Participant.objects.get(), 153 / 60)
+    client = Client()
+    arrive(client, prolific(study.slug))
+    failer = Participant.objects.get(is_preview=False)
+    answer_checks(client, failer, through_background(client), failing={1, 2})
+    review = export_frames(study)[REVIEW_FILE].set_index("participant")
+    assert review.loc[failer.pseudonym, "outcome"] == "attention_failed"
+    assert review.loc[failer.pseudonym, "action"] == "may_reject"
+    assert review.loc[failer.pseudonym, "reason"] == "failed 2 of 2 attention checks reached"
+    study.declared_minutes = 4  # Prolific's rule: not in a study under 5 min
+    assert export_frames(study)[REVIEW_FILE].set_index("participant").loc[failer.pseudonym, "action"] == "approve"
 
 
 # --- Pages that say where you are ------------------------------------------------------------------------------
@@ -345,7 +401,7 @@ def test_the_dashboards_scrolling_table_can_be_reached_by_keyboard(study_factory
 
 
 def test_saving_a_conflicting_setting_warns_once(study_factory, admin_client):
-    study = study_factory(images=1, recruitment_source="prolific", attention_failed_code="ATTN")
+    study = study_factory(images=1, recruitment_source="prolific", attention_failed_code="ATTN", declared_minutes=10)
     for button in ("_continue", "_save"):
         response = admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", {
             **admin_form(study), "attention_failure_ending": "early", button: "1"}, follow=True)

@@ -1,11 +1,15 @@
 """randomization.py alone: seeded orders, attention checks, balanced side-by-side positions."""
 
+import hashlib
 from collections import Counter
+from itertools import product
 
 import pytest
 
-from studyapp.randomization import (ARRANGEMENTS, ATTENTION, ATTENTION_TARGETS, CHOICE, RATING, StimulusRef,
-                                    draw_plan, participant_seed, plan_length)
+from studyapp.randomization import (ARRANGEMENTS, ATTENTION, ATTENTION_TARGETS, CHOICE, COMPARE_METHODS, RATING, Design,
+                                    StimulusRef, arrangements, draw_plan, participant_seed, plan_length,
+                                    uncompared_images)
+from studyapp.schema import SIDE_BY_SIDE_SLOTS
 
 VARIANTS = ("A", "M2", "N")
 
@@ -94,7 +98,7 @@ def position_counts(plans, stimuli):
     for plan in plans:
         for t in plan:
             if t.kind == CHOICE:
-                for place in ("left", "middle", "right"):
+                for place in SIDE_BY_SIDE_SLOTS[:len(t.maps)]:
                     counts[t.source_image, variant_of[getattr(t, place)], place] += 1
     return counts
 
@@ -127,3 +131,85 @@ def test_participant_seeds_are_reproducible_distinct_and_rotate():
     assert participant_seed(-5, 3) % 6 == 3
     with pytest.raises(ValueError):
         participant_seed(77, -1)
+
+
+# --- Two, three or four maps side by side ----------------------------------------------------------------------
+
+def cell_refs(images, models, methods):
+    ids = iter(range(100, 100 + images * len(models) * len(methods)))
+    return [StimulusRef(next(ids), image, model, method)
+            for image in range(1, images + 1) for model, method in product(models, methods)]
+
+
+# Plans drawn by the first release's code (three maps side by side), as digests: a study made then reproduces.
+FIRST_RELEASE_PLANS = [
+    (cell_refs(20, ("A", "M2", "N"), ("VG",)), None, "models", None,
+     "89166779c71159b3f0e6d4b871b622d853bf0f051b5f68070d21ca91539e29dd"),
+    (cell_refs(20, ("A", "M2", "N"), ("VG",)), 4, "models", None,
+     "2a2706081438fd6e432fabd129cf63053df501a9092a28a02cc82c4dccc35c9f"),
+    (cell_refs(12, ("A", "M2", "N"), ("IG", "SG", "VG")), None, "methods", 3,
+     "ff2765039dccbc9fc1f08a2dacc180eaa4869c48f2f3aa1a76c1071e6bcedf83"),
+    (cell_refs(12, ("A", "M2", "N"), ("IG", "SG", "VG")), 5, "models", None,
+     "011e33fddf769fec28d272f035fd5c608ac746dbca75fe5423c704eebb794a97"),
+]
+
+
+@pytest.mark.parametrize("stimuli, comparisons, compare, views, digest", FIRST_RELEASE_PLANS)
+def test_three_map_plans_are_byte_identical_to_the_first_releases(stimuli, comparisons, compare, views, digest):
+    sha = hashlib.sha256()
+    for k in range(24):
+        plan = draw_plan(stimuli, participant_seed(2024, k), comparison_count=comparisons, attention_checks=True,
+                         design=Design(compare, views, 2024, k))
+        for t in plan:
+            sha.update(repr((t.kind, t.stimulus, t.source_image, t.left, t.middle, t.right,
+                             t.attention_target)).encode())
+            assert t.fourth is None
+    assert sha.hexdigest() == digest
+
+
+@pytest.mark.parametrize("maps, count", [(2, 2), (3, 6), (4, 8)])
+def test_arrangements_are_latin_square_rows_each_map_equally_often_at_each_position(maps, count):
+    rows = arrangements(maps)
+    assert len(rows) == len(set(rows)) == count and all(sorted(row) == list(range(maps)) for row in rows)
+    for position in range(maps):
+        assert set(Counter(row[position] for row in rows).values()) == {count // maps}
+    assert arrangements(3) == ARRANGEMENTS == ((0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2))
+
+
+@pytest.mark.parametrize("variants", [("A", "N"), ("A", "G", "M2", "N")])
+def test_two_and_four_maps_are_balanced_over_every_cycle_of_participants_and_within_each(variants):
+    maps = len(variants)
+    cycle = len(arrangements(maps))
+    stimuli = refs(images=8, variants=variants)
+    plans = [draw_plan(stimuli, participant_seed(7, k), comparison_count=None, attention_checks=False,
+                       design=Design("models", None, 7, k)) for k in range(5 * cycle)]
+    assert all(len(t.maps) == maps for plan in plans for t in plan if t.kind == CHOICE)
+    for start in range(0, len(plans), cycle):  # any `cycle` consecutive participants (in order of consent)
+        counts = position_counts(plans[start:start + cycle], stimuli)
+        assert len(counts) == 8 * maps * maps and set(counts.values()) == {cycle // maps}
+    for plan in plans:  # each participant: each model equally often at each position
+        per_model = Counter((v, place) for (_, v, place) in position_counts([plan], stimuli).elements())
+        assert set(per_model.values()) == {8 // maps}
+
+
+def test_a_two_level_compared_factor_gets_pairwise_pages_rotating_the_other_factor():
+    stimuli = cell_refs(6, ("A", "N"), ("IG", "VG"))
+    by_id = {ref.stimulus: ref for ref in stimuli}
+    shown = Counter()
+    for k in range(8):
+        plan = draw_plan(stimuli, participant_seed(3, k), comparison_count=4, attention_checks=True,
+                         design=Design(COMPARE_METHODS, None, 3, k))
+        choices = [t for t in plan if t.kind == CHOICE]
+        assert len(choices) == 4
+        for t in choices:
+            pair = [by_id[m] for m in t.maps]
+            assert t.right is None and len({m.variant for m in pair}) == 1 and {m.method for m in pair} == {"IG", "VG"}
+            shown[pair[0].variant] += 1
+    assert shown == {"A": 16, "N": 16}
+
+
+def test_images_with_one_map_or_more_than_four_to_compare_get_no_page_and_are_named():
+    stimuli = refs(images=2, variants=("A", "G", "M1", "M2", "N")) + [StimulusRef(200, 3, "A"), StimulusRef(201, 3, "N")]
+    assert uncompared_images(stimuli) == {1: [5], 2: [5]}
+    plan = draw_plan(stimuli, seed=1, comparison_count=None, attention_checks=False)
+    assert [t.source_image for t in plan if t.kind == CHOICE] == [3]

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from studyapp.models import AttentionCheck, LikertResponse, Outcome, Participant, Trial
+from studyapp.export import recruitment_frame, review_frame
+from studyapp.models import AttentionCheck, LikertResponse, Outcome, Participant, Study, Trial
 from tests.helpers.recruitment import PID, arrive, prolific, through_background
 from tests.helpers.survey import AGREE, answer_for, location, play_to_end, stored_answers, trial_at
 
@@ -178,7 +179,9 @@ def test_places_count_started_and_completed_participants_until_inactivity_expire
     make_inactive(Participant.objects.get(external_id="BBB2"), hours=3)
     assert arrive(Client(), prolific(study.slug, pid="CCC3")) == "/consent/"
     expired = Participant.objects.get(external_id="BBB2")
-    assert (expired.outcome, expired.ending_code) == (Outcome.EXPIRED, "FULL-1")
+    assert (expired.outcome, expired.ending_code) == (Outcome.EXPIRED, "")  # away: shown no code yet
+    assert recruitment_frame(study).set_index("participant").loc[expired.pseudonym, "completion_code"] == ""
+    assert expired.pseudonym not in set(review_frame(study)["participant"])
     assert Participant.objects.get(external_id="AAA1").outcome == Outcome.COMPLETED  # completed ones always count
 
     # Back on their page, the expired participant can answer nothing more and sees why.
@@ -188,6 +191,14 @@ def test_places_count_started_and_completed_participants_until_inactivity_expire
     assert "Your time for this study ran out" in html and "FULL-1" in html
     assert "so it was not saved" not in html  # it was never answered: the ending itself says why
     assert stored_answers() == before
+    expired.refresh_from_db()
+    assert expired.ending_code == "FULL-1"  # the code they were shown, now
+    assert recruitment_frame(study).set_index("participant").loc[expired.pseudonym, "completion_code"] == "FULL-1"
+    review = review_frame(study).set_index("participant")
+    assert (review.loc[expired.pseudonym, "action"], review.loc[expired.pseudonym, "reason"]) == (
+        "request_return", "expired: their ending asked them to return the study")
+    Study.objects.filter(pk=study.pk).update(over_quota_code="FULL-2")
+    assert "FULL-1" in idle.get("/complete/").content.decode()  # once shown, their code stands
     assert "This study is full" in Client().get(prolific(study.slug, pid="DDD4")).content.decode()
 
 

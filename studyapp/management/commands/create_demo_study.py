@@ -3,8 +3,9 @@
 The demo studies are defined by study files, fixtures/studies/demo.toml and methods.toml (studyapp/studyfile.py;
 `export_study` of the demo studies on the shipped stimuli writes them back, byte for byte). Their stimuli are
 chosen here, as they always were, so that a demo works on stimuli generated anew: the demo shows the Vanilla
-Gradient maps (every loaded VG stimulus). It recruits on Prolific with a completion code; the command prints its
-Prolific study link (open it with any ID in place of the placeholders to try it) and a few personal invite links.
+Gradient maps (every loaded VG stimulus; without any, e.g. only imported maps of other methods, every loaded
+stimulus). It recruits on Prolific with a completion code; the command prints its Prolific study link (open it with
+any ID in place of the placeholders to try it) and a few personal invite links.
 When the methods fixture is loaded (`loaddata methods`: IG and SmoothGrad maps of the same images and models), it
 also makes the second demo study "methods": N/A/M2 x VG/IG/SG, each participant rating each image under three of
 the nine cells (a balanced incomplete design), the side-by-side page comparing the three methods of one model; its
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -35,6 +37,16 @@ METHODS_STUDY = {"models": ("N", "A", "M2"), "methods": ("VG", "IG", "SG"), "dat
 RESEARCHER = "researcher"
 
 
+def ready_to_open(study):
+    """A demo study made before studies declared their duration gets the estimate as its declared duration on
+    Prolific (as a researcher would declare it, once); then the study must open as any study must (studyapp.opening,
+    through Study.clean): ValidationError otherwise."""
+    if study.declared_minutes is None:
+        study.declared_minutes = readiness.study_length(study).minutes
+        study.save(update_fields=["declared_minutes"])
+    study.full_clean()
+
+
 class Command(BaseCommand):
     help = ("Create (or refresh) the demo study with all loaded stimuli, a researcher account, its Prolific "
             "study link and invite links.")
@@ -48,25 +60,30 @@ class Command(BaseCommand):
         if participants < 1:
             raise CommandError(f"--participants must be at least 1, got {participants}.")
         stimuli = Stimulus.objects.filter(method=Method.VG)
+        if not stimuli.exists():  # e.g. only imported maps of other methods: the demo shows what is loaded
+            stimuli = Stimulus.objects.all()
         if not stimuli.exists():
-            raise CommandError("No stimuli in the database: run `manage.py loaddata stimuli` or "
-                               "`manage.py generate_stimuli` first.")
+            raise CommandError("No stimuli in the database: run `manage.py loaddata stimuli`, "
+                               "`manage.py generate_stimuli` or `manage.py import_stimuli` first.")
         password = secrets.token_urlsafe(12)
         methods_stimuli = Stimulus.objects.filter(
             variant__in=METHODS_STUDY["models"], method__in=METHODS_STUDY["methods"],
             source_image__dataset=METHODS_STUDY["dataset"])
         with_methods = methods_stimuli.exclude(method=Method.VG).exists()
-        with transaction.atomic():
-            study, created = self.demo_study(DEMO_SLUG, stimuli)
-            researcher = self.researcher_account(password)
-            access.grant(study, researcher, Role.OWNER)
-            missing = participants - study.participants.count()
-            if missing > 0:
-                enroll_participants(study, missing)
-            invited = study.participants.order_by("pseudonym")[:participants]
-            if with_methods:
-                methods_study, methods_created = self.methods_study(methods_stimuli, participants)
-                access.grant(methods_study, researcher, Role.OWNER)
+        try:
+            with transaction.atomic():
+                study, created = self.demo_study(DEMO_SLUG, stimuli)
+                researcher = self.researcher_account(password)
+                access.grant(study, researcher, Role.OWNER)
+                missing = participants - study.participants.count()
+                if missing > 0:
+                    enroll_participants(study, missing)
+                invited = study.participants.order_by("pseudonym")[:participants]
+                if with_methods:
+                    methods_study, methods_created = self.methods_study(methods_stimuli, participants)
+                    access.grant(methods_study, researcher, Role.OWNER)
+        except ValidationError as error:
+            raise CommandError("The demo study cannot open: " + " ".join(error.messages)) from None
         base = base_url.rstrip("/")
         self.stdout.write(f"Demo study {study.slug!r} {'created' if created else 'exists'}: "
                           f"{study.stimuli.count()} stimuli. Each participant gets {readiness.study_length(study)}.")
@@ -93,7 +110,7 @@ class Command(BaseCommand):
     @staticmethod
     def demo_study(slug, stimuli):
         """The demo study `slug`, made from its study file with `stimuli` (or, made before, with `stimuli` added):
-        (study, created). It must open as any study does (the admin's validation)."""
+        (study, created). It must open as any study does (the admin's validation: ValidationError otherwise)."""
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             text = (STUDY_FILES / f"{slug}.toml").read_text(encoding="utf-8")
@@ -104,8 +121,8 @@ class Command(BaseCommand):
         if not study.recruitment_source:  # a demo study made before studies had one
             study.recruitment_source = RecruitmentSource.PROLIFIC
             study.save(update_fields=["recruitment_source"])
-        study.full_clean()
         study.stimuli.add(*stimuli)
+        ready_to_open(study)
         return study, False
 
     def methods_study(self, stimuli, participants):
