@@ -520,7 +520,7 @@ SCHEMA = (
         Setting("sufficiency_statement", help="The first statement of each rating page, answered on the 5-point "
                                               "scale."),
         Setting("trust_statement", help="The second statement of each rating page."), Setting("likert_labels"),
-        Setting("comparison_count"), Setting("seconds_per_page"))),
+        Setting("comparison_count"), Setting("seconds_per_page"), Setting("map_legend"))),
     Section("design", "The conditions are the model x method cells of the study's stimuli; each participant's order "
                       "and positions are drawn from the study's seed.", (
         Setting("comparison"), Setting("views_per_image"))),
@@ -528,7 +528,7 @@ SCHEMA = (
         Setting("attention_checks"), Setting("attention_failure_ending"))),
     Section("recruitment", "Where people come from, how many places there are and how long a place is held.", (
         Setting("recruitment_source"), Setting("id_parameter"), Setting("is_open"), Setting("max_participants"),
-        Setting("inactivity_limit"), Setting("unconsented_limit"))),
+        Setting("inactivity_limit"), Setting("unconsented_limit"), Setting("declared_minutes"))),
     Section("quality", "Thresholds of the data-quality flags and the console (flags never exclude anyone).", (
         Setting("speeder_sd"), Setting("speeder_min_completions"), Setting("page_floor_ms"),
         Setting("straightlining_share"), Setting("straightlining_min_ratings"), Setting("stuck_after"))),
@@ -547,6 +547,9 @@ NOT_IN_FILE = {
                         "text and its version number ([consent])",
     "console_events": "the instance's record of staff actions",
     "copies": "pilot copies made of the study on its instance",
+    "is_pilot": "a pilot copy's mark, set by the admin's pilot action on its instance",
+    "memberships": "who may see the study on its instance: accounts of that instance (manage.py members)",
+    "api_tokens": "personal tokens of the instance's accounts, never written anywhere in plain text",
 }
 
 
@@ -633,8 +636,20 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
                 paths[entry.field] = path
             elif value is not NOT_READ:
                 after_save.append((entry, value))
+    table_problems, rows = [], []  # the tables come last in the file, and so do their problems
+    for table in tables:
+        if stimuli is not None and isinstance(table, StimulusTable):
+            value = list(stimuli)
+        else:
+            value = table.read_rows(data.get(table.key), table_problems)
+        if value is not None:
+            table.check(value, table_problems)
+        rows.append((table, value))
     unread = [name for name, value in values.items() if value is NOT_READ]
     study = Study(**{name: value for name, value in values.items() if name not in unread})
+    # The opening checks (Study.clean) see the stimuli the file names, as the admin's form shows them its own.
+    named = next((value for table, value in rows if isinstance(table, StimulusTable)), None)
+    study.stimuli_to_save = None if named is None else Stimulus.objects.filter(pk__in=[s.pk for s in named])
     try:  # keys already named (missing or of the wrong type) are left to their problem
         study.full_clean(exclude=["copied_from", *unread])
     except ValidationError as error:
@@ -642,14 +657,8 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
         if "slug" in error.message_dict and Study.objects.filter(slug=study.slug).exists():
             problems.append(f"slug: study {study.slug!r} exists on this instance; give the new one another "
                             "slug (create_study --slug S).")
-    for table in tables:  # the tables come last in the file, and so do their problems
-        if stimuli is not None and isinstance(table, StimulusTable):
-            value = list(stimuli)
-        else:
-            value = table.read_rows(data.get(table.key), problems)
-        if value is not None:
-            table.check(value, problems)
-        after_save.append((table, value))
+    problems += table_problems
+    after_save += rows
     if problems:
         raise StudyFileError(problems)
     return ParsedStudy(study, after_save)

@@ -36,7 +36,7 @@ def configured(study_factory):
         completion_code="C0MPL3T3", attention_failed_code="CHECKFAIL1",
         completion_redirect_url="https://app.prolific.com/submissions/complete?cc={code}",
         no_consent_redirect_url="https://example.org/declined?code=NOCONSENT9", no_consent_code="NOCONSENT9",
-        seconds_per_page=9, speeder_sd=2.5, speeder_min_completions=12, page_floor_ms=800,
+        seconds_per_page=9, declared_minutes=11, map_legend=True, speeder_sd=2.5, speeder_min_completions=12, page_floor_ms=800,
         straightlining_share=0.85, straightlining_min_ratings=6, stuck_after=timedelta(minutes=20), seed=987654321)
     for text in ("Second text.", study.consent_text):  # versions 2 and 3: the file says 3
         study.consent_text = text
