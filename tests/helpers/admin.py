@@ -11,5 +11,6 @@ def admin_form(study):
     data["is_open"] = "on" if study.is_open else ""
     data["attention_checks"] = "on" if study.attention_checks else ""
     data["inactivity_limit"] = str(study.inactivity_limit)
-    data.update({"consent_versions-TOTAL_FORMS": "0", "consent_versions-INITIAL_FORMS": "0"})
+    data.update({"consent_versions-TOTAL_FORMS": "0", "consent_versions-INITIAL_FORMS": "0",
+                 "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"})
     return {k: v for k, v in data.items() if v not in (False,)}

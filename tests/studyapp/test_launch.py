@@ -76,18 +76,6 @@ def test_the_admin_refuses_to_open_a_prolific_study_without_a_code_or_its_declar
     assert location(admin_client.post(f"/admin/studyapp/study/{study.pk}/change/", closed)) == "/admin/studyapp/study/"
 
 
-def admin_form(study):
-    """The study's change form as the admin posts it, unchanged."""
-    data = {key: value for key, value in model_to_dict(study).items() if value is not None}
-    data["stimuli"] = [s.pk for s in study.stimuli.all()]
-    data["likert_labels"] = '["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]'
-    data["is_open"] = "on" if study.is_open else ""
-    data["attention_checks"] = "on" if study.attention_checks else ""
-    data["inactivity_limit"] = str(study.inactivity_limit)
-    data.update({"consent_versions-TOTAL_FORMS": "0", "consent_versions-INITIAL_FORMS": "0",
-                 "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"})
-    return {k: v for k, v in data.items() if v not in (False,)}
-
 
 def test_the_demo_study_opens(study_factory):
     study_factory(images=1)  # stimuli to put in it: 3 ratings, 2 checks, 1 comparison
@@ -96,7 +84,8 @@ def test_the_demo_study_opens(study_factory):
     assert "3 stimuli. Each participant gets 6 trials + 3 pages; about 2 min (stated 12 s per page; 0 of the 5 " \
            "real pilot completions the estimate needs)" in out.getvalue()
     demo = Study.objects.get(slug="demo")
-    assert demo.is_open and demo.recruitment_source == "prolific" and demo.declared_minutes == 2
+    # The duration the demo's study file declares on Prolific (fixtures/studies/demo.toml: its shipped stimuli's).
+    assert demo.is_open and demo.recruitment_source == "prolific" and demo.declared_minutes == 17
     demo.full_clean()
 
 

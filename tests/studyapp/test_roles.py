@@ -91,6 +91,8 @@ CONSOLE = [  # name, method, URL (slug: ours or theirs), data, expected
      (UNKNOWN,) * 5 + (DONE,)),
     ("preview", "post", "/dashboard/ours/preview/", {}, (DONE, DONE, DENIED, DENIED, UNKNOWN, DONE)),
     ("preview", "post", "/dashboard/theirs-secret/preview/", {}, (UNKNOWN,) * 5 + (DONE,)),
+    ("open_switch", "post", "/dashboard/ours-closed/open/", {"open": "no"}, (DONE, DONE, DENIED, DENIED, UNKNOWN, DONE)),
+    ("open_switch", "post", "/dashboard/theirs-secret/open/", {"open": "no"}, (UNKNOWN,) * 5 + (DONE,)),
     # The API takes tokens only: a logged-in session is no token, whoever it is.
     ("api_export_zip", "get", "/api/studies/ours/export.zip", {}, (401,) * 6),
 ]
@@ -315,7 +317,7 @@ def test_whoever_adds_a_study_owns_it_and_its_pilot_copies(world, client):
 
 def staff_url_views():
     """(name, view) of every URL outside the admin that is not a participant's or a public page."""
-    public = {"survey", "invite", "study_link", "login", "logout", "consent", "instructions", "background",
+    public = {"survey", "invite", "study_link", "login", "logout", "consent", "instructions", "background", "healthz",
               "trial", "complete", "withdraw"}
     found = []
 
