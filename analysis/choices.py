@@ -5,7 +5,7 @@ the comparison graph; a methods study whose pages show the methods of one model 
 choices say nothing about cells of different sets, so every number here is computed within a set: shares of
 the set's choices, the chi-square test of equal shares, each participant's most-chosen cell, and the
 Plackett-Luce (top-1) / Bradley-Terry worths of the paired-comparison model (docs/explanation/choice-model.md).
-A page may show 2 or more maps; the sides a page leaves empty are not shown maps.
+A page shows 2 to 4 maps (choices.csv's map_count); the sides a page leaves empty are not shown maps.
 """
 
 import itertools

@@ -5,6 +5,7 @@ instead of getting a silently wrong report. Row numbers are 1-based data rows: r
 line after the header (choices.csv may hold justifications spanning several file lines).
 """
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -21,6 +22,8 @@ from studyapp.schema import (
     TASK_QUESTIONS, TASKS, TASKS_COLUMNS, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS, condition_name,
 )
 from studyapp.schema import CONDITION_FORMAT  # noqa: F401 (see the cells' comment below)
+from studyapp.schema import SIDE_BY_SIDE_SLOTS
+from studyapp.randomization import MAX_MAPS, MIN_MAPS
 
 # participants.csv as the analysis reads it: the flags and the pages' times are for people (the console, the
 # review); the analysis uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
@@ -60,7 +63,9 @@ FLOW_EXCLUSION = "Those still in whom this rule leaves out (each participant cou
 # The built-in variants come first, in this order; imported models' names follow, sorted (order_models).
 MODEL_ORDER = ("N", "A", "M1", "M2", "G")
 METHOD_ORDER = ("VG", "IG", "SG", "GradCAM")
-SIDES = ("left", "middle", "right")
+# A side-by-side page's maps in page order (Map 1 to Map 4): a page of map_count maps fills the first map_count sides
+# (on a two-map page Map 2 is `middle`), each with its model and method, and leaves the others empty.
+SIDES = SIDE_BY_SIDE_SLOTS
 SIDE_METHODS = {side: f"{side}_method" for side in SIDES}
 # A map shown in a study is the cell (model, method); when a study shows more than one method, the analysis
 # compares cells, each named schema.condition_name(model, method), e.g. "M2×IG" (CONDITION_FORMAT, imported here
@@ -71,7 +76,8 @@ LIKERT_LEVELS = (1, 2, 3, 4, 5)
 # Columns the analysis uses; the rest of each file is checked for presence only.
 RATINGS_USED = ("participant", "image", "dataset", "class_name", "model", "sufficiency", "trust", "method", "trial")
 CHOICES_USED = ("participant", "image", "dataset", "class_name", "left", "middle", "right",
-                "chosen_model", "justification", "left_method", "middle_method", "right_method", "chosen_method")
+                "chosen_model", "justification", "left_method", "middle_method", "right_method", "chosen_method",
+                "map_count", "fourth", "fourth_method")
 STIMULI_USED = ("image", "model", *METRIC_NAMES, "method")
 # stimuli.csv's rank of the map's target class (issue 29: the top-k maps of a distinction page): read where the
 # file has it; the analysis joins answers and ratings to the maps of the model's prediction, rank 1.
@@ -89,8 +95,8 @@ RIGHT_ANSWER_RULES = {PREDICTED: "the model's prediction", MODEL_OUTPUT: "the mo
                       TRUE_CLASS: "the true class (class_name)",
                       ACCEPT: f"{VERIFICATION_OPTIONS[0]} where the model is right, else {VERIFICATION_OPTIONS[1]}"}
 CATEGORY_COLUMNS = ("participant", "image", "dataset", "class_name", "model",
-                    "left", "middle", "right", "chosen_model", "method",
-                    "left_method", "middle_method", "right_method", "chosen_method")
+                    "left", "middle", "right", "fourth", "chosen_model", "method",
+                    "left_method", "middle_method", "right_method", "fourth_method", "chosen_method")
 
 ROWS_SHOWN = 10
 
@@ -291,6 +297,31 @@ def map_keys(frame, pairs):
     return codes.reshape(len(pairs), len(frame)).T
 
 
+def shown_sides(choices, label, problems):
+    """`map_count` as int64 (a whole number MIN_MAPS-MAX_MAPS), and each page's maps as it says: a model and a
+    method in each of the first map_count SIDES and in no other (a file without map_count: three maps, left to
+    right). Records every row that disagrees (a row whose map_count is no such number: that alone)."""
+    count = pd.to_numeric(choices["map_count"], errors="coerce").astype("float64").to_numpy()
+    whole_numbers(choices, "map_count", label, problems, MIN_MAPS, MAX_MAPS)  # names the rows outside
+    known = (count % 1 == 0) & (count >= MIN_MAPS) & (count <= MAX_MAPS)
+    expected = np.arange(len(SIDES)) < np.nan_to_num(count)[:, None]
+    models = np.column_stack([choices[side].notna().to_numpy() for side in SIDES])
+    methods = np.column_stack([choices[SIDE_METHODS[side]].notna().to_numpy() for side in SIDES])
+    rows = np.flatnonzero(known & ((models != expected) | (methods != expected)).any(axis=1))
+    if len(rows):
+        def filled(row):
+            sides = [side + ("" if methods[row, i] else " (no method)") for i, side in enumerate(SIDES)
+                     if models[row, i]]
+            sides += [f"{SIDE_METHODS[side]} without a model" for i, side in enumerate(SIDES)
+                      if methods[row, i] and not models[row, i]]
+            return f"map_count {int(count[row])} with {', '.join(sides) or 'no map'}"
+
+        found = sorted(dict.fromkeys(filled(row) for row in rows[:ROWS_SHOWN]))
+        problems.append(f"{label}: a page of map_count maps shows them in the first map_count of "
+                        f"{', '.join(SIDES)} (model and method each) and leaves the others empty; data rows "
+                        f"{format_rows(rows)} do not ({'; '.join(found)}).")
+
+
 def missing_values(frame, columns, label, problems):
     for column in columns:
         rows = np.flatnonzero(frame[column].isna().to_numpy())
@@ -371,22 +402,22 @@ def check_study_data(data):
         repeated_answers(complete, ("participant", "image", "model"), label["ratings"],
                          "the same participant rated the same image and model", problems)
 
-    sides = SIDES
-    method_columns = tuple(SIDE_METHODS.values()) + ("chosen_method",)
-    missing_values(choices, ("participant", "image", "dataset") + sides + ("chosen_model",) + method_columns,
-                   label["choices"], problems)
-    keys = map_keys(choices, [(side, SIDE_METHODS[side]) for side in sides] + [("chosen_model", "chosen_method")])
-    shown, chosen = keys[:, :3], keys[:, 3]
+    missing_values(choices, ("participant", "image", "dataset", "chosen_model", "chosen_method"), label["choices"],
+                   problems)
+    shown_sides(choices, label["choices"], problems)
+    keys = map_keys(choices, [(side, SIDE_METHODS[side]) for side in SIDES] + [("chosen_model", "chosen_method")])
+    shown, chosen = keys[:, :-1], keys[:, -1]
     rows = np.flatnonzero((chosen >= 0) & ~(shown == chosen[:, None]).any(axis=1))
     if len(rows):
-        problems.append(f"{label['choices']}: chosen_model is not one of left/middle/right in data rows "
-                        f"{format_rows(rows)}.")
-    twice = [(shown[:, i] >= 0) & (shown[:, i] == shown[:, j]) for i, j in ((0, 1), (0, 2), (1, 2))]
-    rows = np.flatnonzero(twice[0] | twice[1] | twice[2])
+        problems.append(f"{label['choices']}: chosen_model (with chosen_method) is not one of the maps shown "
+                        f"({'/'.join(SIDES)}) in data rows {format_rows(rows)}.")
+    twice = np.zeros(len(choices), dtype=bool)
+    for i, j in itertools.combinations(range(len(SIDES)), 2):
+        twice |= (shown[:, i] >= 0) & (shown[:, i] == shown[:, j])
+    rows = np.flatnonzero(twice)
     if len(rows):
-        problems.append(f"{label['choices']}: the same map (model and method) is shown twice (left/middle/right) in "
-                        f"data rows "
-                        f"{format_rows(rows)}.")
+        problems.append(f"{label['choices']}: the same map (model and method) is shown twice ({'/'.join(SIDES)}) in "
+                        f"data rows {format_rows(rows)}.")
     repeated_answers(choices.dropna(subset=["participant", "image"]), ("participant", "image"), label["choices"],
                      "the same participant chose for the same image", problems)
     choices["justification"] = strip_formula_guard(choices["justification"])
@@ -653,10 +684,13 @@ def as_conditions(data):
     cells = {(m, k): condition_name(m, k) for m in models for k in methods}
 
     def relabel(frame, model, method):
+        """The cells of a model and a method column; missing where the model is (a side the page left empty)."""
+        shown = frame[model].notna().to_numpy()
         pairs = zip(frame[model].astype(str), frame[method].astype(str))
-        labels = [cells.get(p, condition_name(*p)) for p in pairs]
-        order = list(cells.values()) + sorted(set(labels) - set(cells.values()))
-        return pd.Categorical(labels, categories=[c for c in order if c in set(labels)])
+        labels = [cells.get(p, condition_name(*p)) if filled else None for p, filled in zip(pairs, shown)]
+        present = set(labels) - {None}
+        order = list(cells.values()) + sorted(present - set(cells.values()))
+        return pd.Categorical(labels, categories=[c for c in order if c in present])
 
     ratings = data.ratings.copy()
     ratings["variant"] = ratings["model"]  # the factors stay: analysis.factorial reads variant and method

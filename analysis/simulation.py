@@ -12,16 +12,18 @@ import numpy as np
 import pandas as pd
 
 from studyapp.schema import (
-    APPENDED_COLUMNS, CHOICES_COLUMNS, CHOICES_FILE, DEFAULT_METHOD, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
+    CHOICES_COLUMNS, CHOICES_FILE, DEFAULT_METHOD, PARTICIPANTS_COLUMNS, PARTICIPANTS_FILE, RATINGS_COLUMNS, RATINGS_FILE,
 )
 from studyapp.schema import (
     LEARN, NO_MAP_CONDITION, OPTION_SEPARATOR, SIMULATION, STIMULI_COLUMNS, STIMULI_FILE, TASK_QUESTIONS,
     TASKS_COLUMNS, TASKS_FILE, TEST, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS, condition_name,
 )
+from studyapp.schema import SIDE_BY_SIDE_SLOTS
 
 CUTPOINTS = np.array([-1.5, -0.5, 0.5, 1.5])  # latent score -> answers 1..5
 DATASETS = ("fmnist", "cifar10")
 CLASS_NAMES = ("Sandal", "Shirt", "Bag", "Sneaker", "Coat")
+SIMULATED_MAPS = 3  # maps per side-by-side page: three of the models (both of two), as the first release showed
 JUSTIFICATIONS = ("clearer outline of the object", "less noise around the edges",
                   "highlights the parts I would look at", "the others look random")
 
@@ -37,7 +39,8 @@ def simulate_export(directory, participants, images=20, effects=None, participan
 
     Each rating is a latent normal score (the model's effect + the participant's offset [+ the image's
     offset] + noise) cut into 1..5, so ratings of one person (and of one image) are correlated as in a
-    real study. Every participant rates every image under every model, then chooses once per image.
+    real study. Every participant rates every image under every model, then chooses once per image among
+    SIMULATED_MAPS of the models shown side by side (both, with two models).
     """
     effects = effects or {"N": 0.0, "A": 0.0, "M2": 0.0}
     models = np.array(list(effects))
@@ -74,18 +77,20 @@ def simulate_export(directory, participants, images=20, effects=None, participan
     m = participants * images
     person = np.repeat(np.arange(participants), images)
     image = np.tile(np.arange(images), participants)
-    order = np.argsort(rng.random((m, k)), axis=1)[:, :3]
+    maps = min(k, SIMULATED_MAPS)
+    order = np.argsort(rng.random((m, k)), axis=1)[:, :maps]
     weights = np.array([(choice_weights or {}).get(name, 1.0) for name in models])
     shown_weights = weights[order]
     cumulative = np.cumsum(shown_weights / shown_weights.sum(axis=1, keepdims=True), axis=1)
-    picked = (rng.random(m)[:, None] > cumulative).sum(axis=1).clip(max=2)
+    picked = (rng.random(m)[:, None] > cumulative).sum(axis=1).clip(max=maps - 1)
+    sides = SIDE_BY_SIDE_SLOTS[:maps]
     pd.DataFrame({
         "participant": names[person], "image": image_names[image], "dataset": image_dataset[image],
-        "class_name": image_class[image], "left": models[order[:, 0]], "middle": models[order[:, 1]],
-        "right": models[order[:, 2]], "chosen_model": models[order[np.arange(m), picked]],
+        "class_name": image_class[image], **{side: models[order[:, i]] for i, side in enumerate(sides)},
+        "chosen_model": models[order[np.arange(m), picked]],
         "justification": np.array(JUSTIFICATIONS)[rng.integers(0, len(JUSTIFICATIONS), m)],
         "rt_ms": rng.integers(2000, 30000, m), "answered_at": iso_times(person * 900 + 700 + image * 10),
-        **{column: DEFAULT_METHOD for column in APPENDED_COLUMNS[CHOICES_FILE] if column.endswith("_method")},
+        **{f"{side}_method": DEFAULT_METHOD for side in sides}, "chosen_method": DEFAULT_METHOD, "map_count": maps,
     }).reindex(columns=list(CHOICES_COLUMNS)).to_csv(directory / CHOICES_FILE, index=False)
 
     write_participants(directory / PARTICIPANTS_FILE, names, rng)

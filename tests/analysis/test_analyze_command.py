@@ -290,6 +290,10 @@ def set_cell(path, row, column, value):
     frame.to_csv(path, index=False)
 
 
+NOT_SHOWN = ("choices.csv): chosen_model (with chosen_method) is not one of the maps shown (left/middle/right/fourth) "
+             "in data rows ")
+SIDES_RULE = ("choices.csv): a page of map_count maps shows them in the first map_count of left, middle, right, "
+              "fourth (model and method each) and leaves the others empty; data rows ")
 BAD_INPUTS = {
     "missing column": (lambda e: pd.read_csv(e["ratings"]).drop(columns="trust").to_csv(e["ratings"], index=False),
                        [], ["ratings (", "ratings.csv): missing column(s) trust"]),
@@ -319,11 +323,20 @@ BAD_INPUTS = {
                        ["ratings.csv): 'trial' must hold whole numbers >= 1; data rows 2 hold 'A'"]),
     "missing file": (lambda e: Path(e["ratings"]).unlink(), [], ["ratings.csv): cannot read the file"]),
     "choice not shown": (lambda e: set_cell(e["choices"], 2, "right", "G") or set_cell(e["choices"], 3, "chosen_model",
-                         "G"), [], ["choices.csv): chosen_model is not one of left/middle/right in data rows 3"]),
+                         "G"), [], [NOT_SHOWN + "3."]),
     "unknown chosen model": (lambda e: set_cell(e["choices"], 4, "chosen_model", "X"), [],
-                             ["choices.csv): chosen_model is not one of left/middle/right in data rows 4"]),
+                             [NOT_SHOWN + "4."]),
     "chosen method not shown": (lambda e: set_cell(e["choices"], 2, "chosen_method", "IG"), [],
-                                ["choices.csv): chosen_model is not one of left/middle/right in data rows 2"]),
+                                [NOT_SHOWN + "2."]),
+    "map count of fewer maps": (lambda e: set_cell(e["choices"], 3, "map_count", "2"), [],
+                                [SIDES_RULE + "3 do not (map_count 2 with left, middle, right)."]),
+    "a fourth map on a page of three": (lambda e: set_cell(e["choices"], 2, "fourth", "G") or set_cell(
+        e["choices"], 2, "fourth_method", "VG"), [], [SIDES_RULE + "2 do not (map_count 3 with left, middle, right, "
+                                                      "fourth)."]),
+    "a side without its method": (lambda e: set_cell(e["choices"], 5, "right_method", ""), [],
+                                  [SIDES_RULE + "5 do not (map_count 3 with left, middle, right (no method))."]),
+    "map count out of range": (lambda e: set_cell(e["choices"], 4, "map_count", "1"), [],
+                               ["choices.csv): 'map_count' must hold whole numbers 2-4; data rows 4 hold '1'"]),
     "unlisted participant": (lambda e: rewrite(e["participants"], lambda lines: lines[:1] + lines[2:]), [],
                              ["ratings.csv): participant(s) not listed in participants (", "data rows 1, 2, 3"]),
     "attention tally": (lambda e: set_cell(e["participants"], 2, "attention_passed", "3"), [],

@@ -13,7 +13,7 @@ from scipy import stats as sp
 from statsmodels.discrete.conditional_models import ConditionalLogit
 
 from analysis import choices
-from analysis.loading import read_export
+from analysis.loading import SIDES, read_export
 from analysis.pipeline import Options, run_analysis
 from tests.helpers.exports import METHODS_DEMO, methods_demo_export
 
@@ -22,8 +22,8 @@ def choice_frame(rows):
     frame = pd.DataFrame(rows, columns=["participant", "dataset", "chosen_model", "justification"])
     frame["image"] = [f"img-{i}" for i in range(len(frame))]
     frame["class_name"] = "Bag"
-    frame["left"], frame["middle"], frame["right"] = "N", "A", "M2"
-    for column in ("participant", "image", "dataset", "class_name", "left", "middle", "right", "chosen_model"):
+    frame["left"], frame["middle"], frame["right"], frame["fourth"] = "N", "A", "M2", None  # pages of three maps
+    for column in ("participant", "image", "dataset", "class_name", *SIDES, "chosen_model"):
         frame[column] = frame[column].astype("category")
     return frame
 
@@ -187,13 +187,14 @@ def test_the_report_says_the_sets_and_prints_no_number_across_them(methods_demo)
 
 
 def partial_frame(pages):
-    """Choices of pages that show two or three cells (an empty side: a page of two), each (shown..., chosen)."""
+    """Choices of pages that show two to four cells (the sides after the page's last map empty), each
+    (shown..., chosen)."""
     rows = []
     for i, (*shown, chosen) in enumerate(pages):
-        sides = dict(zip(("left", "middle", "right"), shown + [None] * (3 - len(shown))))
+        sides = dict(zip(SIDES, shown + [None] * (len(SIDES) - len(shown))))
         rows.append({"participant": f"p{i % 4}", "image": f"img-{i}", "dataset": "fmnist", **sides,
                      "chosen_model": chosen})
-    frame = pd.DataFrame(rows, columns=["participant", "image", "dataset", "left", "middle", "right", "chosen_model"])
+    frame = pd.DataFrame(rows, columns=["participant", "image", "dataset", *SIDES, "chosen_model"])
     return frame.astype("category")
 
 
