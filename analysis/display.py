@@ -503,25 +503,25 @@ def task_tables(analysis):
         "task_by_model_correct.csv"))
     if "task_condition_model" in t:
         fits = t["task_condition_model"]
-        gee = fits["fit"].iloc[0] == tasks.GEE_FIT
+        failed = fits[~fits["converged"].astype(bool)].drop_duplicates([*tasks.UNIT, "model"])
         shown.append(DisplayTable(
-            "Condition model: " + ("participant-clustered GEE logistic (in place of the mixed model)" if gee
-                                   else "logistic mixed model"),
-            ("The logistic mixed model correct ~ condition + (1 | participant) + (1 | image) is not fitted in this "
-             "version; in its place, correct ~ condition by a " if gee else "correct ~ condition + (1 | participant) "
-             "+ (1 | image) by ") + fits["fit"].iloc[0]
-            + (": it allows for a participant's answers being alike, not for an image's, so read its p-values as "
-               "those of the participants only." if gee else ".")
-            + " Per block, question and model, the control the reference; estimate: log odds ratio of a right "
-              f"answer against the reference, with z, p and a Wald 95% interval. * marks p < {alpha}.",
-            ["Block and question", "Condition", "Reference", "Log OR", "SE", "z", "p", "95% CI", "Odds ratio",
-             "Answers", "Converged"],
+            f"Condition model: {tasks.GLMM_NAME}",
+            "correct ~ condition + (1 | participant) + (1 | image) per block, question and model, the model's "
+            f"{NO_MAP_CONDITION} control the reference: a logistic generalized linear mixed model, participants and "
+            "images both random samples, fitted by the Laplace approximation as R's lme4::glmer fits it with nAGQ "
+            "= 1 (analysis/clmm.py, checked against R in the test suite). Odds ratio: how much higher the odds of a "
+            "right answer are in the condition than in the reference (> 1: the maps helped); Wald "
+            f"{fits['confidence'].iloc[0]:.0%} intervals and z tests from the Hessian at the optimum; the variances of the "
+            "participants' and the images' random intercepts on the logit scale (the logistic residual's is "
+            f"pi^2/3 = 3.29). * marks p < {alpha}."
+            + "".join(f" It did not converge for {tasks.unit_label(r['block'], r['task'], r['phase'], r['question'])}"
+                      f", {r['model']} ({r['fit_message']}): no numbers are shown for it."
+                      for _, r in failed.iterrows()),
+            ["Block and question", "Condition", "Reference", *ODDS_RATIO_HEADER, "Answers", "Participant variance",
+             "Image variance", "Converged"],
             task_rows(fits, lambda r: [
-                tasks.arm_label(r["model"], r["reference"]), format_number(r.get("estimate"), 3),
-                format_number(r.get("se"), 3), format_number(r.get("z")),
-                format_p(r.get("p")) + mark(r.get("p"), alpha),
-                interval(r.get("ci_low"), r.get("ci_high"), 3), format_number(r.get("odds_ratio"), 3),
-                f"{r['n_answers']:,}", "yes" if r["converged"] else f"NO ({r['note']}): do not read its numbers"]),
+                tasks.arm_label(r["model"], r["reference"]), *odds_ratio_cells(r, alpha), f"{r['n_answers']:,}",
+                format_number(r["participant_variance"], 3), format_number(r["image_variance"], 3), fit_state(r)]),
             "task_condition_model.csv"))
     shown.append(DisplayTable(
         "Confidence and correctness (calibration)",
@@ -573,6 +573,10 @@ def task_lines(analysis):
         "log-linear correction (Hautus 1995).",
         f"Bootstrap intervals resample participants within each condition (seed {analysis.options.seed}; each "
         "row's stream in its table's CSV), so they are reproducible.",
+        "Condition model: " + (f"the {tasks.GLMM_NAME}, correct ~ condition + (1 | participant) + (1 | image) per "
+                               "block, question and model, with odds ratios of a right answer against the model's "
+                               "control and Wald intervals; a fit that did not converge shows no numbers."
+                               if analysis.options.mixed_model else "not fitted for this report (--no-mixed)."),
     ]
 
 

@@ -31,7 +31,7 @@ from analysis.stats import DEFAULT_ZERO_METHOD, model_pairs
 from saliency.files import json_ready
 from studyapp import randomization
 from analysis.simulation import TaskBlock, simulate_tasks, task_arms
-from analysis.tasks import GEE_NAME
+from analysis.tasks import GLMM_NAME
 from studyapp import simulation
 from studyapp.schema import FACTORIAL_POWER_COLUMNS, NO_MAP_CONDITION, POWER_COLUMNS, SIMULATION, condition_name
 from studyapp.simulation import likert_answers, parse_model_values
@@ -57,7 +57,7 @@ FACTOR_TESTS = {
 TASK_TESTS = {
     "utility_mannwhitney": ("task_utility", "p_mannwhitney_holm", "Utility: Mann-Whitney U (Holm)"),
     "utility_welch": ("task_utility", "p_welch_holm", "Utility: Welch's t (Holm)"),
-    "condition_model": ("task_condition_model", "p", f"Condition model ({GEE_NAME})"),
+    "condition_model": ("task_condition_model", "p", f"Condition model ({GLMM_NAME})"),
 }
 MAIN_EFFECT = "main effect"
 TARGET_POWER = 0.8

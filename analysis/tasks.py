@@ -1,12 +1,14 @@
 """Tasks with a right answer (issue 29): accuracy, utility against the no-map control, reliance and d', HIVE's
-split by the model's correctness, the condition model, calibration and the metrics of the maps that helped.
+split by the model's correctness, the condition model (the logistic GLMM of analysis/clmm.py), calibration and
+the metrics of the maps that helped.
 
 A *unit* is one question of one block in one phase (UNIT): answers of different units are never pooled. An *arm*
 is a condition of a model (ARM): a `none` participant judges the answers of one model, so each model's control is
 its own arm and an explanation condition is compared with the control of its own model (utility as Colin, Fel et
 al. 2022 define it needs that model's errors). Each participant is one unit of the between-participants tests.
 
-Every test statistic, p-value and interval comes from scipy.stats or statsmodels; this module arranges the data.
+Every test statistic, p-value and interval comes from scipy.stats, statsmodels or analysis.clmm (equal to R's
+glmer, tested against R); this module arranges the data.
 Bootstrap intervals resample participants within each arm (scipy.stats.bootstrap, percentile method), each
 interval seeded by numpy default_rng([seed, table stream, row]) so that any one of them can be recomputed alone.
 """
@@ -15,13 +17,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+from analysis import clmm
 from analysis.explanations import spearman
 from analysis.loading import order_methods, order_models
+from analysis.ordinal import fit_columns, odds_ratio_columns
 from analysis.stats import DEFAULT_ZERO_METHOD, holm, signed_rank_test
 from studyapp.schema import (
     LEARN, METRIC_NAMES, NO_MAP_CONDITION, PHASES, QUESTIONS, VERIFICATION, VERIFICATION_OPTIONS,
@@ -35,11 +37,11 @@ BOOTSTRAP_RESAMPLES = 9999  # scipy.stats.bootstrap's default
 STREAMS = {"accuracy": 1, "utility_difference": 2, "utility_ratio": 3, "verification": 4}
 # The log-linear correction of hit and false-alarm rates (Hautus 1995): add 0.5 to each count, 1 to each total.
 LOG_LINEAR_ADD = 0.5
-# The condition model's estimator. analysis/clmm.py (issue 28: the logistic GLMM by Laplace, as R's glmer) takes
-# its place in condition_effects; until then the participant-clustered GEE logistic of statsmodels.
-GEE_NAME = "GEE logistic"
-GEE_FIT = (f"{GEE_NAME} (statsmodels GEE, Binomial family, exchangeable working correlation within participant, "
-           "robust sandwich SEs)")
+# The condition model (issue 28 and 29): the logistic GLMM, fitted by analysis/clmm.py as glmer fits it.
+CONDITION_FORMULA = "correct ~ condition"  # + (1 | participant) + (1 | image): clmm.GROUPS, always
+GLMM_NAME = "logistic GLMM (Laplace, as glmer nAGQ = 1)"
+GLMM_FIT = ("logistic GLMM correct ~ condition + (1 | participant) + (1 | image), Laplace approximation as "
+            "lme4::glmer(nAGQ = 1) fits it (analysis/clmm.py)")
 
 
 def with_chance(answers):
@@ -298,41 +300,22 @@ def by_model_correct(answers, zero_method=DEFAULT_ZERO_METHOD):
     return in_report_order(pd.DataFrame(rows), arm_order(answers)) if rows else pd.DataFrame()
 
 
-def gee_logistic(answers, conditions, reference):
-    """correct ~ condition, a logistic GEE with the participants as clusters (statsmodels GEE, Binomial,
-    exchangeable): one row per non-reference condition, its log odds ratio against `reference` with a robust SE,
-    z, p and a Wald interval. Conditions where every answer is right (or wrong) separate: no fit, and a note."""
-    extreme = [c for c in conditions if answers.loc[answers["condition"] == c, "correct"].nunique() < 2]
-    others = [c for c in conditions if c != reference]
-    base = {"fit": GEE_FIT, "reference": reference, "n_answers": len(answers),
-            "n_participants": answers["participant"].nunique(), "n_images": answers["image"].nunique()}
-    if extreme:
-        note = f"not fitted: every answer in {', '.join(extreme)} is right or every one is wrong (separation)"
-        return [base | {"condition": c, "converged": False, "note": note} for c in others]
-    exog = np.column_stack([np.ones(len(answers))] + [(answers["condition"] == c).to_numpy(np.float64)
-                                                      for c in others])
-    groups = pd.factorize(answers["participant"])[0]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        warnings.simplefilter("always", PerfectSeparationWarning)
-        model = sm.GEE(answers["correct"].to_numpy(np.float64), exog, groups=groups, family=sm.families.Binomial(),
-                       cov_struct=sm.cov_struct.Exchangeable())
-        result = model.fit()
-    trouble = sorted({str(w.message).split("\n")[0] for w in caught
-                      if issubclass(w.category, (ConvergenceWarning, PerfectSeparationWarning))})
-    low, high = result.conf_int(alpha=1 - CONFIDENCE).T
-    return [base | {"condition": c, "estimate": float(result.params[i]), "se": float(result.bse[i]),
-                    "z": float(result.tvalues[i]), "p": float(result.pvalues[i]), "ci_low": float(low[i]),
-                    "ci_high": float(high[i]), "odds_ratio": float(np.exp(result.params[i])),
-                    "converged": not trouble, "note": "; ".join(trouble)}
-            for i, c in enumerate(others, start=1)]
-
-
 def condition_effects(answers, conditions, reference):
-    """The condition model correct ~ condition + (1 | participant) + (1 | image) of one unit and model: a row per
-    condition against `reference`. Until analysis/clmm.py lands, the participant-clustered GEE logistic stands in
-    (its rows name their estimator in `fit`); swapping the estimator is this one line."""
-    return gee_logistic(answers, conditions, reference)
+    """The condition model correct ~ condition + (1 | participant) + (1 | image) of one unit and model, the logistic
+    GLMM by Laplace (clmm.fit_binary_mixed, as glmer with nAGQ = 1): one row per condition against `reference`, its
+    odds ratio of a right answer with a Wald interval, z and p, and the fit's variances, log-likelihood and
+    convergence. Rows of a fit that did not converge hold no numbers and say why (e.g. a condition where every
+    answer is right: separation, an infinite odds ratio)."""
+    others = [c for c in conditions if c != reference]
+    frame = pd.DataFrame({"correct": answers["correct"].to_numpy(np.int64),
+                          "condition": pd.Categorical(answers["condition"], categories=[reference, *others]),
+                          **{group: answers[group].to_numpy() for group in clmm.GROUPS}})
+    fit = clmm.fit_binary_mixed(frame, CONDITION_FORMULA)
+    base = {"fit": GLMM_FIT, "reference": reference, "n_answers": fit.n_observations,
+            "n_participants": fit.n_participants, "n_images": fit.n_images}
+    unit = np.eye(len(fit.terms))
+    return [base | {"condition": c} | odds_ratio_columns(fit.contrast(unit[fit.terms.index(f"condition[T.{c}]")]))
+            | fit_columns(fit) for c in others]
 
 
 def condition_model(answers):

@@ -6,17 +6,16 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import stats as sp
 from sklearn.metrics import roc_auc_score
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import tasks
+from analysis import clmm, tasks
 from analysis.loading import read_export
 from analysis.simulation import TaskBlock, simulate_task_export, simulate_tasks, task_arms
 from studyapp.schema import TASKS_COLUMNS
+from tests.analysis.r_reference import generate
 
 BLOCKS = (TaskBlock("distinction", 8, ask_true_class=True), TaskBlock("simulation", 12, learn_pages=4),
           TaskBlock("verification", 16, options=2))
@@ -140,20 +139,68 @@ def test_accuracy_where_the_model_is_right_and_wrong_equals_scipy(study):
             assert row["p_wilcoxon"] == pytest.approx(sp.wilcoxon(gaps, zero_method="pratt").pvalue, rel=1e-10)
 
 
-def test_condition_model_equals_a_direct_statsmodels_gee(study):
+def direct_glmm(data, reference):
+    """glmer(correct ~ condition + (1|participant) + (1|image), binomial) by analysis.clmm, `reference` first."""
+    others = sorted(set(data["condition"]) - {reference})
+    frame = data.assign(condition=pd.Categorical(data["condition"], categories=[reference, *others]))
+    return clmm.fit_binary_mixed(frame, "correct ~ condition")
+
+
+def check_against(row, fit, condition):
+    """A condition_model row against the direct fit's coefficient of `condition`."""
+    effects = fit.fixed_effects().set_index("term").loc[f"condition[T.{condition}]"]
+    assert fit.converged and row["converged"] and row["fit_message"] == fit.message
+    assert (row["log_odds_ratio"], row["se"], row["z"], row["p"]) == pytest.approx(
+        (effects["estimate"], effects["se"], effects["z"], effects["p"]), rel=1e-9)
+    assert (row["odds_ratio"], row["or_ci_low"], row["or_ci_high"]) == pytest.approx(
+        tuple(np.exp([effects["estimate"], effects["ci_low"], effects["ci_high"]])), rel=1e-9)
+    assert (row["participant_variance"], row["image_variance"], row["log_likelihood"]) == pytest.approx(
+        (fit.variances["participant"], fit.variances["image"], fit.log_likelihood), rel=1e-9)
+    assert (row["n_answers"], row["n_participants"], row["n_images"]) == (
+        fit.n_observations, fit.n_participants, fit.n_images)
+
+
+def test_condition_model_is_the_logistic_glmm_of_each_unit_and_model_against_its_control(study):
     table, raw = study["tables"]["task_condition_model"], study["raw"]
-    assert set(table["fit"]) == {tasks.GEE_FIT} and table["converged"].all()
+    assert set(table["fit"]) == {tasks.GLMM_FIT} and table["converged"].all()
     assert sorted(set(zip(table["model"], table["condition"]))) == [("A", "A×IG"), ("A", "A×VG"), ("N", "N×VG")]
+    assert "learn" not in set(table["phase"]) and len(table) == 3 * 4
     for (block, phase, question, model), rows in table.groupby(["block", "phase", "question", "model"]):
         data = raw[(raw["block"] == block) & (raw["phase"] == phase) & (raw["question"] == question)
                    & (raw["model"] == model)]
-        fit = smf.gee("correct ~ C(condition, Treatment('none'))", "participant", data,
-                      family=sm.families.Binomial(), cov_struct=sm.cov_struct.Exchangeable()).fit()
+        fit = direct_glmm(data, "none")
         for _, row in rows.iterrows():
-            term = f"C(condition, Treatment('none'))[T.{row['condition']}]"
-            assert (row["estimate"], row["se"], row["p"]) == pytest.approx(
-                (fit.params[term], fit.bse[term], fit.pvalues[term]), rel=1e-6)
-            assert row["reference"] == "none" and row["n_answers"] == len(data)
+            assert row["reference"] == "none"
+            check_against(row, fit, row["condition"])
+
+
+def test_condition_model_on_the_r_reference_task_equals_the_fit_that_equals_glmer():
+    """tests/analysis/r_reference/tasks.csv, the right/wrong task that test_clmm.py fits with R's glmer: the
+    report's condition model of it (its conditions as one model's: none, N×VG, N×IG) is the direct fit, which
+    equals glmer's to the issue's tolerances (test_clmm.py, with R)."""
+    reference = pd.read_csv(generate.FOLDER / "tasks.csv")
+    named = {"none": "none", "N_VG": "N×VG", "M2_VG": "N×IG"}
+    answers = reference.assign(
+        condition=reference["condition"].map(named), model="N", method=reference["condition"].map(
+            {"none": "", "N_VG": "VG", "M2_VG": "IG"}), block=1, task="verification", phase="", question="accept")
+    table = tasks.condition_model(answers)
+    assert list(table["condition"]) == ["N×VG", "N×IG"] and set(table["reference"]) == {"none"}
+    fit = clmm.fit_binary_mixed(reference.assign(condition=pd.Categorical(
+        reference["condition"], categories=list(generate.CONDITIONS))), "correct ~ condition")
+    for (_, row), condition in zip(table.iterrows(), ("N_VG", "M2_VG")):
+        check_against(row, fit, condition)
+
+
+def test_a_condition_model_that_does_not_converge_says_so_and_holds_no_numbers(study):
+    raw = study["raw"]
+    unit = raw[(raw["block"] == 3) & (raw["model"] == "N")].assign(n_options=2)
+    unit.loc[unit["condition"] == "N×VG", "correct"] = 1  # every answer right: the odds ratio is infinite
+    (row,) = tasks.condition_model(unit).to_dict("records")
+    assert not row["converged"] and row["fit_message"].startswith("did not converge: ")
+    assert "condition[T.N×VG]" in row["fit_message"]
+    numbers = ("log_odds_ratio", "se", "z", "p", "odds_ratio", "or_ci_low", "or_ci_high", "participant_variance",
+               "image_variance", "log_likelihood")
+    assert all(np.isnan(row[name]) for name in numbers)
 
 
 def test_calibration_auc_equals_pair_counting_and_sklearn(study):

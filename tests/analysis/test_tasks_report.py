@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from analysis import tasks
 from analysis.loading import from_export_frames, read_export
 from analysis.pipeline import Options, run_analysis
 from analysis.simulation import TaskBlock, simulate_export, simulate_task_export, simulate_tasks
@@ -88,7 +89,7 @@ def test_a_study_of_task_blocks_only_gets_the_task_section_and_the_accuracy_figu
                       "Utility against the no-map control (Colin, Fel et al. 2022)",
                       "Verification: the team against the AI alone, reliance and sensitivity",
                       "Accuracy where the model is right and where it is wrong (HIVE)",
-                      "Condition model: participant-clustered GEE logistic (in place of the mixed model)",
+                      f"Condition model: {tasks.GLMM_NAME}",
                       "Confidence and correctness (calibration)", "Explanation metrics and task accuracy",
                       "log-linear correction (Hautus 1995", "Task answers: "):
             assert title in text
@@ -108,7 +109,9 @@ def test_no_mixed_leaves_the_condition_model_out_and_the_seed_moves_the_bootstra
     analyze(*task_args(export), "--no-mixed", "--seed", "9")
     data = results(export["out"])
     assert "task_condition_model" not in data and "task_utility" in data
-    assert "Condition model" not in (export["out"] / "report.md").read_text()
+    markdown = (export["out"] / "report.md").read_text()
+    assert "Condition model: not fitted for this report (--no-mixed)." in markdown
+    assert "### Condition model" not in markdown
     assert {row["seed"] for row in data["task_accuracy"]} == {9}
     again = export["out"].parent / "seed-0"
     analyze(*task_args(export | {"out": again}), "--no-mixed")
@@ -116,6 +119,49 @@ def test_no_mixed_leaves_the_condition_model_out_and_the_seed_moves_the_bootstra
     assert all(zero["accuracy"] == nine["accuracy"] for zero, nine in pairs)
     assert any((zero["bootstrap_low"], zero["bootstrap_high"]) != (nine["bootstrap_low"], nine["bootstrap_high"])
                for zero, nine in pairs)
+
+
+def condition_model_line(row):
+    """The report.md table row of a condition_model row (results.json), formatted as the report formats it."""
+    arm = "none (N)" if row["condition"] == "none" else row["condition"]
+    unit = tasks.unit_label(row["block"], row["task"], row["phase"], row["question"])
+    if not row["converged"]:
+        return f"| {unit} | {arm} | none ({row['model']}) | not converged | n/a | n/a | n/a | n/a | {row['n_answers']} |"
+    star = " *" if row["p"] < 0.05 else ""
+    return (f"| {unit} | {arm} | none ({row['model']}) | {row['odds_ratio']:.2f} | [{row['or_ci_low']:.2f}, "
+            f"{row['or_ci_high']:.2f}] | {row['log_odds_ratio']:.3f} | {row['se']:.3f} | {row['p']:.2E}{star} | "
+            f"{row['n_answers']} | {row['participant_variance']:.3f} | {row['image_variance']:.3f} | yes")
+
+
+def test_the_condition_model_is_the_logistic_glmm_and_the_report_prints_results_json(export):
+    analyze(*task_args(export))
+    rows = results(export["out"])["task_condition_model"]
+    assert len(rows) == 4 and {r["fit"] for r in rows} == {tasks.GLMM_FIT} and all(r["converged"] for r in rows)
+    table = pd.read_csv(export["out"] / "tables" / "task_condition_model.csv", keep_default_na=False)
+    assert table["odds_ratio"].to_numpy() == pytest.approx([r["odds_ratio"] for r in rows], rel=1e-12)
+    markdown = (export["out"] / "report.md").read_text()
+    for row in rows:
+        assert condition_model_line(row) in markdown
+        assert row["odds_ratio"] == pytest.approx(np.exp(row["log_odds_ratio"]))
+    assert "Laplace approximation as R's lme4::glmer fits it with nAGQ = 1" in markdown
+    assert "Condition model: the logistic GLMM (Laplace, as glmer nAGQ = 1), correct ~ condition + " in markdown
+    assert "GEE" not in markdown and "GEE" not in (export["out"] / "report.html").read_text()
+
+    # One condition right on every verification answer: that fit cannot converge, and the report says so.
+    answers = pd.read_csv(export["tasks"], dtype=str, keep_default_na=False)
+    always = (answers["task"] == "verification") & (answers["condition"] == "N×VG")
+    answers.loc[always, "answer"] = answers.loc[always, "correct_answer"]
+    answers.loc[always, "correct"] = "1"
+    answers.to_csv(export["tasks"], index=False)
+    analyze(*task_args(export))
+    rows = results(export["out"])["task_condition_model"]
+    failed = [r for r in rows if not r["converged"]]
+    assert [r["task"] for r in failed] == ["verification"] and failed[0]["odds_ratio"] is None
+    markdown = (export["out"] / "report.md").read_text()
+    assert condition_model_line(failed[0]) in markdown
+    assert (f"It did not converge for Block 3, verification: accept, N ({failed[0]['fit_message']}): no numbers "
+            "are shown for it.") in markdown
+    assert failed[0]["fit_message"].startswith("did not converge: the data carry almost no information on ")
 
 
 def test_ratings_and_tasks_of_one_study_get_both_sections(tmp_path):
