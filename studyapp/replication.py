@@ -1,9 +1,9 @@
 """What a replication package takes from a study on its instance; analysis/package.py lays the package out.
 
-- The data: the export's shareable files (ratings, choices, participants, stimuli) of the participants whose
-  answers are kept. recruitment.csv and review.csv (the platform IDs) are never among them; withdrawn and erased
-  participants and researchers' previews are left out; the justifications are kept, as the report keeps them,
-  unless asked to leave them out.
+- The data: the export's shareable files (ratings, choices, participants, stimuli, and tasks where the study has
+  task answers) of the participants whose answers are kept. recruitment.csv, review.csv and bonus.csv (the platform
+  IDs) are never among them; withdrawn and erased participants and researchers' previews are left out; the
+  justifications are kept, as the report keeps them, unless asked to leave them out.
 - The materials: the study file (without its ending codes), every stimulus PNG of the study with a manifest of
   its SHA-256 and what made it (the checkpoints' hashes and training settings, or the imported maps' names), each
   consent version's text, and one HTML snapshot of each page type as a participant sees it.
@@ -30,10 +30,13 @@ from saliency import rendering
 from saliency.files import file_sha256
 
 from . import randomization, readiness, studyfile
-from .export import choices_frame, participants_frame, ratings_frame, stimuli_frame
+from .export import export_frames
 from .models import AttentionFailureEnding, Outcome, Participant, Trial
 from .rehearsal import Rehearsal, default_host
-from .schema import CHOICES_FILE, DELETED_OUTCOMES, PARTICIPANTS_FILE, RATINGS_FILE, STIMULI_FILE, image_id
+from .schema import (
+    CHOICES_FILE, DELETED_OUTCOMES, PARTICIPANTS_FILE, RATINGS_FILE, SIDE_BY_SIDE_SLOTS, STIMULI_FILE, TASKS_FILE,
+    image_id,
+)
 from .simulation import AnswerModel
 
 # The page types a participant meets, in the order they meet them; a study without attention checks or
@@ -44,21 +47,27 @@ STEP_PAGES = {"studyapp:consent": "consent", "studyapp:instructions": "instructi
 TRIAL_PAGES = {Trial.Kind.RATING: "rating", Trial.Kind.ATTENTION: "attention_check", Trial.Kind.CHOICE: "choice"}
 CODE_LEFT_OUT = "[code left out]"
 MIN_SECRET_LENGTH = 8  # shorter IDs (SONA's numbers) cannot be told from the data's numbers; no column holds one
+# The export files a package shares. recruitment.csv, review.csv and bonus.csv carry platform IDs (personal data:
+# never shared); balance.csv is the design's bookkeeping, which the study file and the answers already give.
+SHARED_FILES = (RATINGS_FILE, CHOICES_FILE, PARTICIPANTS_FILE, STIMULI_FILE, TASKS_FILE)
 STIMULUS_MANIFEST_COLUMNS = ("image", "dataset", "class_name", "model", "method", "image_file", "image_sha256",
                              "map_file", "map_sha256", "predicted_class", "confidence", "preset", "checkpoint",
                              "shown")
 
 
 def shared_frames(study, without_justifications=False):
-    """{export file name: frame} of the four shareable files, for the participants whose answers are kept."""
-    participants = participants_frame(study)
+    """{export file name: frame} of the export's shareable files (SHARED_FILES), for the participants whose answers
+    are kept; tasks.csv only where the study has task answers."""
+    frames = {name: frame for name, frame in export_frames(study).items() if name in SHARED_FILES}
+    participants = frames[PARTICIPANTS_FILE]
     kept = ~participants["outcome"].isin(DELETED_OUTCOMES)
-    choices = choices_frame(study)
+    frames[PARTICIPANTS_FILE] = participants[kept.to_numpy()].reset_index(drop=True)
     if without_justifications:
+        choices = frames[CHOICES_FILE]
         choices["justification"] = pd.Series("", index=choices.index, dtype="string")
-    return {RATINGS_FILE: ratings_frame(study), CHOICES_FILE: choices,
-            PARTICIPANTS_FILE: participants[kept.to_numpy()].reset_index(drop=True),
-            STIMULI_FILE: stimuli_frame(study)}
+    if TASKS_FILE in frames and not len(frames[TASKS_FILE]):
+        del frames[TASKS_FILE]
+    return frames
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ def shown_stimuli(study):
     """Ids of the study's stimuli that a kept participant's page showed (previews and deleted people left out)."""
     trials = Trial.objects.filter(participant__study=study, participant__is_preview=False, shown_at__isnull=False)
     shown = set()
-    for column in ("stimulus", "left", "middle", "right"):
+    for column in ("stimulus", *SIDE_BY_SIDE_SLOTS):
         shown |= set(trials.exclude(**{f"{column}__isnull": True}).values_list(f"{column}_id", flat=True))
     return shown
 
@@ -122,9 +131,12 @@ def generation_provenance(manifest, checkpoints):
         })
     imported = manifest[manifest["preset"] == ""]
     return {
-        "rendering": {"display_size": rendering.DISPLAY_SIZE, "colormap": rendering.COLORMAP,
+        "rendering": {"display_size": rendering.DISPLAY_SIZE, "colormaps": dict(rendering.COLORMAPS),
                       "clip_percentile": rendering.CLIP_PERCENTILE,
-                      "rule": "each map divided by its 99th percentile and clipped to [0, 1] (saliency.rendering)"},
+                      "rule": "each map drawn as its stimulus records (stimuli.csv's rendering and scaling): its "
+                              "range the 99th percentile of the values shown (of |value| for absolute and "
+                              "diverging), the map's own or shared by one image's maps of one method, values beyond "
+                              "it clipped (saliency.rendering)"},
         "generated": {
             "command": "manage.py generate_stimuli (saliency/stimuli.py)",
             "seed_note": "generate_stimuli's --seed trains the models, chooses the images and draws the metrics' "

@@ -14,15 +14,24 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Q
+from django.test import RequestFactory
 
-from analysis import package
+from analysis import package, tasks
+from analysis.management.commands.package import package_parts, render_report
+from analysis.pipeline import Options
+from analysis.simulation import TaskBlock, simulate_tasks
 from studyapp import decisions, participation, pilot, replication
+from studyapp.export import export_frames
 from studyapp.models import ChoiceResponse, Outcome, Participant
-from studyapp.schema import DELETED_OUTCOMES
+from studyapp.schema import (
+    BONUS_FILE, CHOICES_FILE, DELETED_OUTCOMES, PARTICIPANTS_FILE, RATINGS_FILE, RECRUITMENT_FILE, REVIEW_FILE,
+    STIMULI_FILE, TASKS_FILE,
+)
 from studyapp.rehearsal import Rehearsal
 from studyapp.simulation import AnswerModel
 
@@ -37,11 +46,17 @@ def run(*args, **options):
     return out.getvalue()
 
 
-@pytest.fixture
-def simulated(study_factory):
+def console_request(user):
+    """A request of `user` on the console, as decisions.decide takes it (the access log keeps who decided)."""
+    request = RequestFactory().post("/dashboard/")
+    request.user = user
+    return request
+
+
+def simulated_study(study_factory, images=3, slug="pilot-2"):
     """A Prolific study run by simulated participants with platform IDs, one of them excluded with a reason, one
     withdrawn, one erased, a researcher's preview, and a justification that names a person."""
-    study = study_factory(images=3, comparison_count=2, slug="pilot-2", recruitment_source="prolific",
+    study = study_factory(images=images, comparison_count=2, slug=slug, recruitment_source="prolific",
                           completion_code="PROLIFIC-CODE-7Q")
     run("simulate_participants", study=study.slug, count=9, seed=0, means="N=1.8,A=3,M2=4.2", sd=0.8,
         choice_weights="N=1,A=2,M2=6")
@@ -53,12 +68,17 @@ def simulated(study_factory):
     participation.erase(people[7], Outcome.WITHDRAWN)
     participation.erase(people[8], Outcome.ERASED)
     researcher = get_user_model().objects.create_user("researcher-ann", password="x")
-    decisions.decide(researcher, [people[0]], True, "Answered every page in under a second")
+    decisions.decide(console_request(researcher), [people[0]], True, "Answered every page in under a second")
     ChoiceResponse.objects.filter(trial__participant=people[1]).update(
         justification=f"My colleague {NAME_IN_A_JUSTIFICATION} liked the second one.")
     preview = pilot.enroll_preview(study)
     Rehearsal(study, AnswerModel(), seed=1).play(preview, np.random.default_rng(1))
     return study
+
+
+@pytest.fixture
+def simulated(study_factory):
+    return simulated_study(study_factory)
 
 
 def files_of(folder):
@@ -230,7 +250,8 @@ def test_the_package_follows_psych_ds_and_holds_no_platform_id_code_or_name(simu
 def test_a_package_that_would_hold_a_platform_id_is_not_written(simulated, tmp_path):
     person = simulated.participants.exclude(external_id="").order_by("pseudonym")[2]
     researcher = get_user_model().objects.create_user("researcher-bob")
-    decisions.decide(researcher, [person], True, f"Prolific ID {person.external_id} asked to be excluded")
+    decisions.decide(console_request(researcher), [person], True,
+                     f"Prolific ID {person.external_id} asked to be excluded")
     (tmp_path / "packages").mkdir()
     out = tmp_path / "packages" / "leaky"
     with pytest.raises(CommandError) as refused:
@@ -276,6 +297,10 @@ def test_numbers_are_compared_within_the_stated_tolerance(tmp_path):
     differences, _ = package.compare_outputs(shipped, rerun, **package.TOLERANCE)
     assert differences == ["results.json.descriptives[0] (model=N).mean: shipped 3.1234567, rerun 3.13",
                            "tables/anova.csv row 1 (statement=trust) column F: shipped '12', rerun '13'"]
+    # An infinite bound (a ratio over a zero accuracy) agrees with itself, not with the other infinity or a number.
+    assert package.same("inf", "inf", **package.TOLERANCE) and package.same("nan", "nan", **package.TOLERANCE)
+    assert not package.same("inf", "-inf", **package.TOLERANCE)
+    assert not package.same("inf", "1e308", **package.TOLERANCE)
 
 
 def test_reproduce_names_a_folder_that_is_no_package(tmp_path):
@@ -284,3 +309,102 @@ def test_reproduce_names_a_folder_that_is_no_package(tmp_path):
     shutil.rmtree(tmp_path)
     with pytest.raises(CommandError, match="is not a folder"):
         run("reproduce", str(tmp_path))
+
+
+def with_task_answers(parts, seed=3):
+    """The study's frames with a tasks.csv: the survey's task pages are being built elsewhere, so the answers are
+    simulated (analysis.simulation.simulate_tasks), for the study's kept participants (the excluded one included)
+    on its own images and its N VG maps, two blocks, conditions none and N×VG in turn."""
+    people = sorted(parts.frames[PARTICIPANTS_FILE]["participant"])
+    images = sorted(parts.frames[STIMULI_FILE]["image"].unique())
+    answers, _ = simulate_tasks(len(people), {"none": 0.5, "N×VG": 0.85},
+                                (TaskBlock("distinction", 4), TaskBlock("verification", 4, options=2)),
+                                images=len(images), seed=seed)
+    names = dict(zip(sorted(answers["participant"].unique()), people))
+    answers["participant"] = answers["participant"].map(names)
+    answers["image"] = answers["image"].map({f"fmnist-{i}": image for i, image in enumerate(images)})
+    parts.frames[TASKS_FILE] = answers
+    return answers
+
+
+def test_a_study_with_task_answers_is_packaged_with_its_tasks_reproduced_and_shares_no_platform_id(
+        study_factory, tmp_path):
+    study = simulated_study(study_factory, images=8, slug="tasks-1")
+    parts = package_parts(study, Options(), ["package", "--study", study.slug, "--out", "with-tasks"])
+    assert TASKS_FILE not in parts.frames  # the survey has no task answers: the package has no tasks file
+    answers = with_task_answers(parts)
+    out = tmp_path / "with-tasks"
+    out.mkdir()
+    made = package.write_package(out, parts, render_report)
+    assert made.analysis.task_answers == len(answers) - (answers["participant"] == "P0001").sum()  # P0001 excluded
+    data = sorted(p.name for p in (out / "data").iterdir())
+    assert data == ["study-tasks1_description-participants_data.csv", "study-tasks1_description-stimuli_data.csv",
+                    "study-tasks1_task-choice_data.csv", "study-tasks1_task-rating_data.csv",
+                    "study-tasks1_task-tasks_data.csv"]
+    provenance = json.loads((out / package.PROVENANCE).read_text())
+    assert provenance["inputs"]["tasks"] == "data/study-tasks1_task-tasks_data.csv"
+    assert "--tasks data/study-tasks1_task-tasks_data.csv" in provenance["analysis_command"]
+    results = json.loads((out / "analysis" / "results.json").read_text())
+    assert {"task_accuracy", "task_utility", "task_condition_model", "task_verification"} <= set(results)
+    assert {r["fit"] for r in results["task_condition_model"]} == {tasks.GLMM_FIT}
+
+    # variableMeasured: each column of the tasks file, and `confidence` with both files' meanings, neither's range
+    variables = {v["name"]: v for v in json.loads((out / "dataset_description.json").read_text())["variableMeasured"]}
+    with open(out / "data" / "study-tasks1_task-tasks_data.csv", newline="") as handle:
+        assert not set(next(csv.reader(handle))) - set(variables)
+    confidence = variables["confidence"]
+    assert ("In data/study-tasks1_description-stimuli_data.csv: The model's softmax probability of its prediction. "
+            "Type: number. Allowed: 0-1. Values: minimum 0, maximum 1.") in confidence["description"]
+    assert ("In data/study-tasks1_task-tasks_data.csv: The participant's confidence in the answer: 1 = Not confident "
+            "at all") in confidence["description"] and "Values: minimum 1, maximum 5." in confidence["description"]
+    assert "minValue" not in confidence and "maxValue" not in confidence
+    assert (variables["correct"]["minValue"], variables["correct"]["maxValue"]) == (0, 1)
+    assert variables["task"]["levels"] == ["distinction", "simulation", "verification"]
+    assert (variables["sufficiency"]["minValue"], variables["sufficiency"]["maxValue"]) == (1, 5)  # as before
+    assert "In data/" in variables["class_name"]["description"]  # the true class in tasks, the shown class elsewhere
+    prereg = (out / "prereg.md").read_text()
+    assert "- Task blocks (distinction, verification): each scored question answered right or wrong" in prereg
+    assert "Task blocks: 2 conditions between participants (none (N), N×VG)" in prereg
+    assert "Condition model: logistic GLMM" in prereg
+    readme = (out / "README.md").read_text()
+    assert "| data/study-tasks1_task-tasks_data.csv | `export_responses`' tasks.csv |" in readme
+    assert "| analysis/tables/task_condition_model.csv | Condition model: logistic GLMM" in readme
+
+    for name in [p.relative_to(out).as_posix() for p in files_of(out)]:
+        blob = (out / name).read_bytes()
+        for secret in parts.secrets:
+            assert secret.encode() not in blob, (secret, name)
+    assert not [p for p in files_of(out) if "bonus" in p.name or "recruitment" in p.name or "review" in p.name]
+    passed = reproduce_without_a_database(out)
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "every file matches CHECKSUMS.sha256" in passed.stdout and "0 differ" in passed.stdout
+
+    # One task answer changed (still a valid file): the rerun names the task numbers that moved.
+    path = out / "data" / "study-tasks1_task-tasks_data.csv"
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    row = frame.index[(frame["task"] == "verification") & (frame["participant"] != "P0001")][0]
+    frame.loc[row, "answer"] = "reject" if frame.loc[row, "answer"] == "accept" else "accept"
+    frame.loc[row, "correct"] = str(int(frame.loc[row, "answer"] == frame.loc[row, "correct_answer"]))
+    frame.to_csv(path, index=False, lineterminator="\r\n")
+    with pytest.raises(CommandError) as failed:
+        run("reproduce", str(out))
+    message = str(failed.value)
+    assert "data/study-tasks1_task-tasks_data.csv: its SHA-256 differs from CHECKSUMS.sha256" in message
+    assert re.search(r"results\.json\.task_accuracy\[\d+\] \(task=verification, question=accept, model=N\)\.accuracy: "
+                     r"shipped [\d.]+, rerun [\d.]+", message), message
+    assert re.search(r"results\.json\.task_condition_model\[\d+\] \(task=verification, question=accept, model=N\)\."
+                     r"log_odds_ratio: shipped", message), message
+
+
+def test_a_package_never_takes_a_file_with_platform_ids(simulated, tmp_path):
+    parts = package_parts(simulated, Options(), ["package"])
+    assert set(parts.frames) == {RATINGS_FILE, CHOICES_FILE, PARTICIPANTS_FILE, STIMULI_FILE}
+    frames = export_frames(simulated)
+    for name in (RECRUITMENT_FILE, REVIEW_FILE):
+        parts.frames[name] = frames[name]
+    parts.frames[BONUS_FILE] = frames[REVIEW_FILE][["external_id"]]  # bonus.csv's Prolific IDs
+    (tmp_path / "package").mkdir()
+    with pytest.raises(package.PackageError, match=r"not bonus\.csv, recruitment\.csv, review\.csv \(recruitment\.csv, "
+                                                   r"review\.csv and bonus\.csv carry platform IDs\)"):
+        package.write_package(tmp_path / "package", parts, render_report)
+    assert list((tmp_path / "package").iterdir()) == []

@@ -126,7 +126,8 @@ def condition_model_line(row):
     arm = "none (N)" if row["condition"] == "none" else row["condition"]
     unit = tasks.unit_label(row["block"], row["task"], row["phase"], row["question"])
     if not row["converged"]:
-        return f"| {unit} | {arm} | none ({row['model']}) | not converged | n/a | n/a | n/a | n/a | {row['n_answers']} |"
+        return (f"| {unit} | {arm} | none ({row['model']}) | not converged | n/a | n/a | n/a | n/a | "
+                f"{row['n_answers']} |")
     star = " *" if row["p"] < 0.05 else ""
     return (f"| {unit} | {arm} | none ({row['model']}) | {row['odds_ratio']:.2f} | [{row['or_ci_low']:.2f}, "
             f"{row['or_ci_high']:.2f}] | {row['log_odds_ratio']:.3f} | {row['se']:.3f} | {row['p']:.2E}{star} | "

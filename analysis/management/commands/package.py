@@ -49,6 +49,19 @@ def software(command):
             "packages": {name: metadata.version(name) for name in REQUIREMENTS}}
 
 
+def package_parts(study, analysis_settings, command, plan=None, without_justifications=False,
+                  checkpoints=Path(settings.BASE_DIR) / "fixtures" / "models"):
+    """Everything the package is made of, gathered from the study (studyapp.replication); FileNotFoundError or
+    RehearsalError when a stimulus file is missing or a page cannot be snapshot."""
+    files, manifest = replication.stimulus_materials(study)
+    return package.Parts(
+        facts=replication.study_facts(study), frames=replication.shared_frames(study, without_justifications),
+        study_toml=replication.study_file(study), stimulus_files=files, stimulus_manifest=manifest,
+        generation=replication.generation_provenance(manifest, checkpoints), consent=replication.consent_texts(study),
+        pages=replication.page_snapshots(study), options=analysis_settings, software=software(command),
+        secrets=replication.secrets(study), power=plan, without_justifications=without_justifications)
+
+
 class Command(BaseCommand):
     help = ("Write a study's replication package, laid out as Psych-DS 0.4 asks, into DIR and DIR.zip: "
             "dataset_description.json, data/ (no platform IDs, withdrawn or erased participants), materials/ "
@@ -91,18 +104,9 @@ class Command(BaseCommand):
                    *(["--without-justifications"] if without_justifications else []),
                    *option_flags(analysis_settings)]
         try:
-            files, manifest = replication.stimulus_materials(study)
-            pages = replication.page_snapshots(study)
+            parts = package_parts(study, analysis_settings, command, plan, without_justifications, checkpoints)
         except (FileNotFoundError, RehearsalError) as error:
             raise CommandError(f"Nothing was written. {error}") from None
-        parts = package.Parts(
-            facts=replication.study_facts(study),
-            frames=replication.shared_frames(study, without_justifications),
-            study_toml=replication.study_file(study), stimulus_files=files, stimulus_manifest=manifest,
-            generation=replication.generation_provenance(manifest, checkpoints),
-            consent=replication.consent_texts(study), pages=pages,
-            options=analysis_settings, software=software(command), secrets=replication.secrets(study), power=plan,
-            without_justifications=without_justifications)
         made = {}
         zipped = out.with_name(f".{out.name}.zip.writing")
 
@@ -128,7 +132,9 @@ class Command(BaseCommand):
                               "materials/stimuli/provenance.json has no SHA-256 for them (give --checkpoints).")
         self.stdout.write(f"Wrote the replication package of {study.slug!r} to {out} and {archive}: "
                           f"{result.files} files; {sample.analysed} participants analysed, {sample.ratings} "
-                          f"ratings, {sample.choices} choices (analysis {result.seconds:.1f} s). Fill in the "
+                          f"ratings, {sample.choices} choices"
+                          + (f", {result.analysis.task_answers} task answers" if result.analysis.task_answers else "")
+                          + f" (analysis {result.seconds:.1f} s). Fill in the "
                           f"fields marked [Researcher: ...] in README.md, prereg.md and dataset_description.json.")
 
     def rehash(self, folder):
