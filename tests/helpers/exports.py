@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.simulation import simulate_export
-from studyapp.schema import METRIC_NAMES, STIMULI_COLUMNS
+from studyapp.schema import APPENDED_COLUMNS, METRIC_NAMES, STIMULI_COLUMNS, STIMULI_FILE
 
 METHODS_DEMO = {"N": {"VG": 1.0, "IG": 2.0, "SG": 0.5}, "A": {"VG": 1.0, "IG": 0.7, "SG": 1.5},
                 "M2": {"VG": 1.0, "IG": 1.2, "SG": 3.0}}
@@ -38,11 +38,13 @@ def methods_demo_export(folder, participants=20, images=20, seed=3):
 
 
 def stimuli_export(ratings, path, seed=0):
-    """stimuli.csv for every rated image, model and method, with random values of every metric."""
+    """stimuli.csv for every rated image, model and method, with random values of every metric, each map drawn as
+    stimuli were by default (schema.APPENDED_COLUMNS)."""
     rng = np.random.default_rng(seed)
     rated = pd.read_csv(ratings)[["image", "dataset", "class_name", "model", "method"]].drop_duplicates()
     metrics = {name: rng.uniform(0.1, 0.9, len(rated)) for name in METRIC_NAMES}
-    rated.assign(predicted_class=rated["class_name"], confidence=0.9, **metrics)[list(STIMULI_COLUMNS)] \
+    drawn = {column: value for column, value in APPENDED_COLUMNS[STIMULI_FILE].items() if column not in rated}
+    rated.assign(predicted_class=rated["class_name"], confidence=0.9, **metrics, **drawn)[list(STIMULI_COLUMNS)] \
         .to_csv(path, index=False)
     return path
 
