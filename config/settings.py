@@ -1,6 +1,7 @@
 """Settings from environment variables, with safe local defaults.
 
 DATABASE_URL   sqlite:///... (default: db.sqlite3 beside manage.py) or postgres://user:pw@host/db
+CONN_MAX_AGE   seconds a worker keeps its database connection open between requests
 SQLITE_BUSY_TIMEOUT  seconds a SQLite writer waits for another's transaction to end (default 20)
 SECRET_KEY     required when DEBUG is off, unless SECRET_KEY_FILE is set
 SECRET_KEY_FILE  a file holding the key, made with a new random key when missing (`make run` uses
@@ -11,10 +12,14 @@ BEHIND_TLS_PROXY  "1"/"0" (default "1" when DEBUG is off): HTTPS redirect, Secur
 ALLOWED_HOSTS  comma-separated (default: localhost names)
 STIMULI_ROOT   folder holding stimuli.json's PNGs (default: fixtures/)
 DATABASE_POOL_MAX_SIZE  PostgreSQL only: a psycopg connection pool of this many per worker process (default
-               0: none, persistent connections for CONN_MAX_AGE seconds instead); bound in deploy/README.md
+               0: none, persistent connections for CONN_MAX_AGE seconds instead); the bound is below
+DATABASE_POOL_TIMEOUT  seconds a request waits for a free connection of that pool
 STATIC_ROOT    where `collectstatic` puts static files for production (default: var/static/)
-With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto (see README, Deployment),
-unless BEHIND_TLS_PROXY=0.
+SECURE_HSTS_SECONDS  behind the TLS proxy: how long browsers keep to HTTPS for this site (HSTS)
+CSRF_TRUSTED_ORIGINS  behind the TLS proxy: the site's origins, comma-separated, e.g. https://study.example.org
+FORWARDED_ALLOW_IPS  the proxies whose X-Forwarded-For names the client, comma-separated (gunicorn trusts the same)
+With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto
+(docs/how-to/several-app-servers.md), unless BEHIND_TLS_PROXY=0.
 
 SQLite (the embedded default) is set up for several gunicorn workers writing at once: WAL journal
 (readers never wait for the writer), every transaction BEGIN IMMEDIATE (a transaction that reads and then
@@ -130,7 +135,7 @@ DATABASES = {
 # set. It replaces persistent connections (CONN_MAX_AGE must be 0 with it). Each gunicorn worker process holds
 # at most that many connections, so PostgreSQL needs
 #   app servers x WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE  <=  max_connections - superuser_reserved_connections (3)
-# with a few to spare for migrations and psql (deploy/README.md). A sync worker uses one connection at a time:
+# with a few to spare for migrations and psql (docs/how-to/several-app-servers.md). A sync worker uses one connection at a time:
 # 1 is enough; gthread workers (GUNICORN_THREADS) need one per thread.
 DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "0"))
 if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
