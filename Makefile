@@ -84,11 +84,11 @@ $(AXE):
 # The documentation site (mkdocs.yml, docs/) into build/site; --strict: a broken link or a page outside the
 # navigation stops it (tests/docs runs the same build).
 docs: install
-	$(PY) -m mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # The documentation site at http://$(HOST):$(DOCS_PORT)/, rebuilt on every change.
 docs-serve: install
-	$(PY) -m mkdocs serve --strict --dev-addr $(HOST):$(DOCS_PORT)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict --dev-addr $(HOST):$(DOCS_PORT)
 
 # Everything on SQLite, then the database-facing tests again on a throwaway PostgreSQL cluster.
 test: install system-packages node-tools

@@ -30,7 +30,7 @@ ROTATION_PICTURE = "docs/img/rotation.svg"
 
 # Django's own commands that the README and docs tell people to run (tests/docs/test_commands_in_docs.py fails on
 # one used there but missing here).
-DJANGO_COMMANDS = ("migrate", "loaddata", "collectstatic", "check", "changepassword", "createsuperuser")
+DJANGO_COMMANDS = ("migrate", "loaddata", "collectstatic", "check", "runserver", "changepassword", "createsuperuser")
 # The options every Django command takes; listed once on the page, not under each command.
 DJANGO_BASE_OPTIONS = {"help", "version", "verbosity", "settings", "pythonpath", "traceback", "no_color",
                        "force_color", "skip_checks"}
@@ -111,7 +111,8 @@ def option_row(parser, action):
     if action.nargs in ("+", "*"):
         facts.append("one or more values" if action.nargs == "+" else "any number of values")
     default = action.default
-    if action.option_strings and not action.required and action.nargs != 0 and not (
+    # A help text that states its default says it in words (some depend on the machine, e.g. plan_study --jobs).
+    if action.option_strings and not action.required and action.nargs != 0 and "default" not in text and not (
             default is None or default is False or default == argparse.SUPPRESS or default in ("", [])):
         facts.append(f"default `{shown_default(default)}`")
     return f"| {flags} | {cell(text)} | {cell('; '.join(facts))} |"
@@ -127,7 +128,7 @@ def commands_markdown():
     for app, name in commands():
         groups.setdefault(app, []).append(name)
     for app, names in groups.items():
-        lines += [f"- `{app}`: " + ", ".join(f"[{name}](#{name.replace('_', '-')})" for name in names)]
+        lines += [f"- `{app}`: " + ", ".join(f"[{name}](#{name})" for name in names)]
     lines.append("")
     for app, names in groups.items():
         for name in names:

@@ -55,7 +55,7 @@ class Browser:
             from PIL import Image
             from PIL.PngImagePlugin import PngInfo
 
-            test = os.environ["PYTEST_CURRENT_TEST"].split(" ")[0].split("[")[0]  # tests/browser/x.py::test_y
+            test = os.environ["PYTEST_CURRENT_TEST"].split(" ")[0].split("[")[0]  # the test file :: the test
             info = PngInfo()
             info.add_text("Source", test)
             DOCS_PICTURES.mkdir(parents=True, exist_ok=True)

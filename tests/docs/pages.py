@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w-]*)")
+COMMAND_LANGUAGES = ("sh", "bash", "shell", "console", "")
 SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 COMMAND_START = re.compile(r"^\s*(?:[A-Z_]+=\S*\s+)*(?:\.venv/bin/python\s+|python3?\s+)?(?:manage\.py|make)\s")
 SHELL_END = re.compile(r"\s(?:&&|\|\||;|\||>|2>|#)\s.*$|\s#.*$")
@@ -58,7 +59,8 @@ def command_texts(text):
     indented lines starting with one."""
     found, inside = [], False
     for language, lines in code_blocks(text):
-        found += lines
+        if language in COMMAND_LANGUAGES:  # not ```text: a program's output or a usage synopsis
+            found += lines
     for number, line in enumerate(text.splitlines(), start=1):
         if FENCE.match(line):
             inside = not inside
@@ -72,12 +74,16 @@ def command_texts(text):
 
 
 def manage_py_lines(path):
-    """[(line number, command name, argv)] of every `manage.py COMMAND ...` in the file."""
+    """[(line number, command name, argv)] of every `manage.py COMMAND ...` in the file; argv None where the line
+    is not a shell line (an unclosed quote, a stray backslash)."""
     found = []
     for number, code in command_texts(path.read_text(encoding="utf-8")):
         for match in re.finditer(r"manage\.py\s+([a-z_]+)(.*)", code):
             rest = SHELL_END.sub("", " " + match.group(2)).strip()
-            found.append((number, match.group(1), shlex.split(rest)))
+            try:
+                found.append((number, match.group(1), shlex.split(rest)))
+            except ValueError:
+                found.append((number, match.group(1), None))
     return found
 
 
