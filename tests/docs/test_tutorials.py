@@ -12,10 +12,7 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from tests.docs.pages import DOCS, ROOT, code_blocks
-
 
 MARK = re.compile(r"<!--\s*test:\s*(.+?)\s*-->")
 LINKED = ("manage.py", ".venv", "Makefile", "pyproject.toml", "constraints.txt", "docs")
@@ -59,13 +56,15 @@ def test_your_first_study(tmp_path):
     commands = [text for text, _ in ran]
     assert commands[0] == "make run" and any(c.startswith("pilot-copy demo") for c in commands)
     report = tmp_path / "pilot-report"
-    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
     assert (report / "report.html").exists()
-    flow = (report / "tables" / "participant_flow.csv").read_text(encoding="utf-8")
-    assert "excluded" in flow.lower()
-    assert results  # the report's numbers, read by the tutorial's last step
+    flow = (report / "tables" / "participant_flow.csv").read_text(encoding="utf-8").splitlines()
+    # The rehearsal's 12 participants, the preview left out; the one exclusion with the tutorial's reason.
+    assert "Completed,12" in flow and "Analysed,11" in flow
+    assert '"Excluded by the researcher: clicked at random, said so in the chat",1' in flow
+    assert json.loads((report / "results.json").read_text(encoding="utf-8"))["mixed"]
     participants = (tmp_path / "pilot-export" / "participants.csv").read_text(encoding="utf-8").splitlines()
-    assert len(participants) - 1 == 12  # the rehearsal's participants, no preview among them
+    assert len(participants) - 1 == 12
+    assert (tmp_path / "pilot-report-from-files" / "report.html").exists()
 
 
 def test_study_your_own_maps(tmp_path):
