@@ -35,7 +35,7 @@ BOOTSTRAP_RESAMPLES = 9999  # scipy.stats.bootstrap's default
 STREAMS = {"accuracy": 1, "utility_difference": 2, "utility_ratio": 3, "verification": 4}
 # The log-linear correction of hit and false-alarm rates (Hautus 1995): add 0.5 to each count, 1 to each total.
 LOG_LINEAR_ADD = 0.5
-# The condition model's estimator. analysis/clmm.py (issue 28: the logistic GLMM by Laplace, as R's glmer) takes
+# The condition model's estimator. The clmm module of issue 28 (the logistic GLMM by Laplace, as R's glmer) takes
 # its place in condition_effects; until then the participant-clustered GEE logistic of statsmodels.
 GEE_NAME = "GEE logistic"
 GEE_FIT = (f"{GEE_NAME} (statsmodels GEE, Binomial family, exchangeable working correlation within participant, "
@@ -330,7 +330,7 @@ def gee_logistic(answers, conditions, reference):
 
 def condition_effects(answers, conditions, reference):
     """The condition model correct ~ condition + (1 | participant) + (1 | image) of one unit and model: a row per
-    condition against `reference`. Until analysis/clmm.py lands, the participant-clustered GEE logistic stands in
+    condition against `reference`. Until issue 28's clmm module lands, the participant-clustered GEE logistic stands in
     (its rows name their estimator in `fit`); swapping the estimator is this one line."""
     return gee_logistic(answers, conditions, reference)
 

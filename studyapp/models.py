@@ -209,7 +209,7 @@ class Study(models.Model):
         help_text="A pilot copy: staff see '(pilot)' after its title; its participants see the title alone.")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
-    # Data-quality flags' thresholds (studyapp.quality; README "Data-quality flags").
+    # Data-quality flags' thresholds (studyapp.quality; docs/how-to/monitor-review-exclude.md).
     speeder_sd = models.FloatField(
         "speeder: standard deviations", default=Thresholds.speeder_sd, validators=[MinValueValidator(0.1)],
         help_text="A completed participant more than this many robust standard deviations faster than the median "

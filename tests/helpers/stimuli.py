@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-# What "the same stimuli" means on another CPU (README, "Reproducibility"). The stimuli are computed in float64,
+# What "the same stimuli" means on another CPU (docs/explanation/reproducibility.md). The stimuli are computed in float64,
 # so another CPU's kernels move a value by about 1e-15 relative: nothing a PNG's 8-bit pixel or the fixture's six
 # significant digits can show, except where a value lies on a rounding boundary. Those are the tolerances.
 PNG_LEVELS = 1  # largest difference of a pixel's channel, in grey levels of 255
