@@ -10,7 +10,7 @@ asks. Django-free: the command gathers the study's parts (studyapp.replication) 
 
 The analysis is run from the package's own data files, exactly as `reproduce` reruns it: `analyze --ratings ...
 --choices ... --participants ... [--stimuli ...]` with the recorded options. `reproduce` checks the checksums,
-reruns that analysis, and compares every number of analysis/results.json and analysis/tables/*.csv with the
+reruns that analysis, and compares every number of DIR/analysis/results.json and DIR/analysis/tables/*.csv with the
 rerun's within a stated tolerance (TOLERANCE), naming each number that differs.
 """
 

@@ -32,7 +32,7 @@ ROTATION_PICTURE = "docs/img/rotation.svg"
 # Django's own commands that the README and docs tell people to run (tests/docs/test_commands_in_docs.py fails on
 # one used there but missing here).
 DJANGO_COMMANDS = ("migrate", "loaddata", "collectstatic", "check", "runserver", "changepassword", "createsuperuser",
-                   "axes_reset_username")
+                   "axes_reset", "axes_reset_username")
 # The options every Django command takes; listed once on the page, not under each command.
 DJANGO_BASE_OPTIONS = {"help", "version", "verbosity", "settings", "pythonpath", "traceback", "no_color",
                        "force_color", "skip_checks"}
