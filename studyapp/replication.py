@@ -122,9 +122,13 @@ def generation_provenance(manifest, checkpoints):
         })
     imported = manifest[manifest["preset"] == ""]
     return {
-        "rendering": {"display_size": rendering.DISPLAY_SIZE, "colormap": rendering.COLORMAP,
+        "rendering": {"display_size": rendering.DISPLAY_SIZE, "colormaps": rendering.COLORMAPS,
                       "clip_percentile": rendering.CLIP_PERCENTILE,
-                      "rule": "each map divided by its 99th percentile and clipped to [0, 1] (saliency.rendering)"},
+                      "rule": "each map drawn as its stimulus's rendering says (sequential: the values; absolute: "
+                              "their magnitude; diverging: signed, on a range symmetric around 0), divided by the "
+                              "99th percentile of the shown values of the map, or of the image's maps by one method "
+                              "(its scaling: map or image), and clipped (saliency.rendering; stimuli.csv's rendering "
+                              "and scaling columns say which)"},
         "generated": {
             "command": "manage.py generate_stimuli (saliency/stimuli.py)",
             "seed_note": "generate_stimuli's --seed trains the models, chooses the images and draws the metrics' "

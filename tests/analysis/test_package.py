@@ -18,6 +18,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models import Q
+from django.test import RequestFactory
 
 from analysis import package
 from studyapp import decisions, participation, pilot, replication
@@ -37,6 +38,13 @@ def run(*args, **options):
     return out.getvalue()
 
 
+
+def request_by(user):
+    """A researcher's request, as the console's decision form sends one (decisions.decide records who decided)."""
+    request = RequestFactory().post("/")
+    request.user = user
+    return request
+
 @pytest.fixture
 def simulated(study_factory):
     """A Prolific study run by simulated participants with platform IDs, one of them excluded with a reason, one
@@ -53,7 +61,7 @@ def simulated(study_factory):
     participation.erase(people[7], Outcome.WITHDRAWN)
     participation.erase(people[8], Outcome.ERASED)
     researcher = get_user_model().objects.create_user("researcher-ann", password="x")
-    decisions.decide(researcher, [people[0]], True, "Answered every page in under a second")
+    decisions.decide(request_by(researcher), [people[0]], True, "Answered every page in under a second")
     ChoiceResponse.objects.filter(trial__participant=people[1]).update(
         justification=f"My colleague {NAME_IN_A_JUSTIFICATION} liked the second one.")
     preview = pilot.enroll_preview(study)
@@ -230,7 +238,7 @@ def test_the_package_follows_psych_ds_and_holds_no_platform_id_code_or_name(simu
 def test_a_package_that_would_hold_a_platform_id_is_not_written(simulated, tmp_path):
     person = simulated.participants.exclude(external_id="").order_by("pseudonym")[2]
     researcher = get_user_model().objects.create_user("researcher-bob")
-    decisions.decide(researcher, [person], True, f"Prolific ID {person.external_id} asked to be excluded")
+    decisions.decide(request_by(researcher), [person], True, f"Prolific ID {person.external_id} asked to be excluded")
     (tmp_path / "packages").mkdir()
     out = tmp_path / "packages" / "leaky"
     with pytest.raises(CommandError) as refused:
