@@ -19,5 +19,7 @@ DEFAULT_RENDERING, DEFAULT_SCALING = SEQUENTIAL, PER_MAP
 # rating and side-by-side pages show. A stimulus records its target and the model's top-K classes (the options of
 # a task page) in these fields, which stimuli.csv exports (studyapp.schema) and import_stimuli's manifest may give.
 PREDICTION_RANK = 1
-TARGET_FIELDS = ("target_class", "target_rank", "target_probability", "top_classes", "top_probabilities")
+TARGET_RANK = "target_rank"
+TARGET_FIELDS = ("target_class", TARGET_RANK, "target_probability", "top_classes", "top_probabilities")
 LIST_SEPARATOR = "|"  # a list of classes or probabilities in one CSV cell: "Sneaker|Sandal", "0.81|0.1"
+PROBABILITY_DIGITS = 4  # significant digits of the class probabilities generate_stimuli records

@@ -284,9 +284,11 @@ class Study(models.Model):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def stimulus_refs(self):
+        """The stimuli of the rating and side-by-side pages: the maps of each model's prediction (target rank 1);
+        the maps of the other top classes are a distinction page's."""
         return [randomization.StimulusRef(pk, image, variant, method)
-                for pk, image, variant, method in self.stimuli.values_list("pk", "source_image_id", "variant",
-                                                                           "method")]
+                for pk, image, variant, method in self.stimuli.predicted().values_list(
+                    "pk", "source_image_id", "variant", "method")]
 
     def design(self, index=0):
         """The study's design settings for its participant with enrolment index `index`."""

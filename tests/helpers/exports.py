@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.simulation import simulate_export
-from studyapp.schema import METRIC_NAMES, STIMULI_COLUMNS
+from studyapp.schema import APPENDED_COLUMNS, METRIC_NAMES, STIMULI_COLUMNS, STIMULI_FILE
 
 METHODS_DEMO = {"N": {"VG": 1.0, "IG": 2.0, "SG": 0.5}, "A": {"VG": 1.0, "IG": 0.7, "SG": 1.5},
                 "M2": {"VG": 1.0, "IG": 1.2, "SG": 3.0}}
@@ -42,7 +42,8 @@ def stimuli_export(ratings, path, seed=0):
     rng = np.random.default_rng(seed)
     rated = pd.read_csv(ratings)[["image", "dataset", "class_name", "model", "method"]].drop_duplicates()
     metrics = {name: rng.uniform(0.1, 0.9, len(rated)) for name in METRIC_NAMES}
-    rated.assign(predicted_class=rated["class_name"], confidence=0.9, **metrics)[list(STIMULI_COLUMNS)] \
+    later = {column: value for column, value in APPENDED_COLUMNS[STIMULI_FILE].items() if column not in rated}
+    rated.assign(predicted_class=rated["class_name"], confidence=0.9, **metrics, **later)[list(STIMULI_COLUMNS)] \
         .to_csv(path, index=False)
     return path
 
