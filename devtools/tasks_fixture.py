@@ -4,7 +4,7 @@
     nice manage.py generate_stimuli --datasets fmnist --models N A M2 --images-per-dataset 32 --preset cpu \\
         --device cpu --seed 29 --checkpoints /tmp/tasks-models --out /tmp/tasks --threads 1 \\
         --targets top-k 4 --error-share 0.5
-    .venv/bin/python devtools/tasks_fixture.py /tmp/tasks
+    .venv/bin/python -m devtools.tasks_fixture /tmp/tasks
 
 The run must hold, for every image, the VG maps of the top-4 classes of N, A and M2 made by the shipped checkpoints;
 an image it shares with fixtures/stimuli.json must be recorded as there, and none of its maps may be one that

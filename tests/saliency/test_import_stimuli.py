@@ -145,14 +145,15 @@ def _rows(*models):
 
 def _shipped_records():
     fixtures = Path(settings.BASE_DIR) / "fixtures"
-    return [record for name in ("stimuli.json", "methods.json")
+    return [record for name in ("stimuli.json", "methods.json", "tasks.json")
             for record in json.loads((fixtures / name).read_text())]
 
 
 @pytest.mark.django_db
 def test_loading_the_shipped_fixtures_keeps_imported_stimuli_and_the_answers_to_them(made_up, stimuli_root):
-    """README: import your maps, then `loaddata stimuli methods` (as `make run` does). Every imported record and
-    every answer to it stays as it was, the shipped maps are all there, and loading them again changes nothing."""
+    """README: import your maps, then `loaddata stimuli methods tasks` (as `make run` does). Every imported record
+    and every answer to it stays as it was, the shipped maps are all there, and loading them again changes
+    nothing."""
     folder, rows, _ = made_up
     call_command("import_stimuli", str(write_manifest(folder, rows)), stdout=io.StringIO())
     imported = list(Stimulus.objects.order_by("pk"))
@@ -165,7 +166,7 @@ def test_loading_the_shipped_fixtures_keeps_imported_stimuli_and_the_answers_to_
         LikertResponse.objects.create(trial=trial, sufficiency=position % 5 + 1, trust=3, rt_ms=1000 + position)
     before = _rows(SourceImage, Stimulus, Trial, LikertResponse)
 
-    call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
+    call_command("loaddata", "stimuli", "methods", "tasks", stdout=io.StringIO())
     after = _rows(SourceImage, Stimulus, Trial, LikertResponse)
     assert after["Trial"] == before["Trial"] and after["LikertResponse"] == before["LikertResponse"]
     for name in ("SourceImage", "Stimulus"):
@@ -177,9 +178,10 @@ def test_loading_the_shipped_fixtures_keeps_imported_stimuli_and_the_answers_to_
         if model is Stimulus:
             dataset, image = record["fields"]["source_image"]
             stored = Stimulus.objects.get(source_image__dataset=dataset, source_image__image=image,
-                                          variant=record["fields"]["variant"], method=record["fields"]["method"])
+                                          variant=record["fields"]["variant"], method=record["fields"]["method"],
+                                          target_rank=record["fields"].get("target_rank", 1))
             assert stored.heatmap == record["fields"]["heatmap"] and stored.pk > imported[-1].pk
-    call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
+    call_command("loaddata", "stimuli", "methods", "tasks", stdout=io.StringIO())
     assert _rows(SourceImage, Stimulus, Trial, LikertResponse) == after  # loading twice changes nothing
 
 

@@ -2,11 +2,17 @@
 side-by-side pages, their balance and the plan's length use the maps of the prediction (target rank 1) only, and
 stimuli.csv lists every map with its target."""
 
+import io
+import json
+from pathlib import Path
+
 import pytest
+from django.core.management import call_command
 
 from saliency.models import Stimulus
 from studyapp.balance import balance_frame
 from studyapp.export import export_frames
+from studyapp.models import Study
 from studyapp.schema import STIMULI_COLUMNS, STIMULI_FILE, STIMULI_TARGET_COLUMNS
 from tests.conftest import CLASS_NAMES
 from tests.helpers.survey import play_to_end, start
@@ -60,3 +66,19 @@ def test_stimuli_csv_lists_each_map_with_its_target_and_the_models_top_classes(s
     assert rows == [["T-shirt/top", 1, 0.9, "T-shirt/top|Trouser|Pullover", "0.6|0.2|0.1", "T-shirt/top"],
                     ["Trouser", 2, 0.2, "T-shirt/top|Trouser|Pullover", "0.6|0.2|0.1", "T-shirt/top"],
                     ["Pullover", 3, 0.1, "T-shirt/top|Trouser|Pullover", "0.6|0.2|0.1", "T-shirt/top"]]
+
+
+def test_the_rating_demos_leave_the_task_images_to_the_tasks_demo(settings):
+    """`make run` loads stimuli, methods and tasks: the demo and methods studies rate the images of the first two
+    fixtures, as before tasks.json existed."""
+    fixtures = Path(settings.BASE_DIR) / "fixtures"
+    shipped = {name: [r["fields"] for r in json.loads((fixtures / f"{name}.json").read_text())
+                      if r["model"] == "saliency.stimulus"] for name in ("stimuli", "methods", "tasks")}
+    call_command("loaddata", "stimuli", "methods", "tasks", stdout=io.StringIO())
+    call_command("create_demo_study", "--participants", "1", stdout=io.StringIO())
+    demo, methods = Study.objects.get(slug="demo"), Study.objects.get(slug="methods")
+    assert demo.stimuli.count() == len(shipped["stimuli"])
+    assert methods.stimuli.count() == len(shipped["stimuli"]) + len(shipped["methods"])
+    tasks_images = {tuple(s["source_image"]) for s in shipped["tasks"]}
+    for study in (demo, methods):
+        assert not {(s.source_image.dataset, s.source_image.image) for s in study.stimuli.all()} & tasks_images
