@@ -14,15 +14,10 @@ the run's seeded order: loaddata numbers them after those of stimuli.json and me
 copied into fixtures/stimuli/ (content-named).
 """
 
-import json
-import shutil
 import sys
-from pathlib import Path
 
-from devtools.methods_fixture import by_model
+from devtools.methods_fixture import by_model, write_from_run
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
 SHIPPED = ("stimuli.json", "methods.json")
 MODELS, METHOD, TOP_K = ("N", "A", "M2"), "VG", 4  # the command above
 SHIPPED_CHECKPOINTS = {model: f"fmnist-{model}-cpu.pt" for model in MODELS}
@@ -57,24 +52,7 @@ def tasks_records(made, shipped):
 
 
 def main(argv):
-    if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
-        return 2
-    run = Path(argv[0])
-    made = json.loads((run / "stimuli.json").read_text())
-    shipped = [record for name in SHIPPED for record in json.loads((FIXTURES / name).read_text())]
-    try:
-        records = tasks_records(made, shipped)
-    except ValueError as error:
-        print(f"tasks_fixture: {error}", file=sys.stderr)
-        return 1
-    for record in records:
-        png = record["fields"].get("heatmap") or record["fields"]["image"]
-        shutil.copyfile(run / png, FIXTURES / png)
-    (FIXTURES / "tasks.json").write_text(json.dumps(records, indent=2) + "\n")
-    print(f"Wrote {len(by_model(records, 'saliency.stimulus'))} stimuli of "
-          f"{len(by_model(records, 'saliency.sourceimage'))} images to {FIXTURES / 'tasks.json'}")
-    return 0
+    return write_from_run(argv, __doc__, "tasks.json", SHIPPED, tasks_records)
 
 
 if __name__ == "__main__":

@@ -6,19 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from django.conf import settings
 from PIL import Image
 
 from devtools.tasks_fixture import MODELS, TOP_K, tasks_records
 from saliency.attribution import METHODS, ranked_classes
-from saliency.data import batches, load_split
 from saliency.metrics import explain_and_evaluate
 from saliency.names import METRIC_NAMES, PROBABILITY_DIGITS
 from saliency.rendering import png_file_name, render_heatmap
-from saliency.stimuli import STIMULUS_DTYPE, error_shares
-from saliency.training import load_checkpoint
-from tests.helpers.stimuli import METRIC_RTOL, assert_png_close
+from saliency.stimuli import error_shares
+from tests.helpers.stimuli import METRIC_RTOL, assert_png_close, shipped_images, shipped_model
 
 FIXTURES = Path(settings.BASE_DIR) / "fixtures"
 IMAGES, SEED, ERROR_SHARE = 32, 29, 0.5  # the command in devtools/tasks_fixture.py
@@ -80,12 +77,9 @@ def test_the_tasks_maps_are_what_the_shipped_checkpoints_make(tmp_path):
     sources = records("saliency.sourceimage")
     stimuli = {(tuple(s["source_image"]), s["variant"], s["target_rank"]): s for s in records("saliency.stimulus")}
     keys = [(source["dataset"], source["image"]) for source in sources]
-    test_data = load_split("fmnist", False)
-    x, _ = next(batches(test_data, len(keys), indices=torch.tensor([source["test_index"] for source in sources])))
-    x = x.to(dtype=STIMULUS_DTYPE)
+    test_data, x = shipped_images(sources)
     for variant in MODELS:
-        model, _ = load_checkpoint(FIXTURES / "models", "fmnist", variant, "cpu")
-        model = copy.deepcopy(model).to(STIMULUS_DTYPE)
+        model = shipped_model(variant)
         classes, probabilities = ranked_classes(model, x, TOP_K)
         for rank in range(1, TOP_K + 1):
             target = classes[:, rank - 1].contiguous()
