@@ -31,8 +31,8 @@ from saliency.rendering import check_choice, png_bytes, png_file_name, render_he
 REQUIRED_COLUMNS = ("image", "map", "dataset", "class_name", "model", "method")
 TARGET_COLUMNS = ("target_class", "target_rank", "true_class", "top_classes", "top_probabilities")
 OPTIONAL_COLUMNS = ("predicted_class", "confidence", "test_index", "settings", *TARGET_COLUMNS)
-NAME_COLUMNS = ("dataset", "class_name", "model", "method", "predicted_class", "target_class", "true_class")
 # free text, stored as given
+NAME_COLUMNS = ("dataset", "class_name", "model", "method", "predicted_class", "target_class", "true_class")
 NAME_LENGTH = 64  # the records' field length
 IMAGE_FORMATS = ("PNG", "JPEG")
 # Probabilities rounded to a few digits: their sum may exceed 1, and confidence may differ from the top one, by this

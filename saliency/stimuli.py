@@ -131,7 +131,7 @@ class ImageSelection:
         while not self.complete:
             left, held_by_quota = [], False
             for item in self.passed:
-                index, label, wrong = item
+                _, label, wrong = item
                 if self.complete or not self._fits(self.totals, wrong_total, right_total, wrong):
                     left.append(item)
                 elif self.taken[label] >= self.quotas[label] + extra:

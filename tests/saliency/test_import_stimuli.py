@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from saliency.importing import Target
 from saliency.models import FixtureConflict, SourceImage, Stimulus
-from saliency.names import DIVERGING, PER_IMAGE
+from saliency.names import DIVERGING, PER_IMAGE, TARGET_FIELDS
 from saliency.rendering import png_bytes, render_heatmap, render_heatmaps, render_image
 from studyapp.enrollment import enroll_participants
 from studyapp.models import LikertResponse, Study, Trial
@@ -343,6 +345,7 @@ def test_target_columns_give_a_map_per_class_of_the_models_top_classes(made_up, 
     assert list(Stimulus.objects.predicted().order_by("pk")) == list(Stimulus.objects.filter(
         target_rank=1).order_by("pk")) and Stimulus.objects.predicted().count() == 12
 
+    assert tuple(field.name for field in fields(Target)) == TARGET_FIELDS  # the records' fields, one to one
     with pytest.raises(CommandError, match=r"row 2: this image's map by model 'ResNet \(ours\)' and method 'VG' "
                                            r"of target_rank 2 is already imported"):
         call_command("import_stimuli", str(write_manifest(folder, [ranked[1]], TARGET_COLUMNS)),

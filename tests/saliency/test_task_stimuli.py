@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, transaction
 
 from saliency.models import SourceImage, Stimulus
 from saliency.names import TARGET_FIELDS
@@ -178,3 +180,22 @@ def _by_cell(stimuli):
     for stimulus in stimuli:
         cells.setdefault((tuple(stimulus["source_image"]), stimulus["variant"]), []).append(stimulus)
     return cells
+
+
+@pytest.mark.django_db
+def test_a_stimulus_gives_one_probability_per_top_class_and_a_rank_from_1():
+    source = SourceImage.objects.create(dataset="fmnist", test_index=1, class_name="Bag", image="stimuli/a.png")
+    stimulus = Stimulus(source_image=source, variant="N", heatmap="stimuli/b.png", predicted_class="Bag",
+                        confidence=0.8, top_classes=["Bag", "Sandal"], top_probabilities=[0.8])
+    with pytest.raises(ValidationError, match="1 probabilities for 2 top classes"):
+        stimulus.full_clean()
+    stimulus.top_probabilities, stimulus.target_rank = [0.8, 0.1], 0
+    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+        stimulus.full_clean()
+    stimulus.target_rank = 1
+    stimulus.full_clean()
+    stimulus.save()
+    assert (stimulus.target_class, stimulus.target_probability) == ("Bag", 0.8)  # the prediction, named
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            Stimulus.objects.filter(pk=stimulus.pk).update(target_rank=0)  # the database refuses it too
