@@ -13,6 +13,7 @@ from saliency.models import Stimulus
 from studyapp.balance import balance_frame
 from studyapp.export import export_frames
 from studyapp.models import Study
+from studyapp.replication import stimulus_materials
 from studyapp.schema import STIMULI_COLUMNS, STIMULI_FILE, STIMULI_TARGET_COLUMNS
 from tests.conftest import CLASS_NAMES
 from tests.helpers.survey import play_to_end, start
@@ -82,3 +83,12 @@ def test_the_rating_demos_leave_the_task_images_to_the_tasks_demo(settings):
     tasks_images = {tuple(s["source_image"]) for s in shipped["tasks"]}
     for study in (demo, methods):
         assert not {(s.source_image.dataset, s.source_image.image) for s in study.stimuli.all()} & tasks_images
+
+
+def test_the_replication_manifest_tells_the_top_maps_apart(study_factory, write_png):
+    study = study_factory(images=1, variants=("N",))
+    add_top_maps(study, write_png, k=3)
+    _, manifest = stimulus_materials(study)
+    assert manifest[["model", "method", "target_rank", "target_class"]].values.tolist() == [
+        ["N", "VG", 1, "T-shirt/top"], ["N", "VG", 2, "Trouser"], ["N", "VG", 3, "Pullover"]]
+    assert manifest["map_file"].nunique() == 3
