@@ -67,7 +67,7 @@ bench-packages: system-packages
 
 demo: install system-packages
 	$(MANAGE) migrate --no-input
-	$(MANAGE) loaddata stimuli methods
+	$(MANAGE) loaddata stimuli methods tasks
 	$(MANAGE) create_demo_study --base-url http://$(HOST):$(PORT)
 
 run: demo

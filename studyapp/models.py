@@ -52,9 +52,11 @@ def new_trial_token():
 
 
 def stimulus_refs(stimuli):
-    """What the planner needs of a queryset of stimuli (randomization.StimulusRef), in one query."""
+    """What the planner needs of a queryset of stimuli (randomization.StimulusRef), in one query: the maps of each
+    model's prediction (target rank 1), the only ones rating and side-by-side pages show."""
     return [randomization.StimulusRef(pk, image, variant, method)
-            for pk, image, variant, method in stimuli.values_list("pk", "source_image_id", "variant", "method")]
+            for pk, image, variant, method in stimuli.predicted().values_list("pk", "source_image_id", "variant",
+                                                                              "method")]
 
 
 def validate_ending_url(template):
@@ -314,6 +316,8 @@ class Study(models.Model):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def stimulus_refs(self):
+        """The stimuli of the rating and side-by-side pages: the maps of each model's prediction (target rank 1);
+        the maps of the other top classes are a distinction page's."""
         return stimulus_refs(self.stimuli.all())
 
     def design(self, index=0):
