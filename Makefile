@@ -1,4 +1,7 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test` (`make dev` for development).
+# Variables a user may set (`make run PORT=8080`) have a comment above them: docs/reference/environment.md lists them.
+
+# The Python that makes .venv (3.11 or later).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -22,23 +25,27 @@ NODE_PACKAGES := nodejs npm
 AXE_CORE_VERSION := 4.14.1
 NODE_TOOLS := build/node
 AXE := $(NODE_TOOLS)/axe-core-$(AXE_CORE_VERSION).installed
+# The address and port `make run` and `make dev` serve on.
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# `make run` serves as a live study does (gunicorn, whitenoise, DEBUG off), over plain http on this machine;
-# put a TLS proxy in front and set BEHIND_TLS_PROXY=1 to serve participants from elsewhere (README, Deployment).
+# `make run` serves as a live study does (DEBUG=0: gunicorn, whitenoise) over plain http on this machine
+# (BEHIND_TLS_PROXY=0); with a TLS proxy in front, BEHIND_TLS_PROXY=1 serves participants from elsewhere
+# (docs/how-to/several-app-servers.md). SECRET_KEY_FILE keeps the key made on the first run.
 DEBUG ?= 0
 BEHIND_TLS_PROXY ?= 0
 SECRET_KEY_FILE ?= var/secret_key
 SERVE_ENV := DEBUG=$(DEBUG) BEHIND_TLS_PROXY=$(BEHIND_TLS_PROXY) SECRET_KEY_FILE=$(SECRET_KEY_FILE)
+# The port `make docs-serve` serves the documentation site on (beside `make run`'s).
+DOCS_PORT ?= 8001
 
-.PHONY: install system-packages node-tools bench-packages run dev test demo clean server upgrade
+.PHONY: install system-packages node-tools bench-packages run dev test demo clean server upgrade docs docs-serve
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test,bench]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,bench,docs]'
 	touch $@
 
 # Installs those of the Debian packages $(1) that dpkg does not list (as root, or through sudo): one shell command.
@@ -60,7 +67,7 @@ bench-packages: system-packages
 
 demo: install system-packages
 	$(MANAGE) migrate --no-input
-	$(MANAGE) loaddata stimuli methods
+	$(MANAGE) loaddata stimuli methods tasks
 	$(MANAGE) create_demo_study --base-url http://$(HOST):$(PORT)
 
 run: demo
@@ -97,6 +104,15 @@ server:
 # (docs/how-to/back-up-and-upgrade.md).
 upgrade:
 	$(PYTHON) deploy/server.py upgrade $(SERVER_ARGS)
+
+# The documentation site (mkdocs.yml, docs/) into build/site; --strict: a broken link or a page outside the
+# navigation stops it (tests/docs runs the same build).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# The documentation site at http://$(HOST):$(DOCS_PORT)/, rebuilt on every change.
+docs-serve: install
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs serve --strict --dev-addr $(HOST):$(DOCS_PORT)
 
 # Everything on SQLite, then the database-facing tests again on a throwaway PostgreSQL cluster.
 test: install system-packages node-tools

@@ -24,6 +24,7 @@ from studyapp.schema import (
 from studyapp.schema import CONDITION_FORMAT  # noqa: F401 (see the cells' comment below)
 from studyapp.schema import SIDE_BY_SIDE_SLOTS
 from studyapp.randomization import MAX_MAPS, MIN_MAPS
+from studyapp.schema import PREDICTION_RANK, TARGET_RANK
 
 # participants.csv as the analysis reads it: the flags and the pages' times are for people (the console, the
 # review); the analysis uses the researcher's decisions (`excluded`, `exclusion_reason`) and the attention tally.
@@ -80,8 +81,8 @@ CHOICES_USED = ("participant", "image", "dataset", "class_name", "left", "middle
                 "map_count", "fourth", "fourth_method")
 STIMULI_USED = ("image", "model", *METRIC_NAMES, "method")
 # stimuli.csv's rank of the map's target class (issue 29: the top-k maps of a distinction page): read where the
-# file has it; the analysis joins answers and ratings to the maps of the model's prediction, rank 1.
-TARGET_RANK, PREDICTION_RANK = "target_rank", 1
+# file has it (an older file: every map is of rank 1); the analysis joins answers and ratings to the maps of the
+# model's prediction, rank PREDICTION_RANK.
 # tasks.csv as the analysis reads it (rt_ms, page_hides and answered_at are checked for presence only). Every text
 # column is read as text (a class may be named "3"); the class names carry the export's formula guard.
 TASKS_USED = ("participant", "block", "task", "phase", "condition", "model", "method", "image", "dataset",

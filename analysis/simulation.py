@@ -19,7 +19,7 @@ from studyapp.schema import (
     LEARN, NO_MAP_CONDITION, OPTION_SEPARATOR, SIMULATION, STIMULI_COLUMNS, STIMULI_FILE, TASK_QUESTIONS,
     TASKS_COLUMNS, TASKS_FILE, TEST, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS, condition_name,
 )
-from studyapp.schema import SIDE_BY_SIDE_SLOTS
+from studyapp.schema import PREDICTION_RANK, SIDE_BY_SIDE_SLOTS, TARGET_RANK
 
 CUTPOINTS = np.array([-1.5, -0.5, 0.5, 1.5])  # latent score -> answers 1..5
 DATASETS = ("fmnist", "cifar10")
@@ -290,12 +290,14 @@ def simulate_task_export(directory, participants, accuracy, blocks=(TaskBlock(SI
     maps = maps.sort_values(["image", "model", "method"]).reset_index(drop=True)
     offset = image_offset[maps["image"].str.rsplit("-", n=1).str[1].astype(int).to_numpy()]
     n = len(maps)
+    confidence = rng.uniform(0.3, 1.0, n).round(4)
     pd.DataFrame({
         "image": maps["image"], "dataset": maps["dataset"], "class_name": maps["class_name"], "model": maps["model"],
-        "predicted_class": maps["model_prediction"], "confidence": rng.uniform(0.3, 1.0, n).round(4),
+        "predicted_class": maps["model_prediction"], "confidence": confidence,
         "gini": (1 / (1 + np.exp(-offset)) + rng.normal(0, 0.05, n)).round(4), "ris": rng.lognormal(0, 1, n),
         "ros": rng.lognormal(0, 1, n), "road_aopc": rng.normal(0.2, 0.05, n), "ssim": rng.uniform(0.2, 0.9, n),
-        "method": maps["method"],
+        "method": maps["method"], "target_class": maps["model_prediction"], TARGET_RANK: PREDICTION_RANK,
+        "target_probability": confidence, "true_class": maps["class_name"],
     }).reindex(columns=list(STIMULI_COLUMNS)).to_csv(directory / STIMULI_FILE, index=False)
     return {kind: directory / name for kind, name in (
         ("tasks", TASKS_FILE), ("participants", PARTICIPANTS_FILE), ("stimuli", STIMULI_FILE),

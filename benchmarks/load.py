@@ -80,10 +80,10 @@ run). The rows above for all 500 arriving within 10 seconds were measured beside
     3fc030d     500           5-15 s   in 10 s    500/500 in 941 s   92     14 / 49 / 583 ms          14-614 ms (3 above 300)  exactly once
     this code   500           5-15 s   in 10 s    500/500 in 940 s   92     14 / 41 / 68 ms           19-72 ms                 exactly once
 
-(README, "The launch rush": the starting point's slow minutes were gunicorn workers importing the analysis on
+(docs/explanation/performance.md, "The launch rush": the earlier code's slow minutes were gunicorn workers importing the analysis on
 their first request, at the start and at each recycling; gunicorn now preloads Django and the report view
 imports the analysis only when used.) At the old 2 s pace the machine serves about 100 participants with p95
-under 200 ms; 500 at 2 s need 3-4 such app servers (README: Deployment).
+under 200 ms; 500 at 2 s need 3-4 such app servers (docs/how-to/several-app-servers.md).
 
 `make run` on SQLite (2026-11-30, the same machine, shared: load average 5.4 at the end; gunicorn's 5 sync
 workers, WAL, BEGIN IMMEDIATE), 200 participants through the Prolific link with --url, as above:
@@ -100,7 +100,7 @@ the survey's views moved to studyapp/survey.py; load average 5.4 and 2.6 at the 
 --kill, 60 participants at 1 s through the study link (2026-11-26): SIGKILL after 1969 of 4920 answers,
 serving again 2.0 s later; 115 requests got no reply, 56 of them answer POSTs, none of which had been
 stored, so all were answered again; afterwards all 4920 answers stored exactly once, every participant
-complete with a full plan (p95 83 ms over the run). --servers 1/2/3 and --kill-server (2026-11-30): README, Deployment, "Past one machine".
+complete with a full plan (p95 83 ms over the run). --servers 1/2/3 and --kill-server (2026-11-30): docs/explanation/performance.md, "Several app servers".
 --floor 10 (2026-11-22): the login page 570
 requests/s (gunicorn 2.8 ms + client 0.7 ms), a 404 970 requests/s (1.4 + 0.6 ms).
 """

@@ -1,7 +1,12 @@
 """gunicorn settings for production: `gunicorn -c config/gunicorn.py config.wsgi`.
 
-Environment: GUNICORN_BIND (default 127.0.0.1:8000, behind the TLS proxy), WEB_CONCURRENCY
-(worker processes, default 2 per core + 1), GUNICORN_THREADS (threads per worker, default 1).
+Environment:
+GUNICORN_BIND  address:port gunicorn listens on (behind the TLS proxy, or `make run`'s HOST:PORT)
+WEB_CONCURRENCY  worker processes (2 per core + 1 by default)
+GUNICORN_THREADS  threads per worker process (each needs its own database connection)
+FORWARDED_ALLOW_IPS  the proxies whose X-Forwarded-* headers are trusted, comma-separated (config/settings.py
+               reads the same list for the address that counts invite-link guesses)
+GUNICORN_ACCESS_LOG  a file for gunicorn's access log, or - for standard output (default: none)
 """
 
 import multiprocessing

@@ -1,6 +1,7 @@
 """Settings from environment variables, with safe local defaults.
 
 DATABASE_URL   sqlite:///... (default: db.sqlite3 beside manage.py) or postgres://user:pw@host/db
+CONN_MAX_AGE   seconds a worker keeps its database connection open between requests
 SQLITE_BUSY_TIMEOUT  seconds a SQLite writer waits for another's transaction to end (default 20)
 SECRET_KEY     required when DEBUG is off, unless SECRET_KEY_FILE is set
 SECRET_KEY_FILE  a file holding the key, made with a new random key when missing (`make run` uses
@@ -14,11 +15,15 @@ STIMULI_ROOT   folder holding the stimuli's PNGs, where `import_stimuli` writes 
 BACKUP_ROOT    where `manage.py backup` writes its archives (default: var/backups/)
 DATABASE_POOL_MAX_SIZE  PostgreSQL only: a psycopg connection pool of this many per worker process (default
                0: none, persistent connections for CONN_MAX_AGE seconds instead); the bound is below
+DATABASE_POOL_TIMEOUT  seconds a request waits for a free connection of that pool
 STATIC_ROOT    where `collectstatic` puts static files for production (default: var/static/)
+SECURE_HSTS_SECONDS  behind the TLS proxy: how long browsers keep to HTTPS for this site (HSTS)
+CSRF_TRUSTED_ORIGINS  behind the TLS proxy: the site's origins, comma-separated, e.g. https://study.example.org
+FORWARDED_ALLOW_IPS  the proxies whose X-Forwarded-For names the client, comma-separated (gunicorn trusts the same)
 LOGIN_FAILURE_LIMIT  failed staff logins (one username from one address) before a lock-out (default 5)
 LOGIN_LOCKOUT_MINUTES  how long that lock-out lasts (default 30)
-With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto (see README, Deployment),
-unless BEHIND_TLS_PROXY=0.
+With DEBUG=0 the site expects a TLS-terminating proxy that sets X-Forwarded-Proto
+(docs/how-to/deploy-one-vm.md, docs/how-to/several-app-servers.md), unless BEHIND_TLS_PROXY=0.
 
 SQLite (the embedded default) is set up for several gunicorn workers writing at once: WAL journal
 (readers never wait for the writer), every transaction BEGIN IMMEDIATE (a transaction that reads and then
@@ -153,7 +158,7 @@ DATABASES = {
 # set. It replaces persistent connections (CONN_MAX_AGE must be 0 with it). Each gunicorn worker process holds
 # at most that many connections, so PostgreSQL needs
 #   app servers x WEB_CONCURRENCY x DATABASE_POOL_MAX_SIZE  <=  max_connections - superuser_reserved_connections (3)
-# with a few to spare for migrations and psql (README, Deployment). A sync worker uses one connection at a time:
+# with a few to spare for migrations and psql (docs/how-to/several-app-servers.md). A sync worker uses one connection at a time:
 # 1 is enough; gthread workers (GUNICORN_THREADS) need one per thread.
 DATABASE_POOL_MAX_SIZE = int(os.environ.get("DATABASE_POOL_MAX_SIZE", "0"))
 if DATABASE_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

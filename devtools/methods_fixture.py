@@ -48,23 +48,31 @@ def methods_records(made, shipped):
             if f["method"] != SHIPPED_METHOD]
 
 
-def main(argv):
+def write_from_run(argv, usage, fixture, shipped_names, make_records):
+    """A devtools script's main: fixtures/<fixture> from a generate_stimuli run (argv: its folder), its records
+    make_records(the run's records, those of the shipped fixtures `shipped_names`) and their PNGs copied into
+    fixtures/stimuli/; nothing is written where make_records raises ValueError."""
     if len(argv) != 1:
-        print(__doc__, file=sys.stderr)
+        print(usage, file=sys.stderr)
         return 2
     run = Path(argv[0])
     made = json.loads((run / "stimuli.json").read_text())
-    shipped = json.loads((FIXTURES / "stimuli.json").read_text())
+    shipped = [record for name in shipped_names for record in json.loads((FIXTURES / name).read_text())]
     try:
-        records = methods_records(made, shipped)
+        records = make_records(made, shipped)
     except ValueError as error:
-        print(f"methods_fixture: {error}", file=sys.stderr)
+        print(f"{Path(fixture).stem}_fixture: {error}", file=sys.stderr)
         return 1
     for record in records:
-        shutil.copyfile(run / record["fields"]["heatmap"], FIXTURES / record["fields"]["heatmap"])
-    (FIXTURES / "methods.json").write_text(json.dumps(records, indent=2) + "\n")
-    print(f"Wrote {len(records)} stimuli to {FIXTURES / 'methods.json'}")
+        png = record["fields"].get("heatmap") or record["fields"]["image"]
+        shutil.copyfile(run / png, FIXTURES / png)
+    (FIXTURES / fixture).write_text(json.dumps(records, indent=2) + "\n")
+    print(f"Wrote {len(by_model(records, 'saliency.stimulus'))} stimuli to {FIXTURES / fixture}")
     return 0
+
+
+def main(argv):
+    return write_from_run(argv, __doc__, "methods.json", ("stimuli.json",), methods_records)
 
 
 if __name__ == "__main__":

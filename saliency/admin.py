@@ -17,5 +17,6 @@ class SourceImageAdmin(admin.ModelAdmin):
 
 @admin.register(Stimulus)
 class StimulusAdmin(admin.ModelAdmin):
-    list_display = ["source_image", "variant", "method", "predicted_class", "confidence", "preset", "rendering"]
-    list_filter = ["variant", "method", "source_image__dataset", "preset", "rendering", "scaling"]
+    list_display = ["source_image", "variant", "method", "target_rank", "target_class", "predicted_class",
+                    "confidence", "preset", "rendering"]
+    list_filter = ["variant", "method", "target_rank", "source_image__dataset", "preset", "rendering", "scaling"]

@@ -1,4 +1,5 @@
-"""Saliency maps with captum, for the class the model predicts: Vanilla Gradient, IG, SmoothGrad and Grad-CAM.
+"""Saliency maps with captum: Vanilla Gradient, IG, SmoothGrad and Grad-CAM of a target class per image (the class
+the model predicts, or another of its top classes).
 
 Every method returns one (H, W) map per image, computed on the images' device.
 """
@@ -17,12 +18,19 @@ SG_SAMPLES = 10
 SG_STDEV = 0.15
 
 
-def predict(model, images):
-    """(predicted class, its softmax probability) per image."""
+def ranked_classes(model, images, k):
+    """(classes, probabilities), each (B, k): every image's k most probable classes, most probable first, with their
+    softmax probabilities. Of equally probable classes the lower index comes first, as argmax takes it."""
     with torch.no_grad():
         probabilities = torch.softmax(model(images), dim=1)
-    confidence, predicted = probabilities.max(dim=1)
-    return predicted, confidence
+    values, classes = probabilities.sort(dim=1, descending=True, stable=True)
+    return classes[:, :k], values[:, :k]
+
+
+def predict(model, images):
+    """(predicted class, its softmax probability) per image."""
+    classes, probabilities = ranked_classes(model, images, 1)
+    return classes[:, 0].contiguous(), probabilities[:, 0].contiguous()
 
 
 def vanilla_gradient(model, images, target):

@@ -2,6 +2,9 @@
 
 Every problem with the data (missing, truncated, wrong format) raises DataError
 naming the path and how to obtain the data, before anything is written.
+
+XDG_CACHE_HOME  the cache folder: Fashion-MNIST's files are unpacked once into $XDG_CACHE_HOME/saliency-study/
+               (default ~/.cache)
 """
 
 import gzip

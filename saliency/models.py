@@ -6,17 +6,20 @@ model, the method nor the class, so serving them cannot unblind a participant.
 Datasets, models (variants) and methods are free text: the built-in ones below, or an imported study's names.
 
 Fixtures name records by natural keys, never by primary key: a source image by its dataset and its content-named
-PNG, a stimulus by its source image, model and method. `loaddata` then adds the records a database lacks under
+PNG, a stimulus by its source image, model, method and target rank (1, the model's prediction, where a fixture
+leaves it out). `loaddata` then adds the records a database lacks under
 new ids and leaves every stored record as it is: a fixture record that would change one (or take a test index
 another image holds) stops loaddata with FixtureConflict, and nothing is loaded.
 """
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.signals import pre_save
 from django.dispatch import receiver
 
-from .names import DEFAULT_RENDERING, DEFAULT_SCALING, RENDERINGS, SCALINGS
+from .names import DEFAULT_RENDERING, DEFAULT_SCALING, PREDICTION_RANK, RENDERINGS, SCALINGS
 
 
 class Dataset(models.TextChoices):
@@ -60,9 +63,17 @@ class SourceImageManager(models.Manager):
         return self.get(dataset=dataset, image=image)
 
 
-class StimulusManager(models.Manager):
-    def get_by_natural_key(self, dataset, image, variant, method):
-        return self.get(source_image__dataset=dataset, source_image__image=image, variant=variant, method=method)
+class StimulusQuerySet(models.QuerySet):
+    def predicted(self):
+        """The maps of the model's prediction (target rank 1): the only ones rating and side-by-side pages show."""
+        return self.filter(target_rank=PREDICTION_RANK)
+
+
+class StimulusManager(models.Manager.from_queryset(StimulusQuerySet)):
+    def get_by_natural_key(self, dataset, image, variant, method, target_rank=PREDICTION_RANK):
+        """A key without the rank (fixtures written before issue 29) names the map of the model's prediction."""
+        return self.get(source_image__dataset=dataset, source_image__image=image, variant=variant, method=method,
+                        target_rank=target_rank)
 
 
 class SourceImage(models.Model):
@@ -125,21 +136,53 @@ class Stimulus(models.Model):
     settings = models.JSONField(default=dict, blank=True,
                                 help_text="The method's settings as the researcher gave them (e.g. epsilon, target "
                                           "layer, baseline): free JSON, kept and exported.")
+    # The class the map explains (issue 29). The true class is source_image.class_name; the model is right on the
+    # image iff predicted_class equals it.
+    target_class = models.CharField(max_length=64, blank=True,
+                                    help_text="The class the map explains (a map of rank 1: the predicted class).")
+    target_rank = models.PositiveSmallIntegerField(
+        default=PREDICTION_RANK, validators=[MinValueValidator(1)],
+        help_text="The target class's rank in the model's output: 1 = its prediction, 2 = its runner-up, ... "
+                  "Rating and side-by-side pages show rank 1 only; a distinction page shows the top-k.")
+    target_probability = models.FloatField(null=True, blank=True,
+                                           help_text="The model's softmax probability of the target class.")
+    top_classes = models.JSONField(default=list, blank=True,
+                                   help_text="The model's top-K classes on the image, most probable first (the "
+                                             "options of a task page); empty: not recorded.")
+    top_probabilities = models.JSONField(default=list, blank=True,
+                                         help_text="The model's probabilities of top_classes, in the same order.")
 
     objects = StimulusManager()
 
     class Meta:
-        ordering = ["source_image", "variant", "method"]
+        ordering = ["source_image", "variant", "method", "target_rank"]
         verbose_name_plural = "stimuli"
         constraints = [
-            models.UniqueConstraint(fields=["source_image", "variant", "method"], name="unique_stimulus_condition"),
+            models.UniqueConstraint(fields=["source_image", "variant", "method", "target_rank"],
+                                    name="unique_stimulus_target"),
+            models.CheckConstraint(condition=models.Q(target_rank__gte=1), name="stimulus_target_rank_from_1"),
         ]
 
     def __str__(self):
-        return f"{self.source_image} / {self.variant} / {self.method}"
+        target = f" / rank {self.target_rank}: {self.target_class}" if self.target_rank != PREDICTION_RANK else ""
+        return f"{self.source_image} / {self.variant} / {self.method}{target}"
+
+    def clean(self):
+        if len(self.top_classes) != len(self.top_probabilities):
+            raise ValidationError({"top_probabilities": f"{len(self.top_probabilities)} probabilities for "
+                                                        f"{len(self.top_classes)} top classes: give one per class."})
+
+    def name_prediction_target(self):
+        """A map of rank 1 that names no target explains the model's prediction: records made before targets were
+        recorded, and fixtures and manifests that leave them out (migration 0005 applies this rule to the rows it
+        finds)."""
+        if self.target_rank == PREDICTION_RANK and not self.target_class:
+            self.target_class = self.predicted_class
+            if self.target_probability is None:
+                self.target_probability = self.confidence
 
     def natural_key(self):
-        return (*self.source_image.natural_key(), self.variant, self.method)
+        return (*self.source_image.natural_key(), self.variant, self.method, self.target_rank)
 
     natural_key.dependencies = ["saliency.sourceimage"]
 
@@ -160,6 +203,12 @@ KEEP_STORED = ("loaddata loaded nothing: it never overwrites a stored record. Gi
                "dataset name (or test index), or delete the stored record first.")
 
 
+@receiver(pre_save, sender=Stimulus)
+def name_prediction_target(sender, instance, **kwargs):
+    """Before keep_stored_records compares a fixture's record with the stored one (receivers run in this order)."""
+    instance.name_prediction_target()
+
+
 @receiver(pre_save, sender=SourceImage)
 @receiver(pre_save, sender=Stimulus)
 def keep_stored_records(sender, instance, raw, **kwargs):
@@ -174,6 +223,8 @@ def keep_stored_records(sender, instance, raw, **kwargs):
             raise FixtureConflict(f"the fixture's {name} {instance.natural_key()} differs from the stored one "
                                   f"(id {stored.pk}): {'; '.join(differences)}. {KEEP_STORED}")
     for constraint in sender._meta.constraints:
+        if not isinstance(constraint, models.UniqueConstraint):
+            continue
         values = {field: getattr(instance, sender._meta.get_field(field).attname) for field in constraint.fields}
         if None in values.values():
             continue

@@ -48,7 +48,7 @@ PRESETS = {
         eps=1 / 255, attack_step=0.00784, attack_steps=20, eval_step=0.00784 / 4, eval_steps=100,
     ),
     # CPU: FGSM with random start (step 1.25 eps, Wong et al. 2020), larger batches, few epochs,
-    # robust accuracy with PGD-20 on 1,000 seeded test images. Sized in README "Stimuli and models".
+    # robust accuracy with PGD-20 on 1,000 seeded test images. Sized in docs/explanation/performance.md.
     ("cpu", "fmnist"): replace(
         _FMNIST_PAPER, name="cpu", batch_size=64, epochs=3, attack="fgsm_rs", attack_step=0.125, attack_steps=1,
         eval_steps=20, eval_subset=1000,

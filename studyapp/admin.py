@@ -243,8 +243,8 @@ class StudyAdmin(StudyScopedAdmin):
         ("Data-quality flags and the console", {
             "fields": ["speeder_sd", "speeder_min_completions", "page_floor_ms", "straightlining_share",
                        "straightlining_min_ratings", "stuck_after"],
-            "description": "Thresholds of the flags the console and participants.csv show (README 'Data-quality "
-                           "flags'). Flags never exclude anyone: you decide on the console, with a reason.",
+            "description": "Thresholds of the flags the console and participants.csv show (docs: Monitor, review "
+                           "and exclude). Flags never exclude anyone: you decide on the console, with a reason.",
         }),
         ("Endings", {
             "fields": [field for fields in Study.ENDING_FIELDS.values() for field in fields],
@@ -398,7 +398,7 @@ class ParticipantAdmin(StudyScopedAdmin):
               "external_submit_to", "arrived_at", "consent_version", "consented_at", "instructions_read_at",
               "background_given_at", "completed_at", "outcome",
               "ended_at", "ending_code", "degree", "cv_experience_years"]
-    readonly_fields = fields  # answers are evidence: the background too (README); erasure is an action
+    readonly_fields = fields  # answers are evidence: the background too (docs/how-to/personal-data.md); erasure is an action
     actions = ["exclude_selected", "include_selected", "erase_data"]
     inlines = [ExclusionDecisionInline]
 

@@ -19,8 +19,9 @@ SIDES = SIDE_BY_SIDE_SLOTS
 
 
 def balance_frame(study, include_preview=False):
-    """One row per rating-page image x cell of the study (zero where never planned), and per side-by-side
-    image x cell x side shown; columns BALANCE_COLUMNS."""
+    """One row per rating-page image x cell of the study (zero where never planned; the maps of each model's
+    prediction: other target ranks are never rated), and per side-by-side image x cell x side shown; columns
+    BALANCE_COLUMNS."""
     people = Participant.objects.filter(study=study)
     if not include_preview:
         people = people.filter(is_preview=False)
@@ -30,7 +31,7 @@ def balance_frame(study, include_preview=False):
         (r["stimulus"]): r for r in trials.filter(kind=Trial.Kind.RATING).values("stimulus").annotate(
             planned=Count("id"), answered=Count("likert_response"))
     }
-    for stimulus in study.stimuli.select_related("source_image").order_by(
+    for stimulus in study.stimuli.predicted().select_related("source_image").order_by(
             "source_image__dataset", "source_image__test_index", "variant", "method"):
         counts = rated.get(stimulus.pk, {})
         source = stimulus.source_image

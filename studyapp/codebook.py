@@ -8,7 +8,7 @@ dataset_description.json lists them for every column. Django-free.
 
 import json
 
-from saliency.names import RENDERINGS, SCALINGS
+from saliency.names import PROBABILITY_DIGITS, RENDERINGS, SCALINGS
 
 from . import quality
 from .schema import (
@@ -31,7 +31,8 @@ FILE_MEANINGS = {
     PARTICIPANTS_FILE: "One row per participant: progress, background, outcome, the researcher's decision and the "
                        "data-quality flags with the numbers behind them.",
     RECRUITMENT_FILE: "Personal data: one row per participant with their platform IDs, for payments. Do not share.",
-    STIMULI_FILE: "One row per stimulus (image + model + method) of the study with its map's explanation metrics.",
+    STIMULI_FILE: "One row per stimulus (image + model + method + target rank) of the study with its map's "
+                  "explanation metrics and the class it explains.",
     BALANCE_FILE: "The design's balance: per page kind, image, condition (model, method) and side-by-side position, "
                   "how many participants' plans show it and how many answered it.",
     REVIEW_FILE: "Personal data: the platform's review. One row per participant who was shown a code to hand in "
@@ -148,6 +149,23 @@ COLUMNS = {
                        "epsilon, target layer, baseline), as a JSON object.", "a JSON object; {}: none given"),
     **{name: (NUMBER, f"Explanation metric {name} of the stimulus's map (saliency.metrics).",
               "empty: could not be computed") for name in METRIC_NAMES},
+    "target_class": (TEXT, "The class the map explains (for target_rank 1: the predicted class).",
+                     "empty: not recorded (an export written before this column: the predicted class)"),
+    "target_rank": (INTEGER, "The target class's rank in the model's output: 1 = its prediction (the maps rating and "
+                             "side-by-side pages show), 2 = its runner-up, ... (a distinction page's maps).",
+                    ">= 1 (an export written before this column: 1)"),
+    "target_probability": (NUMBER, "The model's softmax probability of the target class.",
+                           "0-1; empty: not recorded"),
+    "top_classes": (TEXT, f"The model's top classes on the image, most probable first, joined by a vertical bar "
+                          f"{OPTION_SEPARATOR} (the options of a task page). Formula guard on the whole cell.",
+                    "empty: not recorded"),
+    "top_probabilities": (TEXT, f"The model's probabilities of top_classes, in the same order, joined by "
+                                f"{OPTION_SEPARATOR} ({PROBABILITY_DIGITS} significant digits where "
+                                "generate_stimuli made them).",
+                          "numbers from 0 to 1; empty: not recorded"),
+    "true_class": (TEXT, "The image's true class (class_name again, as task pages name it); the model is right on "
+                         "the image iff predicted_class equals it.",
+                   "empty: an export written before this column (class_name holds it)"),
 }
 
 
@@ -210,7 +228,8 @@ RANGES = {
     "planned": (0, None), "answered": (0, None), "cv_experience_years": (0, 60), "attention_passed": (0, None),
     "attention_total": (0, None), "consent_version": (1, None), "total_seconds": (0, None), "fast_pages": (0, None),
     "straightlining_share": (0, 1), "attention_failed": (0, None), "confidence": (0, 1),
-    "block": (1, None), "correct": (0, 1), "model_correct": (0, 1), "map_count": (2, 4),
+    "block": (1, None), "correct": (0, 1), "model_correct": (0, 1), "map_count": (2, 4), "target_rank": (1, None),
+    "target_probability": (0, 1),
 }
 # Levels and ranges of columns whose meaning in one file differs from COLUMNS' (as FILE_COLUMNS).
 FILE_RANGES = {TASKS_FILE: {"confidence": (CONFIDENCE_LEVELS[0], CONFIDENCE_LEVELS[-1])}}

@@ -11,7 +11,9 @@ choices.csv       participant,image,dataset,class_name,left,middle,right,chosen_
 participants.csv  participant,started_at,completed_at,degree,cv_experience_years,attention_passed,attention_total,
                   outcome,consent_version
 recruitment.csv   participant,source,external_id,external_session,outcome,completion_code,started_at,completed_at
-stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim,method
+stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini,ris,ros,road_aopc,ssim,method,
+                  rendering,scaling,settings,target_class,target_rank,target_probability,top_classes,
+                  top_probabilities,true_class
 balance.csv       page,image,model,method,position,planned,answered  (the design's balance: studyapp.balance)
 review.csv        participant,source,external_id,external_session,outcome,action,reason
 
@@ -34,9 +36,11 @@ every column. `page_hides` empty: the page sent no count (no script), not 0.
 - Times are ISO 8601 UTC with milliseconds (`2026-11-22T15:34:16.123Z`); an empty cell is "not yet".
 - `attention_total` counts the attention checks the participant answered, `attention_passed`
   those answered as instructed.
-- stimuli.csv has one row per stimulus of the study (image + model + method) with its map's explanation metrics
-  (saliency.metrics); an empty metric cell is one that could not be computed (RIS/ROS when noise changed
-  the prediction).
+- stimuli.csv has one row per stimulus of the study (image + model + method + target rank) with its map's
+  explanation metrics (saliency.metrics); an empty metric cell is one that could not be computed (RIS/ROS when
+  noise changed the prediction). `target_rank` 1 is the map of the model's prediction (the maps rating and
+  side-by-side pages show); 2, 3, ... explain its runner-up classes (a distinction page's maps). `top_classes` and
+  `top_probabilities` are the model's top classes on the image, joined by `|` (empty: not recorded).
 - `outcome`: in_progress, completed, no_consent, attention_failed, expired, withdrawn or erased.
   Withdrawn and erased participants' answers and background are deleted, so they are in no file but
   as a row of participants.csv and recruitment.csv. `consent_version` is the number of the consent
@@ -73,6 +77,7 @@ from .schema import (
     RATINGS_COLUMNS, RATINGS_FILE, SIDE_BY_SIDE_SLOTS,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
+from .schema import OPTION_SEPARATOR, TARGET_FIELDS, TARGET_RANK
 from .schema import (
     APPROVE, ATTENTION_FAILED, COMPLETED, ERASED, IN_PROGRESS, MAY_REJECT, REQUEST_RETURN, REVIEW_COLUMNS, REVIEW_FILE,
 )
@@ -236,14 +241,15 @@ def decision_and_flag_columns(study, pseudonyms, include_preview):
 
 
 def stimuli_frame(study):
-    """One row per stimulus of the study, by image, model then method, with its map's explanation metrics."""
+    """One row per stimulus of the study, by image, model, method then target rank, with its map's explanation
+    metrics and target."""
     data = query_frame(study.stimuli.order_by("source_image__dataset", "source_image__test_index", "variant",
-                                              "method"), {
+                                              "method", TARGET_RANK), {
         "method": "method",
         "dataset": "source_image__dataset", "test_index": "source_image__test_index", "source_pk": "source_image_id",
         "class_name": "source_image__class_name", "model": "variant", "predicted_class": "predicted_class",
         "confidence": "confidence", **{name: name for name in METRIC_NAMES}, "rendering": "rendering",
-        "scaling": "scaling", "settings": "settings"})
+        "scaling": "scaling", "settings": "settings", **{name: name for name in TARGET_FIELDS}})
     return pd.DataFrame({
         "image": image_ids(data["dataset"], data["test_index"], data["source_pk"]).astype("string"),
         "dataset": data["dataset"].astype("string"),
@@ -255,6 +261,13 @@ def stimuli_frame(study):
         "rendering": data["rendering"].astype("string"),
         "scaling": data["scaling"].astype("string"),
         "settings": texts(data["settings"].map(lambda value: json.dumps(value, ensure_ascii=False))),
+        "target_class": texts(data["target_class"]),
+        TARGET_RANK: integers(data[TARGET_RANK]),
+        "target_probability": data["target_probability"].astype("float64"),
+        "top_classes": texts(data["top_classes"].map(OPTION_SEPARATOR.join)),
+        "top_probabilities": data["top_probabilities"].map(
+            lambda values: OPTION_SEPARATOR.join(map(str, values))).astype("string"),
+        "true_class": texts(data["class_name"]),
     }, columns=STIMULI_COLUMNS)
 def recruitment_frame(study, include_preview=False):
     """One row per participant of the study: how they came, their platform IDs and how it ended (for payments)."""

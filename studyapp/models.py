@@ -52,9 +52,11 @@ def new_trial_token():
 
 
 def stimulus_refs(stimuli):
-    """What the planner needs of a queryset of stimuli (randomization.StimulusRef), in one query."""
+    """What the planner needs of a queryset of stimuli (randomization.StimulusRef), in one query: the maps of each
+    model's prediction (target rank 1), the only ones rating and side-by-side pages show."""
     return [randomization.StimulusRef(pk, image, variant, method)
-            for pk, image, variant, method in stimuli.values_list("pk", "source_image_id", "variant", "method")]
+            for pk, image, variant, method in stimuli.predicted().values_list("pk", "source_image_id", "variant",
+                                                                              "method")]
 
 
 def validate_ending_url(template):
@@ -209,7 +211,7 @@ class Study(models.Model):
         help_text="A pilot copy: staff see '(pilot)' after its title; its participants see the title alone.")
     seed = models.BigIntegerField(help_text="Base seed; each participant's order seed is drawn from it and recorded.")
     created_at = models.DateTimeField(auto_now_add=True)
-    # Data-quality flags' thresholds (studyapp.quality; README "Data-quality flags").
+    # Data-quality flags' thresholds (studyapp.quality; docs/how-to/monitor-review-exclude.md).
     speeder_sd = models.FloatField(
         "speeder: standard deviations", default=Thresholds.speeder_sd, validators=[MinValueValidator(0.1)],
         help_text="A completed participant more than this many robust standard deviations faster than the median "
@@ -314,6 +316,8 @@ class Study(models.Model):
         return getattr(self, self.ENDING_FIELDS[ending][1])
 
     def stimulus_refs(self):
+        """The stimuli of the rating and side-by-side pages: the maps of each model's prediction (target rank 1);
+        the maps of the other top classes are a distinction page's."""
         return stimulus_refs(self.stimuli.all())
 
     def design(self, index=0):

@@ -4,7 +4,7 @@ A flag is a rule's verdict on a participant's data; it never excludes anyone by 
 researcher's decision, with its reason: studyapp.models.ExclusionDecision). Every threshold comes from the study
 (`Thresholds`, built from the Study's fields by `studyapp.console_data`); the defaults are here.
 
-The rules (README "Data-quality flags" and the codebook say the same):
+The rules (docs/how-to/monitor-review-exclude.md and the codebook say the same):
 
 - speeder: a completed participant whose total time (consent to completion) is more than `speeder_sd` (3)
   robust standard deviations below the median, on the log scale: under median x exp(-3 x Qn) of the completed

@@ -52,7 +52,7 @@ MIN_SECRET_LENGTH = 8  # shorter IDs (SONA's numbers) cannot be told from the da
 SHARED_FILES = (RATINGS_FILE, CHOICES_FILE, PARTICIPANTS_FILE, STIMULI_FILE, TASKS_FILE)
 STIMULUS_MANIFEST_COLUMNS = ("image", "dataset", "class_name", "model", "method", "image_file", "image_sha256",
                              "map_file", "map_sha256", "predicted_class", "confidence", "preset", "checkpoint",
-                             "shown")
+                             "shown", "target_class", "target_rank")
 
 
 def shared_frames(study, without_justifications=False):
@@ -101,7 +101,8 @@ def stimulus_materials(study):
         return name, digest
 
     for stimulus in study.stimuli.select_related("source_image").order_by(
-            "source_image__dataset", "source_image__test_index", "source_image_id", "variant", "method"):
+            "source_image__dataset", "source_image__test_index", "source_image_id", "variant", "method",
+            "target_rank"):
         source = stimulus.source_image
         image_file, image_sha = packaged(source.image)
         map_file, map_sha = packaged(stimulus.heatmap)
@@ -110,7 +111,8 @@ def stimulus_materials(study):
                      "image_file": image_file, "image_sha256": image_sha, "map_file": map_file,
                      "map_sha256": map_sha, "predicted_class": stimulus.predicted_class,
                      "confidence": stimulus.confidence, "preset": stimulus.preset, "checkpoint": stimulus.checkpoint,
-                     "shown": stimulus.pk in shown})
+                     "shown": stimulus.pk in shown, "target_class": stimulus.target_class,
+                     "target_rank": stimulus.target_rank})
     return list(files.values()), pd.DataFrame(rows, columns=STIMULUS_MANIFEST_COLUMNS)
 
 

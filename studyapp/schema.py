@@ -5,7 +5,9 @@ Django-free, so that the exporter (studyapp/export.py), the analysis that reads 
 one edit here plus its producer. The file format itself is documented in studyapp/export.py.
 """
 
-from saliency.names import DEFAULT_RENDERING, DEFAULT_SCALING, METRIC_NAMES
+from saliency.names import (
+    DEFAULT_RENDERING, DEFAULT_SCALING, LIST_SEPARATOR, METRIC_NAMES, PREDICTION_RANK, TARGET_FIELDS, TARGET_RANK,
+)
 
 RATINGS_FILE = "ratings.csv"
 CHOICES_FILE = "choices.csv"
@@ -75,7 +77,7 @@ TASK_QUESTIONS = {DISTINCTION: (PREDICTED, TRUE_CLASS), SIMULATION: (MODEL_OUTPU
 TASK_PHASES = {DISTINCTION: ("",), SIMULATION: PHASES, VERIFICATION: ("",)}
 # A verification page's options, in this order; `accept` is right iff the model is right on the image.
 VERIFICATION_OPTIONS = ("accept", "reject")
-OPTION_SEPARATOR = "|"  # tasks.csv's `options` (and the stimuli's class lists) join their items with it
+OPTION_SEPARATOR = LIST_SEPARATOR  # tasks.csv's `options` (and the stimuli's class lists) join their items with it
 CONFIDENCE_LEVELS = (1, 2, 3, 4, 5)
 CONFIDENCE_LABELS = ("Not confident at all", "Slightly confident", "Moderately confident", "Very confident",
                      "Completely confident")
@@ -105,12 +107,18 @@ REVIEW_COLUMNS = ("participant", "source", "external_id", "external_session", "o
 # Issue 27: how each map was drawn (saliency.rendering) and the method's settings as the researcher gave them.
 STIMULI_RENDERING_COLUMNS = ("rendering", "scaling", "settings")
 STIMULI_COLUMNS += STIMULI_RENDERING_COLUMNS
+# Issue 29: the class each map explains, its rank and probability, the model's top classes and their probabilities
+# (saliency.names.TARGET_FIELDS; lists joined by OPTION_SEPARATOR), then the image's true class (class_name, under
+# the name the task pages give it). Rating and side-by-side pages show the maps of rank PREDICTION_RANK only.
+STIMULI_TARGET_COLUMNS = (*TARGET_FIELDS, "true_class")
+STIMULI_COLUMNS += STIMULI_TARGET_COLUMNS
 APPROVE, MAY_REJECT, REQUEST_RETURN = "approve", "may_reject", "request_return"  # review.csv's actions
 
 # Columns appended after a file's first release, with the value a file written before them means: an export
 # without them is read as it was meant (every study then showed Vanilla Gradient maps, three side by side; nobody
 # was excluded; page hides, flags and the pages' submission times were not recorded; every map was drawn
-# sequentially on its own range, and no settings were recorded).
+# sequentially on its own range, and no settings were recorded; every map explained the model's prediction, its top
+# classes not recorded).
 DEFAULT_METHOD = "VG"
 APPENDED_COLUMNS = {
     RATINGS_FILE: {"method": DEFAULT_METHOD, "page_hides": None},
@@ -118,7 +126,8 @@ APPENDED_COLUMNS = {
                    "chosen_method": DEFAULT_METHOD, "page_hides": None, "map_count": 3, "fourth": None,
                    "fourth_method": None},
     STIMULI_FILE: {"method": DEFAULT_METHOD, "rendering": DEFAULT_RENDERING, "scaling": DEFAULT_SCALING,
-                   "settings": "{}"},
+                   "settings": "{}", **dict.fromkeys(STIMULI_TARGET_COLUMNS, ""), TARGET_RANK: PREDICTION_RANK,
+                   "target_probability": None},
     PARTICIPANTS_FILE: {"excluded": "", "exclusion_reason": "", **dict.fromkeys(PARTICIPANTS_FLAG_COLUMNS),
                         **dict.fromkeys(PARTICIPANTS_STEP_COLUMNS)},
 }

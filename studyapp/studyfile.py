@@ -712,7 +712,8 @@ def reference_markdown(schema=SCHEMA, tables=TABLES):
         "-->",
         "",
         f"A study file (format {FORMAT}) is a TOML file that defines a study: `manage.py export_study SLUG "
-        "study.toml [--without-codes]` writes one, `manage.py create_study study.toml [--slug S]` makes the study "
+        "study.toml` (with `--without-codes`, without the codes) writes one, `manage.py create_study study.toml` "
+        "(with `--slug S`, under another slug) makes the study "
         "it defines. `create_study` checks the file as the admin checks a study (the same validation), names "
         "every problem by its key and writes nothing unless the whole file is right. An unknown key is an error. "
         "`--without-codes` leaves out the keys marked so below, writes `is_open = false` and puts the `{code}` "

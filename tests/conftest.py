@@ -109,3 +109,12 @@ def participant_factory(db):
         return participant
 
     return make
+
+
+@pytest.fixture
+def back_to_today():
+    """Whatever a migration test migrated to, the database ends at today's migrations."""
+    from tests.helpers.migrations import migrate_to_today
+
+    yield
+    migrate_to_today()

@@ -29,7 +29,9 @@ def export(tmp_path):
         predicted_class=rated["class_name"], confidence=0.9,
         gini=0.4 + effect + rng.normal(0, 0.05, len(rated)), ris=rng.lognormal(-9, 1, len(rated)),
         ros=rng.lognormal(7, 1, len(rated)), road_aopc=rng.uniform(0, 0.5, len(rated)),
-        ssim=rng.uniform(0.3, 0.9, len(rated)), method="VG", rendering="sequential", scaling="map", settings="{}")
+        ssim=rng.uniform(0.3, 0.9, len(rated)), method="VG", rendering="sequential", scaling="map", settings="{}",
+        target_class=rated["class_name"], target_rank=1, target_probability=0.9, top_classes="", top_probabilities="",
+        true_class=rated["class_name"])
     stimuli.loc[stimuli.index[0], "ris"] = np.nan  # noise changed the prediction: an empty cell
     path = tmp_path / "export" / "stimuli.csv"
     stimuli[list(STIMULI_COLUMNS)].to_csv(path, index=False)

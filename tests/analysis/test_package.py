@@ -408,3 +408,15 @@ def test_a_package_never_takes_a_file_with_platform_ids(simulated, tmp_path):
                                                    r"review\.csv and bonus\.csv carry platform IDs\)"):
         package.write_package(tmp_path / "package", parts, render_report)
     assert list((tmp_path / "package").iterdir()) == []
+
+
+def test_reproduce_compares_every_result_but_an_optimizers_evaluation_count(tmp_path):
+    """Another CPU's float kernels may take an optimizer through other steps to the same estimates: the count of
+    likelihood evaluations is no result, every estimate is."""
+    for name, evaluations, estimate in (("shipped", 141, "0.5"), ("rerun", 139, "0.5"), ("changed", 141, "0.6")):
+        (tmp_path / name / "tables").mkdir(parents=True)
+        (tmp_path / name / "results.json").write_text(json.dumps({"clmm": [{"evaluations": evaluations}]}))
+        (tmp_path / name / "tables" / "clmm.csv").write_text(f"estimate,evaluations\n{estimate},{evaluations}\n")
+    assert package.compare_outputs(tmp_path / "shipped", tmp_path / "rerun", 1e-5, 1e-8)[0] == []
+    found, _ = package.compare_outputs(tmp_path / "shipped", tmp_path / "changed", 1e-5, 1e-8)
+    assert found == ["tables/clmm.csv row 1 column estimate: shipped '0.5', rerun '0.6'"]

@@ -2,12 +2,15 @@
 
 `browser` is a fresh Chromium (its own --user-data-dir, nothing shared between tests);
 `browser.view(size)` sets a phone or laptop viewport; `browser.screenshot(name)` writes a full-page
-PNG to tests/artifacts/ for people to look at (ignored by git, except the committed methods-*.png);
+PNG to tests/artifacts/ for people to look at (ignored by git); `browser.screenshot(name, docs=True)` also makes it a
+picture of the docs, docs/img/<name>.png (committed; tests/docs/test_pictures.py checks each shown picture's writer);
 `browser.axe_violations()` runs axe-core (installed by `make node-tools` into build/node, pinned in the
 Makefile) on the page at WCAG 2.2 AA.
 """
 
 import base64
+import io
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ import pytest
 from tests.helpers.chromium import LAPTOP, chromium
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+DOCS_PICTURES = Path(__file__).resolve().parents[2] / "docs" / "img"
 PHONE = (390, 844)
 AXE_CORE = Path(__file__).resolve().parents[2] / "build" / "node" / "node_modules" / "axe-core"
 WCAG_22_AA = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")  # axe's tags for every A and AA rule
@@ -37,11 +41,24 @@ class Browser:
             "width": width, "height": height, "deviceScaleFactor": 1, "mobile": size == PHONE,
         })
 
-    def screenshot(self, name):
-        """Full-page PNG at the current viewport width: tests/artifacts/<name>.png."""
+    def screenshot(self, name, docs=False, full_page=True):
+        """PNG of the page at the current viewport width (the whole page, or what the viewport shows):
+        tests/artifacts/<name>.png, and with `docs` docs/img/<name>.png, whose text chunk `Source` names this test."""
         ARTIFACTS.mkdir(exist_ok=True)
-        shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-        (ARTIFACTS / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+        shot = base64.b64decode(self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": full_page})["data"])
+        (ARTIFACTS / f"{name}.png").write_bytes(shot)
+        if docs:
+            from PIL import Image
+            from PIL.PngImagePlugin import PngInfo
+
+            test = os.environ["PYTEST_CURRENT_TEST"].split(" ")[0].split("[")[0]  # the test file :: the test
+            info = PngInfo()
+            info.add_text("Source", test)
+            DOCS_PICTURES.mkdir(parents=True, exist_ok=True)
+            # 256 colours: a third of the size, no visible change; the docs keep many of them in git.
+            Image.open(io.BytesIO(shot)).convert("RGB").quantize(256).save(
+                DOCS_PICTURES / f"{name}.png", pnginfo=info, optimize=True)
 
     def script(self, source, *args):
         return self.driver.execute_script(source, *args)

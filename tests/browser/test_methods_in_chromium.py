@@ -1,5 +1,5 @@
 """A study comparing explanation methods (side-by-side: the methods for one model) in Chromium: a participant's
-rating page and side-by-side page at a laptop and a phone width (tests/artifacts/methods-*.png, committed), axe-core
+rating page and side-by-side page at a laptop and a phone width (docs/img/methods-*.png, the docs' pictures), axe-core
 at both, and blinding: no model or method name in the page's text, attributes or URLs, every image embedded.
 
 The maps are made up and brought in through `import_stimuli` with a manifest, as a researcher brings their own.
@@ -126,7 +126,7 @@ def test_a_methods_comparison_study_at_a_laptop_and_a_phone_width(browser, live_
             values = {"choice": "middle", "justification": "Its bright area sits on the animal, not the background."}
             name = "methods-side-by-side"
         if name not in seen:
-            inspect_page(browser, name)  # tests/artifacts/<name>-390x844.png and -1366x768.png
+            inspect_page(browser, name, docs=True)  # docs/img/<name>-390x844.png and -1366x768.png
             audit(browser, name, audited)
             assert_blinded(browser, trial)
             seen.append(name)
@@ -143,7 +143,7 @@ SHIPPED_WORDS = ("VG", "IG", "SG", "Vanilla", "Integrated", "SmoothGrad", "adver
 
 def test_the_shipped_methods_demo_study_at_a_laptop_and_a_phone_width(browser, live_server):
     """`make run`'s second demo study on the shipped FMNIST maps (fixtures/stimuli.json + methods.json): its first
-    rating page and its first side-by-side page (the three methods of one model), tests/artifacts/methods-demo-*.png."""
+    rating page and its first side-by-side page (the three methods of one model), docs/img/methods-demo-*.png."""
     call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
     call_command("create_demo_study", participants=1, stdout=io.StringIO())
     participant = Study.objects.get(slug="methods").participants.get()
@@ -155,7 +155,7 @@ def test_the_shipped_methods_demo_study_at_a_laptop_and_a_phone_width(browser, l
         kind = "side-by-side" if trial.kind == Trial.Kind.CHOICE else "rating"
         if f"methods-demo-{kind}" not in seen and trial.kind != Trial.Kind.ATTENTION:
             name = f"methods-demo-{kind}"
-            inspect_page(browser, name)
+            inspect_page(browser, name, docs=True)
             audit(browser, name, audited)
             text = driver.find_element(By.TAG_NAME, "body").text
             assert not [w for w in SHIPPED_WORDS if re.search(rf"\b{w}\b", text)], text

@@ -47,12 +47,13 @@ def unnamed_controls(browser):
     return [n["role"]["value"] for n in found if not n.get("name", {}).get("value", "").strip()]
 
 
-def inspect_page(browser, name):
-    """Screenshots at both sizes; on the phone nothing overflows sideways; every control is named."""
+def inspect_page(browser, name, docs=False):
+    """Screenshots at both sizes (with `docs`, pictures of the docs too); on the phone nothing overflows sideways;
+    every control is named."""
     for size in (PHONE, LAPTOP):
         browser.view(size)
         wait_for(browser.driver, lambda: images_loaded(browser))
-        browser.screenshot(f"{name}-{size[0]}x{size[1]}")
+        browser.screenshot(f"{name}-{size[0]}x{size[1]}", docs=docs)
         overflow = browser.script("const e = document.documentElement; return [e.scrollWidth, e.clientWidth]")
         if size == PHONE:
             assert overflow[0] <= overflow[1], f"{name} overflows sideways on a phone: {overflow}"

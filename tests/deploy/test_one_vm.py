@@ -158,8 +158,9 @@ def test_the_install_serves_https_for_the_domain_and_makes_what_a_server_needs(v
     assert vm.manage("shell", "-v", "0", "-c", "from studyapp.models import Study; print(Study.objects.count())"
                      ).split()[-1] == "0"
     assert PASSWORD not in printed
-    checked = vm.manage("shell", "-v", "0", "-c", f"from django.contrib.auth import authenticate; "
-                                                  f"print(authenticate(username='{RESEARCHER}', password='{PASSWORD}').is_staff)")
+    checked = vm.manage("shell", "-v", "0", "-c", f"from django.contrib.auth import get_user_model; "
+                                                  f"user = get_user_model().objects.get(username='{RESEARCHER}'); "
+                                                  f"print(user.check_password('{PASSWORD}') and user.is_staff)")
     assert checked.split()[-1] == "True"
 
 

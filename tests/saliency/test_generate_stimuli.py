@@ -123,6 +123,7 @@ def test_shipped_stimuli_are_what_the_shipped_checkpoints_make(tmp_path, setting
     for place, (new, old) in enumerate(zip(made, shipped)):
         what = f"{old['model']} record {place}"
         assert new["model"] == old["model"], what
+        assert list(new["fields"]) == list(old["fields"]), what  # --targets predicted adds no field (issue 29)
         # PNG names (and so the natural keys naming them) are compared as PNGs below
         exact = {k: v for k, v in old["fields"].items()
                  if k not in (*METRIC_NAMES, "image", "heatmap", "source_image")}

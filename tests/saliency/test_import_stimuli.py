@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from saliency.importing import Target
 from saliency.models import FixtureConflict, SourceImage, Stimulus
-from saliency.names import DIVERGING, PER_IMAGE
+from saliency.names import DIVERGING, PER_IMAGE, TARGET_FIELDS
 from saliency.rendering import png_bytes, render_heatmap, render_heatmaps, render_image
 from studyapp.enrollment import enroll_participants
 from studyapp.models import LikertResponse, Study, Trial
@@ -145,14 +147,15 @@ def _rows(*models):
 
 def _shipped_records():
     fixtures = Path(settings.BASE_DIR) / "fixtures"
-    return [record for name in ("stimuli.json", "methods.json")
+    return [record for name in ("stimuli.json", "methods.json", "tasks.json")
             for record in json.loads((fixtures / name).read_text())]
 
 
 @pytest.mark.django_db
 def test_loading_the_shipped_fixtures_keeps_imported_stimuli_and_the_answers_to_them(made_up, stimuli_root):
-    """README: import your maps, then `loaddata stimuli methods` (as `make run` does). Every imported record and
-    every answer to it stays as it was, the shipped maps are all there, and loading them again changes nothing."""
+    """README: import your maps, then `loaddata stimuli methods tasks` (as `make run` does). Every imported record
+    and every answer to it stays as it was, the shipped maps are all there, and loading them again changes
+    nothing."""
     folder, rows, _ = made_up
     call_command("import_stimuli", str(write_manifest(folder, rows)), stdout=io.StringIO())
     imported = list(Stimulus.objects.order_by("pk"))
@@ -165,7 +168,7 @@ def test_loading_the_shipped_fixtures_keeps_imported_stimuli_and_the_answers_to_
         LikertResponse.objects.create(trial=trial, sufficiency=position % 5 + 1, trust=3, rt_ms=1000 + position)
     before = _rows(SourceImage, Stimulus, Trial, LikertResponse)
 
-    call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
+    call_command("loaddata", "stimuli", "methods", "tasks", stdout=io.StringIO())
     after = _rows(SourceImage, Stimulus, Trial, LikertResponse)
     assert after["Trial"] == before["Trial"] and after["LikertResponse"] == before["LikertResponse"]
     for name in ("SourceImage", "Stimulus"):
@@ -177,9 +180,10 @@ def test_loading_the_shipped_fixtures_keeps_imported_stimuli_and_the_answers_to_
         if model is Stimulus:
             dataset, image = record["fields"]["source_image"]
             stored = Stimulus.objects.get(source_image__dataset=dataset, source_image__image=image,
-                                          variant=record["fields"]["variant"], method=record["fields"]["method"])
+                                          variant=record["fields"]["variant"], method=record["fields"]["method"],
+                                          target_rank=record["fields"].get("target_rank", 1))
             assert stored.heatmap == record["fields"]["heatmap"] and stored.pk > imported[-1].pk
-    call_command("loaddata", "stimuli", "methods", stdout=io.StringIO())
+    call_command("loaddata", "stimuli", "methods", "tasks", stdout=io.StringIO())
     assert _rows(SourceImage, Stimulus, Trial, LikertResponse) == after  # loading twice changes nothing
 
 
@@ -240,8 +244,9 @@ def test_the_same_test_image_imported_and_shipped_is_one_source_image_in_either_
     mine = write_manifest(tmp_path, [{**row, "method": "VG"}], list(row))  # a shipped cell, another map
     call_command("import_stimuli", str(mine), stdout=io.StringIO())
     before = _everything()
-    with pytest.raises(FixtureConflict, match=r"the fixture's stimulus \('fmnist', '[^']+', 'N', 'VG'\) differs from "
-                                              r"the stored one \(id \d+\): heatmap: stored 'stimuli/.*loaded nothing"):
+    with pytest.raises(FixtureConflict, match=r"the fixture's stimulus \('fmnist', '[^']+', 'N', 'VG', 1\) differs "
+                                              r"from the stored one \(id \d+\): heatmap: stored 'stimuli/.*loaded "
+                                              "nothing"):
         call_command("loaddata", "stimuli", stdout=io.StringIO())
     assert _everything() == before
     Stimulus.objects.all().delete()
@@ -298,3 +303,101 @@ def test_bad_settings_name_their_row_and_nothing_is_imported(made_up, stimuli_ro
                      r"character 17\)", str(caught.value))
     assert "row 3: settings must be a JSON object" in str(caught.value) and "row 4" not in str(caught.value)
     assert not Stimulus.objects.exists() and _stored(stimuli_root) == []
+
+
+TARGET_COLUMNS = [*COLUMNS, "target_class", "target_rank", "true_class", "top_classes", "top_probabilities"]
+
+
+def _ranked(row, maps_folder, rank, **cells):
+    """A map of `row`'s image and model by its method explaining the class of `rank`, in a new .npy file."""
+    name = f"maps/{row['image']}-{row['model'][:3]}-{row['method']}-{rank}.npy"
+    np.save(maps_folder / name, np.random.default_rng(rank).normal(size=(28, 28)))
+    return {**row, "map": name, "target_rank": str(rank), **cells}
+
+
+@pytest.mark.django_db
+def test_target_columns_give_a_map_per_class_of_the_models_top_classes(made_up, stimuli_root):
+    """Issue 29: a boot's maps for the model's top-3 classes; the facts a row leaves out follow from the others
+    (the prediction is top_classes' first, the target of rank r its r-th), and rows without the target columns
+    are maps of the prediction."""
+    folder, rows, _ = made_up
+    boot = next(row for row in rows if row["image"] == "boot.png" and row["method"] == "VG")
+    top = {"top_classes": "boot|bag|car", "top_probabilities": "0.7|0.2|0.05", "predicted_class": "",
+           "confidence": ""}
+    ranked = [{**boot, **top, "target_class": "boot", "true_class": "boot"},
+              _ranked(boot, folder, 2, **top),
+              _ranked(boot, folder, 3, **{**top, "predicted_class": "boot", "confidence": "0.7"}, target_class="car")]
+    manifest = write_manifest(folder, [row for row in rows if row is not boot] + ranked, TARGET_COLUMNS)
+    out = io.StringIO()
+    call_command("import_stimuli", str(manifest), stdout=out)
+    assert "Imported 14 stimuli of 3 images" in out.getvalue()
+    maps = Stimulus.objects.filter(source_image__class_name="boot", variant=boot["model"], method="VG")
+    assert [(s.target_rank, s.target_class, s.target_probability, s.predicted_class, s.confidence)
+            for s in maps.order_by("target_rank")] == [(1, "boot", 0.7, "boot", 0.7), (2, "bag", 0.2, "boot", 0.7),
+                                                       (3, "car", 0.05, "boot", 0.7)]
+    assert {(tuple(s.top_classes), tuple(s.top_probabilities)) for s in maps} == {(("boot", "bag", "car"),
+                                                                                   (0.7, 0.2, 0.05))}
+    assert len({s.heatmap for s in maps}) == 3
+    others = Stimulus.objects.exclude(pk__in=maps)
+    assert others.count() == 11
+    assert all((s.target_rank, s.top_classes, s.top_probabilities) == (1, [], []) for s in others)
+    assert all(s.target_class == s.predicted_class and s.target_probability == s.confidence == 0.9 for s in others)
+    assert list(Stimulus.objects.predicted().order_by("pk")) == list(Stimulus.objects.filter(
+        target_rank=1).order_by("pk")) and Stimulus.objects.predicted().count() == 12
+
+    assert tuple(field.name for field in fields(Target)) == TARGET_FIELDS  # the records' fields, one to one
+    with pytest.raises(CommandError, match=r"row 2: this image's map by model 'ResNet \(ours\)' and method 'VG' "
+                                           r"of target_rank 2 is already imported"):
+        call_command("import_stimuli", str(write_manifest(folder, [ranked[1]], TARGET_COLUMNS)),
+                     stdout=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_bad_target_values_name_their_rows_and_nothing_is_imported(made_up, stimuli_root):
+    folder, rows, _ = made_up
+    boot = next(row for row in rows if row["image"] == "boot.png" and row["method"] == "VG")
+    top = {"top_classes": "boot|bag|car", "top_probabilities": "0.7|0.2|0.05", "predicted_class": "boot",
+           "confidence": "0.7"}
+    bad = [
+        _ranked(boot, folder, 2, target_rank="0"),  # row 14
+        _ranked(boot, folder, 2, target_rank="second"),  # 15
+        _ranked(boot, folder, 2, top_classes="boot|bag"),  # 16
+        _ranked(boot, folder, 2, **{**top, "top_probabilities": "0.2|0.7|0.05"}),  # 17
+        _ranked(boot, folder, 2, **{**top, "top_probabilities": "0.7|0.5|0.05"}),  # 18
+        _ranked(boot, folder, 2, **{**top, "top_probabilities": "0.7|0.2|nan"}),  # 19
+        _ranked(boot, folder, 2, **{**top, "top_classes": "boot|bag|boot"}),  # 20
+        _ranked(boot, folder, 4, **top),  # 21
+        _ranked(boot, folder, 2, **top, target_class="car"),  # 22
+        _ranked(boot, folder, 2, **{**top, "predicted_class": "bag"}),  # 23
+        _ranked(boot, folder, 2, **top, true_class="shoe"),  # 24
+        _ranked(boot, folder, 2),  # 25
+        _ranked(boot, folder, 3, **top),  # 26: fine
+        _ranked(boot, folder, 3, **top),  # 27: duplicate of 26
+        _ranked(boot, folder, 2, **{**top, "top_probabilities": "0.7|0.25|0.05"}),  # 28: another output than 26's
+        _ranked(boot, folder, 2, **{**top, "confidence": "0.9"}),  # 29
+    ]
+    bad = [row if number in (26, 27) else {**row, "method": f"method of row {number}"}
+           for number, row in enumerate(bad, start=14)]  # each its own map but 26 and 27
+    with pytest.raises(CommandError) as caught:
+        call_command("import_stimuli", str(write_manifest(folder, rows + bad, TARGET_COLUMNS)), stdout=io.StringIO())
+    message = str(caught.value)
+    for expected in (
+            r"row 14: target_rank must be a whole number from 1, not '0'",
+            r"row 15: target_rank must be a whole number from 1, not 'second'",
+            r"row 16: top_classes names 2 classes and top_probabilities gives 0 numbers",
+            r"row 17: top_probabilities must be most probable first",
+            r"row 18: top_probabilities add up to 1.25, more than 1",
+            r"row 19: top_probabilities must be numbers from 0 to 1 separated by \|",
+            r"row 20: top_classes must be different class names",
+            r"row 21: target_rank is 4, but top_classes names only 3 classes",
+            r"row 22: target_class is 'car', but top_classes at rank 2 says 'bag'",
+            r"row 23: predicted_class is 'bag', but top_classes' first says 'boot'",
+            r"row 24: true_class 'shoe' differs from class_name 'boot'",
+            r"row 25: a map of target_rank 2 names the class it explains",
+            r"row 27: duplicate of row 26: the same image, model, method and target_rank",
+            r"row 28: model 'ResNet \(ours\)' is given other top_classes or top_probabilities for this image than on "
+            r"row 26",
+            r"row 29: confidence is 0.9, but top_probabilities' first says 0.7"):
+        assert re.search(expected, message), (expected, message)
+    assert "row 26" not in message.replace("than on row 26", "").replace("duplicate of row 26", "")
+    assert not Stimulus.objects.exists() and not SourceImage.objects.exists() and _stored(stimuli_root) == []

@@ -5,19 +5,15 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from django.conf import settings
 from PIL import Image
 
 from devtools.methods_fixture import methods_records
 from saliency.attribution import METHODS, predict
-from saliency.data import batches, load_split
 from saliency.metrics import explain_and_evaluate
 from saliency.names import METRIC_NAMES
 from saliency.rendering import png_file_name, render_heatmap
-from saliency.stimuli import STIMULUS_DTYPE
-from saliency.training import load_checkpoint
-from tests.helpers.stimuli import assert_png_close
+from tests.helpers.stimuli import assert_png_close, shipped_images, shipped_model
 
 FIXTURES = Path(settings.BASE_DIR) / "fixtures"
 MODELS, OTHER_METHODS, SEED = ("N", "A", "M2"), ("IG", "SG"), 0  # the command in devtools/methods_fixture.py
@@ -64,12 +60,9 @@ def test_the_methods_maps_are_what_the_shipped_checkpoints_make(tmp_path):
     methods = {(tuple(s["source_image"]), s["variant"], s["method"]): s
                for s in records("methods.json", "saliency.stimulus")}
     keys = [(source["dataset"], source["image"]) for source in sources]
-    test_data = load_split("fmnist", False)
-    x, _ = next(batches(test_data, len(keys), indices=torch.tensor([source["test_index"] for source in sources])))
-    x = x.to(dtype=STIMULUS_DTYPE)
+    test_data, x = shipped_images(sources)
     for variant in MODELS:
-        model, _ = load_checkpoint(FIXTURES / "models", "fmnist", variant, "cpu")
-        model = copy.deepcopy(model).to(STIMULUS_DTYPE)
+        model = shipped_model(variant)
         predicted, _ = predict(model, x)
         for method in OTHER_METHODS:
             maps, _ = explain_and_evaluate(model, METHODS[method], x, predicted, SEED, samples=1)

@@ -2,36 +2,17 @@
 and a study nobody is known to have made gets no member (superusers only, and the admin says so)."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.helpers.migrations import migrate_to, migration_and_before
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MEMBERS = "memberships_api_tokens_access_log"
 
 
-def membership_migration():
-    """(studyapp, the migration that brings members) and the one before it, by name (their numbers may change)."""
-    graph = MigrationExecutor(connection).loader.graph
-    (target,) = [key for key in graph.nodes if key[0] == "studyapp" and key[1].endswith(MEMBERS)]
-    (before,) = [parent for parent in graph.node_map[target].parents if parent.key[0] == "studyapp"]
-    return target, before.key
-
-
-@pytest.fixture
-def back_to_today():
-    """Whatever the test migrated to, the database ends at today's migrations."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-
 def test_creators_own_their_studies_and_pilot_copies_keep_the_team(back_to_today):
-    target, before = membership_migration()
-    executor = MigrationExecutor(connection)
-    executor.migrate([before])
-    others = [node for node in executor.loader.graph.leaf_nodes() if node[0] != "studyapp"]
-    old = executor.loader.project_state([before, *others]).apps
+    target, before = migration_and_before("studyapp", MEMBERS)
+    old = migrate_to(before)
     User, Study = old.get_model("auth", "User"), old.get_model("studyapp", "Study")
     ContentType, LogEntry = old.get_model("contenttypes", "ContentType"), old.get_model("admin", "LogEntry")
     Permission = old.get_model("auth", "Permission")
@@ -50,9 +31,7 @@ def test_creators_own_their_studies_and_pilot_copies_keep_the_team(back_to_today
         defaults={"name": "Can erase a participant's answers and background"})
     ada.user_permissions.add(erase)
 
-    executor = MigrationExecutor(connection)
-    executor.migrate([target])
-    new = executor.loader.project_state([target, *others]).apps
+    new = migrate_to(target)
     Membership = new.get_model("studyapp", "Membership")
     members = {(m.study.slug, m.user.username, m.role) for m in Membership.objects.select_related("study", "user")}
     assert members == {("made-in-admin", "ada", "owner"), ("made-in-admin-pilot", "ada", "owner")}

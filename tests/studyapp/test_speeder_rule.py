@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
 
-from studyapp import monitoring
+from studyapp import access, monitoring
 from studyapp.export import review_frame
-from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant
+from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant, Role
 from studyapp.rehearsal import Rehearsal
 from studyapp.simulation import AnswerModel
 from tests.helpers.console import cells_of
@@ -42,8 +42,9 @@ def test_a_walker_who_answers_45_pages_in_0_9_s_is_flagged_at_ten_completions_an
         study_factory, client):
     study = study_factory(images=10)  # 30 ratings + 2 checks + 10 comparisons + 3 pages before them = 45 pages
     assert study.plan_length() + 3 == 45
-    client.force_login(get_user_model().objects.create_user("researcher", password="a-long-passphrase",
-                                                            is_staff=True))
+    researcher = get_user_model().objects.create_user("researcher", password="a-long-passphrase", is_staff=True)
+    access.grant(study, researcher, Role.ANALYST)
+    client.force_login(researcher)
     honest = walk(study, 9, seed=1)
     rng = np.random.default_rng(7)
     honest_seconds = 45 * HONEST_SECONDS_PER_PAGE * np.exp(rng.normal(0, 0.3, size=9))

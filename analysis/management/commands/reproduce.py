@@ -13,8 +13,8 @@ from analysis.loading import InputError
 
 class Command(BaseCommand):
     help = ("Check a replication package: every file against CHECKSUMS.sha256, then rerun its analysis from data/ "
-            "with the recorded options and compare every number with analysis/results.json and "
-            "analysis/tables/*.csv within the tolerance. Exits non-zero naming each difference.")
+            "with the recorded options and compare every number with DIR/analysis/results.json and "
+            "DIR/analysis/tables/*.csv within the tolerance. Exits non-zero naming each difference.")
     requires_system_checks = []  # a replicator's instance may have no database
 
     def add_arguments(self, parser):

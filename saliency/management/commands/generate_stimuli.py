@@ -12,8 +12,10 @@ from saliency.models import Method
 class Command(BaseCommand):
     help = (
         "Train the chosen models where their checkpoint is missing (reusing those present), pick seeded test images "
-        "every model classifies correctly, and write each model's saliency-map PNGs by each method (VG by default) "
-        "plus the stimuli.json fixture (with each map's explanation metrics)."
+        "every model classifies correctly (or, with --error-share, images each model gets wrong for that share), and "
+        "write each model's saliency-map PNGs by each method (VG by default) of its prediction (or, with --targets "
+        "top-k K, of each of its K most probable classes) plus the stimuli.json fixture (with each map's explanation "
+        "metrics)."
     )
 
     def add_arguments(self, parser):
@@ -21,6 +23,15 @@ class Command(BaseCommand):
         parser.add_argument("--images-per-dataset", type=int, default=10)
         parser.add_argument("--methods", nargs="+", default=["VG"], choices=Method.values,
                             help="Explanation methods: one map per image, model and method (default: VG).")
+        parser.add_argument("--targets", nargs="+", default=["predicted"], metavar="predicted | top-k K",
+                            help="predicted (default): each model's map of the class it predicts; top-k K (K from 2 "
+                                 "to 10): its maps of each of its K most probable classes, each stimulus recording "
+                                 "its target class, rank and probability and the model's top-K classes (the maps "
+                                 "and options of distinction, simulation and verification pages).")
+        parser.add_argument("--error-share", type=float, default=None, metavar="S",
+                            help="Choose images on which each model is wrong for about this share (0 to 1), the "
+                                 "classes spread as evenly as the errors allow, and print each model's real share; "
+                                 "without it, every model is right on every image.")
         add_rendering_options(parser)
         parser.add_argument("--out", type=Path, default=Path(settings.BASE_DIR) / "fixtures")
         parser.add_argument("--smoothing-position", type=int, default=1,
@@ -30,13 +41,20 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from saliency.data import DataError, load_split
-        from saliency.stimuli import Explainer, SelectionError, write_stimuli
+        from saliency.stimuli import Explainer, SelectionError, error_shares, top_k_of, write_stimuli
         from saliency.training import (
             CheckpointError, checkpoint_paths, get_preset, load_checkpoint, train_and_save, write_accuracy_table,
         )
 
         if options["images_per_dataset"] < 1:
             raise CommandError("--images-per-dataset must be at least 1.")
+        try:
+            top_k = top_k_of(options["targets"])
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        error_share = options["error_share"]
+        if error_share is not None and not 0 <= error_share <= 1:
+            raise CommandError(f"--error-share is a share from 0 to 1, not {error_share}.")
         device = device_from_options(options)
         variants = list(dict.fromkeys(options["models"]))
         datasets = list(dict.fromkeys(options["datasets"]))
@@ -70,8 +88,16 @@ class Command(BaseCommand):
                 per_dataset.append((dataset, test_data, explainers, options["images_per_dataset"]))
             self.stdout.write(write_accuracy_table(checkpoints))
             records = write_stimuli(options["out"], per_dataset, options["seed"], device,
-                                    list(dict.fromkeys(options["methods"])), options["rendering"], options["scaling"])
+                                    list(dict.fromkeys(options["methods"])), options["rendering"], options["scaling"],
+                                    top_k, error_share)
         except (DataError, SelectionError, CheckpointError) as error:
             raise CommandError(str(error)) from error
+        if error_share is not None:
+            shares = error_shares(records)
+            for dataset in datasets:
+                counts = [(variant, *shares[dataset, variant]) for variant in variants]
+                self.stdout.write(f"Error share on the {counts[0][2]} chosen {dataset} images (asked "
+                                  f"{error_share:g}): " + ", ".join(f"{variant} {wrong / images:.2f} ({wrong} wrong)"
+                                                                   for variant, wrong, images in counts))
         count = sum(record["model"] == "saliency.stimulus" for record in records)
         self.stdout.write(self.style.SUCCESS(f"Wrote {count} stimuli to {options['out'] / 'stimuli.json'}"))

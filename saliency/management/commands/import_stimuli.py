@@ -5,6 +5,7 @@ stimuli get theirs in a seeded shuffle, as generate_stimuli's do, so no id tells
 """
 
 import random
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
@@ -13,21 +14,24 @@ from django.db import transaction
 
 from saliency.management.options import add_rendering_options
 from saliency.models import SourceImage, Stimulus
+from saliency.names import PREDICTION_RANK
 from saliency.stimuli import PNG_FOLDER
 
 
 def database_conflicts(stimuli):
-    """Rows that clash with records already there: the same image, model and method; the same image stored with
-    another class or test index; or a test index another image holds."""
+    """Rows that clash with records already there: the same image, model, method and target rank; the same image
+    stored with another class or test index; or a test index another image holds."""
     problems = []
     for stimulus in stimuli:
         image = stimulus.image
         path = f"{PNG_FOLDER}/{image.file_name}"
         stored = SourceImage.objects.filter(dataset=image.dataset, image=path).first()
+        rank = stimulus.target.target_rank
         if Stimulus.objects.filter(source_image__dataset=image.dataset, source_image__image=path,
-                                   variant=stimulus.model, method=stimulus.method).exists():
+                                   variant=stimulus.model, method=stimulus.method, target_rank=rank).exists():
             problems.append(f"row {stimulus.row}: this image's map by model {stimulus.model!r} and method "
-                            f"{stimulus.method!r} is already imported or loaded.")
+                            f"{stimulus.method!r}" + (f" of target_rank {rank}" if rank != PREDICTION_RANK else "")
+                            + " is already imported or loaded.")
         elif stored is not None and (stored.class_name, stored.test_index) != (image.class_name, image.test_index):
             problems.append(f"row {stimulus.row}: this image is already stored in dataset {image.dataset!r} as "
                             f"class_name {stored.class_name!r}, test_index {stored.test_index}; give the same "
@@ -42,7 +46,8 @@ def database_conflicts(stimuli):
 class Command(BaseCommand):
     help = (
         "Import stimuli from a manifest of images and maps made anywhere (columns image,map,dataset,class_name,"
-        "model,method, optionally predicted_class,confidence,test_index,settings; paths relative to the manifest). "
+        "model,method, optionally predicted_class,confidence,test_index,settings,target_class,target_rank,"
+        "true_class,top_classes,top_probabilities; paths relative to the manifest). "
         "Maps (.npy H x W arrays or grayscale PNGs) are rendered with the project's normalisation and the chosen "
         "rendering under opaque names. A manifest with any bad row imports nothing and names every bad row."
     )
@@ -86,7 +91,7 @@ class Command(BaseCommand):
                     Stimulus(source_image=records[s.image.file_name], variant=s.model, method=s.method,
                              heatmap=f"{PNG_FOLDER}/{s.file_name}", predicted_class=s.predicted_class,
                              confidence=s.confidence, checkpoint=s.map_path[-255:], settings=s.settings,
-                             rendering=s.rendering, scaling=s.scaling)
+                             rendering=s.rendering, scaling=s.scaling, **asdict(s.target))
                     for s in shuffled])
         except Exception:
             for path in created:

@@ -3,9 +3,10 @@
 The demo studies are defined by study files, fixtures/studies/demo.toml and methods.toml (studyapp/studyfile.py;
 `export_study` of the demo studies on the shipped stimuli writes them back, byte for byte). Their stimuli are
 chosen here, as they always were, so that a demo works on stimuli generated anew: the demo shows the Vanilla
-Gradient maps (every loaded VG stimulus; without any, e.g. only imported maps of other methods, every loaded
-stimulus). It recruits on Prolific with a completion code; the command prints its Prolific study link (open it with
-any ID in place of the placeholders to try it) and a few personal invite links.
+Gradient maps (every loaded VG stimulus but those of the images that have maps of the models' other top classes:
+fixtures/tasks.json's, for task pages; without any VG map, e.g. only imported maps of other methods, every loaded
+map of a prediction). It recruits on Prolific with a completion code; the command prints its Prolific study link
+(open it with any ID in place of the placeholders to try it) and a few personal invite links.
 When the methods fixture is loaded (`loaddata methods`: IG and SmoothGrad maps of the same images and models), it
 also makes the second demo study "methods": N/A/M2 x VG/IG/SG, each participant rating each image under three of
 the nine cells (a balanced incomplete design), the side-by-side page comparing the three methods of one model; its
@@ -24,7 +25,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from saliency.models import Method, Stimulus
+from saliency.models import Method, SourceImage, Stimulus
+from saliency.names import PREDICTION_RANK
 from studyapp import access, readiness, studyfile
 from studyapp.enrollment import base_url_argument, enroll_participants, invite_url
 from studyapp.models import RecruitmentSource, Role, Study
@@ -59,16 +61,17 @@ class Command(BaseCommand):
     def handle(self, *, base_url, participants, **options):
         if participants < 1:
             raise CommandError(f"--participants must be at least 1, got {participants}.")
-        stimuli = Stimulus.objects.filter(method=Method.VG)
+        task_images = SourceImage.objects.filter(stimuli__target_rank__gt=PREDICTION_RANK)
+        stimuli = Stimulus.objects.filter(method=Method.VG).exclude(source_image__in=task_images)
         if not stimuli.exists():  # e.g. only imported maps of other methods: the demo shows what is loaded
-            stimuli = Stimulus.objects.all()
+            stimuli = Stimulus.objects.predicted()
         if not stimuli.exists():
             raise CommandError("No stimuli in the database: run `manage.py loaddata stimuli`, "
                                "`manage.py generate_stimuli` or `manage.py import_stimuli` first.")
         password = secrets.token_urlsafe(12)
         methods_stimuli = Stimulus.objects.filter(
             variant__in=METHODS_STUDY["models"], method__in=METHODS_STUDY["methods"],
-            source_image__dataset=METHODS_STUDY["dataset"])
+            source_image__dataset=METHODS_STUDY["dataset"]).exclude(source_image__in=task_images)
         with_methods = methods_stimuli.exclude(method=Method.VG).exists()
         try:
             with transaction.atomic():
