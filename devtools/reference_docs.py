@@ -49,10 +49,12 @@ def cell(text):
 # ---------------------------------------------------------------------------------------------------- commands
 
 def project_apps():
-    """The installed apps whose code is in this repository, in INSTALLED_APPS order."""
+    """The installed apps whose code is in this repository, in INSTALLED_APPS order: not those installed into a
+    virtual environment inside it (a clean clone's .venv holds Django's own apps)."""
     from django.apps import apps
 
-    return [config for config in apps.get_app_configs() if Path(config.path).resolve().is_relative_to(ROOT)]
+    return [config for config in apps.get_app_configs() if Path(config.path).resolve().is_relative_to(ROOT)
+            and "site-packages" not in Path(config.path).resolve().parts]
 
 
 def commands():
