@@ -8,6 +8,7 @@ are never edited, and each participant records the version they agreed to.
 
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
@@ -23,6 +24,8 @@ from .quality import MIN_COMPLETIONS_TO_JUDGE, Thresholds
 from .schema import DELETED_OUTCOMES, SIDE_BY_SIDE_SLOTS
 
 LIKERT_MIN, LIKERT_MAX = 1, 5
+CONFIDENCE_MIN, CONFIDENCE_MAX = schema.CONFIDENCE_LEVELS[0], schema.CONFIDENCE_LEVELS[-1]
+MIN_TOP_K, MAX_TOP_K = 2, len(SIDE_BY_SIDE_SLOTS)  # a distinction page shows the maps of the top 2 to 4 classes
 PILOT_MARK = " (pilot)"  # after a pilot copy's title, for staff only
 PAGES_BEFORE_TRIALS = 3  # consent, instructions, background (studyapp.flow)
 JUSTIFICATION_MAX_LENGTH = 2000
@@ -235,6 +238,17 @@ class Study(models.Model):
     stuck_after = models.DurationField(
         "stuck after", default=timedelta(minutes=10),
         help_text="The console highlights a participant in progress with no new page for this long, e.g. 0:10:00.")
+    # Issue 29: what the task blocks pay (studyapp.scoring; bonus.csv).
+    bonus_per_correct = models.DecimalField(
+        "bonus per right answer above chance", max_digits=6, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Task blocks: the bonus per right answer above chance (a participant's score), in the currency "
+                  "the platform pays in; bonus.csv lists each approved participant's bonus for Prolific's bulk "
+                  "bonus. Blank: no bonus.")
+    bonus_cap = models.DecimalField(
+        "bonus cap", max_digits=6, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="The most one participant's bonus may be (e.g. HIVE's). Blank: no cap.")
 
     def quality_thresholds(self):
         return Thresholds(speeder_sd=self.speeder_sd, speeder_min_completions=self.speeder_min_completions,
@@ -357,6 +371,77 @@ class ConsentVersion(models.Model):
         return f"{self.study.slug} consent v{self.number}"
 
 
+class Block(models.Model):
+    """One part of a study, run in `position` order (issue 29). A study without blocks runs today's pages (its
+    rating pages, then its side-by-side pages) exactly as before; one with blocks runs theirs in order. The task
+    blocks (distinction, simulation, verification) have a right answer and write tasks.csv."""
+
+    class Kind(models.TextChoices):
+        RATING = schema.RATING_BLOCK, "Rating pages (the Likert statements)"
+        CHOICE = schema.CHOICE_BLOCK, "Side-by-side choices"
+        DISTINCTION = schema.DISTINCTION, "Distinction: which class does the model predict? (HIVE)"
+        SIMULATION = schema.SIMULATION, "Forward simulation: learn the model, then say what it will answer"
+        VERIFICATION = schema.VERIFICATION, "Verification: accept or reject the model's label"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="blocks")
+    position = models.PositiveSmallIntegerField(help_text="The block's place in the study: 1, 2, ...")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    top_k = models.PositiveSmallIntegerField(
+        "classes shown", default=MAX_TOP_K, validators=[MinValueValidator(MIN_TOP_K), MaxValueValidator(MAX_TOP_K)],
+        help_text="Distinction: a page shows the maps of the model's top k classes, labelled with their names; "
+                  "simulation: a test page offers the model's top k classes. 2 to 4.")
+    images = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Task blocks: the pages per participant, each of another image (a simulation block: its test "
+                  "pages). Blank: every image the block can show.")
+    learning_images = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Simulation only: the learning pages per participant, on other images than the test pages.")
+    learning_guess = models.BooleanField(
+        default=False, help_text="Simulation only: a learning page first asks what the model will say, then shows "
+                                 "whether the guess was right.")
+    show_true_class = models.BooleanField(
+        default=False, help_text="Show the image's true class: on distinction pages (HIVE's 'labels' variant) and "
+                                 "on the learning pages of a simulation block.")
+    ask_true_class = models.BooleanField(
+        default=False, help_text="Distinction only: also ask 'Which class is correct?', with its own confidence.")
+
+    class Meta:
+        ordering = ["study", "position"]
+        constraints = [models.UniqueConstraint(fields=["study", "position"], name="unique_block_position")]
+
+    def __str__(self):
+        return f"{self.study.slug} block {self.position} ({self.kind})"
+
+    @property
+    def is_task(self):
+        return self.kind in schema.TASKS
+
+
+class TaskCondition(models.Model):
+    """A between-participants condition of a study's task blocks: one model's maps by one method, or (method
+    blank) the same model with no map, the control. Participants are assigned to them evenly in order of
+    consent."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="task_conditions")
+    model = models.CharField(max_length=64, help_text="The model whose answers the tasks are about (a stimulus "
+                                                      "variant, e.g. N). A control still names one.")
+    method = models.CharField(max_length=64, blank=True,
+                              help_text="The method of the maps shown, e.g. VG. Blank: no map (the 'none' control).")
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [models.UniqueConstraint(fields=["study", "model", "method"], name="unique_task_condition")]
+
+    def __str__(self):
+        return f"{self.name} ({self.model})" if not self.method else self.name
+
+    @property
+    def name(self):
+        """The condition as tasks.csv writes it: "none" or e.g. "M2×VG"."""
+        return schema.condition_name(self.model, self.method) if self.method else schema.NO_MAP_CONDITION
+
+
 class Outcome(models.TextChoices):
     """Where a participation stands; every value but IN_PROGRESS is an ending."""
 
@@ -386,7 +471,7 @@ SIMULATED_SOURCE = "simulated"  # a rehearsal's participant (simulate_participan
 def answered(trial=""):
     """The trial at lookup path `trial` ("" or e.g. "trials__") has its answer: each kind has its own table."""
     return (Q(**{f"{trial}likert_response__isnull": False}) | Q(**{f"{trial}attention_response__isnull": False})
-            | Q(**{f"{trial}choice_response__isnull": False}))
+            | Q(**{f"{trial}choice_response__isnull": False}) | Q(**{f"{trial}task_response__isnull": False}))
 
 
 def passed_check(trial=""):
@@ -462,6 +547,9 @@ class Participant(models.Model):
     is_preview = models.BooleanField(
         "preview", default=False,
         help_text="A researcher trying the study: holds no place, left out of exports and analyses by default.")
+    task_condition = models.ForeignKey(
+        TaskCondition, null=True, blank=True, on_delete=models.PROTECT, related_name="participants",
+        editable=False, help_text="Their condition in the study's task blocks, assigned evenly in order of consent.")
 
     objects = ParticipantQuerySet.as_manager()
 
@@ -490,16 +578,38 @@ class Participant(models.Model):
 
 
 class Trial(models.Model):
-    """One page of a participant's plan: a rating, an attention check, or a side-by-side choice."""
+    """One page of a participant's plan: a rating, an attention check, a side-by-side choice, or a task page.
+
+    A task page (issue 29) names its block, its image, and in `stimulus` the condition's model's map of its
+    prediction on the image: the page's facts (the model's prediction and top classes) are that stimulus's. The
+    page shows that map only in a map condition (simulation, verification), never in the no-map control; a
+    distinction page shows the maps of the top classes in the side-by-side slots, in page order. `options` are the
+    answers offered, in the order shown. An attention check inside a task block names the block and looks like its
+    pages: its `attention_target` is then the 1-based place of the instructed option in `options`."""
 
     class Kind(models.TextChoices):
         RATING = "rating", "Rating"
         ATTENTION = "attention", "Attention check"
         CHOICE = "choice", "Side-by-side choice"
+        DISTINCTION = schema.DISTINCTION, "Distinction"
+        SIMULATION = schema.SIMULATION, "Forward simulation"
+        VERIFICATION = schema.VERIFICATION, "Verification"
+
+    class Phase(models.TextChoices):
+        NONE = "", "None"
+        LEARN = schema.LEARN, "Learning"
+        TEST = schema.TEST, "Test"
 
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     position = models.PositiveIntegerField(help_text="1-based page order within the participant's plan.")
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    block = models.ForeignKey(Block, null=True, blank=True, on_delete=models.PROTECT, related_name="trials",
+                              help_text="The block of the page; empty for a study without blocks.")
+    phase = models.CharField(max_length=8, choices=Phase.choices, blank=True,
+                             help_text="A simulation block's phase: learning or test.")
+    options = models.JSONField(default=list, blank=True,
+                               help_text="A task page's answer options in the order shown: class names, or "
+                                         "accept/reject.")
     stimulus = models.ForeignKey(Stimulus, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     source_image = models.ForeignKey(SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     # A side-by-side page's maps in page order (schema.SIDE_BY_SIDE_SLOTS): Map 1, 2, then 3 and 4 when shown.
@@ -522,6 +632,8 @@ class Trial(models.Model):
                     | Q(kind="attention", attention_target__isnull=False)
                     | (Q(kind="choice", source_image__isnull=False, left__isnull=False, middle__isnull=False)
                        & (Q(right__isnull=False) | Q(fourth__isnull=True)))
+                    | Q(kind__in=schema.TASKS, source_image__isnull=False, stimulus__isnull=False,
+                        block__isnull=False)
                 ),
                 name="trial_kind_has_its_fields",
             ),
@@ -586,6 +698,37 @@ class ChoiceResponse(models.Model):
     rt_ms = models.PositiveIntegerField()
     page_hides = page_hides_field()
     answered_at = models.DateTimeField(auto_now_add=True)
+
+
+def confidence_field(**options):
+    return models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(CONFIDENCE_MIN), MaxValueValidator(CONFIDENCE_MAX)], **options)
+
+
+class TaskResponse(models.Model):
+    """The answer to a task page (issue 29): the option chosen and its confidence; a distinction page's second
+    question ("Which class is correct?") in the true_class fields. A learning page's answer is its guess, or empty
+    where it asks none (the participant only went on)."""
+
+    trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="task_response")
+    answer = models.CharField(max_length=64, blank=True, help_text="The option chosen, as shown.")
+    confidence = confidence_field(null=True, blank=True)
+    true_class_answer = models.CharField(max_length=64, blank=True)
+    true_class_confidence = confidence_field(null=True, blank=True)
+    rt_ms = models.PositiveIntegerField(help_text="Milliseconds from first showing the page to the answer.")
+    page_hides = page_hides_field()
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=CONFIDENCE_MIN, confidence__lte=CONFIDENCE_MAX),
+                name="task_confidence_in_range"),
+            models.CheckConstraint(
+                condition=Q(true_class_confidence__isnull=True)
+                | Q(true_class_confidence__gte=CONFIDENCE_MIN, true_class_confidence__lte=CONFIDENCE_MAX),
+                name="task_true_class_confidence_in_range"),
+        ]
 
 
 class ExclusionDecision(models.Model):
