@@ -6,6 +6,7 @@ itself refuses a second answer to the same trial. Consent texts are kept as numb
 are never edited, and each participant records the version they agreed to.
 """
 
+import json
 import secrets
 from datetime import timedelta
 from decimal import Decimal
@@ -47,6 +48,19 @@ Your answers are stored under a pseudonymous identifier and analysed only in agg
 
 def default_likert_labels():
     return ["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]
+
+
+def likert_labels_problem(labels):
+    """Why `labels` cannot label the answers 1 to 5 (a page shows one radio button per label, and an attention
+    check names one by its text), or "" if they can."""
+    count = LIKERT_MAX - LIKERT_MIN + 1
+    if not isinstance(labels, list) or len(labels) != count or not all(
+            isinstance(label, str) and label.strip() for label in labels):
+        return (f"Give {count} labels, for answers {LIKERT_MIN} to {LIKERT_MAX}, as a list of texts, e.g. "
+                f"{json.dumps(default_likert_labels())}.")
+    if len({label.strip().casefold() for label in labels}) < count:
+        return "Give each answer its own label: an attention check names the answer to select by its label."
+    return ""
 
 
 def new_trial_token():
@@ -297,6 +311,9 @@ class Study(models.Model):
             return self.consent_versions.get(number=number)
 
     def clean(self):
+        problem = likert_labels_problem(self.likert_labels)
+        if problem:
+            raise ValidationError({"likert_labels": problem})
         if self.recruitment_source == RecruitmentSource.GENERIC and not platforms.PARAMETER_NAME.fullmatch(
                 self.id_parameter):
             raise ValidationError({"id_parameter": "Name the query parameter that carries the person's ID: a "

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from studyapp import participation
 from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant, Study, Trial
+from tests.helpers.admin import admin_form
 
 MODELS = [Study, Participant, Trial, LikertResponse, ChoiceResponse, AttentionCheck]
 
@@ -143,3 +144,18 @@ def test_an_ending_url_with_an_unknown_placeholder_is_refused_in_the_admin(study
     assert admin_client.post(admin_url(Study, "change", study.pk), data).status_code == 302
     study.refresh_from_db()
     assert study.completion_redirect_url == "https://example.org/done?c={code}"
+
+
+@pytest.mark.parametrize("labels, message", [
+    ('["Disagree", "Agree"]', "Give 5 labels, for answers 1 to 5"),
+    ('["a", "b", "c", "d", ""]', "Give 5 labels, for answers 1 to 5"),
+    ('"Strongly disagree"', "Give 5 labels, for answers 1 to 5"),
+    ('["No", "no", "Maybe", "Yes", "Sure"]', "Give each answer its own label"),
+])
+def test_likert_labels_that_cannot_label_five_answers_are_refused(labels, message, study_factory, admin_client):
+    study = study_factory(images=1, slug="main")
+    data = admin_form(study) | {"likert_labels": labels}
+    response = admin_client.post(admin_url(Study, "change", study.pk), data)
+    assert response.status_code == 200 and message in response.content.decode()
+    study.refresh_from_db()
+    assert study.likert_labels == ["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]
