@@ -15,11 +15,16 @@ def migration_and_before(app, name_end):
 
 
 def migrate_to(node):
-    """Migrate `node`'s app to `node` (the other apps stay at today's); returns the apps of that state."""
+    """Migrate `node`'s app to `node` (the other apps stay at today's, less what depends on the migrations undone);
+    returns the apps of the state the database is in."""
     executor = MigrationExecutor(connection)
     executor.migrate([node])
-    others = [leaf for leaf in executor.loader.graph.leaf_nodes() if leaf[0] != node[0]]
-    return executor.loader.project_state([node, *others]).apps
+    executor.loader.build_graph()
+    applied = set(executor.loader.applied_migrations)
+    graph = executor.loader.graph
+    heads = [key for key in applied
+             if not any(child.key in applied and child.key[0] == key[0] for child in graph.node_map[key].children)]
+    return executor.loader.project_state(heads).apps
 
 
 def migrate_to_today():
