@@ -40,6 +40,7 @@ import urllib.parse
 from pathlib import Path
 
 CHECKOUT = Path(__file__).resolve().parent.parent
+SHIPPED_FIXTURES = ("stimuli", "methods", "tasks")  # the Makefile's demo target loads the same, in this order
 SHIPPED = CHECKOUT / "deploy"
 SERVICE_USER = "saliency"
 DATABASE = "saliency_study"
@@ -337,8 +338,7 @@ def migrate(server):
 
 def shipped_stimuli(server, account):
     """The shipped stimulus PNGs into the data folder (file names are content hashes: copying never replaces one
-    with other bytes), and their records on a new database only: `loaddata stimuli` again would overwrite imported
-    stimuli that took the same primary keys."""
+    with other bytes), and their records (SHIPPED_FIXTURES, as `make run` loads them) on a new database only."""
     target = Path(server.environment()["STIMULI_ROOT"]) / "stimuli"
     server.folder(target, 0o750, account)
     copied = 0
@@ -351,8 +351,8 @@ def shipped_stimuli(server, account):
     if copied:
         server.note(f"copied {copied} shipped stimulus PNGs to {target}")
     if server.count("saliency.Stimulus") == 0:
-        server.manage("loaddata", "stimuli")
-        server.note("loaded the shipped stimuli (fixtures/stimuli.json)")
+        server.manage("loaddata", *SHIPPED_FIXTURES)
+        server.note(f"loaded the shipped stimuli ({', '.join(f'fixtures/{name}.json' for name in SHIPPED_FIXTURES)})")
 
 
 def first_researcher(server, username):

@@ -38,6 +38,7 @@ import server as installer  # noqa: E402  (deploy/server.py)
 
 DOMAIN, EMAIL, RESEARCHER = "study.example.org", "lab@example.org", "alice"
 PASSWORD = "a long passphrase for alice"
+SHIPPED_PNGS = sorted((ROOT / "fixtures" / "stimuli").glob("*.png"))
 SYSTEM_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 GIT_ENV = {"GIT_AUTHOR_NAME": "Lab", "GIT_AUTHOR_EMAIL": "lab@example.org", "GIT_COMMITTER_NAME": "Lab",
            "GIT_COMMITTER_EMAIL": "lab@example.org"}
@@ -149,8 +150,8 @@ def test_the_install_serves_https_for_the_domain_and_makes_what_a_server_needs(v
     printed = vm.first_install.stdout
     assert f"https://{DOMAIN}:{vm.https_port}/healthz answers 200 with a valid certificate" in printed
     for made in ("made the PostgreSQL role", "made the PostgreSQL database saliency_study", "applied",
-                 "copied 200 shipped stimulus PNGs", "loaded the shipped stimuli", f"made the researcher account "
-                 f"{RESEARCHER}", "started app", "started caddy"):
+                 f"copied {len(SHIPPED_PNGS)} shipped stimulus PNGs", "loaded the shipped stimuli",
+                 f"made the researcher account {RESEARCHER}", "started app", "started caddy"):
         assert made in printed, made
     status, headers, body = vm.https("/healthz")
     assert (status, body) == (200, b"ok\n")
@@ -198,7 +199,7 @@ def test_the_data_live_in_the_data_folder_and_none_in_the_checkout(vm):
     for path in (key, env_file):
         stat = path.stat()
         assert stat.st_mode & 0o777 == 0o600 and stat.st_uid == os.geteuid()  # the service user's, no one else's
-    assert len(list((data / "media" / "stimuli").glob("*.png"))) == 200
+    assert len(list((data / "media" / "stimuli").glob("*.png"))) == len(SHIPPED_PNGS)
     assert data.stat().st_mode & 0o777 == 0o750
     # The checkout holds nothing the server wrote: it can be replaced by another clone.
     untracked = git(vm.checkout, "status", "--porcelain", "--ignored", "--untracked-files=all").splitlines()
