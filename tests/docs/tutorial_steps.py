@@ -23,7 +23,11 @@ def researcher_client():
 
 
 def answer(response, *expected):
-    assert response.status_code in expected, (response.status_code, response.content[:2000])
+    """The response, if its status is expected; else the form's errors (or the page's start) say why."""
+    import re
+
+    errors = re.findall(r'<ul class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(errors="replace"), re.S)
+    assert response.status_code in expected, (response.status_code, errors or response.content[:2000])
     return response
 
 
@@ -60,8 +64,6 @@ def exclude(slug, pseudonym, *reason):
 def create_study(slug, comparison, views_per_image, *title):
     """The admin's Add study form: title, slug, every loaded stimulus, what the side-by-side page compares and the
     views per image set as the tutorial says, every other field at the value the form starts with."""
-    import json
-
     from django.contrib import admin
     from django.test import RequestFactory
 
@@ -78,8 +80,7 @@ def create_study(slug, comparison, views_per_image, *title):
         value = form[name].value()
         if value is None or value is False:
             continue
-        data[name] = json.dumps(value) if name == "likert_labels" else (
-            str(value) if not isinstance(value, list) else value)
+        data[name] = value if isinstance(value, list) else str(value)  # a JSON field's value is its JSON text
     data.update({"title": " ".join(title), "slug": slug, "seed": "2024", "comparison": comparison,
                  "views_per_image": views_per_image, "completion_code": f"{slug.upper()}-DONE",
                  "stimuli": [str(pk) for pk in Stimulus.objects.values_list("pk", flat=True)],
