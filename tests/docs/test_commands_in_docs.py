@@ -1,5 +1,6 @@
-"""Every `manage.py` line in the README and the docs parses with the command's real parser, and every `make`
-target they run exists: a renamed or removed flag, command or target fails here."""
+"""Every `manage.py` line in the README and the docs (and every `saliency-study manage` line, manage.py on a server)
+parses with the command's real parser, and every `make` target they run exists: a renamed or removed flag, command
+or target fails here."""
 
 import contextlib
 import io
@@ -63,3 +64,12 @@ def test_the_checks_find_a_bad_flag_and_a_missing_command():
     assert parse_problem("export_data", ["--study", "demo"]) == "there is no command 'export_data'"
     assert parse_problem("analyze", ["--study", "demo", "--out", "report"]) is None
     assert parse_problem("analyze", ["--help"]) is None
+
+
+def test_a_server_command_is_checked_as_manage_py(tmp_path):
+    """`saliency-study manage COMMAND` on a `make server` VM is manage.py: its lines are parsed too."""
+    page = tmp_path / "page.md"
+    page.write_text("```sh\nsaliency-study manage members --study s --add ada --role owner   # add\n```\n"
+                    "Run `saliency-study manage check --deploy`.\n")
+    assert manage_py_lines(page) == [(2, "members", ["--study", "s", "--add", "ada", "--role", "owner"]),
+                                     (4, "check", ["--deploy"])]
