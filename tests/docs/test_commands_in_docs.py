@@ -10,7 +10,10 @@ import pytest
 from django.core.management import CommandError, get_commands
 
 from devtools import reference_docs
-from tests.docs.pages import ROOT, doc_files, make_targets_used, manage_py_lines, name
+from tests.docs.pages import COMMAND_LANGUAGES, ROOT, code_blocks, doc_files, make_targets_used, manage_py_lines, name
+
+# What a usage synopsis writes and a shell cannot run: [--optional], <placeholder>, {choice,choice}, an ellipsis.
+SYNOPSIS = re.compile(r"\[-|\[[A-Z]|<[\w-]+>|\{[\w-]+,[\w,-]+\}|\.\.\.")
 
 
 def makefile_targets():
@@ -56,6 +59,33 @@ def test_every_make_target_the_docs_run_exists(path):
     targets = makefile_targets()
     assert [f"{name(path)}:{number}: make {target}" for number, target in make_targets_used(path)
             if target not in targets] == []
+
+
+def synopsis_problems(text):
+    """The lines of a text's command blocks that are not commands as written: a block without its language (```sh
+    for commands, ```text for output and synopses), or a synopsis line among commands."""
+    problems = []
+    for language, lines in code_blocks(text):
+        if not language:
+            problems.append(f"{lines[0][0] if lines else '?'}: a block without its language (sh or text)")
+        elif language in COMMAND_LANGUAGES:
+            problems += [f"{number}: {line}" for number, line in lines
+                         if SYNOPSIS.search(line.split(" #")[0]) and not line.startswith("#")]
+    return problems
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=name)
+def test_every_command_block_can_be_pasted(path):
+    assert synopsis_problems(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_paste_check_finds_a_synopsis_and_an_unmarked_block():
+    assert synopsis_problems("```sh\nmanage.py analyze --out DIR [--study SLUG]\n```\n") == [
+        "2: manage.py analyze --out DIR [--study SLUG]"]
+    assert synopsis_problems("```sh\ngit clone https://example.org/<your-lab>/x.git\n```\n") != []
+    assert synopsis_problems("```\nWrote 60 stimuli\n```\n") == ["2: a block without its language (sh or text)"]
+    assert synopsis_problems("```sh\n.venv/bin/python manage.py check --deploy   # [--tag] in a comment\n```\n"
+                             "```text\nmanage.py api_token {create,list,revoke} ...\n```\n") == []
 
 
 def test_the_checks_find_a_bad_flag_and_a_missing_command():
