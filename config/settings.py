@@ -29,7 +29,8 @@ SQLite (the embedded default) is set up for several gunicorn workers writing at 
 (readers never wait for the writer), every transaction BEGIN IMMEDIATE (a transaction that reads and then
 writes can otherwise fail at once with "database is locked" instead of waiting), and a busy timeout so
 writers queue for the lock instead of failing. synchronous=NORMAL: a crash of the server loses nothing
-committed; a power cut can lose the last commits before it.
+committed; a power cut can lose the last commits before it. When the lock is still held past the timeout (a long
+rehearsal beside the server), docs/faq.md says what to do.
 """
 
 import os
@@ -226,7 +227,8 @@ STORAGES = {
 }
 
 if env_bool("BEHIND_TLS_PROXY", not DEBUG):
-    # Behind a TLS-terminating proxy (nginx, a load balancer) that sets X-Forwarded-Proto.
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto: Caddy on one VM (deploy/Caddyfile), HAProxy
+    # before several app servers (deploy/haproxy.cfg), or nginx.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
@@ -253,7 +255,7 @@ LOGGING = {
     "loggers": {
         "studyapp": {"handlers": ["console"], "level": "INFO"},
         # Server errors with their traceback, on the console (gunicorn's error log) with DEBUG off too:
-        # participants see only templates/500.html, the researcher sees what went wrong.
+        # participants see only studyapp/templates/500.html, the researcher sees what went wrong.
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

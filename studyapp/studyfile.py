@@ -599,7 +599,7 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
     """The study `text` defines, checked, unsaved: ParsedStudy; StudyFileError naming every problem.
 
     `slug` replaces the file's slug. `stimuli` (a queryset or list) replaces the file's [[stimuli]]: the demo
-    studies take every loaded stimulus of their kind (create_demo_study)."""
+    studies take the loaded maps of their kind (create_demo_study says which)."""
     problems = []
     try:
         data = tomllib.loads(text)

@@ -74,11 +74,12 @@ def command_texts(text):
 
 
 def manage_py_lines(path):
-    """[(line number, command name, argv)] of every `manage.py COMMAND ...` in the file; argv None where the line
-    is not a shell line (an unclosed quote, a stray backslash)."""
+    """[(line number, command name, argv)] of every `manage.py COMMAND ...` in the file, and of every
+    `saliency-study manage COMMAND ...` (manage.py on a server set up with `make server`, deploy/server.py); argv
+    None where the line is not a shell line (an unclosed quote, a stray backslash)."""
     found = []
     for number, code in command_texts(path.read_text(encoding="utf-8")):
-        for match in re.finditer(r"manage\.py\s+([a-z_]+)(.*)", code):
+        for match in re.finditer(r"(?:manage\.py|saliency-study manage)\s+([a-z_]+)(.*)", code):
             rest = SHELL_END.sub("", " " + match.group(2)).strip()
             try:
                 found.append((number, match.group(1), shlex.split(rest)))

@@ -12,7 +12,7 @@ from tests.docs.pages import ROOT, doc_files, name
 
 TOP = "config|saliency|studyapp|analysis|operations|tests|benchmarks|devtools|deploy|docs|fixtures"
 PATH = re.compile(rf"(?<![\w./~$@-])((?:{TOP})/[\w./*<>{{}}@%+-]*)")
-COMMENTED = {".sh", ".cfg", ".service", ".env", ".toml", ".yml", ".yaml"}
+COMMENTED = {".sh", ".cfg", ".service", ".env", ".toml", ".yml", ".yaml", ".cff"}
 
 
 def repo_files():

@@ -80,7 +80,8 @@ def create_study(slug, comparison, views_per_image, *title):
         value = form[name].value()
         if value is None or value is False:
             continue
-        data[name] = value if isinstance(value, list) else str(value)  # a JSON field's value is its JSON text
+        # As the browser posts the form: each field's rendered value (a JSON field's is already its JSON text).
+        data[name] = value if isinstance(value, list) else str(value)
     data.update({"title": " ".join(title), "slug": slug, "seed": "2024", "comparison": comparison,
                  "views_per_image": views_per_image, "completion_code": f"{slug.upper()}-DONE",
                  "stimuli": [str(pk) for pk in Stimulus.objects.values_list("pk", flat=True)],

@@ -50,8 +50,9 @@ def ready_to_open(study):
 
 
 class Command(BaseCommand):
-    help = ("Create (or refresh) the demo study with all loaded stimuli, a researcher account, its Prolific "
-            "study link and invite links.")
+    help = ("Create (or refresh) the demo studies: 'demo' with the loaded Vanilla Gradient maps and, when IG and "
+            "SmoothGrad maps are loaded, 'methods' with those and the VG maps, both without the task stimuli's "
+            "images; a researcher account, the Prolific study links and invite links.")
 
     def add_arguments(self, parser):
         parser.add_argument("--base-url", type=base_url_argument, default="http://127.0.0.1:8000",
