@@ -212,12 +212,12 @@ class UsedRowsFormSet(BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        changed = [form.instance for form in self.initial_forms if form.has_changed()
+        changed = [form.instance.pk for form in self.initial_forms if form.has_changed()
                    and not self._should_delete_form(form) and getattr(form.instance, self.used_by).exists()]
-        if changed:
-            raise forms.ValidationError(
-                f"Participants already took part under {', '.join(map(str, changed))}: it stays as they saw it. "
-                "Add a new row, or make a pilot copy of the study to change it there.")
+        if changed:  # named as stored (the forms' instances hold the changes already)
+            stored = ", ".join(map(str, self.model.objects.filter(pk__in=changed)))
+            raise forms.ValidationError(f"Participants already took part under {stored}: it stays as they saw it. "
+                                        "Add a new row, or make a pilot copy of the study to change it there.")
 
 
 class BlockFormSet(UsedRowsFormSet):
@@ -236,7 +236,9 @@ class StudySettingsInline(admin.TabularInline):
     description = ""
 
     def allowed(self, request, study, permission):
-        return request.user.has_perm(ADD_STUDY) if study is None else request.user.has_perm(permission, study)
+        if study is None:  # the add page, or Django asking about the rows at all (InlineModelAdmin.get_queryset)
+            return request.user.has_perm(ADD_STUDY) or access.may_any(request.user, permission)
+        return request.user.has_perm(permission, study)
 
     def has_view_permission(self, request, obj=None):
         return self.allowed(request, obj, access.VIEW_SETTINGS)

@@ -17,13 +17,15 @@ from .schema import (
     APPROVE, MAY_REJECT, REQUEST_RETURN,
 )
 from .schema import (
-    ACCEPT, CONFIDENCE_LABELS, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PHASES, PREDICTED,
-    QUESTIONS, TASK_QUESTIONS, TASKS, TASKS_FILE, TRUE_CLASS, VERIFICATION_OPTIONS,
+    ACCEPT, BONUS_COLUMNS, BONUS_FILE, CONFIDENCE_LABELS, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION,
+    OPTION_SEPARATOR, PHASES, PREDICTED, QUESTIONS, TASK_QUESTIONS, TASKS, TASKS_COLUMNS, TASKS_FILE, TRUE_CLASS,
+    VERIFICATION_OPTIONS,
 )
 
+# Every export file; a study without task blocks has no tasks.csv, one that pays no bonus no bonus.csv.
 FILES = {RATINGS_FILE: RATINGS_COLUMNS, CHOICES_FILE: CHOICES_COLUMNS, PARTICIPANTS_FILE: PARTICIPANTS_COLUMNS,
          RECRUITMENT_FILE: RECRUITMENT_COLUMNS, STIMULI_FILE: STIMULI_COLUMNS, REVIEW_FILE: REVIEW_COLUMNS,
-         BALANCE_FILE: BALANCE_COLUMNS}
+         BALANCE_FILE: BALANCE_COLUMNS, TASKS_FILE: TASKS_COLUMNS, BONUS_FILE: BONUS_COLUMNS}
 
 FILE_MEANINGS = {
     RATINGS_FILE: "One row per rating answer (an image and its saliency map, two statements).",
@@ -40,6 +42,9 @@ FILE_MEANINGS = {
     TASKS_FILE: "One row per answer to a scored question of a task block (distinction, simulation, verification): "
                 "a distinction page that also asks for the true class gives two rows; a learning page gives a row "
                 "only when it asks for a guess.",
+    BONUS_FILE: "Personal data: Prolific's bulk bonus, without a header row: one line per participant whose "
+                "submission is to be approved (review.csv's approve) and whose score earns a bonus, with their "
+                "platform ID and the amount (paste it into Prolific's bulk bonus payment). Do not share.",
 }
 
 TEXT, INTEGER, NUMBER, BOOLEAN, TIME, CODE = "text", "integer", "number", "boolean", "time", "code"
@@ -193,6 +198,10 @@ COLUMNS |= {
     "model_prediction": (TEXT, "The model's top-1 class on this image.", ""),
     "model_correct": (INTEGER, "1 if model_prediction equals class_name (the model is right on the image), else 0.",
                       "0, 1"),
+    "bonus": (NUMBER, "The bonus to pay: the study's bonus per right answer above chance times the participant's "
+                      "score (their right answers less what guessing would get, per block, summed; a simulation "
+                      "block's learning guesses not scored), rounded to the cent, at most the study's cap.",
+              "above 0, with two decimals"),
 }
 # Columns whose meaning in one file differs from COLUMNS' (file -> column -> entry).
 FILE_COLUMNS = {
@@ -258,13 +267,14 @@ def file_entry(name, columns):
     return {"meaning": FILE_MEANINGS[name], "columns": [column_entry(name, c) for c in columns]}
 
 
-def codebook():
-    """{file: {"meaning", "columns": [column_entry]}} for every export file."""
-    return {name: file_entry(name, columns) for name, columns in FILES.items()}
+def codebook(files=FILES):
+    """{file: {"meaning", "columns": [column_entry]}} for every export file (`files`: those named, in FILES' order;
+    an export's codebook describes the files it holds)."""
+    return {name: file_entry(name, columns) for name, columns in FILES.items() if name in files}
 
 
-def codebook_json():
-    return json.dumps(codebook(), indent=2, ensure_ascii=False) + "\n"
+def codebook_json(files=FILES):
+    return json.dumps(codebook(files), indent=2, ensure_ascii=False) + "\n"
 
 
 def table_cell(text):
@@ -272,11 +282,11 @@ def table_cell(text):
     return text.replace("|", "\\|")
 
 
-def codebook_markdown():
+def codebook_markdown(files=FILES):
     lines = ["# Codebook", "", "Files are UTF-8 CSV with CRLF line ends. Text cells starting with = + - @, a tab, "
              "a carriage return or ' carry one leading ' (formula guard; drop it to recover the text).", "",
              "## Data-quality flags", "", quality.__doc__.split("The rules", 1)[1].split("\n", 1)[1].strip(), ""]
-    for name, entry in codebook().items():
+    for name, entry in codebook(files).items():
         lines += [f"## {name}", "", entry["meaning"], "", "| Column | Type | Meaning | Allowed values |",
                   "|---|---|---|---|"]
         lines += [f"| {c['name']} | {c['type']} | {table_cell(c['meaning'])} | {c['allowed'] or '-'} |"

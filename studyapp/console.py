@@ -27,9 +27,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from . import access, balance, codebook, decisions, monitoring, pilot, readiness, recruitment
 from .backends import PARTICIPANT_BACKEND
 from .decorators import staff_required, study_permission_required
-from .export import export_frames
+from .export import csv_text, export_frames
 from .models import Participant, Study
-from .schema import CSV_LINE_END
 from .views import see_other
 
 PAGE_SIZE = 50
@@ -147,13 +146,14 @@ def decide(request, study):
 
 
 def export_zip_bytes(study):
-    """Every export CSV plus codebook.md and codebook.json, as one zip."""
+    """Every export CSV plus codebook.md and codebook.json (of the files it holds), as one zip."""
     buffer = io.BytesIO()
+    frames = export_frames(study)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, frame in export_frames(study).items():
-            archive.writestr(f"{study.slug}/{name}", frame.to_csv(index=False, lineterminator=CSV_LINE_END))
-        archive.writestr(f"{study.slug}/codebook.md", codebook.codebook_markdown())
-        archive.writestr(f"{study.slug}/codebook.json", codebook.codebook_json())
+        for name, frame in frames.items():
+            archive.writestr(f"{study.slug}/{name}", csv_text(name, frame))
+        archive.writestr(f"{study.slug}/codebook.md", codebook.codebook_markdown(frames))
+        archive.writestr(f"{study.slug}/codebook.json", codebook.codebook_json(frames))
     return buffer.getvalue()
 
 

@@ -451,7 +451,8 @@ class Block(models.Model):
             default = self._meta.get_field(name).get_default()
             if name in used or getattr(self, name) == default:
                 continue
-            users = " and ".join(kind for kind, names in self.SETTINGS.items() if name in names)
+            *others, last = [kind for kind, names in self.SETTINGS.items() if name in names]
+            users = f"{', '.join(others)} and {last}" if others else last
             leave = "blank" if default is None else "unticked" if default is False else f"at {default}"
             errors[name] = f"A {self.kind} block does not use this setting (only {users} blocks do): leave it {leave}."
         if errors:

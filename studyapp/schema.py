@@ -90,6 +90,10 @@ TASKS_COLUMNS = ("participant", "block", "task", "phase", "condition", "model", 
                  "class_name", "trial", "question", "options", "answer", "correct_answer", "correct", "confidence",
                  "model_prediction", "model_correct", "rt_ms", "page_hides", "answered_at")
 
+# bonus.csv's two columns, written without a header row (Prolific's bulk bonus takes `<Prolific ID>,<amount>` lines):
+# the participant's platform ID and the bonus with two decimals.
+BONUS_COLUMNS = ("external_id", "bonus")
+
 # Issue 20 (console): columns appended to the files above, in this order (existing columns keep their places).
 RATINGS_COLUMNS += ("page_hides",)
 CHOICES_COLUMNS += ("page_hides",)
