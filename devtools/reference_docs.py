@@ -335,7 +335,8 @@ def setting_row(name, field):
     if field.choices and not field.many_to_many:
         meaning += " Choices: " + "; ".join(f"{label}" for _, label in field.flatchoices) + "."
     label = str(field.verbose_name)
-    return f"| {cell(label[:1].upper() + label[1:])} (`{name}`) | {cell(field_default(field)) or '-'} | {cell(meaning) or '-'} |"
+    return (f"| {cell(label[:1].upper() + label[1:])} (`{name}`) | {cell(field_default(field)) or '-'} | "
+            f"{cell(meaning) or '-'} |")
 
 
 # ---------------------------------------------------------------------------------------------------- the rotation
