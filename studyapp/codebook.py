@@ -36,7 +36,8 @@ FILE_MEANINGS = {
     STIMULI_FILE: "One row per stimulus (image + model + method + target rank) of the study with its map's "
                   "explanation metrics and the class it explains.",
     BALANCE_FILE: "The design's balance: per page kind, image, condition (model, method) and side-by-side position, "
-                  "how many participants' plans show it and how many answered it.",
+                  "how many participants' plans show it and how many answered it; per task condition, its "
+                  "participants.",
     REVIEW_FILE: "Personal data: the platform's review. One row per participant who was shown a code to hand in "
                  "(or handed work in), with the action a stated rule allows. Do not share.",
     TASKS_FILE: "One row per answer to a scored question of a task block (distinction, simulation, verification): "
@@ -80,12 +81,15 @@ COLUMNS = {
     "map_count": (INTEGER, "How many maps the side-by-side page showed side by side (Map 1 to Map 2, 3 or 4).",
                   "2, 3, 4 (an export written before this column: 3)"),
     "chosen_method": (CODE, "The method of the chosen map.", ""),
-    "page": (CODE, "The page kind the balance row counts.", "rating, choice"),
+    "page": (CODE, "The page kind the balance row counts; condition: a task condition's participants (its image and "
+                   "position empty, its method empty for the no-map control).", "rating, choice, condition"),
     "position": (CODE, "The side-by-side position of the map: Map 1 (left), Map 2 (middle), Map 3 (right) or Map 4 "
                        "(fourth); on a two-map page Map 2 is middle.",
-                 "left, middle, right, fourth; empty on rating pages"),
-    "planned": (INTEGER, "Participants whose plan shows this row's map here.", ">= 0"),
-    "answered": (INTEGER, "Participants who answered that page.", ">= 0"),
+                 "left, middle, right, fourth; empty on rating pages and condition rows"),
+    "planned": (INTEGER, "Participants whose plan shows this row's map here (a condition row: the participants "
+                         "assigned the condition).", ">= 0"),
+    "answered": (INTEGER, "Participants who answered that page (a condition row: those of them who answered a task "
+                          "page).", ">= 0"),
     "left": (CODE, "The variant shown as Map 1.", ""),
     "middle": (CODE, "The variant shown as Map 2 (the last map of a two-map page).", ""),
     "right": (CODE, "The variant shown as Map 3.", "empty on a two-map page"),
@@ -224,7 +228,7 @@ BOOLEAN_LEVELS = ("True", "False")
 LEVELS = {
     "outcome": OUTCOMES,
     "degree": DEGREE_LEVELS,
-    "page": ("rating", "choice"),
+    "page": ("rating", "choice", "condition"),
     "position": ("left", "middle", "right", "fourth"),
     "source": SOURCE_LEVELS,
     "action": (APPROVE, MAY_REJECT, REQUEST_RETURN),

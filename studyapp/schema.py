@@ -34,7 +34,8 @@ STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class",
 SIDE_BY_SIDE_SLOTS = ("left", "middle", "right", "fourth")
 # The design's balance (studyapp.balance): per page kind, image, condition (model, method) and position, the
 # participants whose plan shows it (`planned`) and those who answered it. `position` is empty for rating pages
-# and left/middle/right/fourth (SIDE_BY_SIDE_SLOTS) for side-by-side pages.
+# and left/middle/right/fourth (SIDE_BY_SIDE_SLOTS) for side-by-side pages. A study of task blocks adds a
+# `condition` row per task condition: its participants (`planned`) and those who answered a task page.
 BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
 # plan_study's power.csv (analysis/power.py): one row per test, comparison and sample size; a model x method
 # plan adds the factor whose levels the comparison names (a level pair, or the factor's main effect). A task plan
