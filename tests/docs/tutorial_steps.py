@@ -60,8 +60,6 @@ def exclude(slug, pseudonym, *reason):
 def create_study(slug, comparison, views_per_image, *title):
     """The admin's Add study form: title, slug, every loaded stimulus, what the side-by-side page compares and the
     views per image set as the tutorial says, every other field at the value the form starts with."""
-    import json
-
     from django.contrib import admin
     from django.test import RequestFactory
 
@@ -78,8 +76,7 @@ def create_study(slug, comparison, views_per_image, *title):
         value = form[name].value()
         if value is None or value is False:
             continue
-        data[name] = json.dumps(value) if name == "likert_labels" else (
-            str(value) if not isinstance(value, list) else value)
+        data[name] = str(value) if not isinstance(value, list) else value  # a JSON field's value: its JSON text
     data.update({"title": " ".join(title), "slug": slug, "seed": "2024", "comparison": comparison,
                  "views_per_image": views_per_image, "completion_code": f"{slug.upper()}-DONE",
                  "stimuli": [str(pk) for pk in Stimulus.objects.values_list("pk", flat=True)],
