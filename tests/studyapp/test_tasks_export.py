@@ -129,6 +129,9 @@ def test_the_analysis_reads_the_exported_files(taken, tmp_path):
     assert f"{len(data.tasks)} task answers" in out.getvalue()
     accuracy = pd.read_csv(tmp_path / "report" / "tables" / "task_accuracy.csv")
     assert set(accuracy["task"]) == {"distinction", "simulation", "verification"}
+    call_command("analyze", study="tasks", out=str(tmp_path / "from-database"), stdout=io.StringIO())
+    straight = pd.read_csv(tmp_path / "from-database" / "tables" / "task_accuracy.csv")
+    pd.testing.assert_frame_equal(straight, accuracy)  # the database's frames are the files' values
 
 
 def test_bonus_csv_pays_the_approved_participants_score_in_prolifics_bulk_bonus_form(taken, tmp_path):
