@@ -295,6 +295,7 @@ def field_default(field):
 def study_settings_markdown():
     from django.contrib import admin
 
+    from studyapp.admin import StudySettingsInline
     from studyapp.models import Study
 
     study_admin = admin.site._registry[Study]
@@ -315,14 +316,27 @@ def study_settings_markdown():
                 lines.append(f"| {cell(label[:1].upper() + label[1:])} (shown, not set) | - | "
                              f"{cell((display.__doc__ or '').strip())} |")
                 continue
-            meaning = str(field.help_text)
-            if field.choices and not field.many_to_many:
-                meaning += " Choices: " + "; ".join(f"{label}" for _, label in field.flatchoices) + "."
-            label = str(field.verbose_name)
-            lines.append(f"| {cell(label[:1].upper() + label[1:])} (`{name}`) | {cell(field_default(field)) or '-'} | "
-                         f"{cell(meaning) or '-'} |")
+            lines.append(setting_row(name, field))
+        lines.append("")
+    for inline in study_admin.inlines:  # the rows of the study's definition (blocks, task conditions)
+        if not issubclass(inline, StudySettingsInline):
+            continue
+        title = str(inline.model._meta.verbose_name_plural)
+        lines += [f"## {title[:1].upper() + title[1:]}", "", cell(inline.description), "",
+                  "| Setting | Default | Meaning |", "|---|---|---|"]
+        lines += [setting_row(name, inline.model._meta.get_field(name)) for name in inline.fields]
         lines.append("")
     return "\n".join(lines)
+
+
+def setting_row(name, field):
+    """One setting's row: its label and name, its default, its help text (and choices)."""
+    meaning = str(field.help_text)
+    if field.choices and not field.many_to_many:
+        meaning += " Choices: " + "; ".join(f"{label}" for _, label in field.flatchoices) + "."
+    label = str(field.verbose_name)
+    return (f"| {cell(label[:1].upper() + label[1:])} (`{name}`) | {cell(field_default(field)) or '-'} | "
+            f"{cell(meaning) or '-'} |")
 
 
 # ---------------------------------------------------------------------------------------------------- the rotation

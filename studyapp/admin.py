@@ -30,10 +30,10 @@ from django.utils import timezone
 from . import access, balance, decisions, participation, pilot, readiness
 from .backends import PARTICIPANT_BACKEND
 from .models import (
-    ApiToken, AttentionCheck, ChoiceResponse, ConsentVersion, ConsoleEvent, ExclusionDecision, LikertResponse,
-    Membership, Outcome, Participant, Role, Study, Trial,
+    ApiToken, AttentionCheck, Block, ChoiceResponse, ConsentVersion, ConsoleEvent, ExclusionDecision, LikertResponse,
+    Membership, Outcome, Participant, Role, Study, TaskCondition, Trial,
 )
-from .schema import DELETED_OUTCOMES
+from .schema import DELETED_OUTCOMES, NO_MAP_CONDITION
 
 ADD_STUDY = "studyapp.add_study"  # the one global permission that matters here: to create a study (and own it)
 
@@ -203,6 +203,76 @@ class MembershipInline(admin.TabularInline):
     has_add_permission = has_change_permission = has_delete_permission = has_view_permission
 
 
+class UsedRowsFormSet(BaseInlineFormSet):
+    """A study's rows that participants' data already refer to (through `used_by`, a related name) are not changed:
+    their answers would then seem to answer pages they never saw. Deleting one is refused by its protected
+    references (Django names them)."""
+
+    used_by = None
+
+    def clean(self):
+        super().clean()
+        changed = [form.instance.pk for form in self.initial_forms if form.has_changed()
+                   and not self._should_delete_form(form) and getattr(form.instance, self.used_by).exists()]
+        if changed:  # named as stored (the forms' instances hold the changes already)
+            stored = ", ".join(map(str, self.model.objects.filter(pk__in=changed)))
+            raise forms.ValidationError(f"Participants already took part under {stored}: it stays as they saw it. "
+                                        "Add a new row, or make a pilot copy of the study to change it there.")
+
+
+class BlockFormSet(UsedRowsFormSet):
+    used_by = "trials"
+
+
+class TaskConditionFormSet(UsedRowsFormSet):
+    used_by = "participants"
+
+
+class StudySettingsInline(admin.TabularInline):
+    """Rows of the study's own definition: whoever may see its settings sees them, whoever may change the study
+    (or, on a new study, add one) edits them. `description` says what they are (the study-settings reference)."""
+
+    extra = 0
+    description = ""
+
+    def allowed(self, request, study, permission):
+        if study is None:  # the add page, or Django asking about the rows at all (InlineModelAdmin.get_queryset)
+            return request.user.has_perm(ADD_STUDY) or access.may_any(request.user, permission)
+        return request.user.has_perm(permission, study)
+
+    def has_view_permission(self, request, obj=None):
+        return self.allowed(request, obj, access.VIEW_SETTINGS)
+
+    def has_change_permission(self, request, obj=None):
+        return self.allowed(request, obj, access.CHANGE_STUDY)
+
+    has_add_permission = has_delete_permission = has_change_permission
+
+
+class BlockInline(StudySettingsInline):
+    """The study's blocks, run in order of position (issue 29); a setting a block's kind does not use is refused
+    (Block.clean)."""
+
+    model = Block
+    formset = BlockFormSet
+    fields = ["position", "kind", "top_k", "images", "learning_images", "learning_guess", "show_true_class",
+              "ask_true_class"]
+    description = ("Run in order of position; a study without blocks shows its rating pages, then its side-by-side "
+                   "pages, as ever. A setting the block's kind does not use stays at its default.")
+    verbose_name_plural = "blocks (run in order of position)"
+
+
+class TaskConditionInline(StudySettingsInline):
+    """The task blocks' conditions between participants, assigned evenly in order of consent."""
+
+    model = TaskCondition
+    formset = TaskConditionFormSet
+    fields = ["model", "method"]
+    description = ("Between participants, assigned evenly in order of consent: a model's maps by a method, or the "
+                   f"model with the method blank, the no-map control '{NO_MAP_CONDITION}'.")
+    verbose_name_plural = "task conditions (between participants)"
+
+
 @admin.register(Study)
 class StudyAdmin(StudyScopedAdmin):
     """Members see the studies their role shows; editors and owners change them; whoever may add a study owns the
@@ -221,7 +291,8 @@ class StudyAdmin(StudyScopedAdmin):
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["created_at", "copied_from", "length", "design_balance"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-    inlines = [ConsentVersionInline, MembershipInline]  # the members: on the pages of studies the user manages
+    # the members: on the pages of studies the user manages
+    inlines = [ConsentVersionInline, MembershipInline, BlockInline, TaskConditionInline]
     actions = ["preview", "duplicate_as_pilot"]
     fieldsets = [
         (None, {"fields": ["title", "slug", "seed", "created_at", "copied_from"]}),
@@ -234,6 +305,12 @@ class StudyAdmin(StudyScopedAdmin):
         ("Design", {"fields": ["comparison", "views_per_image", "design_balance"],
                     "description": "The conditions are the model x method cells of the study's stimuli. The "
                                    "balance counts the pages participants' plans show (export: balance.csv)."}),
+        ("Bonus", {"fields": ["bonus_per_correct", "bonus_cap"],
+                   "description": "Task blocks only: a participant's score is their right answers above chance, "
+                                  "per block (the test pages of a simulation block; its learning guesses are not "
+                                  "scored). The console shows each score and bonus; the export's bonus.csv lists "
+                                  "the bonuses of the participants whose submission is to be approved, in the form "
+                                  "Prolific's bulk bonus takes."}),
         ("Recruitment", {
             "fields": ["recruitment_source", "id_parameter", "is_open", "max_participants", "inactivity_limit",
                        "unconsented_limit"],

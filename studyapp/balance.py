@@ -2,19 +2,20 @@
 
 A reviewer checks the design with it: in a balanced study every cell x image count is the same to within one
 (rating pages), and every cell appears equally often at each position of the side-by-side page (Map 1 to Map 2, 3
-or 4: left, middle, right, fourth).
+or 4: left, middle, right, fourth). A study of task blocks also counts the participants of each task condition
+(assigned evenly in order of consent): one `condition` row each, its image and position empty.
 Counts are of participants' plans (`planned`: drawn once at consent) and of their answers (`answered`); the
 export writes the frame as balance.csv (columns in studyapp.schema.BALANCE_COLUMNS), the admin and the console
 show `summary`.
 """
 
 import pandas as pd
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from .models import Participant, Trial
-from .schema import BALANCE_COLUMNS, SIDE_BY_SIDE_SLOTS, image_id
+from .schema import BALANCE_COLUMNS, NO_MAP_CONDITION, SIDE_BY_SIDE_SLOTS, condition_name, image_id
 
-RATING_PAGE, CHOICE_PAGE = "rating", "choice"
+RATING_PAGE, CHOICE_PAGE, TASK_CONDITION = "rating", "choice", "condition"
 SIDES = SIDE_BY_SIDE_SLOTS
 
 
@@ -46,6 +47,7 @@ def balance_frame(study, include_preview=False):
             rows.append((CHOICE_PAGE, image_id(r[f"{side}__source_image__dataset"],
                                                r[f"{side}__source_image__test_index"], r[f"{side}__source_image_id"]),
                          r[f"{side}__variant"], r[f"{side}__method"], side, r["planned"], r["answered"]))
+    rows += condition_rows(study, people)
     frame = pd.DataFrame(rows, columns=BALANCE_COLUMNS)
     frame = frame.sort_values(["page", "image", "model", "method", "position"], kind="stable", ignore_index=True)
     for column in ("planned", "answered"):
@@ -55,9 +57,23 @@ def balance_frame(study, include_preview=False):
     return frame
 
 
+def condition_rows(study, people):
+    """Per task condition of the study: the participants assigned it (`planned`) and those of them who answered a
+    task page (`answered`)."""
+    conditions = list(study.task_conditions.order_by("pk"))
+    if not conditions:
+        return []
+    counts = {row["task_condition"]: row for row in people.filter(task_condition__study=study).values(
+        "task_condition").annotate(planned=Count("id", distinct=True), answered=Count(
+            "id", filter=Q(trials__task_response__isnull=False), distinct=True))}
+    return [(TASK_CONDITION, "", condition.model, condition.method, "", counts.get(condition.pk, {}).get("planned", 0),
+             counts.get(condition.pk, {}).get("answered", 0)) for condition in conditions]
+
+
 def summary(frame):
     """For people: per cell, the rating-page counts over images (min, max, total) and the side-by-side counts by
-    position, plus whether the rating counts are within one of each other for every cell x image."""
+    position, plus whether the rating counts are within one of each other for every cell x image; per task
+    condition, its participants and those who answered a task page."""
     ratings = frame[frame["page"] == RATING_PAGE]
     choices = frame[frame["page"] == CHOICE_PAGE]
     shown = set(choices["position"])
@@ -74,8 +90,12 @@ def summary(frame):
             "by_side": [int(at.get(side, 0)) for side, _ in sides],
         })
     planned = ratings["planned"]
+    conditions = [{"name": condition_name(row.model, row.method) if row.method else NO_MAP_CONDITION,
+                   "model": row.model, "participants": int(row.planned), "answered": int(row.answered)}
+                  for row in frame[frame["page"] == TASK_CONDITION].itertuples()]
     return {
         "cells": cells,
+        "conditions": conditions,
         "sides": sides,
         "within_one": bool(len(planned) == 0 or int(planned.max()) - int(planned.min()) <= 1),
         "rating_min": int(planned.min()) if len(planned) else 0,

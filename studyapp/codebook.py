@@ -17,13 +17,15 @@ from .schema import (
     APPROVE, MAY_REJECT, REQUEST_RETURN,
 )
 from .schema import (
-    ACCEPT, CONFIDENCE_LABELS, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PHASES, PREDICTED,
-    QUESTIONS, TASK_QUESTIONS, TASKS, TASKS_FILE, TRUE_CLASS, VERIFICATION_OPTIONS,
+    ACCEPT, BONUS_COLUMNS, BONUS_FILE, CONFIDENCE_LABELS, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION,
+    OPTION_SEPARATOR, PHASES, PREDICTED, QUESTIONS, TASK_QUESTIONS, TASKS, TASKS_COLUMNS, TASKS_FILE, TRUE_CLASS,
+    VERIFICATION_OPTIONS,
 )
 
+# Every export file; a study without task blocks has no tasks.csv, one that pays no bonus no bonus.csv.
 FILES = {RATINGS_FILE: RATINGS_COLUMNS, CHOICES_FILE: CHOICES_COLUMNS, PARTICIPANTS_FILE: PARTICIPANTS_COLUMNS,
          RECRUITMENT_FILE: RECRUITMENT_COLUMNS, STIMULI_FILE: STIMULI_COLUMNS, REVIEW_FILE: REVIEW_COLUMNS,
-         BALANCE_FILE: BALANCE_COLUMNS}
+         BALANCE_FILE: BALANCE_COLUMNS, TASKS_FILE: TASKS_COLUMNS, BONUS_FILE: BONUS_COLUMNS}
 
 FILE_MEANINGS = {
     RATINGS_FILE: "One row per rating answer (an image and its saliency map, two statements).",
@@ -34,12 +36,16 @@ FILE_MEANINGS = {
     STIMULI_FILE: "One row per stimulus (image + model + method + target rank) of the study with its map's "
                   "explanation metrics and the class it explains.",
     BALANCE_FILE: "The design's balance: per page kind, image, condition (model, method) and side-by-side position, "
-                  "how many participants' plans show it and how many answered it.",
+                  "how many participants' plans show it and how many answered it; per task condition, its "
+                  "participants.",
     REVIEW_FILE: "Personal data: the platform's review. One row per participant who was shown a code to hand in "
                  "(or handed work in), with the action a stated rule allows. Do not share.",
     TASKS_FILE: "One row per answer to a scored question of a task block (distinction, simulation, verification): "
                 "a distinction page that also asks for the true class gives two rows; a learning page gives a row "
                 "only when it asks for a guess.",
+    BONUS_FILE: "Personal data: Prolific's bulk bonus, without a header row: one line per participant whose "
+                "submission is to be approved (review.csv's approve) and whose score earns a bonus, with their "
+                "platform ID and the amount (paste it into Prolific's bulk bonus payment). Do not share.",
 }
 
 TEXT, INTEGER, NUMBER, BOOLEAN, TIME, CODE = "text", "integer", "number", "boolean", "time", "code"
@@ -75,12 +81,15 @@ COLUMNS = {
     "map_count": (INTEGER, "How many maps the side-by-side page showed side by side (Map 1 to Map 2, 3 or 4).",
                   "2, 3, 4 (an export written before this column: 3)"),
     "chosen_method": (CODE, "The method of the chosen map.", ""),
-    "page": (CODE, "The page kind the balance row counts.", "rating, choice"),
+    "page": (CODE, "The page kind the balance row counts; condition: a task condition's participants (its image and "
+                   "position empty, its method empty for the no-map control).", "rating, choice, condition"),
     "position": (CODE, "The side-by-side position of the map: Map 1 (left), Map 2 (middle), Map 3 (right) or Map 4 "
                        "(fourth); on a two-map page Map 2 is middle.",
-                 "left, middle, right, fourth; empty on rating pages"),
-    "planned": (INTEGER, "Participants whose plan shows this row's map here.", ">= 0"),
-    "answered": (INTEGER, "Participants who answered that page.", ">= 0"),
+                 "left, middle, right, fourth; empty on rating pages and condition rows"),
+    "planned": (INTEGER, "Participants whose plan shows this row's map here (a condition row: the participants "
+                         "assigned the condition).", ">= 0"),
+    "answered": (INTEGER, "Participants who answered that page (a condition row: those of them who answered a task "
+                          "page).", ">= 0"),
     "left": (CODE, "The variant shown as Map 1.", ""),
     "middle": (CODE, "The variant shown as Map 2 (the last map of a two-map page).", ""),
     "right": (CODE, "The variant shown as Map 3.", "empty on a two-map page"),
@@ -193,6 +202,10 @@ COLUMNS |= {
     "model_prediction": (TEXT, "The model's top-1 class on this image.", ""),
     "model_correct": (INTEGER, "1 if model_prediction equals class_name (the model is right on the image), else 0.",
                       "0, 1"),
+    "bonus": (NUMBER, "The bonus to pay: the study's bonus per right answer above chance times the participant's "
+                      "score (their right answers less what guessing would get, per block, summed; a simulation "
+                      "block's learning guesses not scored), rounded to the cent, at most the study's cap.",
+              "above 0, with two decimals"),
 }
 # Columns whose meaning in one file differs from COLUMNS' (file -> column -> entry).
 FILE_COLUMNS = {
@@ -215,7 +228,7 @@ BOOLEAN_LEVELS = ("True", "False")
 LEVELS = {
     "outcome": OUTCOMES,
     "degree": DEGREE_LEVELS,
-    "page": ("rating", "choice"),
+    "page": ("rating", "choice", "condition"),
     "position": ("left", "middle", "right", "fourth"),
     "source": SOURCE_LEVELS,
     "action": (APPROVE, MAY_REJECT, REQUEST_RETURN),
@@ -258,13 +271,14 @@ def file_entry(name, columns):
     return {"meaning": FILE_MEANINGS[name], "columns": [column_entry(name, c) for c in columns]}
 
 
-def codebook():
-    """{file: {"meaning", "columns": [column_entry]}} for every export file."""
-    return {name: file_entry(name, columns) for name, columns in FILES.items()}
+def codebook(files=FILES):
+    """{file: {"meaning", "columns": [column_entry]}} for every export file (`files`: those named, in FILES' order;
+    an export's codebook describes the files it holds)."""
+    return {name: file_entry(name, columns) for name, columns in FILES.items() if name in files}
 
 
-def codebook_json():
-    return json.dumps(codebook(), indent=2, ensure_ascii=False) + "\n"
+def codebook_json(files=FILES):
+    return json.dumps(codebook(files), indent=2, ensure_ascii=False) + "\n"
 
 
 def table_cell(text):
@@ -272,11 +286,11 @@ def table_cell(text):
     return text.replace("|", "\\|")
 
 
-def codebook_markdown():
+def codebook_markdown(files=FILES):
     lines = ["# Codebook", "", "Files are UTF-8 CSV with CRLF line ends. Text cells starting with = + - @, a tab, "
              "a carriage return or ' carry one leading ' (formula guard; drop it to recover the text).", "",
              "## Data-quality flags", "", quality.__doc__.split("The rules", 1)[1].split("\n", 1)[1].strip(), ""]
-    for name, entry in codebook().items():
+    for name, entry in codebook(files).items():
         lines += [f"## {name}", "", entry["meaning"], "", "| Column | Type | Meaning | Allowed values |",
                   "|---|---|---|---|"]
         lines += [f"| {c['name']} | {c['type']} | {table_cell(c['meaning'])} | {c['allowed'] or '-'} |"

@@ -24,12 +24,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import access, balance, codebook, decisions, monitoring, pilot, readiness, recruitment
+from . import access, balance, codebook, decisions, export, monitoring, pilot, readiness, recruitment
 from .backends import PARTICIPANT_BACKEND
 from .decorators import staff_required, study_permission_required
-from .export import export_frames
 from .models import Participant, Study
-from .schema import CSV_LINE_END
 from .views import see_other
 
 PAGE_SIZE = 50
@@ -90,6 +88,9 @@ def study_console(request, study, form=None, status=200, open_problems=()):
         toggle["refresh"] = "off"
     else:
         toggle.pop("refresh", None)
+    scored = shows_data and export.has_tasks(study)
+    if scored:
+        fill_scores(study, page)
     if shows_data:
         access.record(request, study, access.CONSOLE_VIEWED, view=True)
     context = {
@@ -108,8 +109,18 @@ def study_console(request, study, form=None, status=200, open_problems=()):
         "balance": balance.summary(balance.balance_frame(study)),
         "form": (form or DecisionForm(study=study)) if access.DECIDE in may else None,
         "open_problems": open_problems,
+        "scored": scored, "pays_bonus": scored and study.bonus_per_correct is not None,
     }
     return render(request, "studyapp/dashboard.html", context, status=status)
+
+
+def fill_scores(study, rows):
+    """Each row's score and bonus, as the export's tasks.csv and bonus.csv count them (studyapp.export)."""
+    answers = export.task_answers(study)
+    scores, bonuses = export.scores(answers), export.bonuses(study, answers)
+    for row in rows:
+        row.score = scores.get(row.participant)
+        row.bonus = bonuses.get(row.participant) if study.bonus_per_correct is not None else None
 
 
 @study_permission_required(access.CHANGE_STUDY)
@@ -147,13 +158,14 @@ def decide(request, study):
 
 
 def export_zip_bytes(study):
-    """Every export CSV plus codebook.md and codebook.json, as one zip."""
+    """Every export CSV plus codebook.md and codebook.json (of the files it holds), as one zip."""
     buffer = io.BytesIO()
+    frames = export.export_frames(study)
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, frame in export_frames(study).items():
-            archive.writestr(f"{study.slug}/{name}", frame.to_csv(index=False, lineterminator=CSV_LINE_END))
-        archive.writestr(f"{study.slug}/codebook.md", codebook.codebook_markdown())
-        archive.writestr(f"{study.slug}/codebook.json", codebook.codebook_json())
+        for name, frame in frames.items():
+            archive.writestr(f"{study.slug}/{name}", export.csv_text(name, frame))
+        archive.writestr(f"{study.slug}/codebook.md", codebook.codebook_markdown(frames))
+        archive.writestr(f"{study.slug}/codebook.json", codebook.codebook_json(frames))
     return buffer.getvalue()
 
 

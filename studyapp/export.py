@@ -16,6 +16,11 @@ stimuli.csv       image,dataset,class_name,model,predicted_class,confidence,gini
                   top_probabilities,true_class
 balance.csv       page,image,model,method,position,planned,answered  (the design's balance: studyapp.balance)
 review.csv        participant,source,external_id,external_session,outcome,action,reason
+tasks.csv         participant,block,task,phase,condition,model,method,image,dataset,class_name,trial,question,options,
+                  answer,correct_answer,correct,confidence,model_prediction,model_correct,rt_ms,page_hides,answered_at
+                  (a study with task blocks only: one row per answer to a scored question; schema.TASKS_COLUMNS)
+bonus.csv         <external_id>,<bonus>  without a header row: Prolific's bulk bonus (a study with task blocks that
+                  pays a bonus only; the participants review.csv approves whose score earns one)
 
 Columns appended later (issue 20) come after those above, in studyapp.schema's order: ratings.csv and
 choices.csv end with page_hides; participants.csv with excluded, exclusion_reason and the data-quality flags
@@ -47,7 +52,7 @@ every column. `page_hides` empty: the page sent no count (no script), not 0.
   text they agreed to (empty: not consented, or before versions were recorded).
 - Researchers' preview participants (`source` preview) are left out of every file unless the export asks
   for them (`export_responses --include-preview`).
-- Platform IDs are personal data: only recruitment.csv and review.csv carry them (`source` is `invite` for a
+- Platform IDs are personal data: only recruitment.csv, review.csv and bonus.csv carry them (`source` is `invite` for a
   personal invite link, else the platform; `external_session` is Prolific's SESSION_ID or MTurk's
   assignmentId; `completion_code` is the code their ending showed), so the other three files can be
   shared (stimuli.csv holds no person's data).
@@ -69,6 +74,7 @@ import pandas as pd
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 
+from . import scoring
 from .balance import balance_frame
 from .models import ENDING_OF_OUTCOME, HANDS_IN_ENDINGS, ChoiceResponse, Participant, Trial
 from .schema import (
@@ -77,9 +83,13 @@ from .schema import (
     RATINGS_COLUMNS, RATINGS_FILE, SIDE_BY_SIDE_SLOTS,
     METRIC_NAMES, RECRUITMENT_COLUMNS, RECRUITMENT_FILE, STIMULI_COLUMNS, STIMULI_FILE, guard_formula,
 )
-from .schema import OPTION_SEPARATOR, TARGET_FIELDS, TARGET_RANK
+from .schema import OPTION_SEPARATOR, QUESTIONS, TARGET_FIELDS, TARGET_RANK, image_id
 from .schema import (
     APPROVE, ATTENTION_FAILED, COMPLETED, ERASED, IN_PROGRESS, MAY_REJECT, REQUEST_RETURN, REVIEW_COLUMNS, REVIEW_FILE,
+)
+from .schema import (
+    BONUS_COLUMNS, BONUS_FILE, CSV_LINE_END, DISTINCTION, LEARN, NO_MAP_CONDITION, TASK_QUESTIONS, TASKS,
+    TASKS_COLUMNS, TASKS_FILE, TRUE_CLASS, condition_name,
 )
 
 
@@ -320,9 +330,120 @@ def review_frame(study, include_preview=False):
     }, columns=REVIEW_COLUMNS)
 
 
+def task_answers(study, include_preview=False):
+    """tasks.csv's rows as plain values (no formula guard; `options` a list), in participant, block, page and question
+    order: one per answer to a scored question. A distinction page that asks for the true class gives two rows (its
+    second question's answer is the response's true_class fields); a learning page gives one only where its block
+    asks for a guess. `trial` numbers the task pages of the participant's block (attention checks not counted)."""
+    trials = Trial.objects.filter(participant__in=exported_participants(study, include_preview),
+                                  kind__in=TASKS).annotate(
+        page=Window(RowNumber(), partition_by=[F("participant_id"), F("block_id")], order_by=F("position").asc()))
+    pages = trials.values(
+        "page", "phase", "options", participant_name=F("participant__pseudonym"), block_position=F("block__position"),
+        task=F("kind"), asks_true_class=F("block__ask_true_class"), asks_guess=F("block__learning_guess"),
+        condition_model=F("participant__task_condition__model"),
+        condition_method=F("participant__task_condition__method"), dataset=F("source_image__dataset"),
+        test_index=F("source_image__test_index"), source_pk=F("source_image_id"),
+        class_name=F("source_image__class_name"), model_prediction=F("stimulus__predicted_class"),
+        answer=F("task_response__answer"), confidence=F("task_response__confidence"),
+        true_class_answer=F("task_response__true_class_answer"),
+        true_class_confidence=F("task_response__true_class_confidence"), rt_ms=F("task_response__rt_ms"),
+        page_hides=F("task_response__page_hides"), answered_at=F("task_response__answered_at"))
+    rows = []
+    for page in pages:
+        if page["rt_ms"] is None or (page["phase"] == LEARN and not page["asks_guess"]):
+            continue  # not answered yet; a learning page that asked nothing
+        questions = [(TASK_QUESTIONS[page["task"]][0], page["answer"], page["confidence"])]
+        if page["task"] == DISTINCTION and page["asks_true_class"]:
+            questions.append((TRUE_CLASS, page["true_class_answer"], page["true_class_confidence"]))
+        model, method = page["condition_model"], page["condition_method"]
+        condition = "" if model is None else condition_name(model, method) if method else NO_MAP_CONDITION
+        for question, answer, confidence in questions:
+            correct_answer = scoring.right_answer(question, model_prediction=page["model_prediction"],
+                                                  true_class=page["class_name"])
+            rows.append({
+                "participant": page["participant_name"], "block": page["block_position"], "task": page["task"],
+                "phase": page["phase"], "condition": condition, "model": model, "method": method,
+                "image": image_id(page["dataset"], page["test_index"], page["source_pk"]),
+                "dataset": page["dataset"], "class_name": page["class_name"], "trial": page["page"],
+                "question": question, "options": page["options"], "answer": answer, "correct_answer": correct_answer,
+                "correct": int(answer == correct_answer), "confidence": confidence,
+                "model_prediction": page["model_prediction"],
+                "model_correct": int(page["model_prediction"] == page["class_name"]), "rt_ms": page["rt_ms"],
+                "page_hides": page["page_hides"], "answered_at": page["answered_at"]})
+    order = {question: number for number, question in enumerate(QUESTIONS)}
+    return sorted(rows, key=lambda row: (row["participant"], row["block"], row["trial"], order[row["question"]]))
+
+
+def tasks_frame(answers):
+    """tasks.csv (TASKS_COLUMNS) of task_answers' rows."""
+    data = pd.DataFrame.from_records(answers, columns=list(TASKS_COLUMNS))
+    return pd.DataFrame({
+        **{name: data[name].astype("string") for name in ("participant", "task", "phase", "condition", "model",
+                                                          "method", "image", "dataset", "question")},
+        **{name: texts(data[name]) for name in ("class_name", "answer", "correct_answer", "model_prediction")},
+        "options": texts(data["options"].map(OPTION_SEPARATOR.join)),
+        **{name: integers(data[name]) for name in ("block", "trial", "correct", "confidence", "model_correct",
+                                                   "rt_ms", "page_hides")},
+        "answered_at": iso_utc(data["answered_at"]),
+    }, columns=TASKS_COLUMNS)
+
+
+def scores(answers):
+    """{participant: score} of task_answers' rows (studyapp.scoring: right answers above chance, per block, summed;
+    a simulation block's learning guesses are not scored)."""
+    scored = {}
+    for row in answers:
+        if scoring.scored(row["phase"]):
+            scored.setdefault(row["participant"], []).append(
+                scoring.ScoredAnswer(row["block"], bool(row["correct"]), len(row["options"])))
+    return {participant: scoring.score(given) for participant, given in scored.items()}
+
+
+def bonuses(study, answers):
+    """{participant: bonus (Decimal, to the cent)} of each participant with a scored answer, at the study's rate and
+    cap (studyapp.scoring.bonus)."""
+    return {participant: scoring.bonus(points, study.bonus_per_correct, study.bonus_cap)
+            for participant, points in scores(answers).items()}
+
+
+def bonus_frame(study, review, answers):
+    """bonus.csv (BONUS_COLUMNS, written without a header): the platform ID and bonus of each participant whose
+    submission is to be approved, as review.csv decides (its approve action), who has a platform ID and a bonus
+    above 0 (nothing to pay otherwise)."""
+    amounts = bonuses(study, answers)
+    approved = review[(review["action"] == APPROVE).fillna(False) & review["external_id"].fillna("").ne("")]
+    paid = [(external_id, amounts[participant]) for participant, external_id in
+            zip(approved["participant"], approved["external_id"]) if amounts.get(participant, 0) > 0]
+    return pd.DataFrame({"external_id": pd.Series([external_id for external_id, _ in paid], dtype="string"),
+                         "bonus": pd.Series([f"{amount:.2f}" for _, amount in paid], dtype="string")},
+                        columns=BONUS_COLUMNS)
+
+
+def has_tasks(study):
+    """A study with task blocks exports tasks.csv (and, where it pays a bonus, bonus.csv); others export as ever."""
+    return study.blocks.filter(kind__in=TASKS).exists()
+
+
 def export_frames(study, include_preview=False):
     """The export files of a study, by file name; researchers' preview participants only with `include_preview`."""
-    return {RATINGS_FILE: ratings_frame(study, include_preview), CHOICES_FILE: choices_frame(study, include_preview),
-            PARTICIPANTS_FILE: participants_frame(study, include_preview),
-            RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study),
-            BALANCE_FILE: balance_frame(study, include_preview), REVIEW_FILE: review_frame(study, include_preview)}
+    frames = {RATINGS_FILE: ratings_frame(study, include_preview), CHOICES_FILE: choices_frame(study, include_preview),
+              PARTICIPANTS_FILE: participants_frame(study, include_preview),
+              RECRUITMENT_FILE: recruitment_frame(study, include_preview), STIMULI_FILE: stimuli_frame(study),
+              BALANCE_FILE: balance_frame(study, include_preview), REVIEW_FILE: review_frame(study, include_preview)}
+    if has_tasks(study):
+        answers = task_answers(study, include_preview)
+        frames[TASKS_FILE] = tasks_frame(answers)
+        if study.bonus_per_correct is not None:
+            frames[BONUS_FILE] = bonus_frame(study, frames[REVIEW_FILE], answers)
+    return frames
+
+
+def csv_text(name, frame, target=None):
+    """An export file's CSV (written to `target`, a path, or returned): CRLF line ends; bonus.csv without a header
+    row, as Prolific's bulk bonus takes it."""
+    return frame.to_csv(target, index=False, header=name != BONUS_FILE, lineterminator=CSV_LINE_END)
+
+
+# Files that carry platform IDs (personal data: for payments and the platform's review; never shared).
+PLATFORM_ID_FILES = (RECRUITMENT_FILE, REVIEW_FILE, BONUS_FILE)

@@ -318,6 +318,9 @@ class Study(models.Model):
                 self.id_parameter):
             raise ValidationError({"id_parameter": "Name the query parameter that carries the person's ID: a "
                                                    "letter, then letters, digits, '.', '-' or '_' (at most 40)."})
+        if self.bonus_cap is not None and self.bonus_per_correct is None:
+            raise ValidationError({"bonus_cap": "Set the bonus per right answer above chance too, or leave the cap "
+                                                "blank: a cap alone pays nothing."})
         if self.is_open:
             self.clean_opening()
 
@@ -423,12 +426,37 @@ class Block(models.Model):
     ask_true_class = models.BooleanField(
         default=False, help_text="Distinction only: also ask 'Which class is correct?', with its own confidence.")
 
+    # The settings each kind of block reads; Block.clean refuses the others away from their defaults, so that a
+    # setting never seems to do what its block ignores.
+    SETTINGS = {
+        schema.RATING_BLOCK: (), schema.CHOICE_BLOCK: (),
+        schema.DISTINCTION: ("top_k", "images", "show_true_class", "ask_true_class"),
+        schema.SIMULATION: ("top_k", "images", "learning_images", "learning_guess", "show_true_class"),
+        schema.VERIFICATION: ("images",),
+    }
+
     class Meta:
         ordering = ["study", "position"]
         constraints = [models.UniqueConstraint(fields=["study", "position"], name="unique_block_position")]
 
     def __str__(self):
         return f"{self.study.slug} block {self.position} ({self.kind})"
+
+    def clean(self):
+        used = self.SETTINGS.get(self.kind)
+        if used is None:
+            return  # the kind field names its own problem
+        errors = {}
+        for name in dict.fromkeys(name for names in self.SETTINGS.values() for name in names):
+            default = self._meta.get_field(name).get_default()
+            if name in used or getattr(self, name) == default:
+                continue
+            *others, last = [kind for kind, names in self.SETTINGS.items() if name in names]
+            users = f"{', '.join(others)} and {last}" if others else last
+            leave = "blank" if default is None else "unticked" if default is False else f"at {default}"
+            errors[name] = f"A {self.kind} block does not use this setting (only {users} blocks do): leave it {leave}."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_task(self):

@@ -47,6 +47,10 @@ class Row:
     excluded: bool | None
     exclusion_reason: str | None
     flags: quality.Flags | None = field(default=None)
+    # A study of task blocks: right answers above chance (studyapp.scoring; None: no scored answer yet) and the bonus
+    # they earn where the study pays one; the console fills them in for its page of rows.
+    score: float | None = None
+    bonus: object = None
 
     @property
     def time_on_page_text(self):

@@ -31,13 +31,17 @@ def free_slug(base):
 
 @transaction.atomic
 def pilot_copy(study):
-    """A closed copy of `study`'s settings, texts, endings, stimuli and members, named '<slug>-pilot'; no
-    participants. Its title is the study's, as its participants see it: staff see it marked (Study.staff_title)."""
+    """A closed copy of `study`'s settings, texts, endings, stimuli, blocks, task conditions and members, named
+    '<slug>-pilot'; no participants. Its title is the study's, as its participants see it: staff see it marked
+    (Study.staff_title)."""
     values = {field.name: getattr(study, field.name) for field in Study._meta.concrete_fields
               if field.name not in NOT_COPIED}
     copy = Study.objects.create(**values, slug=free_slug(study.slug[:50 - len(PILOT_SUFFIX)] + PILOT_SUFFIX),
                                 is_open=False, copied_from=study, is_pilot=True)
     copy.stimuli.set(study.stimuli.all())
+    for rows in (study.blocks, study.task_conditions):
+        fields = [field.name for field in rows.model._meta.concrete_fields if field.name not in ("id", "study")]
+        rows.model.objects.bulk_create(rows.model(**row, study=copy) for row in rows.order_by("pk").values(*fields))
     Membership.objects.bulk_create(Membership(study=copy, user_id=user_id, role=role)
                                    for user_id, role in study.memberships.values_list("user_id", "role"))
     return copy

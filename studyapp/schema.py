@@ -34,7 +34,8 @@ STIMULI_COLUMNS = ("image", "dataset", "class_name", "model", "predicted_class",
 SIDE_BY_SIDE_SLOTS = ("left", "middle", "right", "fourth")
 # The design's balance (studyapp.balance): per page kind, image, condition (model, method) and position, the
 # participants whose plan shows it (`planned`) and those who answered it. `position` is empty for rating pages
-# and left/middle/right/fourth (SIDE_BY_SIDE_SLOTS) for side-by-side pages.
+# and left/middle/right/fourth (SIDE_BY_SIDE_SLOTS) for side-by-side pages. A study of task blocks adds a
+# `condition` row per task condition: its participants (`planned`) and those who answered a task page.
 BALANCE_COLUMNS = ("page", "image", "model", "method", "position", "planned", "answered")
 # plan_study's power.csv (analysis/power.py): one row per test, comparison and sample size; a model x method
 # plan adds the factor whose levels the comparison names (a level pair, or the factor's main effect). A task plan
@@ -89,6 +90,10 @@ CONFIDENCE_LABELS = ("Not confident at all", "Slightly confident", "Moderately c
 TASKS_COLUMNS = ("participant", "block", "task", "phase", "condition", "model", "method", "image", "dataset",
                  "class_name", "trial", "question", "options", "answer", "correct_answer", "correct", "confidence",
                  "model_prediction", "model_correct", "rt_ms", "page_hides", "answered_at")
+
+# bonus.csv's two columns, written without a header row (Prolific's bulk bonus takes `<Prolific ID>,<amount>` lines):
+# the participant's platform ID and the bonus with two decimals.
+BONUS_COLUMNS = ("external_id", "bonus")
 
 # Issue 20 (console): columns appended to the files above, in this order (existing columns keep their places).
 RATINGS_COLUMNS += ("page_hides",)

@@ -10,9 +10,15 @@ rule (analysis.loading).
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from .schema import ACCEPT, MODEL_OUTPUT, PREDICTED, TRUE_CLASS, VERIFICATION_OPTIONS
+from .schema import ACCEPT, LEARN, MODEL_OUTPUT, PREDICTED, TRUE_CLASS, VERIFICATION_OPTIONS
 
 CENT = Decimal("0.01")
+
+
+def scored(phase):
+    """Whether an answer of `phase` counts in the score: a simulation block's learning guesses come with feedback,
+    so its test phase is the measure (as in the analysis, analysis.tasks)."""
+    return phase != LEARN
 
 
 def right_answer(question, *, model_prediction, true_class):

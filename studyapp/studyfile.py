@@ -23,6 +23,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -33,8 +34,8 @@ from django.utils.duration import duration_string
 
 from saliency.files import file_sha256
 from saliency.models import Stimulus
-from studyapp.models import Study
-from studyapp.schema import image_id
+from studyapp.models import Block, Study, TaskCondition
+from studyapp.schema import NO_MAP_CONDITION, image_id
 
 FORMAT = 1
 HEADER = ("# A Saliency Study study file. Make the study it defines with `manage.py create_study FILE`;\n"
@@ -156,6 +157,19 @@ class Duration(ValueType):
         return duration_string(value)
 
 
+class Amount(ValueType):
+    """A sum of money (a DecimalField) as a TOML number, e.g. 0.05: read exactly as written (the field's validation
+    then refuses more decimal places than it keeps)."""
+
+    def read(self, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError("expected an amount such as 0.05")
+        return Decimal(repr(value))
+
+    def write(self, value):
+        return float(value)
+
+
 class Json(ValueType):
     """A JSON field: an array or table of texts, numbers and booleans (TOML's dates and times are not JSON)."""
 
@@ -173,6 +187,7 @@ class Json(ValueType):
 VALUE_TYPES = (
     (models.BooleanField, Boolean("boolean")),
     (models.DurationField, Duration('duration, e.g. "2:00:00"')),
+    (models.DecimalField, Amount("amount, e.g. 0.05")),
     (models.FloatField, Number("number")),
     (models.IntegerField, Integer("integer")),
     (models.JSONField, Json("array")),
@@ -489,6 +504,26 @@ class OwnedRows(Table):
             except ValidationError as error:
                 problems.extend(validation_problems(error, {s.field: f"{path}.{s.name}" for s in self.settings},
                                                     path))
+        self.check_unique(value, problems)
+
+    def check_unique(self, value, problems):
+        """The model's uniqueness within its study (full_clean cannot see it before the study exists)."""
+        keys = {s.field: s.name for s in self.settings}
+        for constraint in self.model._meta.constraints:
+            fields = getattr(constraint, "fields", ())
+            if self.owner not in fields or getattr(constraint, "condition", None) is not None:
+                continue
+            names = [name for name in fields if name != self.owner]
+            first = {}
+            for path, record, unread in value:
+                if any(name in unread for name in names):
+                    continue
+                key = tuple(getattr(record, name) for name in names)
+                if key in first:
+                    same = ", ".join(f"{keys[name]} = {toml_value_or_type(getattr(record, name))}" for name in names)
+                    problems.append(f"{path}: {same} again ({first[key]} has it); each of a study's {self.key} "
+                                    "needs its own.")
+                first.setdefault(key, path)
 
     def save(self, study, value):
         for _, record, _ in value:
@@ -533,8 +568,30 @@ SCHEMA = (
         Setting("speeder_sd"), Setting("speeder_min_completions"), Setting("page_floor_ms"),
         Setting("straightlining_share"), Setting("straightlining_min_ratings"), Setting("stuck_after"))),
     Section("endings", "Each ending's code (shown to the participant) and redirect URL.", ending_settings()),
+    Section("bonus", "What the task blocks pay: a participant's score is their right answers above chance "
+                     "(studyapp.scoring); bonus.csv lists the bonuses for Prolific's bulk bonus.", (
+        Setting("bonus_per_correct"), Setting("bonus_cap"))),
 )
-TABLES = (StimulusTable(),)
+
+
+def block_setting(name):
+    return Setting(name, model=Block)
+
+
+TABLES = (
+    StimulusTable(),
+    OwnedRows("blocks", Block, owner="study", order_by=("position",), settings=tuple(map(block_setting, (
+        "position", "kind", "top_k", "images", "learning_images", "learning_guess", "show_true_class",
+        "ask_true_class"))),
+        help="The study's blocks, run in order of position (issue 29): one table per block. A study without "
+             "blocks shows its rating pages, then its side-by-side pages. A setting the block's kind does not use "
+             "must be left out (or at its default)."),
+    OwnedRows("task_conditions", TaskCondition, owner="study", order_by=("pk",), settings=(
+        Setting("model", model=TaskCondition), Setting("method", model=TaskCondition)),
+        help="The task blocks' conditions between participants, in the order enrolment assigns them (evenly, in "
+             f"order of consent): one table per condition, a model's maps by a method, or the model without maps "
+             f"(method \"\" or left out: the control '{NO_MAP_CONDITION}')."),
+)
 
 # Study fields and relations that are not in the file, each with the reason (tests hold SCHEMA + NOT_IN_FILE to
 # the model: a new Study field or related table must be added to one of them).

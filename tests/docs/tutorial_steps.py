@@ -85,7 +85,8 @@ def create_study(slug, comparison, views_per_image, *title):
     data.update({"title": " ".join(title), "slug": slug, "seed": "2024", "comparison": comparison,
                  "views_per_image": views_per_image, "completion_code": f"{slug.upper()}-DONE",
                  "stimuli": [str(pk) for pk in Stimulus.objects.values_list("pk", flat=True)],
-                 "consent_versions-TOTAL_FORMS": "0", "consent_versions-INITIAL_FORMS": "0"})
+                 **{f"{prefix}-{count}_FORMS": "0" for prefix in ("consent_versions", "blocks", "task_conditions")
+                    for count in ("TOTAL", "INITIAL")}})
     answer(researcher_client().post("/admin/studyapp/study/add/", data), 302)
     study = Study.objects.get(slug=slug)
     assert study.stimuli.count() == Stimulus.objects.count() and study.comparison == comparison

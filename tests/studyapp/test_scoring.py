@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from studyapp.schema import ACCEPT, MODEL_OUTPUT, PREDICTED, TRUE_CLASS
-from studyapp.scoring import ScoredAnswer, block_scores, bonus, right_answer, score
+from studyapp.scoring import ScoredAnswer, block_scores, bonus, right_answer, score, scored
 
 
 @pytest.mark.parametrize("question, prediction, expected", [
@@ -36,3 +36,8 @@ def test_score_counts_right_answers_above_chance_per_block():
 ])
 def test_bonus_pays_points_above_chance_up_to_the_cap(points, per_point, cap, expected):
     assert bonus(points, per_point, cap) == expected
+
+
+def test_a_simulation_blocks_learning_guesses_are_not_scored():
+    """They come with feedback; the test phase is the measure (the blocks without phases are scored)."""
+    assert scored("test") and scored("") and not scored("learn")

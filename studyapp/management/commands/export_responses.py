@@ -1,8 +1,9 @@
 """`manage.py export_responses --study S --out DIR` writes ratings.csv, choices.csv, participants.csv,
-recruitment.csv, stimuli.csv and review.csv (for the platform's review).
+recruitment.csv, stimuli.csv, balance.csv and review.csv (for the platform's review); a study of task blocks also
+tasks.csv, and bonus.csv where it pays a bonus.
 
 Columns, value formats and the formula-injection prefix are documented in studyapp/export.py.
-recruitment.csv and review.csv alone carry platform IDs (personal data); the other files can be shared.
+recruitment.csv, review.csv and bonus.csv alone carry platform IDs (personal data); the other files can be shared.
 """
 
 from pathlib import Path
@@ -11,9 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from saliency.files import publish_folder
 from studyapp import access
-from studyapp.export import export_frames
+from studyapp.export import PLATFORM_ID_FILES, csv_text, export_frames
 from studyapp.management.studies import study_by_slug
-from studyapp.schema import CSV_LINE_END
 
 
 class Command(BaseCommand):
@@ -41,10 +41,11 @@ class Command(BaseCommand):
 
         def write(folder):
             for name, frame in frames.items():
-                frame.to_csv(folder / name, index=False, lineterminator=CSV_LINE_END)
+                csv_text(name, frame, folder / name)
 
         publish_folder(out, write, f".{out.name}.")
         access.record_command(study, access.EXPORTED, f"export_responses to {out}"[:300])
         counts = ", ".join(f"{len(frame)} rows in {name}" for name, frame in frames.items())
-        self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}. recruitment.csv and review.csv hold platform IDs "
-                          "(personal data): keep it for payments, do not share it.")
+        personal = [name for name in PLATFORM_ID_FILES if name in frames]
+        self.stdout.write(f"Exported study {study.slug!r} to {out}: {counts}. {', '.join(personal[:-1])} and "
+                          f"{personal[-1]} hold platform IDs (personal data): keep it for payments, do not share it.")
