@@ -124,6 +124,11 @@ def store_answer(trial, data, rt_ms):
                                       page_hides=hides)
     elif trial.kind == Trial.Kind.ATTENTION:
         AttentionCheck.objects.create(trial=trial, answer=data["answer"], rt_ms=rt_ms, page_hides=hides)
+    elif trial.kind in schema.TASKS:  # a learning page without a guess stores an empty answer: the participant went on
+        TaskResponse.objects.create(
+            trial=trial, answer=data.get("answer", ""), confidence=data.get("confidence"),
+            true_class_answer=data.get("true_class", ""), true_class_confidence=data.get("true_class_confidence"),
+            rt_ms=rt_ms, page_hides=hides)
     else:
         chosen = getattr(trial, f"{data['choice']}_id")  # the form allows only left/middle/right
         ChoiceResponse.objects.create(trial=trial, chosen_id=chosen, justification=data["justification"], rt_ms=rt_ms,
