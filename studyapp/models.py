@@ -375,7 +375,7 @@ class Study(models.Model):
             conditions = self.task_conditions.all() if self.pk else []
         specs = tuple(sorted((block.spec for block in blocks), key=lambda spec: spec.position))
         if not any(spec.is_task for spec in specs):
-            return randomization.TaskSetup(specs, tuple(condition.spec for condition in conditions))
+            return randomization.TaskSetup(specs)  # the conditions matter to task blocks only
         if stimuli is None:
             stimuli = self.stimuli.all() if self.pk else Stimulus.objects.none()
         return randomization.TaskSetup(specs, tuple(condition.spec for condition in conditions),
