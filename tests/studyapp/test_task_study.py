@@ -130,3 +130,16 @@ def test_a_runnable_task_study_opens_and_reports_its_length():
     study.is_open = True
     study.full_clean()
     assert study.plan_length() == (4 + 2) + (4 + 4 + 2) + (4 + 2)
+
+
+def test_readiness_warns_of_conditions_without_a_task_block_and_spares_a_study_without_side_by_side_pages():
+    from studyapp import readiness
+
+    study = task_study([{"kind": "rating"}], conditions=[("N", "VG")], models=("N",))
+    warnings = readiness.rule_conflicts(study)
+    assert any("task conditions but no task block" in w for w in warnings)
+    assert not any("side-by-side page" in w for w in warnings)  # one model's map per image, and no choice block
+    Block.objects.create(study=study, position=2, kind=VERIFICATION)
+    assert not any("task conditions but no task block" in w for w in readiness.rule_conflicts(study))
+    Block.objects.filter(study=study).delete()
+    assert any("32 image(s) get no side-by-side page" in w for w in readiness.rule_conflicts(study))
