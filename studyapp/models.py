@@ -364,10 +364,11 @@ class Study(models.Model):
         the maps of the other top classes are a distinction page's."""
         return stimulus_refs(self.stimuli.all())
 
-    def task_setup(self, stimuli=None):
+    def task_setup(self, stimuli=None, blocks=None):
         """The study's blocks, task conditions and the stimuli its task pages may stand on (`stimuli`: a queryset,
-        default the stored ones), as the planner reads them; those about to be saved where a form set them."""
-        blocks = self.blocks_to_save
+        default the stored ones; `blocks`: the blocks where the caller read them already), as the planner reads
+        them; those about to be saved where a form set them."""
+        blocks = self.blocks_to_save if blocks is None else blocks
         if blocks is None:
             blocks = self.blocks.all() if self.pk else []
         conditions = self.task_conditions_to_save

@@ -91,9 +91,10 @@ def start_study(participant, consent_version):
             index = Participant.objects.filter(study=study, is_preview=locked.is_preview,
                                                design_index__isnull=False).count()
             # Task conditions in turn by the same index (in TaskCondition order): even whatever the count.
-            conditions = list(study.task_conditions.all())
+            blocks = list(study.blocks.all())
+            conditions = list(study.task_conditions.all()) if blocks else []
             condition = conditions[index % len(conditions)] if conditions else None
-            tasks = study.task_setup()
+            tasks = study.task_setup(blocks=blocks)
             plan = randomization.draw_plan(
                 study.stimulus_refs(), locked.seed,
                 comparison_count=study.comparison_count,
@@ -101,11 +102,11 @@ def start_study(participant, consent_version):
                 design=study.design(index),
                 tasks=tasks, condition=condition.spec if condition else None,
             )
-            blocks = dict(study.blocks.values_list("position", "pk"))
+            block_ids = {block.position: block.pk for block in blocks}
             Trial.objects.bulk_create(
                 Trial(participant=locked, position=position, kind=t.kind, stimulus_id=t.stimulus,
                       source_image_id=t.source_image, left_id=t.left, middle_id=t.middle, right_id=t.right,
-                      fourth_id=t.fourth, attention_target=t.attention_target, block_id=blocks.get(t.block),
+                      fourth_id=t.fourth, attention_target=t.attention_target, block_id=block_ids.get(t.block),
                       phase=t.phase, options=list(t.options))
                 for position, t in enumerate(plan, start=1)
             )
