@@ -210,7 +210,7 @@ def task_instruction(option):
 
 def trial_form(trial, study, data=None):
     """The form of a trial page, for its kind; `data` is the POST to validate, or None to show it."""
-    if trial.block_id is not None and trial.block.is_task:
+    if trial.in_task_block:
         instruction = (task_instruction(trial.options[trial.attention_target - 1])
                        if trial.kind == Trial.Kind.ATTENTION else "")
         return TaskForm(data, trial=trial, block=trial.block, instruction=instruction, initial={"trial": trial.token})

@@ -703,6 +703,11 @@ class Trial(models.Model):
         return f"{self.participant} #{self.position} ({self.kind})"
 
     @property
+    def in_task_block(self):
+        """A page of a task block: one of its own, or an attention check that looks like them."""
+        return self.block_id is not None and self.block.is_task
+
+    @property
     def map_ids(self):
         """A side-by-side page's stimulus ids in page order (2 to 4)."""
         return [pk for pk in (getattr(self, f"{slot}_id") for slot in SIDE_BY_SIDE_SLOTS) if pk is not None]

@@ -117,7 +117,7 @@ class Rehearsal:
         trial = Trial.objects.select_related("stimulus__source_image", "block", "participant__task_condition", "left",
                                              "middle", "right", "fourth").get(participant=participant,
                                                                               token=form.hidden()["trial"])
-        if trial.block_id is not None and trial.block.is_task:
+        if trial.in_task_block:
             return self.fill_task(form, trial, rng)
         if trial.kind == Trial.Kind.RATING:
             sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant, trial.stimulus.method)

@@ -190,11 +190,6 @@ background = step_view(flow.BACKGROUND, "studyapp/background.html", BackgroundFo
 
 # --- Trials -------------------------------------------------------------------------------------------
 
-def is_task_page(trial):
-    """A page of a task block: its own pages and the attention checks that look like them."""
-    return trial.block_id is not None and trial.block.is_task
-
-
 def task_context(participant, trial):
     """What a task page (or its learning feedback) shows: the block, the pictures of the participant's condition
     (maps only in a map condition), and whether the true class is shown (distinction and learning pages, where the
@@ -220,7 +215,7 @@ def render_trial(request, current, trial, form, status=200, refusal=""):
     in a task block, a page of its block (task.html) with the instruction in place of its question.
     """
     context = {"trial": trial, "form": form, "refusal": refusal}
-    task = is_task_page(trial)
+    task = trial.in_task_block
     try:
         context.update(task_context(current.participant, trial) if task
                        else pictures.stimulus_pictures(trial, current.study.map_legend))

@@ -44,7 +44,7 @@ def task_answer(trial, n):
 
 def answer_for(trial, n):
     """A valid answer to `trial`, varied with `n`."""
-    if trial.block_id is not None and trial.block.is_task:
+    if trial.in_task_block:
         return task_answer(trial, n)
     if trial.kind == Trial.Kind.RATING:
         return {"trial": trial.token, "sufficiency": str(n % 5 + 1), "trust": str((n + 2) % 5 + 1)}
