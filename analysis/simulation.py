@@ -4,7 +4,6 @@ Tests use it for known and null effects, benchmarks/analysis.py for the timing r
 export's exact columns; `manage.py simulate_participants` is the one that plays the real survey.
 """
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,9 +16,10 @@ from studyapp.schema import (
 )
 from studyapp.schema import (
     LEARN, NO_MAP_CONDITION, OPTION_SEPARATOR, SIMULATION, STIMULI_COLUMNS, STIMULI_FILE, TASK_QUESTIONS,
-    TASKS_COLUMNS, TASKS_FILE, TEST, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS, condition_name,
+    TASKS_COLUMNS, TASKS_FILE, TEST, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS,
 )
 from studyapp.schema import PREDICTION_RANK, SIDE_BY_SIDE_SLOTS, TARGET_RANK
+from studyapp.simulation import task_arms
 
 CUTPOINTS = np.array([-1.5, -0.5, 0.5, 1.5])  # latent score -> answers 1..5
 DATASETS = ("fmnist", "cifar10")
@@ -126,43 +126,6 @@ class TaskBlock:
     options: int = 4
     ask_true_class: bool = False
     learn_pages: int = 0
-
-
-@dataclass(frozen=True)
-class Arm:
-    """A between-participants condition as tasks.csv writes it: the condition's name, its model and method."""
-
-    condition: str
-    model: str
-    method: str
-
-
-def task_arms(names):
-    """The arms of condition names as a plan or a rehearsal gives them: `MODEL×METHOD` (or `MODEL:METHOD`), a
-    model's control `MODEL×none`, or a bare `none` where the explanation conditions are of one model (the control
-    then belongs to it). ValueError naming what is wrong otherwise."""
-    parsed = []
-    for name in names:
-        separator = "×" if "×" in name else ":"
-        model, found, method = (part.strip() for part in name.partition(separator))
-        if name.strip() == NO_MAP_CONDITION:
-            parsed.append((None, NO_MAP_CONDITION))
-        elif not found or not model or not method or separator in method:
-            raise ValueError(f"{name!r} is not a condition: write {NO_MAP_CONDITION}, MODEL×{NO_MAP_CONDITION} or "
-                             f"MODEL×METHOD (MODEL:METHOD also reads), e.g. N×VG.")
-        else:
-            parsed.append((model, method))
-    models = list(dict.fromkeys(model for model, method in parsed if method != NO_MAP_CONDITION))
-    if any(model is None for model, _ in parsed) and len(models) != 1:
-        raise ValueError(f"a bare {NO_MAP_CONDITION} belongs to the model of the explanation conditions, but they "
-                         f"name {len(models)} models ({', '.join(models) or 'none'}): name each control MODEL×"
-                         f"{NO_MAP_CONDITION}, e.g. N×{NO_MAP_CONDITION}.")
-    arms = [Arm(NO_MAP_CONDITION, model or models[0], "") if method == NO_MAP_CONDITION
-            else Arm(condition_name(model, method), model, method) for model, method in parsed]
-    repeated = [f"{arm.condition} of {arm.model}" for arm, count in Counter(arms).items() if count > 1]
-    if repeated:
-        raise ValueError(f"condition(s) {', '.join(repeated)} given twice.")
-    return arms
 
 
 @dataclass(frozen=True)

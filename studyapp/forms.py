@@ -3,6 +3,9 @@
 consent: agree, consent_version (or decline)    background: degree, cv_experience_years
 rating: trial, sufficiency, trust      attention: trial, sufficiency, answer      choice: trial, choice, justification
 (choice: left, middle, right or fourth, the chosen map's place: Map 1 to Map 4)
+task pages (issue 29): trial, answer (one of the page's options, as shown), confidence (1-5); a distinction page that
+asks for the true class also true_class, true_class_confidence; a learning page asks only answer (its guess), or
+nothing; an attention check in a task block has its block's fields, `answer` the instructed option
 (each trial form also has the optional hidden page_hides, filled in by script)
 
 `trial` is the current trial's opaque token (Trial.token); the view checks it against the server's
@@ -12,7 +15,10 @@ idea of the current trial before a form is even validated.
 from django import forms
 
 from .models import JUSTIFICATION_MAX_LENGTH, LIKERT_MAX, LIKERT_MIN, Trial
-from .schema import SIDE_BY_SIDE_SLOTS
+from .schema import (
+    CONFIDENCE_LABELS, CONFIDENCE_LEVELS, DISTINCTION, LEARN, SIDE_BY_SIDE_SLOTS, SIMULATION, VERIFICATION,
+    VERIFICATION_OPTIONS,
+)
 
 DEGREES = [
     ("none", "No degree"),
@@ -136,12 +142,78 @@ class ChoiceForm(TrialForm):
         self.order_fields(self.field_order)
 
 
+# A task page's questions (issue 29), their confidence questions, and the labels of the verification options.
+TASK_QUESTIONS = {DISTINCTION: "Which class does the model predict?", SIMULATION: "What will the model say?",
+                  VERIFICATION: "Do you accept or reject the AI's label?"}
+TRUE_CLASS_QUESTION = "Which class is correct?"
+CONFIDENCE_QUESTIONS = {DISTINCTION: "How confident are you of the model's prediction you chose?",
+                        SIMULATION: "How confident are you of what the model will say?",
+                        VERIFICATION: "How confident are you of your decision?"}
+TRUE_CLASS_CONFIDENCE_QUESTION = "How confident are you of the correct class you chose?"
+VERIFICATION_LABELS = dict(zip(VERIFICATION_OPTIONS, ("Accept", "Reject")))
+
+
+def option_label(option):
+    """How a task page shows an option: a class name as it is, accept/reject capitalised."""
+    return VERIFICATION_LABELS.get(option, option)
+
+
+def option_field(question, options):
+    """A required choice among a task page's options, in the order shown."""
+    labels = [option_label(option) for option in options]
+    message = f"Choose one of {', '.join(labels[:-1])} or {labels[-1]} for: {question}"
+    return forms.ChoiceField(label=question, choices=list(zip(options, labels)), widget=forms.RadioSelect,
+                             error_messages={"required": message, "invalid_choice": message})
+
+
+def confidence_field(question):
+    message = (f"Choose how confident you are, from {CONFIDENCE_LEVELS[0]} ({CONFIDENCE_LABELS[0]}) to "
+               f"{CONFIDENCE_LEVELS[-1]} ({CONFIDENCE_LABELS[-1]}), for: {question}")
+    return forms.TypedChoiceField(
+        label=question, coerce=int, widget=forms.RadioSelect,
+        choices=[(level, f"{level} – {label}") for level, label in zip(CONFIDENCE_LEVELS, CONFIDENCE_LABELS)],
+        error_messages={"required": message, "invalid_choice": message})
+
+
+class TaskForm(TrialForm):
+    """A task page's questions: its block's question among the page's options (Trial.options, in the order shown)
+    with a confidence, and a distinction block's true-class question where it asks it. A learning page asks only for
+    a guess where its block asks one, else nothing (Next). An attention check in a task block looks like the block's
+    page, the instruction in place of its question: its cleaned `answer` is the chosen option's 1-based place (what
+    Trial.attention_target names); its other answers are validated and not stored."""
+
+    def __init__(self, *args, trial, block, instruction="", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.options, self.is_check = list(trial.options), bool(instruction)
+        if not self.options:
+            return
+        self.fields["answer"] = option_field(instruction or TASK_QUESTIONS[block.kind], self.options)
+        if trial.phase == LEARN:
+            return
+        self.fields["confidence"] = confidence_field(CONFIDENCE_QUESTIONS[block.kind])
+        if block.kind == DISTINCTION and block.ask_true_class:
+            self.fields["true_class"] = option_field(TRUE_CLASS_QUESTION, self.options)
+            self.fields["true_class_confidence"] = confidence_field(TRUE_CLASS_CONFIDENCE_QUESTION)
+
+    def clean_answer(self):
+        answer = self.cleaned_data["answer"]
+        return self.options.index(answer) + 1 if self.is_check else answer
+
+
 def attention_instruction(study, target):
     return f"To show you are reading, select '{study.likert_labels[target - 1]}' for this item."
 
 
+def task_instruction(option):
+    return f"To show you are reading, select '{option_label(option)}' for this question."
+
+
 def trial_form(trial, study, data=None):
     """The form of a trial page, for its kind; `data` is the POST to validate, or None to show it."""
+    if trial.in_task_block:
+        instruction = (task_instruction(trial.options[trial.attention_target - 1])
+                       if trial.kind == Trial.Kind.ATTENTION else "")
+        return TaskForm(data, trial=trial, block=trial.block, instruction=instruction, initial={"trial": trial.token})
     if trial.kind == Trial.Kind.RATING:
         return RatingForm(data, study=study, initial={"trial": trial.token})
     if trial.kind == Trial.Kind.ATTENTION:

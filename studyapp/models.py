@@ -76,6 +76,15 @@ def stimulus_refs(stimuli):
                                                                               "method")]
 
 
+def task_stimulus_refs(stimuli):
+    """What task pages need of a queryset of stimuli (randomization.TaskStimulusRef), in one query: every map, of
+    each of the model's top classes, with its image's true class."""
+    fields = ("pk", "source_image_id", "variant", "method", "target_rank", "target_class", "top_classes",
+              "source_image__class_name")
+    return tuple(randomization.TaskStimulusRef(pk, image, variant, method, rank, target, tuple(top or ()), true)
+                 for pk, image, variant, method, rank, target, top, true in stimuli.values_list(*fields))
+
+
 def validate_ending_url(template):
     problem = platforms.placeholder_problem(template)
     if problem:
@@ -326,6 +335,10 @@ class Study(models.Model):
 
     # The stimuli the admin's form is about to save (ManyToMany fields are saved after clean()); None: the stored ones.
     stimuli_to_save = None
+    # The blocks and task conditions (unsaved model instances) a form is about to save with the study; None: the
+    # stored ones.
+    blocks_to_save = None
+    task_conditions_to_save = None
 
     def clean_opening(self):
         """An open study must pass every opening check (studyapp.opening): refused with the reasons otherwise."""
@@ -333,7 +346,7 @@ class Study(models.Model):
         if stimuli is None:
             stimuli = self.stimuli.all() if self.pk else Stimulus.objects.none()
         found = {}
-        for field, message in opening.problems(self, stimulus_refs(stimuli)):
+        for field, message in opening.problems(self, stimulus_refs(stimuli), self.task_setup(stimuli)):
             found.setdefault(field or NON_FIELD_ERRORS, []).append(message)
         if found:
             raise ValidationError(found)
@@ -354,15 +367,36 @@ class Study(models.Model):
         the maps of the other top classes are a distinction page's."""
         return stimulus_refs(self.stimuli.all())
 
+    def task_setup(self, stimuli=None, blocks=None):
+        """The study's blocks, task conditions and the stimuli its task pages may stand on (`stimuli`: a queryset,
+        default the stored ones; `blocks`: the blocks where the caller read them already), as the planner reads
+        them; those about to be saved where a form set them."""
+        blocks = self.blocks_to_save if blocks is None else blocks
+        if blocks is None:
+            blocks = self.blocks.all() if self.pk else []
+        conditions = self.task_conditions_to_save
+        if conditions is None:
+            conditions = self.task_conditions.all() if self.pk else []
+        specs = tuple(sorted((block.spec for block in blocks), key=lambda spec: spec.position))
+        if not any(spec.is_task for spec in specs):
+            return randomization.TaskSetup(specs)  # the conditions matter to task blocks only
+        if stimuli is None:
+            stimuli = self.stimuli.all() if self.pk else Stimulus.objects.none()
+        return randomization.TaskSetup(specs, tuple(condition.spec for condition in conditions),
+                                       task_stimulus_refs(stimuli))
+
     def design(self, index=0):
         """The study's design settings for its participant with enrolment index `index`."""
         return randomization.Design(compare=self.comparison, views_per_image=self.views_per_image,
                                     study_seed=self.seed, index=index)
 
     def plan_length(self):
-        """How many trials a participant of this study gets (the pages before them are PAGES_BEFORE_TRIALS)."""
+        """How many trials a participant of this study gets (the pages before them are PAGES_BEFORE_TRIALS); with
+        task blocks, one of the first condition."""
+        tasks = self.task_setup()
         return randomization.plan_length(self.stimulus_refs(), comparison_count=self.comparison_count,
-                                         attention_checks=self.attention_checks, design=self.design())
+                                         attention_checks=self.attention_checks, design=self.design(), tasks=tasks,
+                                         condition=tasks.condition(0))
 
     def platform(self):
         return platforms.platform(self.recruitment_source, self.id_parameter) if self.recruitment_source else None
@@ -462,6 +496,11 @@ class Block(models.Model):
     def is_task(self):
         return self.kind in schema.TASKS
 
+    @property
+    def spec(self):
+        return randomization.BlockSpec(self.position, self.kind, self.top_k, self.images, self.learning_images,
+                                       self.learning_guess, self.ask_true_class)
+
 
 class TaskCondition(models.Model):
     """A between-participants condition of a study's task blocks: one model's maps by one method, or (method
@@ -484,7 +523,11 @@ class TaskCondition(models.Model):
     @property
     def name(self):
         """The condition as tasks.csv writes it: "none" or e.g. "M2×VG"."""
-        return schema.condition_name(self.model, self.method) if self.method else schema.NO_MAP_CONDITION
+        return self.spec.name
+
+    @property
+    def spec(self):
+        return randomization.ConditionSpec(self.model, self.method)
 
 
 class Outcome(models.TextChoices):
@@ -686,6 +729,11 @@ class Trial(models.Model):
 
     def __str__(self):
         return f"{self.participant} #{self.position} ({self.kind})"
+
+    @property
+    def in_task_block(self):
+        """A page of a task block: one of its own, or an attention check that looks like them."""
+        return self.block_id is not None and self.block.is_task
 
     @property
     def map_ids(self):

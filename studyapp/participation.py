@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from .models import (
     ATTENTION_FAILURES_TO_END, AttentionCheck, AttentionFailureEnding, ChoiceResponse, LikertResponse, Outcome,
-    Participant, Trial, answered,
+    Participant, TaskResponse, Trial, answered,
 )
 from .schema import DELETED_OUTCOMES
 
@@ -73,7 +73,7 @@ def held_data(participant):
     """What erasing `participant` would delete now, as an Erasure (nothing changes)."""
     trials = Trial.objects.filter(participant=participant)
     answers = sum(model.objects.filter(trial__in=trials).count()
-                  for model in (LikertResponse, AttentionCheck, ChoiceResponse))
+                  for model in (LikertResponse, AttentionCheck, ChoiceResponse, TaskResponse))
     return Erasure(trials.count(), answers)
 
 

@@ -16,6 +16,7 @@ from django.conf import settings
 from saliency.models import Stimulus
 
 from .models import Trial
+from .schema import SIDE_BY_SIDE_SLOTS
 
 
 @lru_cache(maxsize=512)
@@ -37,6 +38,12 @@ def map_legend(rendering):
     return {"gradient": ", ".join(colours), "words": words}
 
 
+def legends(stimuli):
+    """The colour keys of the ways `stimuli` were drawn, one where they share one."""
+    keys = (map_legend(stimulus.rendering) for stimulus in stimuli)
+    return list({(key["gradient"], key["words"]): key for key in keys}.values())
+
+
 def stimulus_pictures(trial, with_legend=False):
     """Class name, original image and map(s) of a trial (one map, or a side-by-side trial's 2 to 4), as data: URIs;
     `with_legend`: the colour key of each way the maps were drawn (one key where they share one)."""
@@ -47,10 +54,30 @@ def stimulus_pictures(trial, with_legend=False):
     maps = [png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap) for pk in ids]
     context = {"class_name": source.class_name, "image_src": png_data_uri(settings.STIMULI_ROOT, source.image)}
     if with_legend:
-        keys = (map_legend(stimuli[pk].rendering) for pk in ids)
-        context["legends"] = list({(key["gradient"], key["words"]): key for key in keys}.values())
+        context["legends"] = legends(stimuli[pk] for pk in ids)
     if single:
         context["map_src"] = maps[0]
     else:
         context["maps"] = [(f"Map {slot}", src) for slot, src in enumerate(maps, start=1)]
+    return context
+
+
+def task_pictures(trial, shows_maps, with_legend=False):
+    """A task page's facts and pictures (issue 29): its image, true class and the model's prediction (the facts of
+    its `stimulus`, the model's map of its prediction) and, in a map condition (`shows_maps`), its maps labelled for
+    participants: a distinction page's maps of the classes offered, by class name in the options' order; another
+    page's map of the prediction. Labels and alt texts never name a model or method."""
+    ids = [pk for pk in (getattr(trial, f"{slot}_id") for slot in SIDE_BY_SIDE_SLOTS) if pk is not None]
+    labels = list(trial.options)
+    if not ids and shows_maps:
+        ids, labels = [trial.stimulus_id], [""]
+    stimuli = Stimulus.objects.select_related("source_image").order_by().in_bulk([trial.stimulus_id, *ids])
+    prediction = stimuli[trial.stimulus_id]
+    source = prediction.source_image
+    context = {"true_class": source.class_name, "prediction": prediction.target_class,
+               "image_src": png_data_uri(settings.STIMULI_ROOT, source.image),
+               "maps": [(label, png_data_uri(settings.STIMULI_ROOT, stimuli[pk].heatmap))
+                        for label, pk in zip(labels, ids)]}
+    if with_legend and ids:
+        context["legends"] = legends(stimuli[pk] for pk in ids)
     return context

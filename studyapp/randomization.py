@@ -32,13 +32,16 @@ balance only at whole multiples of n_cells participants.) When an image has seve
 """
 
 import math
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
 
-from .schema import SIDE_BY_SIDE_SLOTS
+from .schema import (
+    CHOICE_BLOCK, DISTINCTION, LEARN, NO_MAP_CONDITION, RATING_BLOCK, SIDE_BY_SIDE_SLOTS, SIMULATION, TASKS, TEST,
+    VERIFICATION, VERIFICATION_OPTIONS, condition_name,
+)
 
 RATING, ATTENTION, CHOICE = "rating", "attention", "choice"
 
@@ -159,6 +162,9 @@ class PlannedTrial:
     right: int | None = None
     attention_target: int | None = None
     fourth: int | None = None
+    block: int | None = None  # the block's position, in a study with blocks
+    phase: str = ""  # a simulation block's LEARN or TEST
+    options: tuple[str, ...] = ()  # a task page's answer options, in the order shown
 
     @property
     def maps(self):
@@ -234,12 +240,24 @@ def arrangement(maps: int, seed: int, index: int, image_place: int) -> tuple[int
 
 
 def plan_length(stimuli: Sequence[StimulusRef], *, comparison_count: int | None, attention_checks: bool,
-                design: Design | None = None) -> int:
+                design: Design | None = None, tasks: "TaskSetup | None" = None,
+                condition: "ConditionSpec | None" = None) -> int:
     """How many trials `draw_plan` gives for these settings (for progress before the plan exists)."""
+    checks = len(ATTENTION_TARGETS) if attention_checks else 0
     compare = design.compare if design else COMPARE_MODELS
     comparisons = len(comparison_images(stimuli, compare)) if comparison_count is None else comparison_count
-    return (len(rated_stimuli(stimuli, design)) + (len(ATTENTION_TARGETS) if attention_checks else 0)
-            + comparisons)
+    ratings = len(rated_stimuli(stimuli, design)) + checks
+    if tasks is None or not tasks.blocks:
+        return ratings + comparisons
+    length = 0
+    for block in tasks.blocks:
+        if block.kind == RATING_BLOCK:
+            length += ratings
+        elif block.kind == CHOICE_BLOCK:
+            length += comparisons
+        elif condition is not None:
+            length += sum(page_counts(block, len(screen_images(block, condition, tasks.stimuli).usable))) + checks
+    return length
 
 
 def attention_stimuli(stimuli: Sequence[StimulusRef], seed: int) -> list[int]:
@@ -250,31 +268,33 @@ def attention_stimuli(stimuli: Sequence[StimulusRef], seed: int) -> list[int]:
     return [ordered[int(i)] for i in picks]
 
 
-def draw_plan(
-    stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None, attention_checks: bool,
-    design: Design | None = None,
-) -> list[PlannedTrial]:
-    """The participant's pages in order: shuffled ratings with attention checks mixed in, then comparisons.
+def attention_slots(rng, pages: int) -> list[int]:
+    """Where the len(ATTENTION_TARGETS) checks go among `pages` pages: one in each of as many equal stretches,
+    never first (1-based places before which each check is inserted, before the earlier checks shift them)."""
+    k = len(ATTENTION_TARGETS)
+    bounds = [(i * pages // k, max((i + 1) * pages // k, i * pages // k + 1)) for i in range(k)]
+    return [int(rng.integers(low, high)) + 1 for low, high in bounds]
 
-    `comparison_count` None compares every image that has 2 to 4 maps to compare; otherwise that many, sampled
-    per participant. `design`: the study's design and the participant's enrolment index (None: every stimulus
-    rated, models compared). Raises ValueError when the study cannot supply what it asks for.
-    """
+
+def rating_pages(stimuli: Sequence[StimulusRef], rng, seed: int, *, attention_checks: bool,
+                 design: Design | None) -> list[PlannedTrial]:
+    """The rating pages in a shuffled order, with attention checks mixed in."""
     if not stimuli:
         raise ValueError("The study has no stimuli; add stimuli before participants start.")
-    rng = np.random.default_rng(seed)
     ordered = sorted(rated_stimuli(stimuli, design), key=lambda r: r.stimulus)
     plan = [PlannedTrial(RATING, stimulus=ordered[i].stimulus) for i in rng.permutation(len(ordered))]
-
     if attention_checks:
-        # One check in each of len(ATTENTION_TARGETS) equal stretches of the ratings, never first.
-        k, n = len(ATTENTION_TARGETS), len(plan)
-        bounds = [(i * n // k, max((i + 1) * n // k, i * n // k + 1)) for i in range(k)]
-        slots = [int(rng.integers(low, high)) + 1 for low, high in bounds]
         shown = attention_stimuli(stimuli, seed)
-        for offset, (slot, target, stimulus) in enumerate(zip(slots, ATTENTION_TARGETS, shown)):
+        for offset, (slot, target, stimulus) in enumerate(zip(attention_slots(rng, len(plan)), ATTENTION_TARGETS,
+                                                               shown)):
             plan.insert(slot + offset, PlannedTrial(ATTENTION, stimulus=stimulus, attention_target=target))
+    return plan
 
+
+def choice_pages(stimuli: Sequence[StimulusRef], rng, seed: int, *, comparison_count: int | None,
+                 design: Design | None) -> list[PlannedTrial]:
+    """The side-by-side pages: `comparison_count` images (None: all that have 2 to 4 maps to compare), each with its
+    maps in the rotation's arrangement."""
     index = design.index if design else 0
     images = comparison_images(stimuli, design.compare if design else COMPARE_MODELS, index)
     study_index = {image: k for k, image in enumerate(images)}
@@ -286,9 +306,282 @@ def draw_plan(
             "side-by-side page compares); lower comparison_count or add stimuli."
         )
     chosen = rng.choice(list(images), size=wanted, replace=False) if wanted else []
+    pages = []
     for image in (int(i) for i in chosen):
         maps = images[image]
         order = arrangement(len(maps), seed, index, study_index[image])
-        plan.append(PlannedTrial(CHOICE, source_image=image,
-                                 **dict(zip(SIDE_BY_SIDE_SLOTS, (maps[i] for i in order)))))
-    return plan
+        pages.append(PlannedTrial(CHOICE, source_image=image,
+                                  **dict(zip(SIDE_BY_SIDE_SLOTS, (maps[i] for i in order)))))
+    return pages
+
+
+def draw_plan(
+    stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None, attention_checks: bool,
+    design: Design | None = None, tasks: "TaskSetup | None" = None, condition: "ConditionSpec | None" = None,
+) -> list[PlannedTrial]:
+    """The participant's pages in order: shuffled ratings with attention checks mixed in, then comparisons; or, for
+    a study with blocks (`tasks`), each block's pages in block order (block_pages).
+
+    `comparison_count` None compares every image that has 2 to 4 maps to compare; otherwise that many, sampled
+    per participant. `design`: the study's design and the participant's enrolment index (None: every stimulus
+    rated, models compared). `condition`: the participant's task condition (a study with task blocks). Raises
+    ValueError when the study cannot supply what it asks for.
+    """
+    if tasks is not None and tasks.blocks:
+        return [page for block in tasks.blocks
+                for page in block_pages(block, stimuli, seed, comparison_count=comparison_count,
+                                        attention_checks=attention_checks, design=design, tasks=tasks,
+                                        condition=condition)]
+    rng = np.random.default_rng(seed)
+    return (rating_pages(stimuli, rng, seed, attention_checks=attention_checks, design=design)
+            + choice_pages(stimuli, rng, seed, comparison_count=comparison_count, design=design))
+
+
+# --- Task blocks (issue 29) -----------------------------------------------------------------------------------------
+# A study with blocks runs them in position order, each block drawing from its own stream of the participant's seed
+# (BLOCK_STREAM, the block's position): a rating block gives today's rating pages (attention checks included), a
+# choice block today's side-by-side pages, a task block its own. A task page stands on one image and, in `stimulus`,
+# the condition's model's map of its prediction (the page's facts); which images a block can use under a condition
+# is `screen_images`' rule, which the opening checks apply too. Within a block the pages' images are a random sample
+# in a random order, each image at most once per phase; a simulation block's learning pages come first, on other
+# images than its test pages. Class options are shuffled per page (a distinction page's maps in the same order as
+# its options); a verification page offers VERIFICATION_OPTIONS in their order. A task block's attention checks
+# (len(ATTENTION_TARGETS), never first, a simulation block's among its test pages) look like its pages and instruct
+# one of the page's options (`attention_target`: its 1-based place in `options`), on images the phase does not show
+# while the block has any to spare.
+
+BLOCK_STREAM = 3
+
+
+@dataclass(frozen=True)
+class TaskStimulusRef:
+    """What a task page needs to know of a stimulus: its image and the image's true class, its model and method, the
+    class it explains (`target_class`, of rank `target_rank`; rank 1 is the model's prediction) and the model's top
+    classes on the image, best first."""
+
+    stimulus: int
+    source_image: int
+    variant: str
+    method: str
+    target_rank: int
+    target_class: str
+    top_classes: tuple[str, ...]
+    true_class: str
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """A block as the planner reads it (studyapp.models.Block)."""
+
+    position: int
+    kind: str
+    top_k: int = MAX_MAPS
+    images: int | None = None
+    learning_images: int | None = None
+    learning_guess: bool = False
+    ask_true_class: bool = False
+
+    @property
+    def is_task(self):
+        return self.kind in TASKS
+
+    @property
+    def classes(self):
+        """How many of the model's top classes a page offers: its top k, or a verification page's prediction."""
+        return 1 if self.kind == VERIFICATION else self.top_k
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """A task condition: the model whose answers the tasks are about, and the method of its maps shown ("": the
+    no-map control)."""
+
+    model: str
+    method: str = ""
+
+    @property
+    def shows_maps(self):
+        return bool(self.method)
+
+    @property
+    def name(self):
+        return condition_name(self.model, self.method) if self.method else NO_MAP_CONDITION
+
+    def __str__(self):
+        return self.name if self.method else f"{NO_MAP_CONDITION} (no map; model {self.model})"
+
+
+@dataclass(frozen=True)
+class TaskSetup:
+    """A study's blocks (in position order), its task conditions (in assignment order) and the stimuli its task
+    pages may stand on."""
+
+    blocks: tuple[BlockSpec, ...] = ()
+    conditions: tuple[ConditionSpec, ...] = ()
+    stimuli: tuple[TaskStimulusRef, ...] = ()
+
+    @property
+    def task_blocks(self):
+        return [block for block in self.blocks if block.is_task]
+
+    def condition(self, index: int) -> "ConditionSpec | None":
+        """The condition of the participant with enrolment index `index`: the conditions in turn."""
+        return self.conditions[index % len(self.conditions)] if self.conditions else None
+
+
+@dataclass(frozen=True)
+class TaskImage:
+    """An image a task block can show under a condition: the model's map of its prediction (`stimulus`), the classes
+    a page offers (the model's top classes, best first) and, on a distinction page of a map condition, the maps of
+    those classes in the same order."""
+
+    source_image: int
+    stimulus: int
+    classes: tuple[str, ...]
+    maps: tuple[int, ...] = ()
+
+
+# Why an image is left out of a task block under a condition (screen_images), as the opening check says it.
+NO_PREDICTION_MAP = "lack the model's map of its prediction"
+NO_TRUE_CLASS = "lack a true class"
+FEW_CLASSES = "record fewer of the model's top classes than the block offers"
+NO_CLASS_MAPS = "lack the maps of the classes offered"
+TRUE_CLASS_NOT_OFFERED = "have a true class outside the classes offered ('Which class is correct?' needs it there)"
+
+
+@dataclass(frozen=True)
+class Screening:
+    """The images a block can use under a condition, and how many others each reason leaves out."""
+
+    usable: dict
+    left_out: Counter
+
+
+def screen_images(block: BlockSpec, condition: ConditionSpec, stimuli: Sequence[TaskStimulusRef]) -> Screening:
+    """Which images `block` can show under `condition`: those with the model's map of its prediction (by the
+    condition's method; the no-map control: by the first of the model's methods), a true class, the model's top
+    classes the block offers (k, the prediction first) and, on a distinction block of a map condition, the maps of
+    those classes by the method; a block that asks for the true class needs it among them."""
+    by_image = defaultdict(list)
+    for ref in stimuli:
+        by_image[ref.source_image].append(ref)
+    usable, left_out = {}, Counter()
+    for image, refs in sorted(by_image.items()):
+        mine = sorted((ref for ref in refs if ref.variant == condition.model
+                       and (ref.method == condition.method or not condition.shows_maps)),
+                      key=lambda ref: (ref.method, ref.target_rank))
+        predictions = [ref for ref in mine if ref.target_rank == 1]
+        reason, found = screen_image(block, condition, predictions[0] if predictions else None, mine)
+        if reason:
+            left_out[reason] += 1
+        else:
+            usable[image] = found
+    return Screening(usable, left_out)
+
+
+def screen_image(block, condition, prediction, refs):
+    """(why the image is left out, "" if it is not; its TaskImage) for screen_images."""
+    if prediction is None:
+        return NO_PREDICTION_MAP, None
+    if not prediction.true_class:
+        return NO_TRUE_CLASS, None
+    recorded = prediction.top_classes or (prediction.target_class,)
+    classes = tuple(recorded[:block.classes])
+    if not prediction.target_class or recorded[0] != prediction.target_class or len(classes) < block.classes:
+        return FEW_CLASSES, None
+    if block.ask_true_class and block.kind == DISTINCTION and prediction.true_class not in classes:
+        return TRUE_CLASS_NOT_OFFERED, None
+    maps = ()
+    if block.kind == DISTINCTION and condition.shows_maps:
+        by_rank = {ref.target_rank: ref for ref in refs if ref.method == prediction.method}
+        ranked = [by_rank.get(rank) for rank in range(1, len(classes) + 1)]
+        if any(ref is None or ref.target_class != name for ref, name in zip(ranked, classes)):
+            return NO_CLASS_MAPS, None
+        maps = tuple(ref.stimulus for ref in ranked)
+    return "", TaskImage(prediction.source_image, prediction.stimulus, classes, maps)
+
+
+def page_counts(block: BlockSpec, usable: int) -> tuple[int, int]:
+    """(learning pages, pages of its scored phase) a participant gets of a task block that can use `usable` images.
+
+    A simulation block's learning pages: `learning_images`, or blank half the images (rounded down); its test pages:
+    `images`, or blank the images its learning phase leaves. Other blocks: `images`, or blank every usable image."""
+    if block.kind == SIMULATION:
+        learn = block.learning_images if block.learning_images is not None else usable // 2
+        return learn, block.images if block.images is not None else max(0, usable - learn)
+    return 0, block.images if block.images is not None else usable
+
+
+def block_problem(block: BlockSpec, condition: "ConditionSpec | None", screening: "Screening | None") -> str:
+    """Why participants in `condition` could not get `block`'s pages, or "" if they can."""
+    name = f"Block {block.position} ({block.kind})"
+    if condition is None:
+        return (f"{name} has a right answer, but the study has no task conditions: add at least one (a model and "
+                "the method of the maps shown, or the model alone for the no-map control).")
+    usable = len(screening.usable)
+    learn, scored = page_counts(block, usable)
+    if usable and learn + scored <= usable and scored >= 1:
+        return ""
+    why = "; ".join(f"{count} image(s) {reason}" for reason, count in screening.left_out.most_common())
+    left_out = f": {why}" if why else ""
+    fix = (f"Add the stimuli it needs (e.g. generate_stimuli --targets top-k {block.classes}) or ask for fewer "
+           "pages.")
+    if not usable:
+        return f"{name} can show none of the study's images under condition {condition}{left_out}. {fix}"
+    if block.kind == SIMULATION:
+        asked = (f"{learn} learning and {scored} test pages, each on another image" if scored >= 1
+                 else f"{learn} learning pages and leaves no image for a test page")
+    else:
+        asked = f"{scored} pages, each on another image"
+    return (f"{name} asks for {asked}, but under condition {condition} only {usable} of the study's images can be "
+            f"shown{left_out}. {fix}")
+
+
+def task_page(kind: str, block: BlockSpec, image: TaskImage, phase: str, rng) -> PlannedTrial:
+    """One page of a task block (`kind` the block's, or ATTENTION for a check that looks like it) on `image`."""
+    if block.kind == VERIFICATION:
+        options, maps = VERIFICATION_OPTIONS, ()
+    elif phase == LEARN and not block.learning_guess:
+        options, maps = (), ()
+    else:
+        order = [int(i) for i in rng.permutation(len(image.classes))]
+        options = tuple(image.classes[i] for i in order)
+        maps = tuple(image.maps[i] for i in order) if block.kind == DISTINCTION and image.maps else ()
+    target = int(rng.integers(1, len(options) + 1)) if kind == ATTENTION else None
+    return PlannedTrial(kind, stimulus=image.stimulus, source_image=image.source_image, block=block.position,
+                        phase=phase, options=options, attention_target=target, **dict(zip(SIDE_BY_SIDE_SLOTS, maps)))
+
+
+def task_block_pages(block: BlockSpec, tasks: TaskSetup, condition: "ConditionSpec | None", rng, *,
+                     attention_checks: bool) -> list[PlannedTrial]:
+    """A task block's pages for a participant in `condition` (see the section's comment)."""
+    screening = screen_images(block, condition, tasks.stimuli) if condition is not None else None
+    problem = block_problem(block, condition, screening)
+    if problem:
+        raise ValueError(problem)
+    images = sorted(screening.usable)
+    order = [images[int(i)] for i in rng.permutation(len(images))]
+    learn, scored = page_counts(block, len(images))
+    phase = TEST if block.kind == SIMULATION else ""
+    pages = [task_page(block.kind, block, screening.usable[image], phase, rng)
+             for image in order[learn:learn + scored]]
+    if attention_checks:
+        spare = order[learn + scored:] + order[:learn] or order[learn:learn + scored]
+        for offset, slot in enumerate(attention_slots(rng, len(pages))):
+            image = screening.usable[spare[offset % len(spare)]]
+            pages.insert(slot + offset, task_page(ATTENTION, block, image, phase, rng))
+    return [task_page(block.kind, block, screening.usable[image], LEARN, rng) for image in order[:learn]] + pages
+
+
+def block_pages(block: BlockSpec, stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None,
+                attention_checks: bool, design: Design | None, tasks: TaskSetup,
+                condition: "ConditionSpec | None") -> list[PlannedTrial]:
+    """One block's pages of a participant's plan, from the block's own stream of their seed."""
+    rng = np.random.default_rng([seed % 2**64, BLOCK_STREAM, block.position])
+    if block.kind == RATING_BLOCK:
+        pages = rating_pages(stimuli, rng, seed, attention_checks=attention_checks, design=design)
+    elif block.kind == CHOICE_BLOCK:
+        pages = choice_pages(stimuli, rng, seed, comparison_count=comparison_count, design=design)
+    else:
+        pages = task_block_pages(block, tasks, condition, rng, attention_checks=attention_checks)
+    return [replace(page, block=block.position) for page in pages]

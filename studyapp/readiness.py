@@ -14,14 +14,14 @@ from django.db.models.functions import Coalesce
 
 from saliency.models import SourceImage
 
-from . import platforms, randomization
+from . import platforms, randomization, schema
 from .models import PAGES_BEFORE_TRIALS, SIMULATED_SOURCE, AttentionFailureEnding, Outcome, Participant
 from .schema import image_id
 
 
 def rule_conflicts(study):
     """Warnings, one sentence each, about settings that conflict with the study's platform or with each other."""
-    conflicts = uncompared_warning(study) if study.pk else []
+    conflicts = uncompared_warning(study) + block_warnings(study) if study.pk else []
     policy = study.attention_failure_ending
     if policy and not study.attention_checks:
         conflicts.append("The study ends participations on failed attention checks but has none: the failed-"
@@ -44,9 +44,23 @@ def rule_conflicts(study):
 ESTIMATE_MIN_COMPLETIONS = 5
 
 
+def block_warnings(study):
+    """Task conditions that no task block uses: participants are assigned to them and see no task page."""
+    kinds = set(study.blocks.values_list("kind", flat=True))
+    if study.task_conditions.exists() and not kinds & set(schema.TASKS):
+        return ["The study has task conditions but no task block (distinction, simulation or verification): "
+                "participants are assigned to the conditions and never see a task page. Add a task block, or delete "
+                "the conditions."]
+    return []
+
+
 def uncompared_warning(study):
-    """Images that get no side-by-side page (their maps that differ in the compared factor number 1 or over 4)."""
+    """Images that get no side-by-side page (their maps that differ in the compared factor number 1 or over 4); a
+    study with blocks but no choice block has none to miss."""
     if study.comparison_count == 0:
+        return []
+    kinds = set(study.blocks.values_list("kind", flat=True))
+    if kinds and schema.CHOICE_BLOCK not in kinds:
         return []
     left_out = randomization.uncompared_images(study.stimulus_refs(), study.comparison)
     if not left_out:

@@ -9,6 +9,7 @@ how this participant answers it.
 
 import base64
 import binascii
+import itertools
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -17,14 +18,17 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
+from . import scoring
 from .enrollment import enroll_participants, invite_url
 from .models import SIMULATED_SOURCE, Trial
-from .simulation import parse_page, participant_rng
+from .schema import ACCEPT, DISTINCTION, MODEL_OUTPUT, PREDICTED, TRUE_CLASS, VERIFICATION
+from .simulation import participant_rng, read_page
 
 REDIRECTS = {301, 302, 303, 307, 308}
 MAX_REDIRECTS = 10
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXTRA_PAGES = 10  # consent, instructions, background, completion, and slack for redirects
+PAGES_PER_TRIAL = 2  # a trial's page, and a learning page's feedback
 
 
 class RehearsalError(RuntimeError):
@@ -39,6 +43,8 @@ class Tally:
     choices: int = 0
     attention_checks: int = 0
     attention_failed: int = 0
+    task_answers: int = 0  # scored questions of task pages
+    task_right: int = 0
 
 
 def default_host():
@@ -79,22 +85,26 @@ class Rehearsal:
         client = Client(enforce_csrf_checks=True, HTTP_HOST=self.host)
         self.tally.participants += 1
         response = self.get(client, invite_url(participant))
-        for _ in range(participant.study.stimuli.count() * 2 + EXTRA_PAGES):
+        for pages in itertools.count():
             if response is not None:
                 self.on_page(participant, client, response)
             if response is None or response.request["PATH_INFO"] == self.complete_path:
                 self.tally.completed += 1  # the completion page, or the study's redirect off-site
                 return
             path = response.request["PATH_INFO"]
-            forms, images = parse_page(response.content.decode())
-            posting = [form for form in forms if form.method == "post"]
+            if pages > EXTRA_PAGES + PAGES_PER_TRIAL * participant.trials.count():
+                raise RehearsalError(f"{participant}: the survey did not reach completion; stopped on {path}.")
+            page = read_page(response.content.decode())
+            check_images(page.images, path)
+            posting = [form for form in page.forms if form.method == "post"]
+            if not posting and len(page.next_links) == 1:  # a learning page's feedback: Next
+                response = self.get(client, page.next_links[0])
+                continue
             if len(posting) != 1:
                 raise RehearsalError(f"{participant}: expected one form on {path}, found {len(posting)}.")
-            check_images(images, path)
             form = posting[0]
             data = {**form.hidden(), **self.fill(participant, form, rng)}
             response = self.post(client, form.action or path, data, referer=path)
-        raise RehearsalError(f"{participant}: the survey did not reach completion; stopped on {path}.")
 
     def fill(self, participant, form, rng):
         """The answers to this page's form, as a participant would give them."""
@@ -102,10 +112,13 @@ class Rehearsal:
             return {"agree": "on"}
         if "degree" in form.selects:
             return {"degree": str(rng.choice(form.selects["degree"])), "cv_experience_years": str(rng.integers(0, 11))}
-        if not {"sufficiency", "answer", "choice"} & set(form.names("radio")):
+        if "trial" not in form.hidden():
             return {}  # a Continue button (instructions)
-        trial = Trial.objects.select_related("stimulus", "left", "middle", "right", "fourth").get(
-            participant=participant, token=form.hidden()["trial"])
+        trial = Trial.objects.select_related("stimulus__source_image", "block", "participant__task_condition", "left",
+                                             "middle", "right", "fourth").get(participant=participant,
+                                                                              token=form.hidden()["trial"])
+        if trial.in_task_block:
+            return self.fill_task(form, trial, rng)
         if trial.kind == Trial.Kind.RATING:
             sufficiency, trust = self.answers.rating(rng, trial.stimulus.variant, trial.stimulus.method)
             self.tally.ratings += 1
@@ -121,6 +134,33 @@ class Rehearsal:
         picked = self.answers.choice(rng, [s.variant for s in shown], [s.method for s in shown])
         self.tally.choices += 1
         return {"choice": positions[picked], "justification": self.answers.justification(rng)}
+
+    def fill_task(self, form, trial, rng):
+        """A task page's answers: each question right with the chance of the participant's condition
+        (AnswerModel.task_answer); an attention check's as instructed, but for the failure rate."""
+        asked = form.names("radio")
+        if not asked:
+            return {}  # a learning page that asks no guess: Next
+        options = list(trial.options)
+        facts = {"model_prediction": trial.stimulus.target_class, "true_class": trial.stimulus.source_image.class_name}
+        condition = trial.participant.task_condition  # assigned at consent
+        condition = (condition.model, condition.method) if condition else None
+        data = {name: str(self.answers.confidence(rng)) for name in asked if name.endswith("confidence")}
+        if trial.kind == Trial.Kind.ATTENTION:
+            answer = self.answers.attention(rng, trial.attention_target, range(1, len(options) + 1))
+            self.tally.attention_checks += 1
+            self.tally.attention_failed += answer != trial.attention_target
+            data["answer"] = options[answer - 1]
+        questions = {"answer": {DISTINCTION: PREDICTED, VERIFICATION: ACCEPT}.get(trial.block.kind, MODEL_OUTPUT),
+                     "true_class": TRUE_CLASS}
+        for name, question in questions.items():
+            if name in asked and name not in data:
+                right = scoring.right_answer(question, **facts)
+                data[name] = self.answers.task_answer(rng, options, right, condition)
+                if trial.kind != Trial.Kind.ATTENTION:
+                    self.tally.task_answers += 1
+                    self.tally.task_right += data[name] == right
+        return data
 
     def get(self, client, url):
         return self.follow(client, client.get(url, secure=self.secure))

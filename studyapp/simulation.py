@@ -1,15 +1,18 @@
 """Simulated participants' answers, and reading the survey's forms from its HTML.
 
 Used by `manage.py simulate_participants` to rehearse a study: answers come from
-configurable per-model, per-method or per-cell distributions (a known effect) and are sent through the real pages.
-No Django import: the answer model is tested alone.
+configurable per-model, per-method or per-cell distributions (a known effect) and, on task pages, a chance of a right
+answer per task condition; they are sent through the real pages. No Django import: the answer model is tested alone.
 """
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 import numpy as np
+
+from .schema import CONFIDENCE_LEVELS, NO_MAP_CONDITION, condition_name
 
 LIKERT_VALUES = (1, 2, 3, 4, 5)
 DEFAULT_MEAN = 3.0
@@ -70,6 +73,57 @@ def parse_cell_values(spec, option="--cell-means", models_too=False):
     return values
 
 
+@dataclass(frozen=True)
+class Arm:
+    """A between-participants condition as tasks.csv writes it: the condition's name, its model and method."""
+
+    condition: str
+    model: str
+    method: str
+
+
+def task_arms(names):
+    """The arms of condition names as a plan or a rehearsal gives them: `MODEL×METHOD` (or `MODEL:METHOD`), a
+    model's control `MODEL×none`, or a bare `none` where the explanation conditions are of one model (the control
+    then belongs to it). ValueError naming what is wrong otherwise."""
+    parsed = []
+    for name in names:
+        separator = "×" if "×" in name else ":"
+        model, found, method = (part.strip() for part in name.partition(separator))
+        if name.strip() == NO_MAP_CONDITION:
+            parsed.append((None, NO_MAP_CONDITION))
+        elif not found or not model or not method or separator in method:
+            raise ValueError(f"{name!r} is not a condition: write {NO_MAP_CONDITION}, MODEL×{NO_MAP_CONDITION} or "
+                             f"MODEL×METHOD (MODEL:METHOD also reads), e.g. N×VG.")
+        else:
+            parsed.append((model, method))
+    models = list(dict.fromkeys(model for model, method in parsed if method != NO_MAP_CONDITION))
+    if any(model is None for model, _ in parsed) and len(models) != 1:
+        raise ValueError(f"a bare {NO_MAP_CONDITION} belongs to the model of the explanation conditions, but they "
+                         f"name {len(models)} models ({', '.join(models) or 'none'}): name each control MODEL×"
+                         f"{NO_MAP_CONDITION}, e.g. N×{NO_MAP_CONDITION}.")
+    arms = [Arm(NO_MAP_CONDITION, model or models[0], "") if method == NO_MAP_CONDITION
+            else Arm(condition_name(model, method), model, method) for model, method in parsed]
+    repeated = [f"{arm.condition} of {arm.model}" for arm, count in Counter(arms).items() if count > 1]
+    if repeated:
+        raise ValueError(f"condition(s) {', '.join(repeated)} given twice.")
+    return arms
+
+
+def parse_task_accuracy(spec, option="--accuracy"):
+    """`"none=0.55,N×VG=0.7"` (plan_study's --task-accuracy form: task_arms' names) -> {(model, method): the chance
+    of a right answer}, method "" for a no-map control; a ValueError naming `option` otherwise."""
+    values = parse_model_values(spec, option, "condition")
+    try:
+        arms = task_arms(list(values))
+    except ValueError as error:
+        raise ValueError(f"{option}: {error}") from None
+    outside = [f"{name}={value}" for name, value in values.items() if not 0 <= value <= 1]
+    if outside:
+        raise ValueError(f"{option}: accuracies {', '.join(outside)} are not between 0 and 1.")
+    return {(arm.model, arm.method): value for arm, value in zip(arms, values.values())}
+
+
 def likert_answers(latent):
     """Simulated ratings as answers: each latent score rounded to the nearest of 1-5 (clipped to the scale)."""
     return np.clip(np.rint(latent), LIKERT_VALUES[0], LIKERT_VALUES[-1]).astype(np.int64)
@@ -86,6 +140,10 @@ class AnswerModel:
     Side-by-side choices: each shown map is picked with probability proportional to its weight:
     its cell's where given (a (model, method) key of `choice_weights`), else its model's, else 1.
     Attention checks: answered as instructed, except with probability `attention_failure_rate`.
+    Task pages (issue 29): each question is answered right with the chance its participant's condition has in
+    `task_accuracy` ((model, method) -> chance, method "" for the no-map control; parse_task_accuracy), otherwise with
+    one of the other options at random; a condition not given answers at random among the options shown. A
+    confidence is drawn at random from 1-5.
     """
 
     rating_means: dict = field(default_factory=dict)
@@ -94,6 +152,7 @@ class AnswerModel:
     attention_failure_rate: float = 0.0
     method_effects: dict = field(default_factory=dict)
     cell_means: dict = field(default_factory=dict)
+    task_accuracy: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.rating_sd >= 0:
@@ -102,6 +161,8 @@ class AnswerModel:
             raise ValueError(f"The attention failure rate must be within 0-1, got {self.attention_failure_rate}.")
         if any(weight < 0 for weight in self.choice_weights.values()):
             raise ValueError(f"Choice weights must be >= 0, got {self.choice_weights}.")
+        if not all(0 <= chance <= 1 for chance in self.task_accuracy.values()):
+            raise ValueError(f"Task accuracies must be within 0-1, got {self.task_accuracy}.")
 
     def mean(self, model, method=None):
         if (model, method) in self.cell_means:
@@ -124,11 +185,24 @@ class AnswerModel:
             weights[:] = 1.0
         return int(rng.choice(len(models), p=weights / weights.sum()))
 
-    def attention(self, rng, target):
-        """The answer to "select `target` here"."""
+    def attention(self, rng, target, answers=LIKERT_VALUES):
+        """The answer to "select `target` here" among `answers`."""
         if rng.random() >= self.attention_failure_rate:
             return target
-        return int(rng.choice([value for value in LIKERT_VALUES if value != target]))
+        return int(rng.choice([value for value in answers if value != target]))
+
+    def task_answer(self, rng, options, right, condition):
+        """The option chosen among `options` (`right` the right one) by a participant in `condition`."""
+        chance = self.task_accuracy.get(condition)
+        if chance is None:
+            return str(rng.choice(options))
+        if rng.random() < chance:
+            return right
+        return str(rng.choice([option for option in options if option != right]))
+
+    @staticmethod
+    def confidence(rng):
+        return int(rng.choice(CONFIDENCE_LEVELS))
 
     @staticmethod
     def justification(rng):
@@ -164,16 +238,19 @@ class Form:
 
 
 class FormParser(HTMLParser):
-    """Collects a page's forms and image sources."""
+    """Collects a page's forms, image sources and `rel="next"` links (a learning page's feedback goes on by one)."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.forms = []
         self.images = []
+        self.next_links = []
         self._select = None
 
     def handle_starttag(self, tag, attrs):
         attrs = {key: value or "" for key, value in attrs}
+        if tag == "a" and attrs.get("rel") == "next":
+            self.next_links.append(attrs.get("href", ""))
         if tag == "form":
             self.forms.append(Form(action=attrs.get("action", ""), method=attrs.get("method", "get").lower()))
         elif tag == "img":
@@ -196,11 +273,17 @@ class FormParser(HTMLParser):
             self._select = None
 
 
-def parse_page(html):
-    """(forms, image sources) of an HTML page."""
+def read_page(html):
+    """An HTML page's FormParser: its forms, image sources and next links."""
     parser = FormParser()
     parser.feed(html)
     parser.close()
+    return parser
+
+
+def parse_page(html):
+    """(forms, image sources) of an HTML page."""
+    parser = read_page(html)
     return parser.forms, parser.images
 
 

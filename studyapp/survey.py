@@ -8,8 +8,8 @@ import logging
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from . import flow, participation, randomization
-from .models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant, Study, Trial
+from . import flow, participation, randomization, schema
+from .models import AttentionCheck, ChoiceResponse, LikertResponse, Outcome, Participant, Study, TaskResponse, Trial
 
 logger = logging.getLogger("studyapp")
 
@@ -60,8 +60,8 @@ def plan_with_counts(participant):
     than everything else the request did (benchmarks/load.py).
     """
     tables = {model.__name__: connection.ops.quote_name(model._meta.db_table)
-              for model in (Trial, LikertResponse, AttentionCheck, ChoiceResponse)}
-    answered = "(likert.id IS NOT NULL OR attention.id IS NOT NULL OR choice.id IS NOT NULL)"
+              for model in (Trial, LikertResponse, AttentionCheck, ChoiceResponse, TaskResponse)}
+    answered = "(likert.id IS NOT NULL OR attention.id IS NOT NULL OR choice.id IS NOT NULL OR task.id IS NOT NULL)"
     return Trial.objects.raw(
         f"""SELECT trial.*, {answered} AS answered, COUNT(*) OVER () AS planned,
                    SUM(CASE WHEN {answered} THEN 1 ELSE 0 END) OVER () AS answered_count
@@ -69,10 +69,11 @@ def plan_with_counts(participant):
             LEFT JOIN {tables["LikertResponse"]} likert ON likert.trial_id = trial.id AND trial.kind = %s
             LEFT JOIN {tables["AttentionCheck"]} attention ON attention.trial_id = trial.id AND trial.kind = %s
             LEFT JOIN {tables["ChoiceResponse"]} choice ON choice.trial_id = trial.id AND trial.kind = %s
+            LEFT JOIN {tables["TaskResponse"]} task ON task.trial_id = trial.id AND trial.kind IN (%s, %s, %s)
             WHERE trial.participant_id = %s
             ORDER BY answered, trial.position
             LIMIT 2""",
-        [Trial.Kind.RATING, Trial.Kind.ATTENTION, Trial.Kind.CHOICE, participant.pk],
+        [Trial.Kind.RATING, Trial.Kind.ATTENTION, Trial.Kind.CHOICE, *schema.TASKS, participant.pk],
     )
 
 
@@ -89,21 +90,29 @@ def start_study(participant, consent_version):
             Study.objects.select_for_update().only("pk").get(pk=study.pk)
             index = Participant.objects.filter(study=study, is_preview=locked.is_preview,
                                                design_index__isnull=False).count()
+            # Task conditions in turn by the same index (in TaskCondition order): even whatever the count.
+            blocks = list(study.blocks.all())
+            conditions = list(study.task_conditions.all()) if blocks else []
+            condition = conditions[index % len(conditions)] if conditions else None
+            tasks = study.task_setup(blocks=blocks)
             plan = randomization.draw_plan(
                 study.stimulus_refs(), locked.seed,
                 comparison_count=study.comparison_count,
                 attention_checks=study.attention_checks,
                 design=study.design(index),
+                tasks=tasks, condition=condition.spec if condition else None,
             )
+            block_ids = {block.position: block.pk for block in blocks}
             Trial.objects.bulk_create(
                 Trial(participant=locked, position=position, kind=t.kind, stimulus_id=t.stimulus,
                       source_image_id=t.source_image, left_id=t.left, middle_id=t.middle, right_id=t.right,
-                      fourth_id=t.fourth, attention_target=t.attention_target)
+                      fourth_id=t.fourth, attention_target=t.attention_target, block_id=block_ids.get(t.block),
+                      phase=t.phase, options=list(t.options))
                 for position, t in enumerate(plan, start=1)
             )
             locked.consented_at, locked.consent_version = timezone.now(), consent_version
-            locked.design_index = index
-            locked.save(update_fields=["consented_at", "consent_version", "design_index"])
+            locked.design_index, locked.task_condition = index, condition
+            locked.save(update_fields=["consented_at", "consent_version", "design_index", "task_condition"])
     except IntegrityError:
         logger.info("Participant %s consented twice at once; the first plan stands", participant.pseudonym)
 
@@ -116,6 +125,11 @@ def store_answer(trial, data, rt_ms):
                                       page_hides=hides)
     elif trial.kind == Trial.Kind.ATTENTION:
         AttentionCheck.objects.create(trial=trial, answer=data["answer"], rt_ms=rt_ms, page_hides=hides)
+    elif trial.kind in schema.TASKS:  # a learning page without a guess stores an empty answer: the participant went on
+        TaskResponse.objects.create(
+            trial=trial, answer=data.get("answer", ""), confidence=data.get("confidence"),
+            true_class_answer=data.get("true_class", ""), true_class_confidence=data.get("true_class_confidence"),
+            rt_ms=rt_ms, page_hides=hides)
     else:
         chosen = getattr(trial, f"{data['choice']}_id")  # the form allows only left/middle/right
         ChoiceResponse.objects.create(trial=trial, chosen_id=chosen, justification=data["justification"], rt_ms=rt_ms,

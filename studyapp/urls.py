@@ -14,6 +14,7 @@ urlpatterns = [
     path("instructions/", views.instructions, name="instructions"),
     path("background/", views.background, name="background"),
     path("trial/<int:position>/", views.trial, name="trial"),
+    path("trial/<int:position>/feedback/", views.feedback, name="feedback"),
     path("complete/", views.complete, name="complete"),
     path("withdraw/", views.withdraw, name="withdraw"),
     path("dashboard/", console.dashboard, name="dashboard"),

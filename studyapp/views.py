@@ -19,11 +19,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
-from . import flow, participation, pictures, platforms, recruitment, throttling
+from . import flow, participation, pictures, platforms, recruitment, scoring, throttling
 from .backends import PARTICIPANT_BACKEND
 from .decorators import participant_required
 from .forms import MAP_COUNT_WORDS, BackgroundForm, ConsentForm, InstructionsForm, trial_form
 from .models import HANDS_IN_ENDINGS, PAGES_BEFORE_TRIALS, Ending, Outcome, Participant, Study, Trial, answered
+from .schema import DISTINCTION, LEARN, MODEL_OUTPUT
 from .survey import SurveyState, start_study, store_answer
 
 logger = logging.getLogger("studyapp")
@@ -189,19 +190,38 @@ background = step_view(flow.BACKGROUND, "studyapp/background.html", BackgroundFo
 
 # --- Trials -------------------------------------------------------------------------------------------
 
+def task_context(participant, trial):
+    """What a task page (or its learning feedback) shows: the block, the pictures of the participant's condition
+    (maps only in a map condition), and whether the true class is shown (distinction and learning pages, where the
+    block says so)."""
+    block = trial.block
+    condition = participant.task_condition
+    context = pictures.task_pictures(trial, bool(condition and condition.method), participant.study.map_legend)
+    context.update(task_block=block, show_true_class=block.show_true_class and (
+        block.kind == DISTINCTION or trial.phase == LEARN))
+    return context
+
+
+def picture_failure(trial, participant, error):
+    logger.error("Trial %s of %s cannot be shown: %s", trial.position, participant.pseudonym, error)
+    return HttpResponse("This page's images are missing on the server; the researchers have been told. "
+                        "Please try again later.", status=503, content_type="text/plain")
+
+
 def render_trial(request, current, trial, form, status=200, refusal=""):
     """The trial page with its stimulus images embedded (data: URIs): no image URL exists to leak or share.
 
-    An attention check is a rating page (same template, same figures) whose second statement is the instruction.
+    An attention check is a rating page (same template, same figures) whose second statement is the instruction;
+    in a task block, a page of its block (task.html) with the instruction in place of its question.
     """
     context = {"trial": trial, "form": form, "refusal": refusal}
+    task = trial.in_task_block
     try:
-        context.update(pictures.stimulus_pictures(trial, current.study.map_legend))
+        context.update(task_context(current.participant, trial) if task
+                       else pictures.stimulus_pictures(trial, current.study.map_legend))
     except OSError as error:
-        logger.error("Trial %s of %s cannot be shown: %s", trial.position, current.participant.pseudonym, error)
-        return HttpResponse("This page's images are missing on the server; the researchers have been told. "
-                            "Please try again later.", status=503, content_type="text/plain")
-    template = "studyapp/rating.html"
+        return picture_failure(trial, current.participant, error)
+    template = "studyapp/task.html" if task else "studyapp/rating.html"
     if trial.kind == Trial.Kind.CHOICE:
         template, context["maps_word"] = "studyapp/choice.html", MAP_COUNT_WORDS[len(context["maps"])]
     return render_page(request, current, template, context, status=status)
@@ -258,7 +278,31 @@ def answer(request, current):
     except IntegrityError:
         logger.info("Duplicate answer to trial %s of %s ignored", shown.position, current.participant.pseudonym)
     failed_check = shown.kind == Trial.Kind.ATTENTION and form.cleaned_data["answer"] != shown.attention_target
-    return see_other(page_url(current.after_answering(failed_check)))
+    after = current.after_answering(failed_check)
+    if shown.phase == LEARN and shown.options:  # a learning page's guess: its feedback first
+        return see_other(reverse("studyapp:feedback", args=[shown.position]))
+    return see_other(page_url(after))
+
+
+@participant_required
+@require_GET
+def feedback(request, participant, position):
+    """A learning page's feedback on the guess just stored: right or wrong, and what the model says; Next goes on to
+    the current page. Shown only while the guessed page is the one just answered; elsewhere, the current page."""
+    current = SurveyState(participant)
+    guessed = participant.trials.filter(position=position, phase=LEARN, task_response__isnull=False).select_related(
+        "block", "task_response").first()
+    if guessed is None or not guessed.options or current.page != flow.Page(flow.TRIAL, position + 1):
+        return see_other(page_url(current.page))
+    try:
+        context = task_context(participant, guessed)
+    except OSError as error:
+        return picture_failure(guessed, participant, error)
+    guess = guessed.task_response.answer
+    right = scoring.right_answer(MODEL_OUTPUT, model_prediction=context["prediction"],
+                                 true_class=context["true_class"])
+    context.update(trial=guessed, guess=guess, right=guess == right, next_url=page_url(current.page))
+    return render_page(request, current, "studyapp/task_feedback.html", context)
 
 
 # --- Endings ------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 import re
 
-from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, Trial
+from studyapp.models import AttentionCheck, ChoiceResponse, LikertResponse, TaskResponse, Trial
+from studyapp.schema import DISTINCTION, LEARN
 
 AGREE = {"agree": "on", "consent_version": "1"}  # a new study's consent text is its version 1
 
@@ -27,8 +28,24 @@ def open_first_trial(client, participant):
     return url, trial_at(url, participant)
 
 
+def task_answer(trial, n):
+    """A valid answer to a page of a task block (issue 29), varied with `n`; an attention check's as instructed."""
+    data = {"trial": trial.token}
+    if not trial.options:
+        return data  # a learning page that asks no guess: Next
+    target = trial.attention_target - 1 if trial.kind == Trial.Kind.ATTENTION else n % len(trial.options)
+    data["answer"] = trial.options[target]
+    if trial.phase != LEARN:
+        data["confidence"] = str(n % 5 + 1)
+    if trial.block.kind == DISTINCTION and trial.block.ask_true_class:
+        data.update(true_class=trial.options[(n + 1) % len(trial.options)], true_class_confidence=str((n + 2) % 5 + 1))
+    return data
+
+
 def answer_for(trial, n):
     """A valid answer to `trial`, varied with `n`."""
+    if trial.in_task_block:
+        return task_answer(trial, n)
     if trial.kind == Trial.Kind.RATING:
         return {"trial": trial.token, "sufficiency": str(n % 5 + 1), "trust": str((n + 2) % 5 + 1)}
     if trial.kind == Trial.Kind.ATTENTION:  # the first statement's answer (not stored), then the instruction's
@@ -41,26 +58,41 @@ def trial_at(url, participant):
     return Trial.objects.get(participant=participant, position=position)
 
 
+FEEDBACK = re.compile(r"/trial/(\d+)/feedback/")
+NEXT_LINK = re.compile(r'<a class="button next" href="([^"]+)" rel="next">Next</a>')
+
+
+def past_feedback(client, url):
+    """After a learning page's guess: its feedback page's Next link; any other URL as it is."""
+    if not FEEDBACK.fullmatch(url):
+        return url
+    page = client.get(url)
+    assert page.status_code == 200
+    return NEXT_LINK.search(page.content.decode()).group(1)
+
+
 def play_to_end(client, participant, url):
-    """Answer every remaining trial from `url` on; returns {position: posted data}."""
+    """Answer every remaining trial from `url` on (past learning feedback); returns {position: posted data}."""
     posted = {}
     while url != "/complete/":
         assert client.get(url).status_code == 200
         trial = trial_at(url, participant)
         posted[trial.position] = answer_for(trial, trial.position)
-        url = location(client.post(url, posted[trial.position]))
+        url = past_feedback(client, location(client.post(url, posted[trial.position])))
     return posted
 
 
 def stored_answers():
-    return LikertResponse.objects.count() + AttentionCheck.objects.count() + ChoiceResponse.objects.count()
+    return (LikertResponse.objects.count() + AttentionCheck.objects.count() + ChoiceResponse.objects.count()
+            + TaskResponse.objects.count())
 
 
-def play_until(client, participant, url, kind):
-    """Answer trials from `url` until the current one is of `kind`; returns its URL (page already loaded)."""
+def play_until(client, participant, url, kind, phase=None):
+    """Answer trials from `url` until the current one is of `kind` (and `phase`, where given); returns its URL (page
+    already loaded)."""
     while True:
         assert client.get(url).status_code == 200
         trial = trial_at(url, participant)
-        if trial.kind == kind:
+        if trial.kind == kind and phase in (None, trial.phase):
             return url
-        url = location(client.post(url, answer_for(trial, trial.position)))
+        url = past_feedback(client, location(client.post(url, answer_for(trial, trial.position))))

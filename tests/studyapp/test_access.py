@@ -1,7 +1,5 @@
 """Who gets in and what they see: invite links, login, blinding, embedded stimulus images, the staff dashboard."""
 
-import base64
-import io
 import logging
 import re
 from html.parser import HTMLParser
@@ -10,20 +8,16 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from PIL import Image
 
-from saliency.models import Variant
 from studyapp import access
 from studyapp.models import AttentionCheck, LikertResponse, Trial
+from tests.helpers.blinding import Attributes, assert_blind, embedded_png
 from tests.helpers.console import cells_of
 from tests.helpers.survey import AGREE, answer_for, location, play_to_end, play_until, start, trial_at
 
 
 pytestmark = pytest.mark.django_db
 
-VARIANT_CODES = set(Variant.values)
-MODEL_WORDS = ("natural training", "adversarial", "smoothing", "median", "gaussian", "pgd", "variant",
-               "checkpoint", "predicted", "confidence")
 
 
 # --- Invite links ---------------------------------------------------------------------------------------
@@ -96,21 +90,6 @@ def test_an_invite_only_account_has_no_password(client, study_factory, participa
 
 # --- Blinding -------------------------------------------------------------------------------------------
 
-class Attributes(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.values, self.images, self.text = [], [], []
-
-    def handle_starttag(self, tag, attrs):
-        for name, value in attrs:
-            self.values.append(value or "")
-        if tag == "img":
-            self.images.append(dict(attrs))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
 def participant_pages(client, participant):
     """The HTML of every page one participant sees, start to finish, with a refused answer on each kind."""
     pages = []
@@ -139,36 +118,15 @@ def test_no_participant_page_reveals_a_model(client, study_factory, participant_
     for html in pages:
         for name in file_names:
             assert name not in html and Path(name).stem not in html
-        parsed = Attributes()
-        parsed.feed(html)
-        for value in parsed.values:
-            value = re.sub(r"^data:image/png;base64,[A-Za-z0-9+/]+=*$", "", value)  # an embedded image
-            for token in random_tokens:
-                value = value.replace(token, "")
-            value = re.sub(r"^[A-Za-z0-9]{64}$", "", value)  # the CSRF token
-            assert not VARIANT_CODES & set(re.split(r"[^A-Za-z0-9]+", value)), value
-        text = " ".join(parsed.text).lower()
-        assert not [word for word in MODEL_WORDS if word in text]
-        # Single-letter codes are ordinary words in English text ("A few pages..."); the others are not.
-        assert not {"M1", "M2"} & set(re.split(r"[^A-Za-z0-9]+", " ".join(parsed.text)))
+        parsed = assert_blind(html, random_tokens)
         for img in parsed.images:
-            png = embedded_png(img["src"])
-            assert not Image.open(io.BytesIO(png)).info, "a PNG with metadata could name its model"
             assert img["alt"] in {"Original image", "Saliency map", "Saliency Map 1", "Saliency Map 2",
                                   "Saliency Map 3"}
-            assert img["width"] == img["height"] == "224"
-            files_shown.add(png)
+            files_shown.add(embedded_png(img["src"]))
     assert files_shown == {path.read_bytes() for path in stimuli_root.iterdir()}  # 3 images, 9 maps
 
 
 # --- Stimulus images ------------------------------------------------------------------------------------
-
-def embedded_png(src):
-    """The PNG bytes of an <img src="data:..."> (the only kind of image source the survey uses)."""
-    match = re.fullmatch(r"data:image/png;base64,([A-Za-z0-9+/]+=*)", src)
-    assert match, f"not an embedded PNG: {src[:60]}"
-    return base64.b64decode(match.group(1), validate=True)
-
 
 def test_each_trial_page_embeds_its_own_stimulus_files(client, study_factory, participant_factory):
     participant = participant_factory(study_factory(images=2, attention_checks=True))

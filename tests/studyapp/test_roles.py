@@ -318,7 +318,7 @@ def test_whoever_adds_a_study_owns_it_and_its_pilot_copies(world, client):
 def staff_url_views():
     """(name, view) of every URL outside the admin that is not a participant's or a public page."""
     public = {"survey", "invite", "study_link", "login", "logout", "consent", "instructions", "background", "healthz",
-              "trial", "complete", "withdraw"}
+              "trial", "feedback", "complete", "withdraw"}
     found = []
 
     def walk(patterns):

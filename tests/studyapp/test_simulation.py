@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from studyapp.simulation import AnswerModel, parse_cell_values, parse_model_values, parse_page, participant_rng
+from studyapp.simulation import (
+    AnswerModel, parse_cell_values, parse_model_values, parse_page, parse_task_accuracy, participant_rng,
+)
 
 
 def test_model_values_parse_and_bad_specs_say_what_is_wrong():
@@ -72,10 +74,32 @@ def test_attention_checks_fail_at_the_configured_rate_with_a_wrong_answer():
     assert set(failed) == {1, 3, 4, 5}
 
 
+def test_task_answers_are_right_at_their_conditions_chance_and_otherwise_random():
+    rng = np.random.default_rng(5)
+    model = AnswerModel(task_accuracy=parse_task_accuracy("none=0.3,N×VG=0.8"))
+    options = ["Coat", "Shirt", "Bag", "Sandal"]
+    for condition, chance in ((("N", ""), 0.3), (("N", "VG"), 0.8), (("A", "VG"), 0.25)):
+        answers = [model.task_answer(rng, options, "Shirt", condition) for _ in range(4000)]
+        assert abs(answers.count("Shirt") / len(answers) - chance) < 0.03
+        assert set(answers) == set(options)
+    assert {model.attention(rng, 2, range(1, 3)) for _ in range(100)} == {2}
+
+
+def test_task_accuracies_read_as_plan_studys_and_bad_ones_say_what_is_wrong():
+    assert parse_task_accuracy("N×none=0.5,N:VG=0.7,A×none=0.4,A×IG=0.6") == {
+        ("N", ""): 0.5, ("N", "VG"): 0.7, ("A", ""): 0.4, ("A", "IG"): 0.6}
+    for spec, message in (("none=0.5,N×VG=2", "accuracies N×VG=2.0 are not between 0 and 1"),
+                          ("none=0.5,N×VG=0.6,A×VG=0.6", "a bare none belongs to the model"),
+                          ("N×VG=0.5,N×VG=0.6", "condition N×VG is given twice")):
+        with pytest.raises(ValueError, match=f"--accuracy: {message}"):
+            parse_task_accuracy(spec)
+
+
 @pytest.mark.parametrize("fields, message", [
     ({"rating_sd": -1}, "standard deviation must be >= 0"),
     ({"attention_failure_rate": 1.5}, "within 0-1"),
     ({"choice_weights": {"N": -1}}, "Choice weights must be >= 0"),
+    ({"task_accuracy": {("N", ""): 1.5}}, "Task accuracies must be within 0-1"),
 ])
 def test_impossible_settings_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):

@@ -1,7 +1,9 @@
 """`manage.py simulate_participants --study S --count 65 --seed 0 [--means N=2.5,A=3,M2=3.5] ...`
 
 Rehearses a study: enrols `count` participants and plays each through the real survey pages
-(studyapp/rehearsal.py) with answers from per-model, per-method or per-cell distributions (studyapp/simulation.py).
+(studyapp/rehearsal.py) with answers from per-model, per-method or per-cell distributions (studyapp/simulation.py);
+task pages right with each task condition's chance (`--accuracy none=0.55,N×VG=0.7`, plan_study's --task-accuracy
+form), or at random.
 """
 
 from django.conf import settings
@@ -9,7 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from studyapp.management.studies import study_by_slug
 from studyapp.rehearsal import Rehearsal, RehearsalError, default_host
-from studyapp.simulation import DEFAULT_MEAN, AnswerModel, parse_cell_values, parse_model_values
+from studyapp.schema import NO_MAP_CONDITION, condition_name
+from studyapp.simulation import DEFAULT_MEAN, AnswerModel, parse_cell_values, parse_model_values, parse_task_accuracy
 
 
 class Command(BaseCommand):
@@ -36,10 +39,15 @@ class Command(BaseCommand):
                                  "probability proportional to its weight.")
         parser.add_argument("--attention-failure-rate", type=float, default=0.0,
                             help="Share of attention checks answered wrongly (default 0).")
+        parser.add_argument("--accuracy", default="",
+                            help="Task pages: the chance of a right answer per task condition, as plan_study's "
+                                 "--task-accuracy takes it, e.g. none=0.55,N×VG=0.7 (a control of each of several "
+                                 "models: N×none=0.55,A×none=0.5,...); a wrong answer is one of the other options at "
+                                 "random. Conditions not given answer at random among the options shown.")
         parser.add_argument("--host", default=None, help="Host name the requests use (default: from ALLOWED_HOSTS).")
 
     def handle(self, *, study, count, seed, means, method_effects, cell_means, sd, choice_weights,
-               attention_failure_rate, host, **options):
+               attention_failure_rate, accuracy, host, **options):
         if count < 1:
             raise CommandError(f"--count must be at least 1, got {count}.")
         study = study_by_slug(study)
@@ -50,6 +58,7 @@ class Command(BaseCommand):
                 cell_means=parse_cell_values(cell_means, "--cell-means"),
                 choice_weights=parse_cell_values(choice_weights, "--choice-weights", models_too=True),
                 attention_failure_rate=attention_failure_rate,
+                task_accuracy=parse_task_accuracy(accuracy) if accuracy else {},
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
@@ -57,6 +66,7 @@ class Command(BaseCommand):
         if not cells:
             raise CommandError(f"Study {study.slug!r} has no stimuli; add some in the admin first.")
         check_names(study, cells, answers)
+        check_conditions(study, answers)
         rehearsal = Rehearsal(study, answers, seed=seed, host=host or default_host(),
                               secure=settings.SECURE_SSL_REDIRECT)
         try:
@@ -67,7 +77,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Simulated {tally.completed} of {count} participants of {study.slug!r} to completion "
             f"({participants[0].pseudonym}..{participants[-1].pseudonym}): {tally.ratings} ratings, "
-            f"{tally.choices} choices, {tally.attention_checks} attention checks ({tally.attention_failed} failed)."
+            f"{tally.choices} choices, {tally.attention_checks} attention checks ({tally.attention_failed} failed)"
+            + (f", {tally.task_answers} task answers ({tally.task_right} right)." if tally.task_answers else ".")
         )
 
 
@@ -85,3 +96,16 @@ def check_names(study, cells, answers):
             raise CommandError(f"{option} names {what}(s) {names}, which study {study.slug!r} does not have; its "
                                f"models are {', '.join(models)}, its methods {', '.join(methods)} and its cells "
                                f"{', '.join(':'.join(cell) for cell in cells)}.")
+
+
+def check_conditions(study, answers):
+    """CommandError when --accuracy names a task condition the study does not have."""
+    conditions = list(study.task_conditions.values_list("model", "method"))
+    unknown = [cell for cell in answers.task_accuracy if cell not in conditions]
+    if unknown:
+        def name(model, method):
+            return condition_name(model, method) if method else f"{model}×{NO_MAP_CONDITION}"
+
+        known = ", ".join(name(*cell) for cell in conditions) or "none (it has no task conditions)"
+        raise CommandError(f"--accuracy names condition(s) {', '.join(name(*cell) for cell in unknown)}, which study "
+                           f"{study.slug!r} does not have; its task conditions are {known}.")
