@@ -52,6 +52,8 @@ def test_create_demo_study_prints_the_methods_studys_links_beside_the_demos(demo
     links = re.findall(r"^  (P\d+)  (http://127.0.0.1:8000/i/\S+)$", demos, flags=re.M)
     assert len(links) == 6  # three of each study
     assert "http://127.0.0.1:8000/s/methods/?PROLIFIC_PID=" in demos
+    assert "Third demo study 'tasks' (distinction, forward simulation, verification): run `manage.py loaddata " \
+        "tasks` and this command again." in demos and not Study.objects.filter(slug="tasks").exists()
     assert "Second demo study 'methods' exists" in run("create_demo_study", participants=3)  # idempotent
 
 

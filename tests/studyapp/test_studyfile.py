@@ -264,8 +264,8 @@ def test_owned_rows_make_a_related_table_of_records_checked_by_their_model(study
 def test_the_shipped_demo_files_are_the_demo_studies_create_demo_study_makes():
     """create_demo_study reads fixtures/studies/*.toml; on the shipped stimuli, exporting its studies gives the
     shipped files back, byte for byte."""
-    run("loaddata", "stimuli", "methods")
+    run("loaddata", "stimuli", "methods", "tasks")
     run("create_demo_study", participants=1)
-    for slug in ("demo", "methods"):
+    for slug in ("demo", "methods", "tasks"):
         shipped = (ROOT / "fixtures" / "studies" / f"{slug}.toml").read_text(encoding="utf-8")
         assert studyfile.dump(Study.objects.get(slug=slug)) == shipped, slug
