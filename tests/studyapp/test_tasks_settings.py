@@ -310,6 +310,36 @@ def test_bad_blocks_conditions_and_bonus_are_named_by_their_entry_and_nothing_is
     assert (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count()) == before
 
 
+def test_a_study_file_opens_a_study_on_its_own_blocks_and_conditions(tasks):
+    """The opening checks see the file's blocks and conditions (the study is not saved yet, so it has none stored)."""
+    text = studyfile.dump(tasks).replace('slug = "tasks"', 'slug = "fresh"')
+    assert "is_open = true" in text
+    before = (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count())
+    unrunnable = {
+        "images = 2\nlearning_images = 2": "images = 9\nlearning_images = 9",  # the simulation block's pages
+        '[[task_conditions]]\nmodel = "A"\nmethod = "VG"': '[[task_conditions]]\nmodel = "A"\nmethod = "IG"',
+    }
+    broken = text
+    for old, new in unrunnable.items():
+        assert broken.count(old) == 1
+        broken = broken.replace(old, new)
+    with pytest.raises(StudyFileError) as raised:
+        studyfile.create_study(broken)
+    message = str(raised.value)
+    for expected in ("study: Block 2 (simulation) asks for 9 learning and 9 test pages, each on another image, but "
+                     "under condition N×VG only 10 of the study's images can be shown.",
+                     "study: Task condition A×IG needs the study's maps of model A by IG, and the study has none"):
+        assert expected in message, (expected, message)
+    assert (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count()) == before
+    without_conditions = text.split("[[task_conditions]]")[0]
+    with pytest.raises(StudyFileError, match=r"study: Block 1 \(distinction\) has a right answer, but the study has no "
+                                             "task conditions"):
+        studyfile.create_study(without_conditions)
+    closed = studyfile.create_study(broken.replace("is_open = true", "is_open = false"))
+    assert (closed.slug, closed.blocks.get(position=2).images, condition_rows(closed)[2]) == ("fresh", 9, ("A", "IG"))
+    assert studyfile.create_study(text.replace('slug = "fresh"', 'slug = "opened"')).is_open
+
+
 def test_a_study_without_blocks_writes_no_block_or_condition_table(study_factory):
     text = studyfile.dump(study_factory(images=1))
     assert "[[blocks]]" not in text and "[[task_conditions]]" not in text
