@@ -254,6 +254,22 @@ def test_a_study_opens_on_the_blocks_and_conditions_of_the_same_save_and_partici
     assert client.get(started.url).status_code == 200
 
 
+def test_a_new_study_opens_on_the_blocks_and_conditions_it_is_added_with_or_is_not_added(closed, admin_client):
+    TaskCondition.objects.all().delete()  # the new study's form: closed's settings and stimuli, no rows of its own
+    closed.stimuli.remove(*closed.stimuli.filter(target_rank=4))
+    data = admin_form(closed) | {"slug": "new", "title": "New", "is_open": "on"}
+    data = added_rows(data, "task_conditions", [{"model": "N", "method": "VG"}])
+    unrunnable = added_rows(data, "blocks", [{"position": 1, "kind": "distinction", "top_k": 4}])
+    response = admin_client.post(reverse("admin:studyapp_study_add"), unrunnable)
+    assert "Block 1 (distinction) can show none of the study's images under condition N×VG" in opening_errors(response)
+    assert not Study.objects.filter(slug="new").exists() and not Block.objects.exists()
+    runnable = added_rows(data, "blocks", [{"position": 1, "kind": "distinction", "top_k": 3}])
+    response = admin_client.post(reverse("admin:studyapp_study_add"), runnable)
+    assert response.status_code == 302, errors_of(response)
+    assert stored(Study.objects.get(slug="new")) == (True, [(1, "distinction", 3, None, None, False, False, False)],
+                                                     [("N", "VG")])
+
+
 # --- The study file -------------------------------------------------------------------------------------------
 
 def test_blocks_conditions_and_the_bonus_go_through_the_study_file_and_back_identical(tasks, tmp_path):
