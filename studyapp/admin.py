@@ -213,7 +213,7 @@ class UsedRowsFormSet(BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        changed = [form.instance.pk for form in self.initial_forms if form.has_changed()
+        changed = [form.instance.pk for form in self.initial_forms if form.has_changed() and form.instance.pk
                    and not self._should_delete_form(form) and getattr(form.instance, self.used_by).exists()]
         if changed:  # named as stored (the forms' instances hold the changes already)
             stored = ", ".join(map(str, self.model.objects.filter(pk__in=changed)))

@@ -270,6 +270,16 @@ def test_a_new_study_opens_on_the_blocks_and_conditions_it_is_added_with_or_is_n
                                                      [("N", "VG")])
 
 
+def test_a_new_study_posted_with_another_studys_rows_is_answered_with_the_form_not_a_500(closed, admin_client):
+    """A hand-made post whose rows carry the ids of another study's rows: the rows are not the new study's, the
+    form says so and nothing is added."""
+    data = admin_form(closed) | {"slug": "new", "title": "New"}
+    response = admin_client.post(reverse("admin:studyapp_study_add"), data)
+    assert response.status_code == 200
+    assert "The inline value did not match the parent instance." in str(errors_of(response))
+    assert not Study.objects.filter(slug="new").exists()
+
+
 # --- The study file -------------------------------------------------------------------------------------------
 
 def test_blocks_conditions_and_the_bonus_go_through_the_study_file_and_back_identical(tasks, tmp_path):
