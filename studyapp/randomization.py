@@ -328,10 +328,13 @@ def draw_plan(
     ValueError when the study cannot supply what it asks for.
     """
     if tasks is not None and tasks.blocks:
-        return [page for block in tasks.blocks
-                for page in block_pages(block, stimuli, seed, comparison_count=comparison_count,
-                                        attention_checks=attention_checks, design=design, tasks=tasks,
-                                        condition=condition)]
+        pages, shown = [], set()
+        for block in tasks.blocks:
+            pages += block_pages(block, stimuli, seed, comparison_count=comparison_count,
+                                 attention_checks=attention_checks, design=design, tasks=tasks,
+                                 condition=condition, shown=frozenset(shown))
+            shown.update(page.source_image for page in pages if page.kind in TASKS)
+        return pages
     rng = np.random.default_rng(seed)
     return (rating_pages(stimuli, rng, seed, attention_checks=attention_checks, design=design)
             + choice_pages(stimuli, rng, seed, comparison_count=comparison_count, design=design))
@@ -343,8 +346,9 @@ def draw_plan(
 # choice block today's side-by-side pages, a task block its own. A task page stands on one image and, in `stimulus`,
 # the condition's model's map of its prediction (the page's facts); which images a block can use under a condition
 # is `screen_images`' rule, which the opening checks apply too. Within a block the pages' images are a random sample
-# in a random order, each image at most once per phase; a simulation block's learning pages come first, on other
-# images than its test pages. Class options are shuffled per page (a distinction page's maps in the same order as
+# in a random order, each image at most once per phase, drawn first from the images no earlier task block showed
+# (a block sees an image again only when the fresh ones run out); a simulation block's learning pages come first, on
+# other images than its test pages. Class options are shuffled per page (a distinction page's maps in the same order as
 # its options); a verification page offers VERIFICATION_OPTIONS in their order. A task block's attention checks
 # (len(ATTENTION_TARGETS), never first, a simulation block's among its test pages) look like its pages and instruct
 # one of the page's options (`attention_target`: its 1-based place in `options`), on images the phase does not show
@@ -553,15 +557,17 @@ def task_page(kind: str, block: BlockSpec, image: TaskImage, phase: str, rng) ->
 
 
 def task_block_pages(block: BlockSpec, tasks: TaskSetup, condition: "ConditionSpec | None", rng, *,
-                     attention_checks: bool) -> list[PlannedTrial]:
-    """A task block's pages for a participant in `condition` (see the section's comment)."""
+                     attention_checks: bool, shown: frozenset = frozenset()) -> list[PlannedTrial]:
+    """A task block's pages for a participant in `condition` (see the section's comment); `shown`: the images
+    earlier task blocks showed."""
     screening = screen_images(block, condition, tasks.stimuli) if condition is not None else None
     problem = block_problem(block, condition, screening)
     if problem:
         raise ValueError(problem)
-    images = sorted(screening.usable)
-    order = [images[int(i)] for i in rng.permutation(len(images))]
-    learn, scored = page_counts(block, len(images))
+    order = []
+    for group in (sorted(set(screening.usable) - shown), sorted(set(screening.usable) & shown)):
+        order += [group[int(i)] for i in rng.permutation(len(group))]
+    learn, scored = page_counts(block, len(order))
     phase = TEST if block.kind == SIMULATION else ""
     pages = [task_page(block.kind, block, screening.usable[image], phase, rng)
              for image in order[learn:learn + scored]]
@@ -575,13 +581,14 @@ def task_block_pages(block: BlockSpec, tasks: TaskSetup, condition: "ConditionSp
 
 def block_pages(block: BlockSpec, stimuli: Sequence[StimulusRef], seed: int, *, comparison_count: int | None,
                 attention_checks: bool, design: Design | None, tasks: TaskSetup,
-                condition: "ConditionSpec | None") -> list[PlannedTrial]:
-    """One block's pages of a participant's plan, from the block's own stream of their seed."""
+                condition: "ConditionSpec | None", shown: frozenset = frozenset()) -> list[PlannedTrial]:
+    """One block's pages of a participant's plan, from the block's own stream of their seed; `shown`: the images
+    earlier task blocks showed."""
     rng = np.random.default_rng([seed % 2**64, BLOCK_STREAM, block.position])
     if block.kind == RATING_BLOCK:
         pages = rating_pages(stimuli, rng, seed, attention_checks=attention_checks, design=design)
     elif block.kind == CHOICE_BLOCK:
         pages = choice_pages(stimuli, rng, seed, comparison_count=comparison_count, design=design)
     else:
-        pages = task_block_pages(block, tasks, condition, rng, attention_checks=attention_checks)
+        pages = task_block_pages(block, tasks, condition, rng, attention_checks=attention_checks, shown=shown)
     return [replace(page, block=block.position) for page in pages]

@@ -129,6 +129,20 @@ def test_blocks_run_in_order_each_reproducible_from_its_seed():
                                     condition=N_VG)
 
 
+def test_later_task_blocks_draw_images_no_earlier_block_showed_until_those_run_out():
+    refs = task_refs(images=12)
+    apart = [BlockSpec(1, DISTINCTION, images=4), BlockSpec(2, SIMULATION, images=2, learning_images=2),
+             BlockSpec(3, VERIFICATION, images=4)]
+    for n in range(20):
+        plan = plan_of(apart, refs, seed=participant_seed(5, n))
+        images = [t.source_image for t in plan]
+        assert len(images) == 12 and len(set(images)) == 12  # 4 + 2 + 2 + 4 pages: every image once
+    # Two blocks of 8 on 12 images: the second takes the 4 the first left, then 4 of the first's again.
+    plan = plan_of([BlockSpec(1, VERIFICATION, images=8), BlockSpec(2, VERIFICATION, images=8)], refs)
+    first, second = ({t.source_image for t in plan if t.block == b} for b in (1, 2))
+    assert len(first) == len(second) == 8 and len(first | second) == 12
+
+
 def test_a_study_without_blocks_draws_exactly_the_plan_it_drew_before():
     refs = task_refs()
     stimuli = rank_one(refs)
