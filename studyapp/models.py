@@ -398,6 +398,12 @@ class Study(models.Model):
                                          attention_checks=self.attention_checks, design=self.design(), tasks=tasks,
                                          condition=tasks.condition(0))
 
+    def pages_beside_trials(self):
+        """The pages a participant gets beside the trials: PAGES_BEFORE_TRIALS and, with task blocks, a learning
+        guess's feedback pages (as plan_length, those of the first condition)."""
+        tasks = self.task_setup()
+        return PAGES_BEFORE_TRIALS + randomization.feedback_pages(tasks, tasks.condition(0))
+
     def platform(self):
         return platforms.platform(self.recruitment_source, self.id_parameter) if self.recruitment_source else None
 

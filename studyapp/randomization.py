@@ -260,6 +260,15 @@ def plan_length(stimuli: Sequence[StimulusRef], *, comparison_count: int | None,
     return length
 
 
+def feedback_pages(tasks: "TaskSetup | None", condition: "ConditionSpec | None") -> int:
+    """The pages a participant in `condition` gets beside the trials' own: a feedback page after each learning page
+    that asks a guess."""
+    if tasks is None or condition is None:
+        return 0
+    return sum(page_counts(block, len(screen_images(block, condition, tasks.stimuli).usable))[0]
+               for block in tasks.blocks if block.kind == SIMULATION and block.learning_guess)
+
+
 def attention_stimuli(stimuli: Sequence[StimulusRef], seed: int) -> list[int]:
     """The stimulus each attention page shows (distinct while the study has enough), from the seed's own stream."""
     ordered = sorted(ref.stimulus for ref in stimuli)

@@ -83,10 +83,11 @@ class Length:
     seconds: int  # estimated duration
     timed: int  # real completions found (the estimate rests on them once there are ESTIMATE_MIN_COMPLETIONS)
     seconds_per_page: int  # the study's stated guess, used until then
+    feedback: int = 0  # a learning guess's feedback pages (task blocks)
 
     @property
     def pages(self):
-        return self.trials + PAGES_BEFORE_TRIALS
+        return self.trials + PAGES_BEFORE_TRIALS + self.feedback
 
     @property
     def minutes(self):
@@ -102,7 +103,8 @@ class Length:
         else:
             basis = (f"stated {self.seconds_per_page} s per page; {self.timed} of the {ESTIMATE_MIN_COMPLETIONS} "
                      "real pilot completions the estimate needs")
-        return f"{self.trials} trials + {PAGES_BEFORE_TRIALS} pages; about {self.minutes} min ({basis})"
+        feedback = f" + {self.feedback} feedback pages" if self.feedback else ""
+        return f"{self.trials} trials + {PAGES_BEFORE_TRIALS} pages{feedback}; about {self.minutes} min ({basis})"
 
 
 def real_paces(study):
@@ -114,15 +116,18 @@ def real_paces(study):
     timed = Participant.objects.filter(
         Q(study=study) | Q(study__copied_from=study), outcome=Outcome.COMPLETED, completed_at__isnull=False,
         is_preview=False,
-    ).exclude(source=SIMULATED_SOURCE).annotate(began=Coalesce("arrived_at", "consented_at"),
-                                               planned=Count("trials")).values_list("began", "completed_at", "planned")
-    return [(done - began).total_seconds() / (planned + PAGES_BEFORE_TRIALS)
-            for began, done, planned in timed if began is not None and done > began]
+    ).exclude(source=SIMULATED_SOURCE).annotate(
+        began=Coalesce("arrived_at", "consented_at"), planned=Count("trials"),
+        feedback=Count("trials", filter=Q(trials__phase=schema.LEARN, trials__block__learning_guess=True)),
+    ).values_list("began", "completed_at", "planned", "feedback")
+    return [(done - began).total_seconds() / (planned + PAGES_BEFORE_TRIALS + feedback)
+            for began, done, planned, feedback in timed if began is not None and done > began]
 
 
 def study_length(study):
     """The pages each participant gets and the estimated duration: from real completions once there are enough."""
-    trials = study.plan_length()
+    trials, beside = study.plan_length(), study.pages_beside_trials()
     paces = real_paces(study)
     pace = statistics.median(paces) if len(paces) >= ESTIMATE_MIN_COMPLETIONS else study.seconds_per_page
-    return Length(trials, round(pace * (trials + PAGES_BEFORE_TRIALS)), len(paces), study.seconds_per_page)
+    return Length(trials, round(pace * (trials + beside)), len(paces), study.seconds_per_page,
+                  feedback=beside - PAGES_BEFORE_TRIALS)

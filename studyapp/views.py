@@ -23,7 +23,7 @@ from . import flow, participation, pictures, platforms, recruitment, scoring, th
 from .backends import PARTICIPANT_BACKEND
 from .decorators import participant_required
 from .forms import MAP_COUNT_WORDS, BackgroundForm, ConsentForm, InstructionsForm, trial_form
-from .models import HANDS_IN_ENDINGS, PAGES_BEFORE_TRIALS, Ending, Outcome, Participant, Study, Trial, answered
+from .models import HANDS_IN_ENDINGS, Ending, Outcome, Participant, Study, Trial, answered
 from .schema import DISTINCTION, LEARN, MODEL_OUTPUT
 from .survey import SurveyState, start_study, store_answer
 
@@ -102,7 +102,7 @@ def study_link(request, slug):
         return render(request, "studyapp/arrival_refused.html", {"study": study, "problem": str(error)}, status=400)
     if arrival is None:  # an MTurk worker previewing the HIT
         return render(request, "studyapp/preview.html",
-                      {"study": study, "pages": study.plan_length() + PAGES_BEFORE_TRIALS})
+                      {"study": study, "pages": study.plan_length() + study.pages_beside_trials()})
     admission = recruitment.admit(study, arrival, study.recruitment_source)
     if admission.participant is None:
         return ending_response(request, study, Ending.OVER_QUOTA, study.code_for(Ending.OVER_QUOTA),

@@ -19,6 +19,7 @@ from studyapp.schema import BALANCE_FILE, PARTICIPANTS_FILE, RATINGS_FILE, REVIE
 from tests.helpers.admin import admin_form
 from tests.helpers.recruitment import arrive, prolific, through_background
 from tests.helpers.survey import AGREE, answer_for, location, play_to_end, start, trial_at
+from tests.helpers.tasks import take_part, task_study
 
 pytestmark = pytest.mark.django_db
 
@@ -329,6 +330,25 @@ def test_previews_and_rehearsals_never_set_the_pace_and_the_estimate_waits_for_f
     assert (length.trials, length.pages, length.timed, length.minutes) == (10, 13, 5, 13)
     assert "10 trials + 3 pages; about 13 min (median pace of 5 real completions)" in \
         admin_client.get(f"/dashboard/{study.slug}/").content.decode()
+
+
+def test_a_learning_guess_s_feedback_pages_count_in_the_length_and_in_real_paces(
+        study_factory, write_png, participant_factory):
+    """Each learning page that asks a guess is followed by its feedback page: a page the participant reads, which
+    the stated estimate and the real pace both count (else a study declared on Prolific is longer than said)."""
+    study = task_study(study_factory, write_png, images=6, conditions=[("N", "VG")], seconds_per_page=30,
+                       attention_checks=False, blocks=[{"kind": "simulation", "top_k": 2, "images": 2,
+                                                        "learning_images": 3, "learning_guess": True}])
+    length = readiness.study_length(study)
+    assert (length.trials, length.feedback, length.pages) == (5, 3, 11)  # 3 learning + 2 test pages
+    assert "5 trials + 3 pages + 3 feedback pages; about 6 min (stated 30 s per page" in str(length)  # 11 x 30 s
+    copy = pilot.pilot_copy(study)
+    for _ in range(5):  # real pilot completions at 1 min a page: 11 pages in 11 min
+        participant = participant_factory(copy)
+        take_part(participant, copy.task_conditions.get(), attention_check=False)
+        completed_in(participant, 11)
+    length = readiness.study_length(study)
+    assert (length.timed, length.seconds) == (5, 11 * 60)
 
 
 def test_review_file_reads_the_declared_duration_not_an_estimate_a_preview_moves(study_factory, admin_client):
