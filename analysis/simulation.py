@@ -223,7 +223,8 @@ def task_answers(rng, world, block, position, phase, question, person, image, tr
     answer = np.where(correct, right, (right + rng.integers(1, k, n)) % k)
     rows = np.arange(n)
     confidence = np.clip(np.rint(3 + calibration * (2 * correct - 1) + rng.normal(0, 0.8, n)), 1, 5).astype(int)
-    confidence = np.where(phase == LEARN, np.nan, confidence)  # a learning guess is asked without one
+    if phase == LEARN:  # a learning guess is asked without a confidence (drawn all the same: the same stream)
+        confidence = np.full(n, np.nan)
     arm = [world.arms[a] for a in world.arm_of[person]]
     return pd.DataFrame({
         "participant": world.names[person], "block": position, "task": block.task, "phase": phase,
