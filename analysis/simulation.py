@@ -155,7 +155,8 @@ def simulate_tasks(participants, accuracy, blocks=(TaskBlock(SIMULATION, 20),), 
     right with probability logistic(logit(accuracy) + the participant's and the image's normal offsets (SDs on
     the logit scale) + `error_effect` where the model is wrong on the image). Each model is wrong on
     round(error_share x images) of the images (`images`: the pool; default: every participant's pages, each image
-    once per participant, none in two blocks or phases). Confidence grows with a right answer by `calibration`.
+    once per participant, none in two blocks or phases). Confidence grows with a right answer by `calibration`; a
+    learning guess has none (NaN), as the survey asks none.
     Returns (frame, image_offsets): the offsets let a test build metrics that track them.
     """
     rng = np.random.default_rng(seed)
@@ -222,6 +223,8 @@ def task_answers(rng, world, block, position, phase, question, person, image, tr
     answer = np.where(correct, right, (right + rng.integers(1, k, n)) % k)
     rows = np.arange(n)
     confidence = np.clip(np.rint(3 + calibration * (2 * correct - 1) + rng.normal(0, 0.8, n)), 1, 5).astype(int)
+    if phase == LEARN:  # a learning guess is asked without a confidence (drawn all the same: the same stream)
+        confidence = np.full(n, np.nan)
     arm = [world.arms[a] for a in world.arm_of[person]]
     return pd.DataFrame({
         "participant": world.names[person], "block": position, "task": block.task, "phase": phase,
@@ -244,7 +247,7 @@ def simulate_task_export(directory, participants, accuracy, blocks=(TaskBlock(SI
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tasks, image_offset = simulate_tasks(participants, accuracy, blocks, seed=seed, **spreads)
-    tasks.to_csv(directory / TASKS_FILE, index=False)
+    tasks.assign(confidence=tasks["confidence"].astype("Int64")).to_csv(directory / TASKS_FILE, index=False)
     rng = np.random.default_rng([seed, 1])
     write_participants(directory / PARTICIPANTS_FILE, np.unique(tasks["participant"]), rng)
     for name, columns in ((RATINGS_FILE, RATINGS_COLUMNS), (CHOICES_FILE, CHOICES_COLUMNS)):

@@ -29,7 +29,8 @@ def study(tmp_path_factory):
     report's tables of it, and the raw tasks.csv as a plain frame."""
     paths = simulate_task_export(tmp_path_factory.mktemp("tasks"), 40, ACCURACY, BLOCKS, seed=1, error_effect=-1.0)
     data = read_export(None, None, paths["participants"], paths["stimuli"], paths["tasks"])
-    raw = pd.read_csv(paths["tasks"], keep_default_na=False, dtype={"phase": str, "method": str})
+    raw = pd.read_csv(paths["tasks"], keep_default_na=False, na_values={"confidence": [""]},  # learning guesses
+                      dtype={"phase": str, "method": str})
     return {"tables": tasks.task_tables(data.tasks, data.stimuli, seed=SEED), "raw": raw,
             "stimuli": pd.read_csv(paths["stimuli"])}
 

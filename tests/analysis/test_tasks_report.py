@@ -239,6 +239,22 @@ def test_the_researchers_exclusions_leave_their_task_answers_out(export):
     assert not set(kept) & set(people.loc[[0, 3], "participant"])
 
 
+def test_learning_guesses_have_no_confidence_and_calibration_leaves_them_out(export):
+    """The survey asks a learning guess without a confidence, so tasks.csv leaves it empty there (the codebook
+    says so); the guesses count in the accuracy table, and calibration uses the answers with a confidence."""
+    raw = pd.read_csv(export["tasks"], dtype=str, keep_default_na=False)
+    learn = raw["phase"] == "learn"
+    assert learn.sum() == 16 * 2 and (raw.loc[learn, "confidence"] == "").all()
+    assert (raw.loc[~learn, "confidence"] != "").all()
+    analyze(*task_args(export))
+    tables = export["out"] / "tables"
+    accuracy = pd.read_csv(tables / "task_accuracy.csv", keep_default_na=False)
+    assert accuracy.loc[accuracy["phase"] == "learn", "answers"].sum() == 16 * 2
+    calibration = pd.read_csv(tables / "task_calibration.csv", keep_default_na=False)
+    assert set(calibration["phase"]) == {"", "test"}
+    assert calibration["answers_right"].sum() + calibration["answers_wrong"].sum() == (~learn).sum()
+
+
 def set_cells(path, rows, column, value):
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     frame.loc[[r - 1 for r in rows], column] = value

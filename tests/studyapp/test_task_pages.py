@@ -31,6 +31,15 @@ def enrolled(study):
     return enroll_participants(study, 1)[0]
 
 
+def first_page(client, study):
+    """The study's first participant (enrolled) at their first page: (participant, its URL, its HTML as served,
+    its trial)."""
+    participant = enrolled(study)
+    url = start(client, participant)
+    html = client.get(url).content.decode()
+    return participant, url, html, trial_at(url, participant)
+
+
 def legends(html):
     return re.findall(r"<legend>(.*?)</legend>", html)
 
@@ -76,10 +85,7 @@ def test_a_participant_in_a_map_condition_walks_through_every_block_kind_and_eve
 
 def test_a_distinction_page_shows_the_top_k_maps_by_class_in_the_options_order(client):
     study = task_study([DISTINCTION_BLOCK], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    html = client.get(url).content.decode()
-    trial = trial_at(url, participant)
+    participant, url, html, trial = first_page(client, study)
     maps = [trial.left, trial.middle, trial.right, trial.fourth]
     assert [m.target_class for m in maps] == trial.options and {m.variant for m in maps} == {"N"}
     assert sorted(trial.options) == sorted(trial.stimulus.top_classes)
@@ -112,10 +118,7 @@ def test_the_no_map_control_sees_the_classes_without_any_map(client):
 
 def test_a_learning_page_with_a_guess_gives_feedback_then_goes_on(client):
     study = task_study([SIMULATION_BLOCK], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    html = client.get(url).content.decode()
-    trial = trial_at(url, participant)
+    participant, url, html, trial = first_page(client, study)
     prediction = trial.stimulus.target_class
     assert trial.phase == LEARN and len(trial.options) == 3 and "The model says" not in html
     assert legends(html) == ["What will the model say?"] and "Send my guess" in html
@@ -140,10 +143,7 @@ def test_a_learning_page_with_a_guess_gives_feedback_then_goes_on(client):
 
 def test_learning_pages_without_a_guess_say_what_the_model_says_and_test_pages_give_no_feedback(client):
     study = task_study([{**SIMULATION_BLOCK, "learning_guess": False}], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    html = client.get(url).content.decode()
-    trial = trial_at(url, participant)
+    participant, url, html, trial = first_page(client, study)
     assert f"The model says: <strong>{trial.stimulus.target_class}</strong>" in html and not legends(html)
     assert location(client.post(url, {"trial": trial.token})) == "/trial/2/"
     assert TaskResponse.objects.get(trial=trial).answer == ""
@@ -158,10 +158,7 @@ def test_learning_pages_without_a_guess_say_what_the_model_says_and_test_pages_g
 
 def test_a_verification_page_shows_the_ais_label_and_offers_accept_then_reject(client):
     study = task_study([VERIFICATION_BLOCK], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    html = client.get(url).content.decode()
-    trial = trial_at(url, participant)
+    participant, url, html, trial = first_page(client, study)
     assert f"The AI says: <strong>{trial.stimulus.target_class}</strong>" in html
     assert radio_values(html, "answer") == ["accept", "reject"] and "<span>Accept</span>" in html
     assert legends(html)[0] == "Do you accept or reject the AI&#x27;s label?"
@@ -224,20 +221,14 @@ def test_no_task_page_names_a_model_or_method(client):
 ])
 def test_bad_task_answers_are_refused_and_store_nothing(client, change, message):
     study = task_study([DISTINCTION_BLOCK], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    participant, url, _, trial = first_page(client, study)
     assert_refused(client.post(url, changed(answer_for(trial, 0), change)), message, before=0)
     assert location(client.get("/")) == url
 
 
 def test_an_option_another_page_showed_is_refused(client):
     study = task_study([{**DISTINCTION_BLOCK, "top_k": 2, "ask_true_class": False}], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    participant, url, _, trial = first_page(client, study)
     elsewhere = {option for t in participant.trials.all() for option in t.options} - set(trial.options)
     for option in sorted(elsewhere)[:3]:
         assert_refused(client.post(url, {**answer_for(trial, 0), "answer": option}),
@@ -247,10 +238,7 @@ def test_an_option_another_page_showed_is_refused(client):
 
 def test_a_learning_guess_is_an_answer_among_the_options_and_a_verification_among_accept_and_reject(client):
     study = task_study([SIMULATION_BLOCK, VERIFICATION_BLOCK], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    participant, url, _, trial = first_page(client, study)
     assert_refused(client.post(url, {"trial": trial.token}), "for: What will the model say?", before=0)
     url = play_until(client, participant, url, VERIFICATION)
     trial = trial_at(url, participant)
@@ -261,10 +249,7 @@ def test_a_learning_guess_is_an_answer_among_the_options_and_a_verification_amon
 
 def test_a_second_answer_to_a_task_page_stores_nothing_and_the_first_stands(client):
     study = task_study([VERIFICATION_BLOCK], attention_checks=False)
-    participant = enrolled(study)
-    url = start(client, participant)
-    client.get(url)
-    trial = trial_at(url, participant)
+    participant, url, _, trial = first_page(client, study)
     assert location(client.post(url, {"trial": trial.token, "answer": "accept", "confidence": "4"})) == "/trial/2/"
     again = client.post(url, {"trial": trial.token, "answer": "reject", "confidence": "1"})
     assert location(again) == "/trial/2/"

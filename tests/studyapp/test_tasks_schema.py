@@ -25,7 +25,8 @@ def test_every_tasks_column_has_a_codebook_entry_and_tasks_meanings_win():
     columns = {name: codebook.column_entry(TASKS_FILE, name) for name in TASKS_COLUMNS}
     assert list(columns) == list(TASKS_COLUMNS) and all(c["type"] and c["meaning"] for c in columns.values())
     # tasks.csv's confidence is the participant's (1-5), not stimuli.csv's model probability.
-    assert columns["confidence"]["allowed"] == "1-5" and "Completely confident" in columns["confidence"]["meaning"]
+    assert columns["confidence"]["allowed"] == "1-5; empty for a learning guess (asked without a confidence)"
+    assert "Completely confident" in columns["confidence"]["meaning"]
     assert (columns["confidence"]["minimum"], columns["confidence"]["maximum"]) == (1, 5)
     stimuli = {c["name"]: c for c in codebook.codebook()["stimuli.csv"]["columns"]}
     assert stimuli["confidence"]["allowed"] == "0-1"
