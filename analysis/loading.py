@@ -18,7 +18,7 @@ from studyapp.schema import (
 )
 from studyapp.schema import COMPLETED, PARTICIPANTS_FLAG_COLUMNS, PARTICIPANTS_STEP_COLUMNS
 from studyapp.schema import (
-    ACCEPT, CONFIDENCE_LEVELS, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PREDICTED, TASK_PHASES,
+    ACCEPT, CONFIDENCE_LEVELS, LEARN, MODEL_OUTPUT, NO_MAP_CONDITION, OPTION_SEPARATOR, PREDICTED, TASK_PHASES,
     TASK_QUESTIONS, TASKS, TASKS_COLUMNS, TRUE_CLASS, VERIFICATION, VERIFICATION_OPTIONS, condition_name,
 )
 from studyapp.schema import CONDITION_FORMAT  # noqa: F401 (see the cells' comment below)
@@ -330,12 +330,16 @@ def missing_values(frame, columns, label, problems):
             problems.append(f"{label}: empty '{column}' in data rows {format_rows(rows)}.")
 
 
-def whole_numbers(frame, column, label, problems, low, high=None):
-    """Replace `column` by int64 values, recording rows that are not whole numbers in [low, high]."""
+def whole_numbers(frame, column, label, problems, low, high=None, may_be_empty=None):
+    """Replace `column` by int64 values, recording rows that are not whole numbers in [low, high]; where
+    `may_be_empty` (a row mask) allows an empty value, the column becomes float64 with NaN there."""
     values = frame[column]
     numbers = values if pd.api.types.is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
     numbers = numbers.astype("float64")
+    empty = values.isna() | (values.astype("string").str.strip() == "")
     bad = numbers.isna() | (numbers % 1 != 0) | (numbers < low)
+    if may_be_empty is not None:
+        bad &= ~(empty & np.asarray(may_be_empty, dtype=bool))
     if high is not None:
         bad |= numbers > high
     rows = np.flatnonzero(bad.to_numpy())
@@ -345,7 +349,7 @@ def whole_numbers(frame, column, label, problems, low, high=None):
         problems.append(f"{label}: '{column}' must hold {wanted}; data rows {format_rows(rows)} "
                         f"hold {shown}.")
         return
-    frame[column] = numbers.astype("int64")
+    frame[column] = numbers if numbers.isna().any() else numbers.astype("int64")
 
 
 def repeated_answers(frame, keys, label, what, problems):
@@ -570,7 +574,9 @@ def check_tasks(given, label, problems):
     missing_values(tasks[required].replace("", np.nan), required, label, problems)
     whole_numbers(tasks, "block", label, problems, 1)
     whole_numbers(tasks, "trial", label, problems, 1)
-    whole_numbers(tasks, "confidence", label, problems, CONFIDENCE_LEVELS[0], CONFIDENCE_LEVELS[-1])
+    # A learning page asks only for a guess (studyapp.forms): its rows have no confidence.
+    whole_numbers(tasks, "confidence", label, problems, CONFIDENCE_LEVELS[0], CONFIDENCE_LEVELS[-1],
+                  may_be_empty=tasks["phase"] == LEARN)
     for column in ("correct", "model_correct"):
         whole_numbers(tasks, column, label, problems, 0, 1)
     numbers = all(tasks[c].dtype == np.int64 for c in ("correct", "model_correct"))

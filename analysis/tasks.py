@@ -344,9 +344,9 @@ def confidence_auc(right, wrong):
 def calibration_table(answers):
     """Per unit and arm: the mean confidence of right and of wrong answers, the pooled ROC AUC of confidence for
     correctness with its Mann-Whitney p, and the mean of the participants' own AUCs (over those with both right
-    and wrong answers)."""
+    and wrong answers). A learning page's guesses carry no confidence and are left out."""
     rows = []
-    for key, group in answers.groupby(UNIT + ARM, sort=False):
+    for key, group in answers[answers["confidence"].notna()].groupby(UNIT + ARM, sort=False):
         right = group.loc[group["correct"] == 1, "confidence"].to_numpy(np.float64)
         wrong = group.loc[group["correct"] == 0, "confidence"].to_numpy(np.float64)
         auc, p = confidence_auc(right, wrong)

@@ -218,7 +218,8 @@ FILE_COLUMNS = {
                            "questions of a distinction page share it).", ">= 1"),
         "confidence": (INTEGER, "The participant's confidence in the answer: "
                                 + ", ".join(f"{v} = {label}" for v, label in zip(CONFIDENCE_LEVELS, CONFIDENCE_LABELS))
-                                + ".", f"{CONFIDENCE_LEVELS[0]}-{CONFIDENCE_LEVELS[-1]}"),
+                                + "; empty in a learning guess's row (a learning page asks for none).",
+                       f"{CONFIDENCE_LEVELS[0]}-{CONFIDENCE_LEVELS[-1]}"),
     },
 }
 # The allowed values above as data. LEVELS: the codes a column may hold (booleans: BOOLEAN_LEVELS); RANGES: the

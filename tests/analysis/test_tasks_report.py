@@ -309,6 +309,28 @@ BAD_TASKS = {
 }
 
 
+def test_learning_guesses_without_a_confidence_are_analysed_and_left_out_of_the_calibration(export):
+    """A learning page asks only for a guess (studyapp.forms), so export_responses writes its rows without a
+    confidence: analyze takes them (the tasks demo's rehearsal failed here), and the calibration leaves them out."""
+    analyze(*task_args(export))
+    before = pd.read_csv(export["out"] / "tables" / "task_calibration.csv", dtype=str, keep_default_na=False)
+    assert "learn" in set(before["phase"])
+    edit(export["tasks"], lambda f: f.__setitem__("confidence", f["confidence"].where(f["phase"] != "learn", "")))
+    analyze(*task_args(export))
+    tables = export["out"] / "tables"
+    after = pd.read_csv(tables / "task_calibration.csv", dtype=str, keep_default_na=False)
+    assert after.equals(before[before["phase"] != "learn"].reset_index(drop=True))
+    people = pd.read_csv(tables / "task_participant_accuracy.csv")
+    assert people.loc[people["phase"] == "learn", "mean_confidence"].isna().all()
+    assert people.loc[people["phase"] != "learn", "mean_confidence"].between(1, 5).all()
+    utility = pd.read_csv(tables / "task_utility.csv")
+    assert len(utility) and "learn" not in set(utility["phase"].dropna())
+
+    set_cells(export["tasks"], [8], "confidence", "")  # a distinction row: its page asks for a confidence
+    with pytest.raises(CommandError, match=r"'confidence' must hold whole numbers 1-5; data rows 8 hold ''"):
+        analyze(*task_args(export))
+
+
 @pytest.mark.parametrize("case", BAD_TASKS)
 def test_bad_task_rows_are_refused_with_a_message_naming_them_and_nothing_is_written(export, case):
     change, messages = BAD_TASKS[case]
