@@ -153,7 +153,8 @@ class ConsentVersionInline(KeptRecordsInline):
 
 
 class StudyForm(forms.ModelForm):
-    """The study's form: the opening checks (Study.clean) see the stimuli it is about to save, not the stored ones."""
+    """The study's form: the opening checks (Study.clean) see the stimuli it is about to save, not the stored ones (and
+    the blocks and task conditions its inline formsets are about to save: StudySettingsFormSet)."""
 
     def clean(self):
         cleaned = super().clean()
@@ -212,7 +213,7 @@ class UsedRowsFormSet(BaseInlineFormSet):
 
     def clean(self):
         super().clean()
-        changed = [form.instance.pk for form in self.initial_forms if form.has_changed()
+        changed = [form.instance.pk for form in self.initial_forms if form.has_changed() and form.instance.pk
                    and not self._should_delete_form(form) and getattr(form.instance, self.used_by).exists()]
         if changed:  # named as stored (the forms' instances hold the changes already)
             stored = ", ".join(map(str, self.model.objects.filter(pk__in=changed)))
@@ -220,12 +221,45 @@ class UsedRowsFormSet(BaseInlineFormSet):
                                         "Add a new row, or make a pilot copy of the study to change it there.")
 
 
-class BlockFormSet(UsedRowsFormSet):
+class RowsToSave:
+    """The rows a bound inline formset is about to save: its forms' instances, less those marked for deletion and the
+    extra forms left empty; the stored rows while the formset has errors (it saves nothing then). Read when iterated,
+    validating the formset (once) if it was not yet."""
+
+    def __init__(self, formset):
+        self.formset = formset
+
+    def __iter__(self):
+        formset = self.formset
+        if not formset.is_valid():
+            return iter(formset.get_queryset())
+        return iter([form.instance for form in formset.forms
+                     if not form.cleaned_data.get("DELETE") and (form in formset.initial_forms or form.has_changed())])
+
+
+class StudySettingsFormSet(UsedRowsFormSet):
+    """The rows of a study's own definition that its opening checks read (its blocks, its task conditions). Bound,
+    the formset hands the study (its `to_save` attribute) the rows it is about to save: the admin makes the inline
+    formsets before it validates the study's form, so Study.clean opens a study on the blocks and conditions of the
+    same save, never on the stored ones (a block added as the study opens could otherwise make every participant's
+    first page fail)."""
+
+    to_save = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            setattr(self.instance, self.to_save, RowsToSave(self))
+
+
+class BlockFormSet(StudySettingsFormSet):
     used_by = "trials"
+    to_save = "blocks_to_save"
 
 
-class TaskConditionFormSet(UsedRowsFormSet):
+class TaskConditionFormSet(StudySettingsFormSet):
     used_by = "participants"
+    to_save = "task_conditions_to_save"
 
 
 class StudySettingsInline(admin.TabularInline):

@@ -335,8 +335,8 @@ class Study(models.Model):
 
     # The stimuli the admin's form is about to save (ManyToMany fields are saved after clean()); None: the stored ones.
     stimuli_to_save = None
-    # The blocks and task conditions (unsaved model instances) a form is about to save with the study; None: the
-    # stored ones.
+    # The blocks and task conditions a form or study file is about to save with the study (iterables of model
+    # instances, maybe unsaved; re-read at each check); None: the stored ones.
     blocks_to_save = None
     task_conditions_to_save = None
 

@@ -345,6 +345,10 @@ class Table:
     def check(self, value, problems):
         """Problems of the whole table, the admin's way (after read_rows; the study is not saved yet)."""
 
+    def hand_to_opening_checks(self, study, value):
+        """Show the opening checks (Study.clean) the rows `value` is about to save, as the admin's form and inline
+        formsets show them theirs; a table they do not read does nothing."""
+
     def save(self, study, value):
         raise NotImplementedError
 
@@ -447,6 +451,9 @@ class StimulusTable(Table):
         except ValidationError as error:
             problems.extend(f"{self.key}: {message}" for message in error.messages)
 
+    def hand_to_opening_checks(self, study, value):
+        study.stimuli_to_save = Stimulus.objects.filter(pk__in=[stimulus.pk for stimulus in value])
+
     def save(self, study, value):
         study.stimuli.set(value)
 
@@ -468,10 +475,12 @@ class StimulusTable(Table):
 class OwnedRows(Table):
     """[[key]]: records of `model` that belong to the study (a ForeignKey `owner` to Study), one table each,
     with the keys of `settings` (Settings of `model`). Each row is checked by the model's own full_clean, then
-    created with the study; rows are written in `order_by` order. For a study's blocks, conditions, ...:
+    created with the study; rows are written in `order_by` order. `opening_rows`: the Study attribute through which
+    the opening checks read the rows about to be saved ("" if they read none). For a study's blocks, conditions, ...:
 
         OwnedRows("blocks", Block, owner="study", order_by=("position",), settings=(
-            Setting("position", model=Block), Setting("kind", model=Block), ...), help="...")
+            Setting("position", model=Block), Setting("kind", model=Block), ...), opening_rows="blocks_to_save",
+            help="...")
     """
 
     key: str
@@ -479,6 +488,7 @@ class OwnedRows(Table):
     owner: str
     settings: tuple
     order_by: tuple = ("pk",)
+    opening_rows: str = ""
     help: str = ""
 
     @property
@@ -524,6 +534,10 @@ class OwnedRows(Table):
                     problems.append(f"{path}: {same} again ({first[key]} has it); each of a study's {self.key} "
                                     "needs its own.")
                 first.setdefault(key, path)
+
+    def hand_to_opening_checks(self, study, value):
+        if self.opening_rows:
+            setattr(study, self.opening_rows, [record for _, record, _ in value])
 
     def save(self, study, value):
         for _, record, _ in value:
@@ -582,12 +596,13 @@ TABLES = (
     StimulusTable(),
     OwnedRows("blocks", Block, owner="study", order_by=("position",), settings=tuple(map(block_setting, (
         "position", "kind", "top_k", "images", "learning_images", "learning_guess", "show_true_class",
-        "ask_true_class"))),
+        "ask_true_class"))), opening_rows="blocks_to_save",
         help="The study's blocks, run in order of position (issue 29): one table per block. A study without "
              "blocks shows its rating pages, then its side-by-side pages. A setting the block's kind does not use "
              "must be left out (or at its default)."),
     OwnedRows("task_conditions", TaskCondition, owner="study", order_by=("pk",), settings=(
         Setting("model", model=TaskCondition), Setting("method", model=TaskCondition)),
+        opening_rows="task_conditions_to_save",
         help="The task blocks' conditions between participants, in the order enrolment assigns them (evenly, in "
              f"order of consent): one table per condition, a model's maps by a method, or the model without maps "
              f"(method \"\" or left out: the control '{NO_MAP_CONDITION}')."),
@@ -693,8 +708,9 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
                 paths[entry.field] = path
             elif value is not NOT_READ:
                 after_save.append((entry, value))
-    table_problems, rows = [], []  # the tables come last in the file, and so do their problems
+    table_problems, rows, checked = [], [], []  # the tables come last in the file, and so do their problems
     for table in tables:
+        before = len(table_problems)
         if stimuli is not None and isinstance(table, StimulusTable):
             value = list(stimuli)
         else:
@@ -702,11 +718,14 @@ def parse(text, slug=None, stimuli=None, schema=SCHEMA, tables=TABLES):
         if value is not None:
             table.check(value, table_problems)
         rows.append((table, value))
+        if value is not None and len(table_problems) == before:
+            checked.append((table, value))
     unread = [name for name, value in values.items() if value is NOT_READ]
     study = Study(**{name: value for name, value in values.items() if name not in unread})
-    # The opening checks (Study.clean) see the stimuli the file names, as the admin's form shows them its own.
-    named = next((value for table, value in rows if isinstance(table, StimulusTable)), None)
-    study.stimuli_to_save = None if named is None else Stimulus.objects.filter(pk__in=[s.pk for s in named])
+    # The opening checks (Study.clean) see the file's stimuli, blocks and conditions (those without problems of
+    # their own), as the admin's form and formsets show them theirs: the unsaved study has none stored.
+    for table, value in checked:
+        table.hand_to_opening_checks(study, value)
     try:  # keys already named (missing or of the wrong type) are left to their problem
         study.full_clean(exclude=["copied_from", *unread])
     except ValidationError as error:

@@ -1,5 +1,6 @@
 """Task pages in headless Chromium (issue 29): each kind axe-clean at WCAG 2.2 AA at 390 px and 1366 px, with and
-without maps, with its errors; screenshots in tests/artifacts/; a participation by keyboard alone."""
+without maps, with its errors; screenshots in tests/artifacts/, and the docs' pictures of the task pages
+(docs/img/task-*.png, shown by docs/reference/participant-pages.md); a participation by keyboard alone."""
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -22,6 +23,24 @@ BLOCKS = [{"kind": DISTINCTION, "top_k": 4, "images": 2, "show_true_class": True
           {"kind": SIMULATION, "top_k": 3, "images": 1, "learning_images": 1, "learning_guess": True},
           {"kind": SIMULATION, "top_k": 2, "images": 1, "learning_images": 1},
           {"kind": VERIFICATION, "images": 2}]
+
+
+# {condition: {page name: the docs' picture of that page}}: every task page kind with maps, and the no-map control's
+# test page; the other pages' screenshots go to tests/artifacts/ only.
+DOCS_PICTURES = {"maps": {"instructions": "task-block-instructions", "distinction": "task-distinction",
+                          "learning": "task-simulation-learning", "learning-guess": "task-simulation-guess",
+                          "feedback": "task-simulation-feedback", "simulation-test": "task-simulation-test",
+                          "verification": "task-verification", "check-verification": "task-attention-check"},
+                 "no-map": {"simulation-test": "task-simulation-test-no-map"}}
+
+
+def inspect_task_page(browser, name, condition):
+    """inspect_page's screenshots of the page `name` in `condition`, into the docs where it is a docs' picture."""
+    picture = DOCS_PICTURES[condition].get(name)
+    if picture:
+        inspect_page(browser, picture, docs=True)
+    else:
+        inspect_page(browser, f"task-{name}-{condition}")
 
 
 def page_name(trial):
@@ -56,14 +75,17 @@ def test_every_task_page_has_no_axe_violations_at_either_width(browser, live_ser
     driver, audited = browser.driver, []
     for participant, condition in zip(enroll_participants(study, 2), ("maps", "no-map")):
         driver.delete_all_cookies()
-        begin(driver, live_server.url, participant,
-              lambda: audit(browser, f"instructions of a study with blocks ({condition})", audited))
+        def at_instructions():
+            audit(browser, f"instructions of a study with blocks ({condition})", audited)
+            inspect_task_page(browser, "instructions", condition)
+
+        begin(driver, live_server.url, participant, at_instructions)
         seen = set()
         while path_of(driver) != "/complete/":
             if path_of(driver).endswith("/feedback/"):
                 if "feedback" not in seen:
                     audit(browser, f"feedback ({condition})", audited)
-                    inspect_page(browser, f"task-feedback-{condition}")
+                    inspect_task_page(browser, "feedback", condition)
                     seen.add("feedback")
                 submitting(driver, driver.find_element(By.LINK_TEXT, "Next").click)
                 continue
@@ -72,7 +94,7 @@ def test_every_task_page_has_no_axe_violations_at_either_width(browser, live_ser
             if name not in seen:
                 seen.add(name)
                 audit(browser, f"{name} ({condition})", audited)
-                inspect_page(browser, f"task-{name}-{condition}")
+                inspect_task_page(browser, name, condition)
                 if trial.options and trial.kind != Trial.Kind.ATTENTION:
                     send_as_is(driver)
                     audit(browser, f"{name} with errors ({condition})", audited)

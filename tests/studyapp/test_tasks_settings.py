@@ -131,9 +131,11 @@ def test_blocks_and_conditions_participants_took_part_under_stay_as_they_saw_the
     response = admin_client.post(change_url(tasks), data | {f"task_conditions-{used}-method": "IG"})
     assert response.status_code == 200 and "Participants already took part under N×VG" in response.content.decode()
     assert (block_rows(tasks), condition_rows(tasks)) == before
-    unused = data | {f"task_conditions-{int(used) + 2}-method": "IG"}  # A×VG: nobody took part under it
-    assert admin_client.post(change_url(tasks), unused).status_code == 302
-    assert condition_rows(tasks)[2] == ("A", "IG")
+    unused = f"task_conditions-{int(used) + 2}-method"  # A×VG: nobody took part under it
+    response = admin_client.post(change_url(tasks), data | {unused: "IG"})  # the open study has no IG maps
+    assert "Task condition A×IG needs the study's maps of model A by IG" in opening_errors(response)
+    assert admin_client.post(change_url(tasks), data | {unused: ""}).status_code == 302
+    assert condition_rows(tasks)[2] == ("A", "")
 
 
 def test_an_editor_changes_the_blocks_and_an_analyst_only_sees_them(tasks):
@@ -159,6 +161,123 @@ def test_a_pilot_copy_has_the_studys_blocks_conditions_and_bonus(tasks):
     assert block_rows(copy) == block_rows(tasks) and condition_rows(copy) == condition_rows(tasks)
     assert (copy.bonus_per_correct, copy.bonus_cap) == (Decimal("0.05"), Decimal("1.50"))
     assert block_rows(tasks) and tasks.blocks.count() == 4  # the original keeps its own
+
+
+# --- Opening with the blocks and conditions of the same save ----------------------------------------------------
+
+def stored(study):
+    study.refresh_from_db()
+    return study.is_open, block_rows(study), condition_rows(study)
+
+
+def opening_errors(response):
+    """The study form's errors other than its fields' (the opening checks' problems), as the page shows them."""
+    assert response.status_code == 200, response.status_code
+    return " ".join(response.context["adminform"].form.non_field_errors())
+
+
+@pytest.fixture
+def closed(study_factory, write_png):
+    """A closed study of 10 images with model N's top-4 maps by VG, its one condition N×VG and no blocks yet."""
+    return task_study(study_factory, write_png, blocks=[], conditions=[("N", "VG")], images=10, slug="closed",
+                      is_open=False)
+
+
+@pytest.mark.parametrize("block, missing", [
+    ({"kind": "distinction", "top_k": 4, "images": 2},
+     "Block 1 (distinction) can show none of the study's images under condition N×VG: 10 image(s) lack the maps of "
+     "the classes offered."),
+    ({"kind": "simulation", "top_k": 4, "images": 8, "learning_images": 4},
+     "Block 1 (simulation) asks for 4 learning and 8 test pages, each on another image, but under condition N×VG "
+     "only 10 of the study's images can be shown."),
+])
+def test_opening_with_an_unrunnable_block_added_in_the_same_save_is_refused_and_nothing_is_stored(
+        closed, admin_client, block, missing):
+    if block["kind"] == "distinction":
+        closed.stimuli.remove(*closed.stimuli.filter(target_rank=4))
+    before = stored(closed)
+    data = added_rows(admin_form(closed) | {"is_open": "on", "title": "Renamed"}, "blocks", [{"position": 1, **block}])
+    response = admin_client.post(change_url(closed), data)
+    assert missing in opening_errors(response)
+    assert stored(closed) == before and closed.title != "Renamed" and not closed.is_open
+
+
+def test_opening_with_a_condition_without_maps_added_in_the_same_save_is_refused(closed, admin_client):
+    Block.objects.create(study=closed, position=1, kind="verification", images=4)
+    before = stored(closed)
+    data = added_rows(admin_form(closed) | {"is_open": "on"}, "task_conditions", [{"model": "N", "method": "IG"}])
+    response = admin_client.post(change_url(closed), data)
+    assert ("Task condition N×IG needs the study's maps of model N by IG, and the study has none: add those stimuli, "
+            "or change the condition." in opening_errors(response))
+    assert stored(closed) == before
+
+
+def test_an_open_study_that_deletes_its_last_condition_is_refused(closed, admin_client):
+    Block.objects.create(study=closed, position=1, kind="verification", images=4)
+    Study.objects.filter(pk=closed.pk).update(is_open=True)
+    before = stored(closed)
+    response = admin_client.post(change_url(closed), admin_form(closed) | {"task_conditions-0-DELETE": "on"})
+    assert ("Block 1 (verification) has a right answer, but the study has no task conditions: add at least one"
+            in opening_errors(response))
+    assert stored(closed) == before
+
+
+def test_a_closed_study_saves_the_block_it_could_not_open_with(closed, admin_client):
+    closed.stimuli.remove(*closed.stimuli.filter(target_rank=4))
+    data = added_rows(admin_form(closed), "blocks", [{"position": 1, "kind": "distinction", "top_k": 4}])
+    response = admin_client.post(change_url(closed), data)
+    assert response.status_code == 302, errors_of(response)
+    assert stored(closed) == (False, [(1, "distinction", 4, None, None, False, False, False)], [("N", "VG")])
+
+
+def test_a_study_opens_on_the_blocks_and_conditions_of_the_same_save_and_participants_start(
+        closed, admin_client, participant_factory):
+    Block.objects.create(study=closed, position=1, kind="simulation", images=20, learning_images=20)  # stored unrunnable
+    data = admin_form(closed) | {"is_open": "on", "blocks-0-images": 3, "blocks-0-learning_images": 3}
+    data = added_rows(data, "blocks", [{"position": 2, "kind": "distinction", "top_k": 3, "images": 2},
+                                       {"position": 3, "kind": "verification", "top_k": 4, "images": 2}])
+    data = added_rows(data, "task_conditions", [{"model": "N", "method": ""}])
+    response = admin_client.post(change_url(closed), data)
+    assert response.status_code == 302, errors_of(response)
+    assert stored(closed) == (True, [(1, "simulation", 4, 3, 3, False, False, False),
+                                     (2, "distinction", 3, 2, None, False, False, False),
+                                     (3, "verification", 4, 2, None, False, False, False)],
+                              [("N", "VG"), ("N", "")])
+    participant = participant_factory(closed)
+    client = Client()
+    client.get(f"/i/{participant.invite_token}/")
+    started = client.post("/consent/", {"agree": "on", "consent_version": "1"})
+    assert started.status_code == 303, started.status_code
+    participant.refresh_from_db()
+    assert participant.task_condition.name == "N×VG"
+    assert participant.trials.filter(kind="simulation").count() == 3 + 3  # the edited block's learning and test
+    assert client.get(started.url).status_code == 200
+
+
+def test_a_new_study_opens_on_the_blocks_and_conditions_it_is_added_with_or_is_not_added(closed, admin_client):
+    TaskCondition.objects.all().delete()  # the new study's form: closed's settings and stimuli, no rows of its own
+    closed.stimuli.remove(*closed.stimuli.filter(target_rank=4))
+    data = admin_form(closed) | {"slug": "new", "title": "New", "is_open": "on"}
+    data = added_rows(data, "task_conditions", [{"model": "N", "method": "VG"}])
+    unrunnable = added_rows(data, "blocks", [{"position": 1, "kind": "distinction", "top_k": 4}])
+    response = admin_client.post(reverse("admin:studyapp_study_add"), unrunnable)
+    assert "Block 1 (distinction) can show none of the study's images under condition N×VG" in opening_errors(response)
+    assert not Study.objects.filter(slug="new").exists() and not Block.objects.exists()
+    runnable = added_rows(data, "blocks", [{"position": 1, "kind": "distinction", "top_k": 3}])
+    response = admin_client.post(reverse("admin:studyapp_study_add"), runnable)
+    assert response.status_code == 302, errors_of(response)
+    assert stored(Study.objects.get(slug="new")) == (True, [(1, "distinction", 3, None, None, False, False, False)],
+                                                     [("N", "VG")])
+
+
+def test_a_new_study_posted_with_another_studys_rows_is_answered_with_the_form_not_a_500(closed, admin_client):
+    """A hand-made post whose rows carry the ids of another study's rows: the rows are not the new study's, the
+    form says so and nothing is added."""
+    data = admin_form(closed) | {"slug": "new", "title": "New"}
+    response = admin_client.post(reverse("admin:studyapp_study_add"), data)
+    assert response.status_code == 200
+    assert "The inline value did not match the parent instance." in str(errors_of(response))
+    assert not Study.objects.filter(slug="new").exists()
 
 
 # --- The study file -------------------------------------------------------------------------------------------
@@ -215,6 +334,36 @@ def test_bad_blocks_conditions_and_bonus_are_named_by_their_entry_and_nothing_is
     ):
         assert expected in message, (expected, message)
     assert (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count()) == before
+
+
+def test_a_study_file_opens_a_study_on_its_own_blocks_and_conditions(tasks):
+    """The opening checks see the file's blocks and conditions (the study is not saved yet, so it has none stored)."""
+    text = studyfile.dump(tasks).replace('slug = "tasks"', 'slug = "fresh"')
+    assert "is_open = true" in text
+    before = (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count())
+    unrunnable = {
+        "images = 2\nlearning_images = 2": "images = 9\nlearning_images = 9",  # the simulation block's pages
+        '[[task_conditions]]\nmodel = "A"\nmethod = "VG"': '[[task_conditions]]\nmodel = "A"\nmethod = "IG"',
+    }
+    broken = text
+    for old, new in unrunnable.items():
+        assert broken.count(old) == 1
+        broken = broken.replace(old, new)
+    with pytest.raises(StudyFileError) as raised:
+        studyfile.create_study(broken)
+    message = str(raised.value)
+    for expected in ("study: Block 2 (simulation) asks for 9 learning and 9 test pages, each on another image, but "
+                     "under condition N×VG only 10 of the study's images can be shown.",
+                     "study: Task condition A×IG needs the study's maps of model A by IG, and the study has none"):
+        assert expected in message, (expected, message)
+    assert (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count()) == before
+    without_conditions = text.split("[[task_conditions]]")[0]
+    with pytest.raises(StudyFileError, match=r"study: Block 1 \(distinction\) has a right answer, but the study has no "
+                                             "task conditions"):
+        studyfile.create_study(without_conditions)
+    closed = studyfile.create_study(broken.replace("is_open = true", "is_open = false"))
+    assert (closed.slug, closed.blocks.get(position=2).images, condition_rows(closed)[2]) == ("fresh", 9, ("A", "IG"))
+    assert studyfile.create_study(text.replace('slug = "fresh"', 'slug = "opened"')).is_open
 
 
 def test_a_study_without_blocks_writes_no_block_or_condition_table(study_factory):
