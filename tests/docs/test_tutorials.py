@@ -81,7 +81,7 @@ def test_measure_what_a_map_does(tmp_path):
     assert "Third demo study 'tasks' created: 384 stimuli" in ran["make run"]
     rehearsal = next(out for text, out in ran.items() if text.startswith(".venv/bin/python manage.py simulate"))
     assert "Simulated 24 of 24 participants of 'tasks-pilot' to completion" in rehearsal
-    assert "960 task answers" in rehearsal
+    assert "960 task answers (663 right)" in rehearsal  # seeded, on a fresh database: the page quotes it
 
     # The export: one row per answer from every block and phase; bonus.csv empty, as the page explains (simulated
     # participants have no Prolific ID).
