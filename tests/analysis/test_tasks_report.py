@@ -253,6 +253,14 @@ def test_learning_guesses_have_no_confidence_and_calibration_leaves_them_out(exp
     calibration = pd.read_csv(tables / "task_calibration.csv", keep_default_na=False)
     assert set(calibration["phase"]) == {"", "test"}
     assert calibration["answers_right"].sum() + calibration["answers_wrong"].sum() == (~learn).sum()
+    people = pd.read_csv(tables / "task_participant_accuracy.csv")
+    assert people.loc[people["phase"] == "learn", "mean_confidence"].isna().all()
+    assert people.loc[people["phase"] != "learn", "mean_confidence"].between(1, 5).all()
+
+    asked = int(np.flatnonzero(~learn.to_numpy())[0]) + 1  # a row whose page asks for a confidence
+    set_cells(export["tasks"], [asked], "confidence", "")
+    with pytest.raises(CommandError, match=rf"'confidence' must hold whole numbers 1-5; data rows {asked} hold ''"):
+        analyze(*task_args(export))
 
 
 def set_cells(path, rows, column, value):

@@ -6,6 +6,7 @@ linked into it), and each `<!-- test: STEP ... -->` mark runs what the reader do
 `-o install -o system-packages`: `make test` has installed both). A command that fails fails the test with its
 output. After the last step the test checks what the tutorial promised the reader."""
 
+import csv
 import json
 import os
 import re
@@ -73,3 +74,53 @@ def test_study_your_own_maps(tmp_path):
     report = (tmp_path / "maps-report" / "report.md").read_text(encoding="utf-8")
     assert "Model and method: two factors" in report
     assert list((tmp_path / "stimuli" / "stimuli").glob("*.png"))
+
+
+def test_measure_what_a_map_does(tmp_path):
+    ran = dict(run_tutorial(DOCS / "tutorials" / "tasks.md", tmp_path, {}))
+    assert "Third demo study 'tasks' created: 384 stimuli" in ran["make run"]
+    rehearsal = next(out for text, out in ran.items() if text.startswith(".venv/bin/python manage.py simulate"))
+    assert "Simulated 24 of 24 participants of 'tasks-pilot' to completion" in rehearsal
+    assert "960 task answers (663 right)" in rehearsal  # seeded, on a fresh database: the page quotes it
+
+    # The export: one row per answer from every block and phase; bonus.csv empty, as the page explains (simulated
+    # participants have no Prolific ID).
+    export = tmp_path / "tasks-export"
+    answers = list(csv.DictReader((export / "tasks.csv").open(encoding="utf-8")))
+    assert len(answers) == 960
+    assert {(a["block"], a["task"], a["phase"]) for a in answers} == {
+        ("1", "distinction", ""), ("2", "simulation", "learn"), ("2", "simulation", "test"), ("3", "verification", "")}
+    assert {a["condition"] for a in answers} == {"none", "N×VG", "A×VG", "M2×VG"}
+    assert all((a["confidence"] == "") == (a["phase"] == "learn") for a in answers)
+    assert (export / "bonus.csv").read_text(encoding="utf-8") == ""
+    recruitment = list(csv.DictReader((export / "recruitment.csv").open(encoding="utf-8")))
+    assert len(recruitment) == 24 and {(r["source"], r["external_id"]) for r in recruitment} == {("simulated", "")}
+
+    # The report: the task section's tables as the page walks through them.
+    report = tmp_path / "tasks-report"
+    assert "Analysed 24 participants, 960 task answers" in ran[
+        ".venv/bin/python manage.py analyze --study tasks-pilot --out tasks-report"]
+    text = (report / "report.md").read_text(encoding="utf-8")
+    for heading in ("Tasks with a right answer", "Accuracy per block, question and condition",
+                    "Utility against the no-map control", "Verification: the team against the AI alone",
+                    "Accuracy where the model is right and where it is wrong", "Condition model",
+                    "Confidence and correctness", "Explanation metrics and task accuracy"):
+        assert f"### {heading}" in text or f"## {heading}" in text, heading
+    results = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    conditions = {row["condition"]: row["participants"] for row in results["task_conditions"]}
+    assert conditions == {"none": 6, "N×VG": 6, "A×VG": 6, "M2×VG": 6}
+    # Utility: N×VG against N's control only (the demo's one control), in every scored unit, the maps helping.
+    utility = results["task_utility"]
+    assert {row["condition"] for row in utility} == {"N×VG"}
+    assert {(row["block"], row["phase"], row["question"]) for row in utility} == {
+        (1, "", "predicted"), (1, "", "true"), (2, "test", "model_output"), (3, "", "accept")}
+    assert all(row["difference"] > 0 and row["ratio"] > 1 for row in utility)
+    assert sum(row["p_mannwhitney_holm"] < 0.05 for row in utility) >= 2
+    # Verification: N's maps make the team beat the AI alone; the control does not.
+    verification = {row["condition"]: row for row in results["task_verification"]}
+    assert verification["N×VG"]["team_accuracy"] > verification["N×VG"]["ai_accuracy"] + 0.2
+    assert verification["N×VG"]["d_prime"] > 1 > abs(verification["none"]["d_prime"])
+    # Calibration leaves the learning guesses (asked no confidence) out; the learning phase is in the accuracy table.
+    assert "learn" not in {row["phase"] for row in results["task_calibration"]}
+    assert "learn" in {row["phase"] for row in results["task_accuracy"]}
+    assert results["task_condition_model"] and results["task_metric_correlations"]

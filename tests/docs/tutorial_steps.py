@@ -61,6 +61,25 @@ def exclude(slug, pseudonym, *reason):
     assert Participant.objects.get(study__slug=slug, pseudonym=pseudonym).decisions.latest("pk").excluded
 
 
+def console(slug):
+    """The study's console as its researcher sees it: for a study with task blocks, each participant's score and,
+    where the study pays a bonus, the bonus; a completed participant's score is a number, never the dash."""
+    import re
+
+    from studyapp.models import Study
+
+    html = answer(researcher_client().get(f"/dashboard/{slug}/"), 200).content.decode()
+    study = Study.objects.get(slug=slug)
+    headers = re.findall(r'<th scope="col">([^<]+)</th>', html)
+    assert "Score (right answers above chance)" in headers, headers
+    assert ("Bonus (paid if approved)" in headers) == (study.bonus_per_correct is not None), headers
+    rows = re.findall(r"<tr[ >](.*?)</tr>", html, re.S)
+    completed = [cells for cells in (re.findall(r"<td>([^<]*)</td>", row) for row in rows) if "Completed" in cells]
+    assert completed, "no completed participant on the console"
+    score = headers.index("Score (right answers above chance)") - headers.index("Outcome")
+    assert all(re.fullmatch(r"-?\d+\.\d\d", cells[cells.index("Completed") + score]) for cells in completed), completed
+
+
 def create_study(slug, comparison, views_per_image, *title):
     """The admin's Add study form: title, slug, every loaded stimulus, what the side-by-side page compares and the
     views per image set as the tutorial says, every other field at the value the form starts with."""
@@ -92,7 +111,8 @@ def create_study(slug, comparison, views_per_image, *title):
     assert study.stimuli.count() == Stimulus.objects.count() and study.comparison == comparison
 
 
-STEPS = {"preview": preview, "pilot-copy": pilot_copy, "exclude": exclude, "create-study": create_study}
+STEPS = {"preview": preview, "pilot-copy": pilot_copy, "exclude": exclude, "console": console,
+         "create-study": create_study}
 
 
 def main(step, *arguments):
