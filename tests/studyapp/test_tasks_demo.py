@@ -39,7 +39,8 @@ def test_create_demo_study_makes_the_tasks_study_beside_the_others_and_prints_it
     assert [(b.kind, b.top_k, b.images, b.learning_images) for b in study.blocks.all()] == [
         (DISTINCTION, 4, 8, None), (SIMULATION, 4, 8, 8), (VERIFICATION, 4, 8, None)]
     assert study.blocks.get(kind=DISTINCTION).ask_true_class
-    assert [c.name for c in study.task_conditions.all()] == ["N×VG", "A×VG", "M2×VG", "none"]
+    assert [str(c) for c in study.task_conditions.all()] == ["N×VG", "A×VG", "M2×VG", "none (N)", "none (A)",
+                                                              "none (M2)"]
     assert study.bonus_per_correct is not None and study.completion_code == "TASKS-DONE" and study.is_open
     shown = study.stimuli.all()
     assert shown.count() == 32 * 3 * 4 and set(shown.values_list("method", flat=True)) == {"VG"}
@@ -58,7 +59,7 @@ def test_create_demo_study_makes_the_tasks_study_beside_the_others_and_prints_it
 
     again = run("create_demo_study", base_url=BASE, participants=2)  # idempotent: nothing that exists changes
     assert "Third demo study 'tasks' exists: 384 stimuli" in again
-    assert Study.objects.count() == 3 and study.blocks.count() == 3 and study.task_conditions.count() == 4
+    assert Study.objects.count() == 3 and study.blocks.count() == 3 and study.task_conditions.count() == 6
     assert study.participants.count() == 2 and study.stimuli.count() == 384
     assert re.findall(rf"^  (P\d+)  ({BASE}/i/\S+)$", again, flags=re.M) == invites
 
@@ -88,7 +89,7 @@ def test_participants_walk_the_tasks_demo_from_its_prolific_link_to_its_completi
     for number in range(study.task_conditions.count()):  # one participant in each condition, in order of consent
         participant, ending = walk(Client(), study, pid=f"5f8a1b2c3d4e5f6a7b8c9d{number:02d}")
         assert participant.outcome == "completed" and "TASKS-DONE" in ending
-        conditions.append(participant.task_condition.name)
+        conditions.append(str(participant.task_condition))
         pages = Counter((t.kind, t.phase) for t in participant.trials.exclude(kind=Trial.Kind.ATTENTION))
         assert pages == {(DISTINCTION, ""): 8, (SIMULATION, LEARN): 8, (SIMULATION, TEST): 8, (VERIFICATION, ""): 8}
         assert participant.trials.filter(kind=Trial.Kind.ATTENTION).exists()
@@ -98,4 +99,4 @@ def test_participants_walk_the_tasks_demo_from_its_prolific_link_to_its_completi
         assert len(seen) == len(set(seen)) == 32
         shown = Stimulus.objects.filter(pk__in=participant.trials.values("stimulus"))
         assert set(shown.values_list("variant", flat=True)) == {participant.task_condition.model}
-    assert conditions == ["N×VG", "A×VG", "M2×VG", "none"]
+    assert conditions == ["N×VG", "A×VG", "M2×VG", "none (N)", "none (A)", "none (M2)"]

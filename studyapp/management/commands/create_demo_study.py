@@ -12,7 +12,7 @@ also makes the second demo study "methods": N/A/M2 x VG/IG/SG, each participant 
 the nine cells (a balanced incomplete design), the side-by-side page comparing the three methods of one model.
 When the tasks fixture is loaded (`loaddata tasks`: the VG maps of N, A and M2's top 4 classes on 32 images, each
 model wrong on half of them), it makes the third demo study "tasks" (issue 29): a distinction block (k = 4), a
-forward-simulation block and a verification block, under N/A/M2 x VG and the no-map control. Their links are
+forward-simulation block and a verification block, under N/A/M2 x VG and each model's no-map control. Their links are
 printed too.
 The researcher account owns the demo studies (studyapp.access: staff see only the studies they are members of).
 Idempotent: a second run reuses the studies, their participants and the researcher account, adds
@@ -118,7 +118,7 @@ class Command(BaseCommand):
                               "methods` and this command again.")
         if with_tasks:
             blocks = ", ".join(block.kind for block in tasks_study.blocks.all())
-            conditions = ", ".join(condition.name for condition in tasks_study.task_conditions.all())
+            conditions = ", ".join(map(str, tasks_study.task_conditions.all()))
             self.stdout.write(
                 f"Third demo study {tasks_study.slug!r} {'created' if tasks_created else 'exists'}: "
                 f"{tasks_study.stimuli.count()} stimuli (top-class maps); blocks {blocks}; each participant in one "
