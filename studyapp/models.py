@@ -495,6 +495,9 @@ class Block(models.Model):
             users = f"{', '.join(others)} and {last}" if others else last
             leave = "blank" if default is None else "unticked" if default is False else f"at {default}"
             errors[name] = f"A {self.kind} block does not use this setting (only {users} blocks do): leave it {leave}."
+        if self.kind == schema.DISTINCTION and self.show_true_class and self.ask_true_class:
+            errors["ask_true_class"] = ("The page shows the true class, so 'Which class is correct?' would ask what it "
+                                        "shows: untick one of them.")
         if errors:
             raise ValidationError(errors)
 

@@ -19,7 +19,7 @@ from tests.studyapp.test_survey import assert_refused, changed
 
 pytestmark = pytest.mark.django_db
 
-DISTINCTION_BLOCK = {"kind": DISTINCTION, "top_k": 4, "images": 3, "show_true_class": True, "ask_true_class": True}
+DISTINCTION_BLOCK = {"kind": DISTINCTION, "top_k": 4, "images": 3, "ask_true_class": True}
 SIMULATION_BLOCK = {"kind": SIMULATION, "top_k": 3, "images": 3, "learning_images": 2, "learning_guess": True}
 VERIFICATION_BLOCK = {"kind": VERIFICATION, "images": 3}
 EVERY_BLOCK = [DISTINCTION_BLOCK, SIMULATION_BLOCK, VERIFICATION_BLOCK]
@@ -93,7 +93,7 @@ def test_a_distinction_page_shows_the_top_k_maps_by_class_in_the_options_order(c
     assert shown_pngs(html) == [png(trial.source_image.image), *(png(m.heatmap) for m in maps)]
     for option in trial.options:
         assert f"alt=\"Saliency map for class '{option}'\"" in html
-    assert f"True class: <strong>{trial.source_image.class_name}</strong>" in html
+    assert "True class" not in html  # it asks for it instead
     assert legends(html) == ["Which class does the model predict?",
                              "How confident are you of the model&#x27;s prediction you chose?",
                              "Which class is correct?", "How confident are you of the correct class you chose?"]
@@ -101,6 +101,21 @@ def test_a_distinction_page_shows_the_top_k_maps_by_class_in_the_options_order(c
     assert radio_values(html, "confidence") == ["1", "2", "3", "4", "5"]
     for level, label in enumerate(CONFIDENCE_LABELS, start=1):
         assert f"<span>{level} – {label}</span>" in html
+
+
+def test_a_distinction_page_that_shows_the_true_class_asks_only_for_the_models_prediction(client):
+    """HIVE's labels variant; a block cannot both show the true class and ask for it (Block.clean)."""
+    study = task_study([{**DISTINCTION_BLOCK, "show_true_class": True, "ask_true_class": False}],
+                       attention_checks=False)
+    participant, url, html, trial = first_page(client, study)
+    assert f"True class: <strong>{trial.source_image.class_name}</strong>" in html
+    assert legends(html) == ["Which class does the model predict?",
+                             "How confident are you of the model&#x27;s prediction you chose?"]
+    assert radio_values(html, "answer") == trial.options and not radio_values(html, "true_class")
+    assert location(client.post(url, {"trial": trial.token, "answer": trial.options[0], "confidence": "4"})) == (
+        "/trial/2/")
+    stored = TaskResponse.objects.get(trial=trial)
+    assert (stored.answer, stored.confidence, stored.true_class_answer) == (trial.options[0], 4, "")
 
 
 def test_the_no_map_control_sees_the_classes_without_any_map(client):

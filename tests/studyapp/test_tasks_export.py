@@ -22,7 +22,7 @@ from tests.helpers.tasks import take_part, task_study
 
 # Distinction of 3 classes asking the true class too; simulation of 2 classes with learning guesses (not scored);
 # verification; a simulation block whose learning page asks nothing (no row).
-BLOCKS = [{"kind": "distinction", "top_k": 3, "images": 2, "show_true_class": True, "ask_true_class": True},
+BLOCKS = [{"kind": "distinction", "top_k": 3, "images": 2, "ask_true_class": True},
           {"kind": "simulation", "top_k": 2, "images": 2, "learning_images": 2, "learning_guess": True},
           {"kind": "verification", "images": 2},
           {"kind": "simulation", "images": 1, "learning_images": 1}]

@@ -15,8 +15,9 @@ from studyapp.studyfile import StudyFileError
 from tests.helpers.admin import added_rows, admin_form
 from tests.helpers.tasks import take_part, task_study
 
-BLOCKS = [{"kind": "distinction", "top_k": 3, "images": 2, "show_true_class": True, "ask_true_class": True},
-          {"kind": "simulation", "images": 2, "learning_images": 2, "learning_guess": True, "top_k": 2},
+BLOCKS = [{"kind": "distinction", "top_k": 3, "images": 2, "ask_true_class": True},
+          {"kind": "simulation", "images": 2, "learning_images": 2, "learning_guess": True, "show_true_class": True,
+           "top_k": 2},
           {"kind": "verification", "images": 2}, {"kind": "rating"}]
 CONDITIONS = [("N", "VG"), ("N", ""), ("A", "VG")]
 
@@ -81,6 +82,9 @@ def test_a_researcher_sets_blocks_conditions_and_the_bonus_on_the_study_page(stu
     ({"kind": "rating", "images": 5}, "images",
      "A rating block does not use this setting (only distinction, simulation and verification blocks do)"),
     ({"kind": "distinction", "top_k": 5}, "top_k", "Ensure this value is less than or equal to 4."),
+    ({"kind": "distinction", "show_true_class": True, "ask_true_class": True}, "ask_true_class",
+     "The page shows the true class, so &#x27;Which class is correct?&#x27; would ask what it shows: untick one of "
+     "them."),
 ])
 def test_a_setting_the_blocks_kind_does_not_use_is_refused_and_nothing_is_stored(study_factory, admin_client, block,
                                                                                    field, message):
@@ -289,7 +293,7 @@ def test_blocks_conditions_and_the_bonus_go_through_the_study_file_and_back_iden
     text = first.read_text()
     assert "[bonus]\nbonus_per_correct = 0.05\nbonus_cap = 1.5\n" in text
     assert ('[[blocks]]\nposition = 2\nkind = "simulation"\ntop_k = 2\nimages = 2\nlearning_images = 2\n'
-            "learning_guess = true\nshow_true_class = false\nask_true_class = false\n") in text
+            "learning_guess = true\nshow_true_class = true\nask_true_class = false\n") in text
     assert '[[task_conditions]]\nmodel = "N"\nmethod = ""\n' in text
     Study.objects.all().delete()
     call_command("create_study", str(first), stdout=io.StringIO())
@@ -333,6 +337,18 @@ def test_bad_blocks_conditions_and_bonus_are_named_by_their_entry_and_nothing_is
         "task_conditions[5].model: missing; this key is required.",
     ):
         assert expected in message, (expected, message)
+    assert (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count()) == before
+
+
+def test_a_distinction_block_that_shows_the_true_class_and_asks_for_it_is_refused_and_nothing_is_written(tasks):
+    text = studyfile.dump(tasks).replace('slug = "tasks"', 'slug = "fresh"')
+    asking = "show_true_class = false\nask_true_class = true\n"  # the distinction block's
+    assert text.count(asking) == 1
+    before = (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count())
+    with pytest.raises(StudyFileError) as raised:
+        studyfile.create_study(text.replace(asking, asking.replace("show_true_class = false", "show_true_class = true")))
+    assert ("blocks[1].ask_true_class: The page shows the true class, so 'Which class is correct?' would ask what it "
+            "shows: untick one of them.") in str(raised.value)
     assert (Study.objects.count(), Block.objects.count(), TaskCondition.objects.count()) == before
 
 
