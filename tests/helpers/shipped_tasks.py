@@ -24,8 +24,10 @@ def task_study(blocks, conditions=(("N", "VG"), ("N", "")), *, models=TASK_MODEL
     fields = {"title": "Image classes", "seed": 29, "completion_code": "DONE-TASKS", **fields}
     study = Study.objects.create(slug=slug, **fields)
     study.stimuli.set(Stimulus.objects.filter(variant__in=models))
-    for position, block in enumerate(blocks, start=1):
-        Block.objects.create(study=study, position=position, **block)
+    for position, settings in enumerate(blocks, start=1):
+        block = Block(study=study, position=position, **settings)
+        block.full_clean()  # refused as the admin and study files refuse it
+        block.save()
     for model, method in conditions:
         TaskCondition.objects.create(study=study, model=model, method=method)
     return study

@@ -65,8 +65,10 @@ def task_study(study_factory, write_png, *, blocks, conditions, images=4, models
     study = study_factory(images=0, **study_fields)
     models = models or tuple(dict.fromkeys(model for model, _ in conditions))
     add_task_stimuli(study, write_png, images=images, models=models, methods=methods)
-    for position, block in enumerate(blocks, start=1):
-        Block.objects.create(study=study, **{"position": position, **block})
+    for position, settings in enumerate(blocks, start=1):
+        block = Block(study=study, **{"position": position, **settings})
+        block.full_clean()  # refused as the admin and study files refuse it
+        block.save()
     for model, method in conditions:
         TaskCondition.objects.create(study=study, model=model, method=method)
     return study
