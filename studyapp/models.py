@@ -391,18 +391,18 @@ class Study(models.Model):
                                     study_seed=self.seed, index=index)
 
     def plan_length(self):
-        """How many trials a participant of this study gets (the pages before them are PAGES_BEFORE_TRIALS); with
-        task blocks, one of the first condition."""
-        tasks = self.task_setup()
-        return randomization.plan_length(self.stimulus_refs(), comparison_count=self.comparison_count,
-                                         attention_checks=self.attention_checks, design=self.design(), tasks=tasks,
-                                         condition=tasks.condition(0))
+        """How many trials a participant of this study gets (the pages besides: plan_size)."""
+        return self.plan_size()[0]
 
-    def pages_beside_trials(self):
-        """The pages a participant gets beside the trials: PAGES_BEFORE_TRIALS and, with task blocks, a learning
-        guess's feedback pages (as plan_length, those of the first condition)."""
+    def plan_size(self):
+        """(trials, other pages) a participant of this study gets: the trials, and beside them PAGES_BEFORE_TRIALS
+        and a learning guess's feedback pages; with task blocks, those of the first condition."""
         tasks = self.task_setup()
-        return PAGES_BEFORE_TRIALS + randomization.feedback_pages(tasks, tasks.condition(0))
+        condition = tasks.condition(0)
+        trials = randomization.plan_length(self.stimulus_refs(), comparison_count=self.comparison_count,
+                                           attention_checks=self.attention_checks, design=self.design(),
+                                           tasks=tasks, condition=condition)
+        return trials, PAGES_BEFORE_TRIALS + randomization.feedback_pages(tasks, condition)
 
     def platform(self):
         return platforms.platform(self.recruitment_source, self.id_parameter) if self.recruitment_source else None

@@ -126,7 +126,7 @@ def real_paces(study):
 
 def study_length(study):
     """The pages each participant gets and the estimated duration: from real completions once there are enough."""
-    trials, beside = study.plan_length(), study.pages_beside_trials()
+    trials, beside = study.plan_size()
     paces = real_paces(study)
     pace = statistics.median(paces) if len(paces) >= ESTIMATE_MIN_COMPLETIONS else study.seconds_per_page
     return Length(trials, round(pace * (trials + beside)), len(paces), study.seconds_per_page,

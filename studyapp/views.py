@@ -102,7 +102,7 @@ def study_link(request, slug):
         return render(request, "studyapp/arrival_refused.html", {"study": study, "problem": str(error)}, status=400)
     if arrival is None:  # an MTurk worker previewing the HIT
         return render(request, "studyapp/preview.html",
-                      {"study": study, "pages": study.plan_length() + study.pages_beside_trials()})
+                      {"study": study, "pages": sum(study.plan_size())})
     admission = recruitment.admit(study, arrival, study.recruitment_source)
     if admission.participant is None:
         return ending_response(request, study, Ending.OVER_QUOTA, study.code_for(Ending.OVER_QUOTA),
